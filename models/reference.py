@@ -1,0 +1,183 @@
+#!/usr/bin/env python3
+"""Reference outputs: run each model in models/ with onnxruntime and store
+inputs and outputs in tests/fixtures/<model>.json, which the Rust tests hold
+the Wasm components to.
+
+    .venv/bin/python models/reference.py           # write the fixtures
+    .venv/bin/python models/reference.py --check   # recompute, compare, write nothing
+
+Needs only models/requirements.txt (onnxruntime, onnx, numpy), not the
+training stack. Inputs are drawn from a seeded generator; --check recomputes
+onnxruntime's outputs for the stored inputs and fails if they moved beyond
+the stated tolerance, so a change of onnxruntime or of a model file cannot
+leave stale references behind.
+
+Fixture format (one JSON object per model):
+    {"model": "iris.onnx", "generated_by": "onnxruntime 1.31.1",
+     "tolerance": {"rtol": ..., "atol": ...},
+     "inputs":  {"<name>": {"dtype": "f32", "shape": [..], "data": [..]}},
+     "outputs": {"<name>": {"dtype": ..., "shape": ..., "data": ...}}}
+Data is flat, row-major. Non-finite floats are the strings "NaN",
+"Infinity" and "-Infinity".
+"""
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime
+
+ROOT = Path(__file__).resolve().parent.parent
+MODELS = ROOT / "models"
+FIXTURES = ROOT / "tests" / "fixtures"
+
+# Floats must agree within atol + rtol * |onnxruntime's value|: tract and
+# onnxruntime sum in different orders and use different kernels. Integer and
+# bool outputs must be equal.
+TOLERANCE = {"rtol": 1e-4, "atol": 1e-5}
+
+DTYPES = {
+    np.dtype(np.float32): "f32",
+    np.dtype(np.float64): "f64",
+    np.dtype(np.int32): "i32",
+    np.dtype(np.int64): "i64",
+    np.dtype(np.uint8): "u8",
+    np.dtype(np.bool_): "bool",
+}
+ONNX_TO_NUMPY = {
+    onnx.TensorProto.FLOAT: np.float32,
+    onnx.TensorProto.DOUBLE: np.float64,
+    onnx.TensorProto.INT32: np.int32,
+    onnx.TensorProto.INT64: np.int64,
+    onnx.TensorProto.UINT8: np.uint8,
+    onnx.TensorProto.BOOL: np.bool_,
+}
+BATCH = 5
+
+
+def model_inputs(path: Path, rng: np.random.Generator) -> dict:
+    """Inputs for every graph input: `batch` rows, values in a range that
+    means something for the model."""
+    model = onnx.load(path)
+    initializers = {i.name for i in model.graph.initializer}
+    inputs = {}
+    for value in model.graph.input:
+        if value.name in initializers:
+            continue
+        tensor_type = value.type.tensor_type
+        shape = [d.dim_value if d.HasField("dim_value") else BATCH for d in tensor_type.shape.dim]
+        dtype = ONNX_TO_NUMPY[tensor_type.elem_type]
+        if path.stem == "multi_io" and value.name == "category":
+            data = rng.integers(0, 4, size=shape)
+        elif path.stem == "iris":
+            # Around the iris measurements (cm), so every class shows up.
+            data = rng.normal([5.8, 3.0, 3.8, 1.2], [0.8, 0.4, 1.8, 0.8], size=shape)
+        elif path.stem == "wine_mlp":
+            from_dataset = np.array([13.0, 2.3, 2.4, 19.5, 100, 2.3, 2.0, 0.36, 1.6, 5.1, 0.96, 2.6, 750])
+            data = from_dataset * rng.uniform(0.7, 1.3, size=shape)
+        elif dtype == np.uint8:
+            data = rng.integers(0, 256, size=shape)
+        elif dtype == np.bool_:
+            data = rng.integers(0, 2, size=shape)
+        elif dtype in (np.int32, np.int64):
+            data = rng.integers(-1000, 1000, size=shape)
+        else:
+            data = rng.uniform(0.0, 1.0, size=shape)
+        inputs[value.name] = np.asarray(data).astype(dtype)
+    return inputs
+
+
+def run(path: Path, inputs: dict) -> dict:
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = 1
+    session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    names = [o.name for o in session.get_outputs()]
+    return dict(zip(names, session.run(names, inputs)))
+
+
+def encode(array: np.ndarray) -> dict:
+    def element(x):
+        if isinstance(x, float) and not math.isfinite(x):
+            return "NaN" if math.isnan(x) else ("Infinity" if x > 0 else "-Infinity")
+        return x
+
+    return {
+        "dtype": DTYPES[array.dtype],
+        "shape": list(array.shape),
+        "data": [element(x) for x in array.reshape(-1).tolist()],
+    }
+
+
+def decode(tensor: dict) -> np.ndarray:
+    dtype = {name: dtype for dtype, name in DTYPES.items()}[tensor["dtype"]]
+    specials = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+    data = [specials.get(x, x) if isinstance(x, str) else x for x in tensor["data"]]
+    return np.array(data, dtype=dtype).reshape(tensor["shape"])
+
+
+def differences(want: dict, got: dict, tolerance: dict) -> list:
+    problems = []
+    if list(want) != list(got):
+        return [f"output names {list(got)} != stored {list(want)}"]
+    for name, w in want.items():
+        g = got[name]
+        if g.dtype != w.dtype or g.shape != w.shape:
+            problems.append(f"{name}: {g.dtype}{list(g.shape)} != stored {w.dtype}{list(w.shape)}")
+        elif w.dtype.kind == "f":
+            if not np.allclose(g, w, rtol=tolerance["rtol"], atol=tolerance["atol"], equal_nan=True):
+                problems.append(f"{name}: max abs difference {np.max(np.abs(g - w))}")
+        elif not np.array_equal(g, w):
+            problems.append(f"{name}: values differ")
+    return problems
+
+
+def write_example_inputs(iris: dict) -> None:
+    """The default model's inputs as the CLI reads them: nested JSON and .npy."""
+    features = iris["features"]
+    (FIXTURES / "iris_features.json").write_text(json.dumps(features.tolist()) + "\n")
+    np.save(FIXTURES / "iris_features.npy", features)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--check", action="store_true",
+                        help="recompute onnxruntime's outputs for the stored inputs and compare")
+    args = parser.parse_args()
+    generated_by = f"onnxruntime {onnxruntime.__version__}"
+    failures = 0
+    for index, path in enumerate(sorted(MODELS.glob("*.onnx"))):
+        fixture_path = FIXTURES / f"{path.stem}.json"
+        if args.check:
+            stored = json.loads(fixture_path.read_text())
+            inputs = {name: decode(t) for name, t in stored["inputs"].items()}
+            want = {name: decode(t) for name, t in stored["outputs"].items()}
+            problems = differences(want, run(path, inputs), stored["tolerance"])
+            for problem in problems:
+                print(f"{fixture_path.relative_to(ROOT)}: {problem}", file=sys.stderr)
+            failures += bool(problems)
+            print(f"{path.name}: {'differs' if problems else 'matches'} ({generated_by})")
+            continue
+        rng = np.random.default_rng(index)
+        inputs = model_inputs(path, rng)
+        outputs = run(path, inputs)
+        fixture = {
+            "model": path.name,
+            "generated_by": generated_by,
+            "tolerance": TOLERANCE,
+            "inputs": {name: encode(a) for name, a in inputs.items()},
+            "outputs": {name: encode(a) for name, a in outputs.items()},
+        }
+        FIXTURES.mkdir(parents=True, exist_ok=True)
+        fixture_path.write_text(json.dumps(fixture, indent=1) + "\n")
+        print(f"wrote {fixture_path.relative_to(ROOT)}")
+        if path.stem == "iris":
+            write_example_inputs(inputs)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
