@@ -1,0 +1,19 @@
+//! The logic inside every wasmodel component, in plain Rust.
+//!
+//! Load an ONNX model with tract, describe its inputs and outputs, check a
+//! caller's tensors against them and run it. Nothing here knows about wasm
+//! or WIT: the guest component wraps this crate inside wasm, and
+//! `wasmodel build` uses it natively to refuse a model before packaging it,
+//! so the two never disagree about what a valid model or input is.
+
+mod error;
+mod model;
+mod types;
+mod validate;
+
+pub use error::{InputError, InputErrorKind, LoadError, PredictError};
+pub use model::Model;
+pub use types::{
+    Dimension, ElementType, ModelInfo, Tensor, TensorData, TensorInfo, format_declared_shape,
+    format_shape,
+};

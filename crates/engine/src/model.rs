@@ -1,0 +1,292 @@
+//! Loading an ONNX model with tract, and running it.
+
+use std::sync::Arc;
+
+use sha2::{Digest as _, Sha256};
+use tract_onnx::prelude::{
+    DatumType, Framework as _, InferenceModelExt as _, IntoRunnable as _, IntoTValue as _,
+    IntoTensor as _, TDim, TValue, TVec, TractError, TypedModel, TypedRunnableModel, tract_ndarray,
+};
+use tract_onnx::tract_hir::internal::Factoid as _;
+use tract_onnx::tract_hir::ops::unimpl::UnimplementedOp;
+
+use crate::error::{LoadError, PredictError};
+use crate::types::{Dimension, ElementType, ModelInfo, Tensor, TensorData, TensorInfo};
+use crate::validate;
+
+/// An ONNX model, parsed, optimized and ready to run.
+#[derive(Debug, Clone)]
+pub struct Model {
+    info: ModelInfo,
+    plan: Arc<TypedRunnableModel>,
+}
+
+impl Model {
+    /// Parses, checks and optimizes an ONNX model.
+    ///
+    /// `name` and `version` are what [`Model::info`] reports; the digest is
+    /// computed from `onnx`.
+    pub fn load(onnx: &[u8], name: &str, version: &str) -> Result<Model, LoadError> {
+        let digest = format!("sha256:{:x}", Sha256::digest(onnx));
+
+        // 1. Decode the protobuf.
+        let framework = tract_onnx::onnx();
+        let proto = framework
+            .proto_model_for_read(&mut &onnx[..])
+            .map_err(|e| LoadError::Malformed(error_chain(&e)))?;
+        let producer = [
+            proto.producer_name.as_str(),
+            proto.producer_version.as_str(),
+        ]
+        .iter()
+        .filter(|s| !s.is_empty())
+        .copied()
+        .collect::<Vec<_>>()
+        .join(" ");
+
+        if proto.graph.is_none() {
+            return Err(LoadError::Malformed("the file holds no graph".into()));
+        }
+
+        // 2. Translate the graph; operators tract lacks become placeholders,
+        //    which we list all at once rather than failing on the first.
+        let mut model = framework
+            .model_for_proto_model(&proto)
+            .map_err(|e| LoadError::Unsupported(error_chain(&e)))?;
+        let mut unsupported: Vec<String> = model
+            .nodes()
+            .iter()
+            .filter(|node| node.op_is::<UnimplementedOp>())
+            .map(|node| {
+                let name = node.op.name();
+                let op = name
+                    .strip_prefix("Unimplemented(")
+                    .and_then(|s| s.strip_suffix(')'))
+                    .unwrap_or(&name);
+                format!("{op} (node `{}`)", node.name)
+            })
+            .collect();
+        if !unsupported.is_empty() {
+            unsupported.sort();
+            return Err(LoadError::UnsupportedOperators(unsupported));
+        }
+
+        // 3. Give every input dimension the file leaves unnamed a symbol of
+        //    its own, so the typed model knows it is the caller's choice.
+        for ix in 0..model.inputs.len() {
+            let input_name = model.node(model.inputs[ix].node).name.clone();
+            let fact = model
+                .input_fact(ix)
+                .map_err(|e| LoadError::Unsupported(error_chain(&e)))?;
+            if fact.shape.is_open() {
+                return Err(LoadError::Unsupported(format!(
+                    "input `{input_name}` declares no shape; re-export the model with input shapes"
+                )));
+            }
+            let unknown: Vec<usize> = fact
+                .shape
+                .dims()
+                .enumerate()
+                .filter(|(_, d)| d.concretize().is_none())
+                .map(|(i, _)| i)
+                .collect();
+            for axis in unknown {
+                let symbol = model
+                    .symbols
+                    .new_with_prefix(&format!("{input_name}_dim{axis}"));
+                model
+                    .input_fact_mut(ix)
+                    .map_err(|e| LoadError::Unsupported(error_chain(&e)))?
+                    .shape
+                    .set_dim(axis, TDim::Sym(symbol));
+            }
+        }
+
+        // 4. Type the graph, describe it, then optimize it for running.
+        let typed = model
+            .into_typed()
+            .map_err(|e| LoadError::Unsupported(error_chain(&e)))?;
+        let inputs = describe(&typed, "input")?;
+        let outputs = describe(&typed, "output")?;
+        let plan = typed
+            .into_optimized()
+            .and_then(|m| m.into_runnable())
+            .map_err(|e| LoadError::Unsupported(error_chain(&e)))?;
+
+        Ok(Model {
+            info: ModelInfo {
+                name: name.to_owned(),
+                version: version.to_owned(),
+                digest,
+                producer,
+                inputs,
+                outputs,
+            },
+            plan,
+        })
+    }
+
+    /// The model's name, version, digest and declared inputs and outputs.
+    pub fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    /// Runs the model on named inputs, checked against the declared ones
+    /// first, and returns the outputs in declared order.
+    pub fn predict(&self, inputs: Vec<Tensor>) -> Result<Vec<Tensor>, PredictError> {
+        let ordered = validate::order_inputs(&self.info.inputs, inputs)?;
+        let values = ordered
+            .into_iter()
+            .map(to_tract)
+            .collect::<Result<TVec<TValue>, PredictError>>()?;
+        let results = self
+            .plan
+            .run(values)
+            .map_err(|e| PredictError::Internal(format!("tract: {}", error_chain(&e))))?;
+        self.info
+            .outputs
+            .iter()
+            .zip(results)
+            .map(|(info, value)| from_tract(info, &value))
+            .collect()
+    }
+}
+
+/// Describes the inputs (or outputs) of a typed model.
+fn describe(model: &TypedModel, role: &'static str) -> Result<Vec<TensorInfo>, LoadError> {
+    let outlets = if role == "input" {
+        &model.inputs
+    } else {
+        &model.outputs
+    };
+    outlets
+        .iter()
+        .map(|&outlet| {
+            let name = model
+                .outlet_label(outlet)
+                .unwrap_or(&model.node(outlet.node).name)
+                .to_owned();
+            let fact = model
+                .outlet_fact(outlet)
+                .map_err(|e| LoadError::Unsupported(error_chain(&e)))?;
+            let element_type =
+                element_type(fact.datum_type).ok_or_else(|| LoadError::UnsupportedElementType {
+                    role,
+                    name: name.clone(),
+                    found: format!("{:?}", fact.datum_type),
+                })?;
+            let shape = fact.shape.iter().map(dimension).collect();
+            Ok(TensorInfo {
+                name,
+                element_type,
+                shape,
+            })
+        })
+        .collect()
+}
+
+fn dimension(dim: &TDim) -> Dimension {
+    match dim.as_i64().map(u32::try_from) {
+        Some(Ok(n)) => Dimension::Fixed(n),
+        _ => Dimension::Dynamic(dim.to_string()),
+    }
+}
+
+fn element_type(dt: DatumType) -> Option<ElementType> {
+    Some(match dt {
+        DatumType::F32 => ElementType::F32,
+        DatumType::F64 => ElementType::F64,
+        DatumType::I32 => ElementType::I32,
+        // tract computes some i64 values symbolically (as its `TDim`, for
+        // shapes); they are i64 in the ONNX file and to the caller.
+        DatumType::I64 | DatumType::TDim => ElementType::I64,
+        DatumType::U8 => ElementType::U8,
+        DatumType::Bool => ElementType::Bool,
+        _ => return None,
+    })
+}
+
+fn datum_type(element_type: ElementType) -> DatumType {
+    match element_type {
+        ElementType::F32 => DatumType::F32,
+        ElementType::F64 => DatumType::F64,
+        ElementType::I32 => DatumType::I32,
+        ElementType::I64 => DatumType::I64,
+        ElementType::U8 => DatumType::U8,
+        ElementType::Bool => DatumType::Bool,
+    }
+}
+
+/// Moves a checked input into a tract value, without copying its elements.
+fn to_tract(tensor: Tensor) -> Result<TValue, PredictError> {
+    let shape: Vec<usize> = tensor.shape.iter().map(|&d| d as usize).collect();
+    fn array<T: tract_onnx::prelude::Datum>(
+        shape: Vec<usize>,
+        data: Vec<T>,
+    ) -> Result<TValue, PredictError> {
+        tract_ndarray::ArrayD::from_shape_vec(shape, data)
+            .map(|a| a.into_tensor().into_tvalue())
+            .map_err(|e| PredictError::Internal(format!("building an input tensor: {e}")))
+    }
+    match tensor.data {
+        TensorData::F32(v) => array(shape, v),
+        TensorData::F64(v) => array(shape, v),
+        TensorData::I32(v) => array(shape, v),
+        TensorData::I64(v) => array(shape, v),
+        TensorData::U8(v) => array(shape, v),
+        TensorData::Bool(v) => array(shape, v),
+    }
+}
+
+/// Copies a tract output into a named tensor of its declared element type.
+///
+/// tract may compute an integer output in another type than declared (an
+/// `i64` sum of a cast can come out as its symbolic `TDim`); such values
+/// are cast to what the model declares.
+fn from_tract(info: &TensorInfo, value: &TValue) -> Result<Tensor, PredictError> {
+    let name = info.name.as_str();
+    let shape = value
+        .shape()
+        .iter()
+        .map(|&d| u32::try_from(d))
+        .collect::<Result<Vec<u32>, _>>()
+        .map_err(|_| {
+            PredictError::Internal(format!("output `{name}` has a dimension over 2^32"))
+        })?;
+    let declared = datum_type(info.element_type);
+    let value = value.cast_to_dt(declared).map_err(|e| {
+        PredictError::Internal(format!(
+            "output `{name}` is {:?}, declared {}: {}",
+            value.datum_type(),
+            info.element_type,
+            error_chain(&e)
+        ))
+    })?;
+    let data = match info.element_type {
+        ElementType::F32 => TensorData::F32(slice(name, &value)?),
+        ElementType::F64 => TensorData::F64(slice(name, &value)?),
+        ElementType::I32 => TensorData::I32(slice(name, &value)?),
+        ElementType::I64 => TensorData::I64(slice(name, &value)?),
+        ElementType::U8 => TensorData::U8(slice(name, &value)?),
+        ElementType::Bool => TensorData::Bool(slice(name, &value)?),
+    };
+    Ok(Tensor::new(name, shape, data))
+}
+
+fn slice<T: tract_onnx::prelude::Datum + Clone>(
+    name: &str,
+    value: &tract_onnx::prelude::Tensor,
+) -> Result<Vec<T>, PredictError> {
+    value
+        .try_as_plain_ram()
+        .and_then(|view| view.as_slice::<T>().map(<[T]>::to_vec))
+        .map_err(|e| PredictError::Internal(format!("reading output `{name}`: {e}")))
+}
+
+/// tract's errors carry their cause chain; show all of it on one line.
+fn error_chain(e: &TractError) -> String {
+    e.chain()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(": ")
+}
