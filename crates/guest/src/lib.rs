@@ -18,8 +18,7 @@ mod bindings {
 
 use std::sync::OnceLock;
 
-use bindings::exports::wasmodel::model::predictor::Guest;
-use bindings::wasmodel::model::types as wit;
+use bindings::exports::wasmodel::model::predictor::{self as wit, Guest};
 use wasmodel_engine as engine;
 
 /// The component's model, set once by `wasmodel-init`.
@@ -76,6 +75,18 @@ pub unsafe extern "C" fn wasmodel_init(
     version_ptr: *mut u8,
     version_len: usize,
 ) -> *const u8 {
+    // Run the static constructors first: tract registers its wasm SIMD
+    // kernels through them (the `inventory` crate), and a reactor module
+    // must call them itself. Calling them here also tells `wasm-ld` not to
+    // wrap every export in another call; the snapshot keeps their effect.
+    #[cfg(target_family = "wasm")]
+    {
+        unsafe extern "C" {
+            fn __wasm_call_ctors();
+        }
+        // SAFETY: called once, before anything reads what they initialize.
+        unsafe { __wasm_call_ctors() };
+    }
     // SAFETY: the builder allocated each buffer with `cabi_realloc` at
     // alignment 1 and exactly this length, and hands it over.
     let (mut onnx, name, version) = unsafe {

@@ -1,0 +1,234 @@
+//! `wasmodel build`: from an ONNX file to a pre-initialized model component.
+//!
+//! 1. Load the model natively with the engine crate: a model tract cannot
+//!    run is refused here, naming the operator or the reason.
+//! 2. Instantiate the embedded engine (a core module) under Wizer's
+//!    instrumentation, copy the ONNX bytes, name and version into its
+//!    memory and call `wasmodel-init`, which parses and optimizes the model.
+//! 3. Snapshot the instance: its memory, with the ready model in it,
+//!    becomes the data of a new module whose init export is gone.
+//! 4. Wrap that module as a component (`wit-component`), which also
+//!    validates it, and check it imports nothing.
+
+use std::future::Future;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use wasmtime::{Instance, Linker, Module, Store, TypedFunc};
+use wasmtime_wizer::{InstanceState, SnapshotVal, ValType, Wizer};
+
+use crate::{ENGINE_WASM, Error, ModelInfo, Runtime};
+
+/// The engine's build-time entry point, removed from the output.
+const INIT_EXPORT: &str = "wasmodel-init";
+/// Ten minutes of epoch ticks (see `runtime::EPOCH_TICK`).
+const INIT_DEADLINE_TICKS: u64 = 60_000;
+
+/// Builds model components from ONNX files.
+#[derive(Debug, Clone)]
+pub struct ComponentBuilder {
+    name: String,
+    version: String,
+}
+
+/// A model component and what went into it.
+#[derive(Debug, Clone)]
+pub struct BuiltComponent {
+    /// The component's bytes, ready to write to a `.wasm` file.
+    pub component: Vec<u8>,
+    /// The model as the engine described it.
+    pub info: ModelInfo,
+    /// Size of the ONNX file.
+    pub onnx_size: usize,
+    /// The component's imports (empty: it needs nothing from its host).
+    pub imports: Vec<String>,
+    /// Time spent checking the model natively.
+    pub check_time: Duration,
+    /// Time spent injecting, pre-initializing and encoding.
+    pub build_time: Duration,
+}
+
+impl ComponentBuilder {
+    /// A builder for a model called `name`, version `1` unless changed.
+    pub fn new(name: impl Into<String>) -> ComponentBuilder {
+        ComponentBuilder {
+            name: name.into(),
+            version: "1".into(),
+        }
+    }
+
+    pub fn version(mut self, version: impl Into<String>) -> ComponentBuilder {
+        self.version = version.into();
+        self
+    }
+
+    /// Whether building will first compile the engine (tens of seconds,
+    /// once per machine and wasmodel version).
+    pub fn needs_engine_compile(runtime: &Runtime) -> Result<bool, Error> {
+        let (_, instrumented) = instrument()?;
+        Ok(runtime.needs_compile(&instrumented))
+    }
+
+    /// Checks `onnx` and builds its component.
+    pub fn build(&self, runtime: &Runtime, onnx: &[u8]) -> Result<BuiltComponent, Error> {
+        // 1. Native check: the same engine code, outside wasm.
+        let started = Instant::now();
+        let info = wasmodel_engine::Model::load(onnx, &self.name, &self.version)?
+            .info()
+            .clone();
+        let check_time = started.elapsed();
+
+        // 2. Instantiate the instrumented engine and hand it the model.
+        let started = Instant::now();
+        let (wizer, (cx, instrumented)) = (wizer(), instrument()?);
+        let module: Module = runtime.compile(&instrumented)?;
+        let mut store = Store::new(runtime.engine(), ());
+        // The same code already ran natively in step 1; this bound only
+        // guards against a wasm-specific hang.
+        store.set_epoch_deadline(INIT_DEADLINE_TICKS);
+        let instance = Linker::new(runtime.engine())
+            .instantiate(&mut store, &module)
+            .map_err(|e| Error::Build(format!("instantiating the engine: {e:#}")))?;
+        initialize(&mut store, &instance, onnx, &self.name, &self.version)?;
+
+        // 3. Snapshot the initialized state into a new core module.
+        let snapshot = block_on(wizer.snapshot(
+            &cx,
+            &mut Snapshotter {
+                store: &mut store,
+                instance,
+            },
+        ))
+        .map_err(|e| Error::Build(format!("snapshotting the engine: {e:#}")))?;
+
+        // 4. Wrap as a component, validated, and list what it imports.
+        let component = wit_component::ComponentEncoder::default()
+            .validate(true)
+            .module(&snapshot)
+            .and_then(|mut encoder| encoder.encode())
+            .map_err(|e| Error::Build(format!("encoding the component: {e:#}")))?;
+        let imports = crate::inspect::Interfaces::of(&component)?.imports;
+
+        Ok(BuiltComponent {
+            component,
+            info,
+            onnx_size: onnx.len(),
+            imports,
+            check_time,
+            build_time: started.elapsed(),
+        })
+    }
+}
+
+fn wizer() -> Wizer {
+    let mut wizer = Wizer::new();
+    wizer.init_func(INIT_EXPORT);
+    wizer
+}
+
+fn instrument() -> Result<(wasmtime_wizer::ModuleContext<'static>, Vec<u8>), Error> {
+    wizer()
+        .instrument(ENGINE_WASM)
+        .map_err(|e| Error::Build(format!("instrumenting the engine: {e:#}")))
+}
+
+/// Copies the model into the engine's memory and calls `wasmodel-init`.
+fn initialize(
+    store: &mut Store<()>,
+    instance: &Instance,
+    onnx: &[u8],
+    name: &str,
+    version: &str,
+) -> Result<(), Error> {
+    let fail = |what: &str, e: wasmtime::Error| Error::Build(format!("{what}: {e:#}"));
+    let realloc: TypedFunc<(i32, i32, i32, i32), i32> = instance
+        .get_typed_func(&mut *store, "cabi_realloc")
+        .map_err(|e| fail("the engine has no allocator export", e))?;
+    let init: TypedFunc<(i32, i32, i32, i32, i32, i32), i32> = instance
+        .get_typed_func(&mut *store, INIT_EXPORT)
+        .map_err(|e| fail("the engine has no init export", e))?;
+    let memory = instance
+        .get_memory(&mut *store, "memory")
+        .ok_or_else(|| Error::Build("the engine exports no memory".into()))?;
+
+    let mut args = [0i32; 6];
+    for (i, bytes) in [onnx, name.as_bytes(), version.as_bytes()]
+        .into_iter()
+        .enumerate()
+    {
+        let len = i32::try_from(bytes.len()).map_err(|_| {
+            Error::Build(format!("{} bytes do not fit in wasm32 memory", bytes.len()))
+        })?;
+        let ptr = realloc
+            .call(&mut *store, (0, 0, 1, len))
+            .map_err(|e| fail("allocating in the engine", e))?;
+        memory
+            .write(&mut *store, ptr as u32 as usize, bytes)
+            .map_err(|e| Error::Build(format!("writing into the engine: {e}")))?;
+        args[2 * i] = ptr;
+        args[2 * i + 1] = len;
+    }
+    let status = init
+        .call(&mut *store, args.into())
+        .map_err(|e| fail("the engine trapped while loading the model", e))?;
+    if status == 0 {
+        return Ok(());
+    }
+    // A non-zero status points at a length-prefixed error message.
+    let data = memory.data(&*store);
+    let at = status as u32 as usize;
+    let message = data
+        .get(at..at + 4)
+        .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+        .and_then(|len| data.get(at + 4..at + 4 + len))
+        .map(|m| String::from_utf8_lossy(m).into_owned())
+        .unwrap_or_else(|| "unreadable error message".into());
+    Err(Error::Build(format!(
+        "the engine refused the model: {message}"
+    )))
+}
+
+/// What Wizer reads from the initialized instance.
+struct Snapshotter<'a> {
+    store: &'a mut Store<()>,
+    instance: Instance,
+}
+
+impl InstanceState for Snapshotter<'_> {
+    async fn global_get(&mut self, name: &str, _type_hint: ValType) -> SnapshotVal {
+        // Wizer only asks for the globals its instrumentation exported.
+        let global = self
+            .instance
+            .get_global(&mut *self.store, name)
+            .expect("Wizer's instrumentation exports every global");
+        match global.get(&mut *self.store) {
+            wasmtime::Val::I32(x) => SnapshotVal::I32(x),
+            wasmtime::Val::I64(x) => SnapshotVal::I64(x),
+            wasmtime::Val::F32(x) => SnapshotVal::F32(x),
+            wasmtime::Val::F64(x) => SnapshotVal::F64(x),
+            wasmtime::Val::V128(x) => SnapshotVal::V128(x.as_u128()),
+            other => unreachable!("Wizer refuses modules with reference globals, got {other:?}"),
+        }
+    }
+
+    async fn memory_contents(&mut self, name: &str, contents: impl FnOnce(&[u8]) + Send) {
+        let memory = self
+            .instance
+            .get_memory(&mut *self.store, name)
+            .expect("Wizer's instrumentation exports every memory");
+        contents(memory.data(&*self.store));
+    }
+}
+
+/// Runs a future that never waits: Wizer's snapshot is `async` so that
+/// async hosts can drive it, but ours answers every query immediately.
+fn block_on<F: Future>(future: F) -> F::Output {
+    let mut future = pin!(future);
+    let mut cx = Context::from_waker(Waker::noop());
+    loop {
+        if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+            return output;
+        }
+    }
+}

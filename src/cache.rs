@@ -1,0 +1,142 @@
+//! An on-disk cache of compiled code, so a component is compiled by
+//! Cranelift once per machine rather than on every run.
+//!
+//! Entries are keyed by the SHA-256 of the wasm bytes and by wasmtime's
+//! compatibility hash of the engine's configuration, so a wasmtime upgrade
+//! or a different configuration never loads stale code. Files are written
+//! to a temporary name and renamed, so a reader never sees half a file.
+
+use std::hash::{Hash as _, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use sha2::{Digest as _, Sha256};
+use wasmtime::component::Component;
+use wasmtime::{Engine, Module};
+
+use crate::Error;
+
+/// Where compiled components (`.cwasm`) are kept.
+#[derive(Debug, Clone)]
+pub struct CompileCache {
+    dir: PathBuf,
+}
+
+impl CompileCache {
+    /// A cache in `dir`, created when first written.
+    pub fn new(dir: impl Into<PathBuf>) -> CompileCache {
+        CompileCache { dir: dir.into() }
+    }
+
+    /// `$WASMODEL_CACHE_DIR`, else `$XDG_CACHE_HOME/wasmodel`, else
+    /// `$HOME/.cache/wasmodel`.
+    pub fn default_dir() -> Option<PathBuf> {
+        let var = |name| {
+            std::env::var_os(name)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        };
+        var("WASMODEL_CACHE_DIR")
+            .or_else(|| var("XDG_CACHE_HOME").map(|d| d.join("wasmodel")))
+            .or_else(|| var("HOME").map(|d| d.join(".cache").join("wasmodel")))
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Whether compiled code for `wasm` is already in the cache.
+    pub fn contains(&self, engine: &Engine, wasm: &[u8]) -> bool {
+        self.entry(engine, wasm).is_file()
+    }
+
+    /// Loads the compiled `wasm` (a component or a core module), compiling
+    /// and storing it first if the cache does not hold it yet.
+    pub(crate) fn load<T: Compiled>(&self, engine: &Engine, wasm: &[u8]) -> Result<T, Error> {
+        let entry = self.entry(engine, wasm);
+        if entry.is_file() {
+            // SAFETY: the file was written by `serialize` below, under a name
+            // that binds it to these exact wasm bytes and to this engine's
+            // configuration, in the user's own cache directory.
+            // A damaged or foreign entry fails to load and is replaced.
+            if let Ok(compiled) = unsafe { T::deserialize_file(engine, &entry) } {
+                return Ok(compiled);
+            }
+        }
+        let compiled = T::compile(engine, wasm).map_err(Error::Wasmtime)?;
+        let bytes = compiled.serialize().map_err(Error::Wasmtime)?;
+        self.store(&entry, &bytes)?;
+        Ok(compiled)
+    }
+
+    fn store(&self, entry: &Path, bytes: &[u8]) -> Result<(), Error> {
+        std::fs::create_dir_all(&self.dir).map_err(Error::file(&self.dir))?;
+        // Unique per process and per call: threads of one process may store
+        // the same entry at once, and each rename must find its own file.
+        static STORES: AtomicU64 = AtomicU64::new(0);
+        let unique = STORES.fetch_add(1, Ordering::Relaxed);
+        let tmp = entry.with_extension(format!("tmp{}-{unique}", std::process::id()));
+        std::fs::write(&tmp, bytes).map_err(Error::file(&tmp))?;
+        std::fs::rename(&tmp, entry).map_err(Error::file(entry))
+    }
+
+    fn entry(&self, engine: &Engine, wasm: &[u8]) -> PathBuf {
+        let mut config = StableHasher(Sha256::new());
+        engine.precompile_compatibility_hash().hash(&mut config);
+        let config: String = config.0.finalize()[..8]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let name = format!("{:x}-{config}.cwasm", Sha256::digest(wasm));
+        self.dir.join(name)
+    }
+}
+
+/// Code wasmtime compiles and can save: a component or a core module.
+pub(crate) trait Compiled: Sized {
+    fn compile(engine: &Engine, wasm: &[u8]) -> wasmtime::Result<Self>;
+    /// # Safety
+    /// `path` must hold the output of `serialize` for the same engine.
+    unsafe fn deserialize_file(engine: &Engine, path: &Path) -> wasmtime::Result<Self>;
+    fn serialize(&self) -> wasmtime::Result<Vec<u8>>;
+}
+
+impl Compiled for Component {
+    fn compile(engine: &Engine, wasm: &[u8]) -> wasmtime::Result<Self> {
+        Component::new(engine, wasm)
+    }
+    unsafe fn deserialize_file(engine: &Engine, path: &Path) -> wasmtime::Result<Self> {
+        // SAFETY: forwarded from the caller.
+        unsafe { Component::deserialize_file(engine, path) }
+    }
+    fn serialize(&self) -> wasmtime::Result<Vec<u8>> {
+        Component::serialize(self)
+    }
+}
+
+impl Compiled for Module {
+    fn compile(engine: &Engine, wasm: &[u8]) -> wasmtime::Result<Self> {
+        Module::new(engine, wasm)
+    }
+    unsafe fn deserialize_file(engine: &Engine, path: &Path) -> wasmtime::Result<Self> {
+        // SAFETY: forwarded from the caller.
+        unsafe { Module::deserialize_file(engine, path) }
+    }
+    fn serialize(&self) -> wasmtime::Result<Vec<u8>> {
+        Module::serialize(self)
+    }
+}
+
+/// A `Hasher` whose output does not change between Rust releases, unlike
+/// `DefaultHasher`, so cache names stay valid across host rebuilds.
+struct StableHasher(Sha256);
+
+impl Hasher for StableHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+    fn finish(&self) -> u64 {
+        let digest = self.0.clone().finalize();
+        u64::from_le_bytes(digest[..8].try_into().expect("SHA-256 has 32 bytes"))
+    }
+}

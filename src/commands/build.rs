@@ -1,0 +1,94 @@
+//! `wasmodel build`: ONNX file in, model component out.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use wasmodel::ComponentBuilder;
+
+use super::{RuntimeArgs, mb, print_list, print_model_info};
+
+/// Compile an ONNX model into a sandboxed WebAssembly component.
+///
+/// The model is first loaded and checked natively: a model tract cannot run
+/// is refused here, naming the operator or the reason. Then it is injected
+/// into wasmodel's embedded inference engine, parsed and optimized there,
+/// and the ready state is snapshotted into the component, so a fresh
+/// instance predicts without parsing anything. No Rust or wasm toolchain is
+/// needed.
+#[derive(clap::Parser)]
+#[command(after_help = "\
+Examples:
+  wasmodel build models/iris.onnx -o iris.wasm
+  wasmodel build model.onnx --name churn --version 2024-06-01")]
+pub struct BuildCommand {
+    /// The ONNX model file
+    model: PathBuf,
+    /// Where to write the component [default: the model's path with .wasm]
+    #[arg(short, long, value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// The model's name, as the component reports it [default: the file's stem]
+    #[arg(long)]
+    name: Option<String>,
+    /// The model's version, as the component reports it
+    #[arg(long, default_value = "1")]
+    version: String,
+    #[command(flatten)]
+    runtime: RuntimeArgs,
+}
+
+impl BuildCommand {
+    pub fn execute(self) -> anyhow::Result<()> {
+        let onnx = std::fs::read(&self.model)
+            .with_context(|| format!("cannot read {}", self.model.display()))?;
+        let name = match self.name {
+            Some(name) => name,
+            None => self
+                .model
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .context("the model path has no file name; pass --name")?,
+        };
+        let output = self
+            .output
+            .unwrap_or_else(|| self.model.with_extension("wasm"));
+        let runtime = self.runtime.runtime()?;
+
+        eprintln!(
+            "Building {} from {}...",
+            output.display(),
+            self.model.display()
+        );
+        if ComponentBuilder::needs_engine_compile(&runtime)? {
+            eprintln!(
+                "Compiling the inference engine for this machine (first build only; cached)..."
+            );
+        }
+        let built = ComponentBuilder::new(name)
+            .version(self.version)
+            .build(&runtime, &onnx)
+            .with_context(|| format!("cannot build {}", self.model.display()))?;
+
+        // Write beside the target and rename, so a failure never leaves half
+        // a component behind.
+        let tmp = output.with_extension("wasm.partial");
+        std::fs::write(&tmp, &built.component)
+            .with_context(|| format!("cannot write {}", tmp.display()))?;
+        std::fs::rename(&tmp, &output)
+            .with_context(|| format!("cannot write {}", output.display()))?;
+
+        println!(
+            "Built {} in {:.2} s (checked natively in {:.0} ms)",
+            output.display(),
+            (built.check_time + built.build_time).as_secs_f64(),
+            built.check_time.as_secs_f64() * 1e3
+        );
+        print_model_info(&built.info);
+        println!(
+            "  size      {:.1} MB component for a {:.3} MB model",
+            mb(built.component.len()),
+            mb(built.onnx_size)
+        );
+        print_list("imports", &built.imports);
+        Ok(())
+    }
+}

@@ -1,0 +1,84 @@
+//! `wasmodel inspect`: what a model component is, needs and offers.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use sha2::{Digest as _, Sha256};
+use wasmodel::inspect::Interfaces;
+
+use super::{RuntimeArgs, load, mb, print_list, print_model_info};
+
+/// Show a model component's metadata, imports, exports, size and digest.
+///
+/// Imports and exports are read from the component's type information; the
+/// model's metadata comes from calling the component itself, which compiles
+/// it on first use (cached afterwards).
+#[derive(clap::Parser)]
+#[command(after_help = "\
+Examples:
+  wasmodel inspect iris.wasm
+  wasmodel inspect iris.wasm --json | jq .imports")]
+pub struct InspectCommand {
+    /// The model component (.wasm)
+    component: PathBuf,
+    /// Print one JSON object instead of text
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    runtime: RuntimeArgs,
+}
+
+impl InspectCommand {
+    pub fn execute(self) -> anyhow::Result<()> {
+        let wasm = std::fs::read(&self.component)
+            .with_context(|| format!("cannot read {}", self.component.display()))?;
+        let interfaces = Interfaces::of(&wasm)
+            .with_context(|| format!("cannot inspect {}", self.component.display()))?;
+        let digest = format!("sha256:{:x}", Sha256::digest(&wasm));
+        let runtime = self.runtime.runtime()?;
+        let model = load(&runtime, &self.component)?;
+        let info = model.info();
+
+        if self.json {
+            let tensors = |ts: &[wasmodel::TensorInfo]| -> Vec<serde_json::Value> {
+                ts.iter()
+                    .map(|t| {
+                        let shape: Vec<serde_json::Value> = t
+                            .shape
+                            .iter()
+                            .map(|d| match d {
+                                wasmodel::Dimension::Fixed(n) => serde_json::json!(n),
+                                wasmodel::Dimension::Dynamic(s) => serde_json::json!(s),
+                            })
+                            .collect();
+                        serde_json::json!({ "name": t.name, "dtype": t.element_type.name(), "shape": shape })
+                    })
+                    .collect()
+            };
+            let out = serde_json::json!({
+                "component": { "path": self.component, "size": wasm.len(), "digest": digest },
+                "model": {
+                    "name": info.name, "version": info.version, "digest": info.digest,
+                    "producer": info.producer,
+                    "inputs": tensors(&info.inputs), "outputs": tensors(&info.outputs),
+                },
+                "imports": interfaces.imports,
+                "exports": interfaces.exports,
+            });
+            println!("{}", serde_json::to_string_pretty(&out)?);
+            return Ok(());
+        }
+
+        println!("{}", self.component.display());
+        println!(
+            "  size      {:.1} MB ({} bytes)",
+            mb(wasm.len()),
+            wasm.len()
+        );
+        println!("  sha256    {}", digest.trim_start_matches("sha256:"));
+        print_list("imports", &interfaces.imports);
+        print_list("exports", &interfaces.exports);
+        print_model_info(info);
+        Ok(())
+    }
+}

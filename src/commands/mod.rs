@@ -1,0 +1,121 @@
+//! One module per subcommand, each a `clap` struct with an `execute`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use wasmodel::{
+    CompileCache, Limits, LoadedModel, ModelInfo, Runtime, RuntimeOptions, TensorInfo,
+    format_declared_shape,
+};
+
+pub mod build;
+pub mod inspect;
+pub mod predict;
+
+pub const EXAMPLES: &str = "\
+Examples:
+  wasmodel build models/iris.onnx -o iris.wasm
+  wasmodel inspect iris.wasm
+  wasmodel predict iris.wasm --input features=tests/fixtures/iris_features.json
+
+Exit status: 0 on success, 1 on any error (the message says which), 2 on a usage error.";
+
+/// Options shared by every command that runs a component.
+#[derive(clap::Args)]
+pub struct RuntimeArgs {
+    /// Directory for compiled components [default: $WASMODEL_CACHE_DIR,
+    /// else $XDG_CACHE_HOME/wasmodel, else ~/.cache/wasmodel]
+    #[arg(long, value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
+    /// Compile every time instead of using the cache
+    #[arg(long, conflicts_with = "cache_dir")]
+    no_cache: bool,
+    /// Largest memory one instance of the model may use, in MiB
+    #[arg(long, value_name = "MIB", default_value_t = 1024)]
+    max_memory: usize,
+    /// Longest one call may run, in seconds
+    #[arg(long, value_name = "SECONDS", default_value_t = 60.0)]
+    timeout: f64,
+    /// Largest input tensor accepted, in MiB
+    #[arg(long, value_name = "MIB", default_value_t = 64)]
+    max_input: usize,
+}
+
+impl RuntimeArgs {
+    pub fn runtime(&self) -> anyhow::Result<Runtime> {
+        let timeout = Duration::try_from_secs_f64(self.timeout)
+            .ok()
+            .filter(|t| !t.is_zero())
+            .context("--timeout must be a positive number of seconds")?;
+        let cache = if self.no_cache {
+            None
+        } else {
+            self.cache_dir
+                .clone()
+                .or_else(CompileCache::default_dir)
+                .map(CompileCache::new)
+        };
+        let limits = Limits {
+            max_memory: self.max_memory.saturating_mul(1 << 20),
+            max_input_bytes: self.max_input.saturating_mul(1 << 20),
+            timeout,
+        };
+        Ok(Runtime::new(RuntimeOptions { limits, cache })?)
+    }
+}
+
+/// Loads a component, saying so first when it has to be compiled (which
+/// takes a while for a model component; the result is cached).
+pub fn load(runtime: &Runtime, path: &std::path::Path) -> anyhow::Result<LoadedModel> {
+    let wasm = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    if runtime.needs_compile(&wasm) {
+        eprintln!(
+            "Compiling {} for this machine ({:.1} MB; once, then cached)...",
+            path.display(),
+            mb(wasm.len())
+        );
+    }
+    runtime
+        .load(&wasm)
+        .with_context(|| format!("cannot load {}", path.display()))
+}
+
+pub fn mb(bytes: usize) -> f64 {
+    bytes as f64 / 1e6
+}
+
+fn describe(t: &TensorInfo) -> String {
+    format!(
+        "{:<16} {}{}",
+        t.name,
+        t.element_type,
+        format_declared_shape(&t.shape)
+    )
+}
+
+/// Prints a model's metadata as aligned `key  value` lines.
+pub fn print_model_info(info: &ModelInfo) {
+    println!("  model     {} (version {})", info.name, info.version);
+    println!("  digest    {}", info.digest);
+    if !info.producer.is_empty() {
+        println!("  producer  {}", info.producer);
+    }
+    for (label, tensors) in [("inputs", &info.inputs), ("outputs", &info.outputs)] {
+        for (i, t) in tensors.iter().enumerate() {
+            let label = if i == 0 { label } else { "" };
+            println!("  {label:<9} {}", describe(t));
+        }
+    }
+}
+
+/// Prints a list under a label, or `none`.
+pub fn print_list(label: &str, items: &[String]) {
+    if items.is_empty() {
+        println!("  {label:<9} none");
+    }
+    for (i, item) in items.iter().enumerate() {
+        let label = if i == 0 { label } else { "" };
+        println!("  {label:<9} {item}");
+    }
+}

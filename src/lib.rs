@@ -1,0 +1,42 @@
+//! wasmodel: compile ONNX models into sandboxed WebAssembly components, and
+//! run them on wasmtime.
+//!
+//! ```no_run
+//! use wasmodel::{ComponentBuilder, Runtime, RuntimeOptions, Tensor, TensorData};
+//!
+//! # fn main() -> Result<(), wasmodel::Error> {
+//! // Build once: check the model natively, inject it into the engine,
+//! // pre-initialize, and wrap the result as a component.
+//! let runtime = Runtime::new(RuntimeOptions::default())?;
+//! let onnx = std::fs::read("models/iris.onnx")?;
+//! let built = ComponentBuilder::new("iris").build(&runtime, &onnx)?;
+//!
+//! // Load the component (compiled once, then cached) and predict.
+//! let model = runtime.load(&built.component)?;
+//! let features = Tensor::new("features", vec![1, 4], TensorData::F32(vec![5.1, 3.5, 1.4, 0.2]));
+//! let outputs = model.predict(vec![features])?;
+//! println!("{outputs:?}");
+//! # Ok(())
+//! # }
+//! ```
+
+mod bindings;
+mod builder;
+mod cache;
+mod error;
+pub mod inspect;
+mod runtime;
+pub mod tensor_io;
+
+pub use builder::{BuiltComponent, ComponentBuilder};
+pub use cache::CompileCache;
+pub use error::Error;
+pub use runtime::{Limits, LoadedModel, Runtime, RuntimeOptions};
+pub use wasmodel_engine::{
+    Dimension, ElementType, InputError, InputErrorKind, LoadError, ModelInfo, PredictError, Tensor,
+    TensorData, TensorInfo, format_declared_shape, format_shape,
+};
+
+/// The engine: `crates/guest` built for wasm by `build.rs`, before any
+/// model is injected into it.
+pub const ENGINE_WASM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/engine.wasm"));

@@ -1,0 +1,298 @@
+//! Loading model components and calling them on wasmtime.
+//!
+//! One [`Runtime`] holds one wasmtime `Engine` and the compile cache. Each
+//! loaded component is pre-instantiated once (`InstancePre`); every call
+//! gets a fresh `Store` with its own memory and time limits, so a trap or a
+//! runaway call costs that call only and the host keeps serving.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Config, Engine, ResourceLimiter, Store, Trap};
+
+use crate::bindings::{self, ModelPre};
+use crate::{CompileCache, Error, InputError, InputErrorKind, ModelInfo, PredictError, Tensor};
+
+/// How often the epoch advances; time limits are counted in these ticks.
+const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Resource limits applied to every call into a component.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest linear memory an instance may have, in bytes.
+    pub max_memory: usize,
+    /// Largest input tensor accepted, in bytes of element data.
+    pub max_input_bytes: usize,
+    /// Longest a call may run before it is interrupted.
+    pub timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_memory: 1 << 30,
+            max_input_bytes: 64 << 20,
+            timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// How to set up a [`Runtime`].
+#[derive(Debug, Clone, Default)]
+pub struct RuntimeOptions {
+    pub limits: Limits,
+    /// Where compiled components are cached; `None` compiles every time.
+    pub cache: Option<CompileCache>,
+}
+
+/// A wasmtime engine set up for model components.
+pub struct Runtime {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    engine: Engine,
+    limits: Limits,
+    cache: Option<CompileCache>,
+    /// Stops advancing the epoch when the last user is gone.
+    _ticker: EpochTicker,
+}
+
+impl Runtime {
+    pub fn new(options: RuntimeOptions) -> Result<Runtime, Error> {
+        let mut config = Config::new();
+        config.wasm_component_model(true).epoch_interruption(true);
+        let engine = Engine::new(&config).map_err(Error::Wasmtime)?;
+        let ticker = EpochTicker::start(&engine)?;
+        Ok(Runtime {
+            shared: Arc::new(Shared {
+                engine,
+                limits: options.limits,
+                cache: options.cache,
+                _ticker: ticker,
+            }),
+        })
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.shared.engine
+    }
+
+    pub fn limits(&self) -> Limits {
+        self.shared.limits
+    }
+
+    /// Whether loading `component` will have to compile it first (which
+    /// takes tens of seconds for a model component).
+    pub fn needs_compile(&self, wasm: &[u8]) -> bool {
+        self.shared
+            .cache
+            .as_ref()
+            .is_none_or(|cache| !cache.contains(&self.shared.engine, wasm))
+    }
+
+    /// Compiles (or loads from the cache) a core module or a component.
+    pub(crate) fn compile<T: crate::cache::Compiled>(&self, wasm: &[u8]) -> Result<T, Error> {
+        match &self.shared.cache {
+            Some(cache) => cache.load(&self.shared.engine, wasm),
+            None => T::compile(&self.shared.engine, wasm).map_err(Error::Wasmtime),
+        }
+    }
+
+    /// Loads a model component from a file.
+    pub fn load_file(&self, path: impl AsRef<Path>) -> Result<LoadedModel, Error> {
+        let path = path.as_ref();
+        let wasm = std::fs::read(path).map_err(Error::file(path))?;
+        self.load(&wasm)
+    }
+
+    /// Loads a model component: compiles it (or takes it from the cache),
+    /// checks it exports the `predictor` interface, pre-instantiates it and
+    /// reads its metadata.
+    pub fn load(&self, wasm: &[u8]) -> Result<LoadedModel, Error> {
+        if !wasmparser::Parser::is_component(wasm) {
+            return Err(Error::NotAModelComponent(
+                "the file is not a WebAssembly component (build one with `wasmodel build`)".into(),
+            ));
+        }
+        let component: Component = self.compile(wasm)?;
+        let linker = Linker::<CallState>::new(&self.shared.engine);
+        let instance_pre = linker.instantiate_pre(&component).map_err(|e| {
+            Error::NotAModelComponent(format!(
+                "it imports something this host does not provide: {e:#}"
+            ))
+        })?;
+        let pre =
+            ModelPre::new(instance_pre).map_err(|e| Error::NotAModelComponent(format!("{e:#}")))?;
+        let mut model = LoadedModel {
+            pre,
+            info: ModelInfo {
+                name: String::new(),
+                version: String::new(),
+                digest: String::new(),
+                producer: String::new(),
+                inputs: Vec::new(),
+                outputs: Vec::new(),
+            },
+            shared: Arc::clone(&self.shared),
+        };
+        model.info = model.call(|bindings, store| {
+            bindings
+                .wasmodel_model_predictor()
+                .call_metadata(store)
+                .map(bindings::model_info)
+        })?;
+        Ok(model)
+    }
+}
+
+/// A model component ready to be called, as many times as needed, from
+/// many threads.
+pub struct LoadedModel {
+    pre: ModelPre<CallState>,
+    info: ModelInfo,
+    shared: Arc<Shared>,
+}
+
+impl LoadedModel {
+    /// What the component reports about its model.
+    pub fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    /// Runs the model in a fresh instance.
+    ///
+    /// The caller's mistakes come back as [`Error::Predict`] with
+    /// [`PredictError::InvalidInput`]: which input, expected and got.
+    pub fn predict(&self, inputs: Vec<Tensor>) -> Result<Vec<Tensor>, Error> {
+        let limit = self.shared.limits.max_input_bytes;
+        if let Some(t) = inputs.iter().find(|t| t.data.byte_len() > limit) {
+            return Err(Error::Predict(PredictError::InvalidInput(InputError::new(
+                InputErrorKind::TooLarge,
+                &t.name,
+                format!("at most {limit} bytes"),
+                format!("{} bytes", t.data.byte_len()),
+            ))));
+        }
+        let inputs: Vec<_> = inputs.into_iter().map(bindings::tensor_to_wit).collect();
+        let result = self.call(|bindings, store| {
+            bindings
+                .wasmodel_model_predictor()
+                .call_predict(store, &inputs)
+        })?;
+        match result {
+            Ok(outputs) => Ok(outputs.into_iter().map(bindings::tensor_from_wit).collect()),
+            Err(e) => Err(Error::Predict(bindings::predict_error(e))),
+        }
+    }
+
+    /// Instantiates the component in a fresh, limited store and runs `f`.
+    fn call<R>(
+        &self,
+        f: impl FnOnce(&bindings::ModelBindings, &mut Store<CallState>) -> wasmtime::Result<R>,
+    ) -> Result<R, Error> {
+        let limits = self.shared.limits;
+        let mut store = Store::new(
+            &self.shared.engine,
+            CallState {
+                max_memory: limits.max_memory,
+                memory_denied: false,
+            },
+        );
+        store.limiter(|state| state);
+        let ticks = limits.timeout.as_millis() / EPOCH_TICK.as_millis();
+        store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX).max(1));
+        let result = self
+            .pre
+            .instantiate(&mut store)
+            .and_then(|bindings| f(&bindings, &mut store));
+        result.map_err(|e| classify(e, store.data(), limits))
+    }
+}
+
+/// Turns a wasmtime failure into the error that says what happened.
+fn classify(e: wasmtime::Error, state: &CallState, limits: Limits) -> Error {
+    if state.memory_denied {
+        return Error::MemoryLimit {
+            limit: limits.max_memory,
+        };
+    }
+    match e.downcast_ref::<Trap>() {
+        Some(Trap::Interrupt) => Error::Timeout {
+            seconds: limits.timeout.as_secs_f64(),
+        },
+        Some(_) => Error::Trap(format!("{e:#}")),
+        None => Error::Wasmtime(e),
+    }
+}
+
+/// Per-call store data: the memory limit, and whether it was hit.
+struct CallState {
+    max_memory: usize,
+    memory_denied: bool,
+}
+
+impl ResourceLimiter for CallState {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.max_memory {
+            self.memory_denied = true;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= 100_000)
+    }
+}
+
+/// A thread that advances the engine's epoch, which is how calls that run
+/// too long are interrupted.
+struct EpochTicker {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl EpochTicker {
+    fn start(engine: &Engine) -> Result<EpochTicker, Error> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let (engine, stop) = (engine.clone(), Arc::clone(&stop));
+            std::thread::Builder::new()
+                .name("wasmodel-epoch".into())
+                .spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        std::thread::sleep(EPOCH_TICK);
+                        engine.increment_epoch();
+                    }
+                })?
+        };
+        Ok(EpochTicker {
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}

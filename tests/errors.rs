@@ -1,0 +1,211 @@
+//! Bad inputs get typed errors naming the input, what was expected and
+//! what was received; limits hold; and the host keeps serving afterwards.
+
+use std::time::Duration;
+
+use wasmodel::{Error, InputErrorKind, Limits, PredictError, Tensor, TensorData};
+
+use crate::support::{component, fixture, model, runtime_with};
+
+/// The error of a call that must fail as invalid input.
+fn invalid(result: Result<Vec<Tensor>, Error>) -> wasmodel::InputError {
+    match result {
+        Err(Error::Predict(PredictError::InvalidInput(e))) => e,
+        other => panic!("expected an invalid-input error, got {other:?}"),
+    }
+}
+
+fn numeric(rows: u32) -> Tensor {
+    Tensor::new(
+        "numeric",
+        vec![rows, 5],
+        TensorData::F32(vec![0.25; rows as usize * 5]),
+    )
+}
+
+fn category(rows: u32) -> Tensor {
+    Tensor::new(
+        "category",
+        vec![rows],
+        TensorData::I64(vec![1; rows as usize]),
+    )
+}
+
+/// After a failure, the same loaded component still answers correctly.
+fn still_serves() {
+    let f = fixture("multi_io");
+    let outputs = model("multi_io")
+        .predict(f.inputs.clone())
+        .expect("a good call after a bad one");
+    crate::support::assert_outputs_match(&outputs, &f.outputs, f.rtol, f.atol);
+}
+
+#[test]
+fn wrong_shape() {
+    let bad = Tensor::new("numeric", vec![2, 4], TensorData::F32(vec![0.0; 8]));
+    let e = invalid(model("multi_io").predict(vec![bad, category(2)]));
+    assert_eq!(
+        (e.kind, e.input.as_str()),
+        (InputErrorKind::Shape, "numeric")
+    );
+    assert!(
+        e.expected.contains("[batch, 5]") && e.got.contains("[2, 4]"),
+        "{e}"
+    );
+    still_serves();
+}
+
+#[test]
+fn disagreeing_batch_sizes() {
+    let e = invalid(model("multi_io").predict(vec![numeric(3), category(2)]));
+    assert_eq!(
+        (e.kind, e.input.as_str()),
+        (InputErrorKind::Shape, "category")
+    );
+    still_serves();
+}
+
+#[test]
+fn wrong_element_type() {
+    let bad = Tensor::new("category", vec![2], TensorData::F32(vec![1.0, 2.0]));
+    let e = invalid(model("multi_io").predict(vec![numeric(2), bad]));
+    assert_eq!(
+        (
+            e.kind,
+            e.input.as_str(),
+            e.expected.as_str(),
+            e.got.as_str()
+        ),
+        (InputErrorKind::ElementType, "category", "i64", "f32")
+    );
+    still_serves();
+}
+
+#[test]
+fn missing_input() {
+    let e = invalid(model("multi_io").predict(vec![numeric(2)]));
+    assert_eq!(
+        (e.kind, e.input.as_str()),
+        (InputErrorKind::Missing, "category")
+    );
+    still_serves();
+}
+
+#[test]
+fn unknown_input() {
+    let stray = Tensor::new("colour", vec![2], TensorData::U8(vec![1, 2]));
+    let e = invalid(model("multi_io").predict(vec![numeric(2), category(2), stray]));
+    assert_eq!(
+        (e.kind, e.input.as_str()),
+        (InputErrorKind::Unknown, "colour")
+    );
+    assert!(
+        e.expected.contains("`numeric`") && e.expected.contains("`category`"),
+        "{e}"
+    );
+    still_serves();
+}
+
+#[test]
+fn empty_tensor() {
+    let e = invalid(model("multi_io").predict(vec![numeric(0), category(0)]));
+    assert_eq!(e.kind, InputErrorKind::Empty);
+    still_serves();
+}
+
+#[test]
+fn data_not_matching_shape() {
+    let bad = Tensor::new("numeric", vec![2, 5], TensorData::F32(vec![0.0; 9]));
+    let e = invalid(model("multi_io").predict(vec![bad, category(2)]));
+    assert_eq!(
+        (e.kind, e.got.as_str()),
+        (InputErrorKind::DataLength, "9 elements")
+    );
+    still_serves();
+}
+
+#[test]
+fn tensor_over_the_size_limit() {
+    let runtime = runtime_with(Limits {
+        max_input_bytes: 1000,
+        ..Limits::default()
+    });
+    let model = runtime.load(&component("multi_io")).unwrap();
+    // 60 rows of 5 f32 = 1200 bytes.
+    let e = invalid(model.predict(vec![numeric(60), category(60)]));
+    assert_eq!(
+        (e.kind, e.input.as_str()),
+        (InputErrorKind::TooLarge, "numeric")
+    );
+    assert_eq!(e.got, "1200 bytes");
+    // Under the limit, the same runtime answers.
+    model.predict(vec![numeric(10), category(10)]).unwrap();
+}
+
+fn digits(rows: u32) -> Tensor {
+    Tensor::new(
+        "image",
+        vec![rows, 1, 8, 8],
+        TensorData::F32(vec![0.5; rows as usize * 64]),
+    )
+}
+
+#[test]
+fn memory_limit_fails_the_call_not_the_host() {
+    // Enough to instantiate the pre-initialized CNN, not enough for the
+    // activations of 20 000 images (over 100 MB).
+    let runtime = runtime_with(Limits {
+        max_memory: 64 << 20,
+        ..Limits::default()
+    });
+    let model = runtime.load(&component("digits_cnn")).unwrap();
+    match model.predict(vec![digits(20_000)]) {
+        Err(Error::MemoryLimit { limit }) => assert_eq!(limit, 64 << 20),
+        other => panic!("expected the memory limit, got {:?}", other.map(|_| ())),
+    }
+    assert_eq!(model.predict(vec![digits(2)]).unwrap()[0].shape, [2, 10]);
+}
+
+#[test]
+fn too_little_memory_to_instantiate() {
+    let runtime = runtime_with(Limits {
+        max_memory: 1 << 20,
+        ..Limits::default()
+    });
+    match runtime.load(&component("digits_cnn")) {
+        Err(Error::MemoryLimit { limit }) => assert_eq!(limit, 1 << 20),
+        Err(other) => panic!("expected the memory limit, got {other}"),
+        Ok(_) => panic!("expected the memory limit, but the component loaded"),
+    }
+}
+
+#[test]
+fn time_limit_interrupts_a_long_call() {
+    let runtime = runtime_with(Limits {
+        timeout: Duration::from_millis(20),
+        ..Limits::default()
+    });
+    // Loading calls `metadata`, which is quick; 20 000 images are not.
+    let model = runtime.load(&component("digits_cnn")).unwrap();
+    match model.predict(vec![digits(20_000)]) {
+        Err(Error::Timeout { .. }) => {}
+        other => panic!("expected a timeout, got {:?}", other.map(|_| ())),
+    }
+    assert_eq!(model.predict(vec![digits(1)]).unwrap()[0].shape, [1, 10]);
+}
+
+#[test]
+fn concurrent_calls_share_one_loaded_component() {
+    let f = fixture("iris");
+    let model = model("iris");
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| {
+                for _ in 0..5 {
+                    let out = model.predict(f.inputs.clone()).unwrap();
+                    crate::support::assert_outputs_match(&out, &f.outputs, f.rtol, f.atol);
+                }
+            });
+        }
+    });
+}

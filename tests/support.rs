@@ -1,0 +1,140 @@
+//! Shared test helpers: one runtime, one compile cache, each model's
+//! component built once per test run.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, LazyLock, Mutex, OnceLock};
+
+use serde_json::Value;
+use wasmodel::tensor_io::tensor_from_json;
+use wasmodel::{
+    CompileCache, ComponentBuilder, ElementType, LoadedModel, Runtime, RuntimeOptions, Tensor,
+    TensorData,
+};
+
+pub fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn model_path(stem: &str) -> PathBuf {
+    repo().join("models").join(format!("{stem}.onnx"))
+}
+
+pub fn fixture_path(name: &str) -> PathBuf {
+    repo().join("tests").join("fixtures").join(name)
+}
+
+/// Compiled code is cached under the target directory, so a second test run
+/// does not compile again; tests that check caching use their own.
+pub fn cache_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("compile-cache")
+}
+
+pub fn runtime_with(limits: wasmodel::Limits) -> Runtime {
+    Runtime::new(RuntimeOptions {
+        limits,
+        cache: Some(CompileCache::new(cache_dir())),
+    })
+    .expect("a runtime")
+}
+
+pub fn runtime() -> &'static Runtime {
+    static RUNTIME: LazyLock<Runtime> = LazyLock::new(|| runtime_with(Default::default()));
+    &RUNTIME
+}
+
+/// One value per model stem, made once per test run however many tests ask.
+type PerModel<T> = LazyLock<Mutex<HashMap<String, Arc<OnceLock<Arc<T>>>>>>;
+
+fn once_per_model<T>(cells: &PerModel<T>, stem: &str, make: impl FnOnce() -> T) -> Arc<T> {
+    // The map lock is held only to find the cell, so models build in parallel.
+    let cell = Arc::clone(cells.lock().unwrap().entry(stem.to_owned()).or_default());
+    Arc::clone(cell.get_or_init(|| Arc::new(make())))
+}
+
+/// The component built from `models/<stem>.onnx`, once per run.
+pub fn component(stem: &str) -> Arc<Vec<u8>> {
+    static BUILT: PerModel<Vec<u8>> = LazyLock::new(Default::default);
+    once_per_model(&BUILT, stem, || {
+        let onnx = std::fs::read(model_path(stem)).expect("model file");
+        ComponentBuilder::new(stem)
+            .build(runtime(), &onnx)
+            .unwrap_or_else(|e| panic!("building {stem}: {e}"))
+            .component
+    })
+}
+
+/// The loaded component of `models/<stem>.onnx`, once per run.
+pub fn model(stem: &str) -> Arc<LoadedModel> {
+    static LOADED: PerModel<LoadedModel> = LazyLock::new(Default::default);
+    once_per_model(&LOADED, stem, || {
+        runtime()
+            .load(&component(stem))
+            .unwrap_or_else(|e| panic!("loading {stem}: {e}"))
+    })
+}
+
+/// A reference case: inputs, and the outputs onnxruntime gave for them.
+pub struct Fixture {
+    pub model: String,
+    pub rtol: f64,
+    pub atol: f64,
+    pub inputs: Vec<Tensor>,
+    pub outputs: Vec<Tensor>,
+}
+
+pub fn fixture(stem: &str) -> Fixture {
+    let path = fixture_path(&format!("{stem}.json"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let json: Value = serde_json::from_str(&text).expect("fixture JSON");
+    let tensors = |key: &str| -> Vec<Tensor> {
+        json[key]
+            .as_object()
+            .unwrap_or_else(|| panic!("fixture {stem} has no `{key}` object"))
+            .iter()
+            .map(|(name, t)| {
+                let dtype = ElementType::from_name(t["dtype"].as_str().expect("dtype"))
+                    .expect("known dtype");
+                tensor_from_json(name, dtype, t).expect("fixture tensor")
+            })
+            .collect()
+    };
+    Fixture {
+        model: json["model"].as_str().expect("model").to_owned(),
+        rtol: json["tolerance"]["rtol"].as_f64().expect("rtol"),
+        atol: json["tolerance"]["atol"].as_f64().expect("atol"),
+        inputs: tensors("inputs"),
+        outputs: tensors("outputs"),
+    }
+}
+
+/// Asserts `got` equals `expected`: same names, order, shapes and element
+/// types; floats within `atol + rtol * |expected|`, everything else exact.
+pub fn assert_outputs_match(got: &[Tensor], expected: &[Tensor], rtol: f64, atol: f64) {
+    let names = |ts: &[Tensor]| ts.iter().map(|t| t.name.clone()).collect::<Vec<_>>();
+    assert_eq!(names(got), names(expected), "output names");
+    for (g, e) in got.iter().zip(expected) {
+        assert_eq!(g.shape, e.shape, "shape of `{}`", e.name);
+        let close =
+            |a: f64, b: f64| (a - b).abs() <= atol + rtol * b.abs() || (a.is_nan() && b.is_nan());
+        let mismatch = match (&g.data, &e.data) {
+            (TensorData::F32(a), TensorData::F32(b)) => a
+                .iter()
+                .zip(b)
+                .position(|(&a, &b)| !close(f64::from(a), f64::from(b))),
+            (TensorData::F64(a), TensorData::F64(b)) => {
+                a.iter().zip(b).position(|(&a, &b)| !close(a, b))
+            }
+            (a, b) => {
+                assert_eq!(a, b, "output `{}`", e.name);
+                None
+            }
+        };
+        if let Some(i) = mismatch {
+            panic!(
+                "output `{}` differs from onnxruntime at element {i} (rtol {rtol}, atol {atol}):\n got {:?}\nwant {:?}",
+                e.name, g.data, e.data
+            );
+        }
+    }
+}

@@ -1,0 +1,18 @@
+//! The integration tests: one binary, one module per concern.
+//!
+//! Every model in `models/` is built into a component and run under
+//! wasmtime; outputs are compared with onnxruntime's, stored in
+//! `tests/fixtures/*.json` by `models/reference.py` (and re-checked against
+//! onnxruntime by `scripts/test.sh`).
+
+mod support;
+
+// Outputs and metadata of every model's component match onnxruntime and the
+// ONNX file.
+mod fixtures;
+// Bad inputs, limits and traps: typed errors, and the host keeps serving.
+mod errors;
+// `wasmodel build` refuses models it cannot run, naming the reason.
+mod build;
+// The `wasmodel` binary itself.
+mod cli;
