@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Installs what building and testing wasmodel needs, saying what it does:
+#  1. a way to build the engine guest for wasm32-unknown-unknown:
+#     - the target's std, if the Rust toolchain already has it;
+#     - else `rustup target add` (a normal developer machine);
+#     - else Debian's rustc-web with its std source and LLVM's wasm-ld, which
+#       build.rs uses with -Zbuild-std (machines where rustup cannot
+#       download targets);
+#  2. rustfmt and clippy;
+#  3. a Python venv in .venv with the pinned onnxruntime the tests check
+#     their reference outputs against (models/requirements.txt).
+# Safe to run again: it only installs what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+TARGET=wasm32-unknown-unknown
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+
+apt_install() {
+    command -v apt-get >/dev/null || return 1
+    say "apt-get install $*"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "$@" >/dev/null
+}
+
+has_target_std() {
+    local libdir
+    libdir=$(rustc --print target-libdir --target "$TARGET" 2>/dev/null) || return 1
+    compgen -G "$libdir/libstd-*" >/dev/null
+}
+
+has_debian_wasm_toolchain() {
+    [ -x /usr/bin/rustc ] && [ -x /usr/bin/cargo ] \
+        && [ -f /usr/lib/rustlib/src/rust/library/Cargo.lock ] \
+        && compgen -c wasm-ld | grep -q .
+}
+
+command -v cargo >/dev/null || die "cargo is not installed: see https://rustup.rs"
+
+# 1. The wasm toolchain for the engine guest.
+if has_target_std; then
+    say "Rust has the $TARGET standard library"
+elif command -v rustup >/dev/null && timeout 60 rustup target add "$TARGET" >/dev/null 2>&1 && has_target_std; then
+    say "installed $TARGET with rustup"
+elif has_debian_wasm_toolchain; then
+    say "rustup cannot install $TARGET here; using Debian's rustc-web to build std for wasm"
+elif apt_install rustc-web cargo-web rust-web-src lld-19 && has_debian_wasm_toolchain; then
+    say "rustup cannot install $TARGET here; installed Debian's rustc-web to build std for wasm"
+else
+    die "no way to build for $TARGET: install it with 'rustup target add $TARGET'"
+fi
+
+# 2. Formatting and lints.
+for component in rustfmt clippy; do
+    if ! cargo "${component/rustfmt/fmt}" --version >/dev/null 2>&1; then
+        say "rustup component add $component"
+        rustup component add "$component"
+    fi
+done
+
+# 3. Python for the onnxruntime reference check.
+if [ ! -x .venv/bin/python ]; then
+    say "creating .venv"
+    python3 -m venv .venv 2>/dev/null || { apt_install python3-venv && python3 -m venv .venv; } \
+        || die "cannot create a Python venv: install python3 and python3-venv"
+fi
+if ! cmp -s models/requirements.txt .venv/.installed-requirements 2>/dev/null; then
+    say "pip install -r models/requirements.txt"
+    .venv/bin/pip install --quiet --disable-pip-version-check -r models/requirements.txt
+    cp models/requirements.txt .venv/.installed-requirements
+fi
+say "setup done"

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The whole test suite: setup, formatting, lints (host and guest), the
+# onnxruntime check of the reference outputs, and the Rust tests (unit tests
+# of every crate and the integration tests in tests/).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*" >&2; }
+
+scripts/setup.sh
+step "cargo fmt --check"
+cargo fmt --all -- --check
+step "cargo clippy (host, engine, guest)"
+cargo clippy --workspace --all-targets --release -- -D warnings
+step "reference outputs still match onnxruntime"
+.venv/bin/python models/reference.py --check
+step "cargo test"
+cargo test --workspace --release
