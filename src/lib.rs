@@ -32,6 +32,7 @@ pub use builder::{BuiltComponent, ComponentBuilder};
 pub use cache::CompileCache;
 pub use error::Error;
 pub use runtime::{Limits, LoadedModel, Runtime, RuntimeOptions};
+pub use wasmodel_engine::json;
 pub use wasmodel_engine::{
     Dimension, ElementType, InputError, InputErrorKind, LoadError, ModelInfo, PredictError, Tensor,
     TensorData, TensorInfo, format_declared_shape, format_shape,

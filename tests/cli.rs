@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use serde_json::Value;
-use wasmodel::tensor_io::tensor_from_json;
+use wasmodel::json::tensors_from_json_object;
 
 use crate::support::{assert_outputs_match, cache_dir, fixture, fixture_path, model_path};
 
@@ -59,14 +59,8 @@ fn build_iris(dir: &Path, cache: &Path) -> String {
 
 fn outputs_of(stdout: &str) -> Vec<wasmodel::Tensor> {
     let json: Value = serde_json::from_str(stdout).expect("predict prints JSON");
-    json.as_object()
-        .unwrap()
-        .iter()
-        .map(|(name, t)| {
-            let dtype = wasmodel::ElementType::from_name(t["dtype"].as_str().unwrap()).unwrap();
-            tensor_from_json(name, dtype, t).unwrap()
-        })
-        .collect()
+    // Outputs carry their "dtype".
+    tensors_from_json_object(&json, |_| None).unwrap()
 }
 
 #[test]

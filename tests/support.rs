@@ -6,10 +6,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, LazyLock, Mutex, OnceLock};
 
 use serde_json::Value;
-use wasmodel::tensor_io::tensor_from_json;
+use wasmodel::json::tensors_from_json_object;
 use wasmodel::{
-    CompileCache, ComponentBuilder, ElementType, LoadedModel, Runtime, RuntimeOptions, Tensor,
-    TensorData,
+    CompileCache, ComponentBuilder, LoadedModel, Runtime, RuntimeOptions, Tensor, TensorData,
 };
 
 pub fn repo() -> &'static Path {
@@ -87,17 +86,10 @@ pub fn fixture(stem: &str) -> Fixture {
     let path = fixture_path(&format!("{stem}.json"));
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let json: Value = serde_json::from_str(&text).expect("fixture JSON");
+    // Every fixture tensor carries its own "dtype".
     let tensors = |key: &str| -> Vec<Tensor> {
-        json[key]
-            .as_object()
-            .unwrap_or_else(|| panic!("fixture {stem} has no `{key}` object"))
-            .iter()
-            .map(|(name, t)| {
-                let dtype = ElementType::from_name(t["dtype"].as_str().expect("dtype"))
-                    .expect("known dtype");
-                tensor_from_json(name, dtype, t).expect("fixture tensor")
-            })
-            .collect()
+        tensors_from_json_object(&json[key], |_| None)
+            .unwrap_or_else(|e| panic!("fixture {stem}, `{key}`: {e}"))
     };
     Fixture {
         model: json["model"].as_str().expect("model").to_owned(),

@@ -5,7 +5,8 @@ use std::time::Instant;
 
 use anyhow::{Context as _, bail};
 use wasmodel::Tensor;
-use wasmodel::tensor_io::{read_tensor_file, tensors_from_json_object, tensors_to_json};
+use wasmodel::json::{tensors_from_json_object, tensors_to_json};
+use wasmodel::tensor_io::read_tensor_file;
 
 use super::{RuntimeArgs, load};
 

@@ -7,6 +7,8 @@
 //! so the two never disagree about what a valid model or input is.
 
 mod error;
+#[cfg(feature = "json")]
+pub mod json;
 mod model;
 mod types;
 mod validate;

@@ -6,44 +6,15 @@
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
-use wasmodel_engine::{ElementType, LoadError, Model, Tensor, TensorData};
+use wasmodel_engine::{LoadError, Model, Tensor, TensorData, json};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-fn tensor(name: &str, json: &Value) -> Tensor {
-    let shape = json["shape"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d.as_u64().unwrap() as u32)
-        .collect();
-    let data = json["data"].as_array().unwrap();
-    let float = |v: &Value| match v {
-        // "NaN", "Infinity", "-Infinity": Rust's float syntax takes them.
-        Value::String(s) => s.parse::<f64>().unwrap(),
-        v => v.as_f64().unwrap(),
-    };
-    let data = match ElementType::from_name(json["dtype"].as_str().unwrap()).unwrap() {
-        ElementType::F32 => TensorData::F32(data.iter().map(|v| float(v) as f32).collect()),
-        ElementType::F64 => TensorData::F64(data.iter().map(float).collect()),
-        ElementType::I32 => {
-            TensorData::I32(data.iter().map(|v| v.as_i64().unwrap() as i32).collect())
-        }
-        ElementType::I64 => TensorData::I64(data.iter().map(|v| v.as_i64().unwrap()).collect()),
-        ElementType::U8 => TensorData::U8(data.iter().map(|v| v.as_u64().unwrap() as u8).collect()),
-        ElementType::Bool => TensorData::Bool(data.iter().map(|v| v.as_bool().unwrap()).collect()),
-    };
-    Tensor::new(name, shape, data)
-}
-
 fn tensors(json: &Value) -> Vec<Tensor> {
-    json.as_object()
-        .unwrap()
-        .iter()
-        .map(|(name, t)| tensor(name, t))
-        .collect()
+    // Each fixture tensor carries its own "dtype".
+    json::tensors_from_json_object(json, |_| None).unwrap()
 }
 
 fn as_f64(data: &TensorData) -> Option<Vec<f64>> {

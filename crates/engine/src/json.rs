@@ -1,0 +1,260 @@
+//! Tensors as JSON: nested arrays (`[[1, 2], [3, 4]]`) or
+//! `{"shape": [..], "data": [..]}` in, `{"dtype", "shape", "data"}` out. The
+//! one codec behind the CLI's tensor files and the HTTP component's request
+//! and response bodies.
+//!
+//! JSON has no element types, so a JSON tensor is read as the element type
+//! the caller names (the model's declared type for that input) unless it
+//! carries its own `"dtype"`. Elements are converted exactly: no rounding of
+//! fractional numbers into integers, no out-of-range values. Non-finite
+//! floats are written and read as the strings `"NaN"`, `"Infinity"` and
+//! `"-Infinity"`, since JSON numbers cannot hold them.
+
+use serde_json::{Map, Value, json};
+
+use crate::{ElementType, Tensor, TensorData};
+
+/// Reads a tensor from JSON: nested arrays (`[[1, 2], [3, 4]]`), a scalar,
+/// or an object `{"shape": [2, 2], "data": [1, 2, 3, 4], "dtype": "f32"}`
+/// whose `data` may be flat or nested and whose `dtype` is optional.
+pub fn tensor_from_json(
+    name: &str,
+    element_type: ElementType,
+    value: &Value,
+) -> Result<Tensor, String> {
+    let (shape, leaves, element_type) = match value {
+        Value::Object(object) => {
+            let element_type = match object.get("dtype") {
+                None => element_type,
+                Some(Value::String(s)) => ElementType::from_name(s).ok_or_else(|| {
+                    format!("unknown dtype `{s}`; expected one of f32, f64, i32, i64, u8, bool")
+                })?,
+                Some(other) => return Err(format!("`dtype` must be a string, got {other}")),
+            };
+            let data = object
+                .get("data")
+                .ok_or("a tensor object needs a `data` field (and a `shape`)")?;
+            let (_, leaves) = flatten(data)?;
+            let shape = match object.get("shape") {
+                Some(Value::Array(dims)) => dims
+                    .iter()
+                    .map(|d| d.as_u64().and_then(|d| u32::try_from(d).ok()))
+                    .collect::<Option<Vec<u32>>>()
+                    .ok_or("`shape` must be a list of non-negative integers")?,
+                Some(_) => return Err("`shape` must be a list of non-negative integers".into()),
+                None => return Err("a tensor object needs a `shape` field".into()),
+            };
+            (shape, leaves, element_type)
+        }
+        _ => {
+            let (shape, leaves) = flatten(value)?;
+            (shape, leaves, element_type)
+        }
+    };
+    let data = elements(element_type, &leaves)?;
+    Ok(Tensor::new(name, shape, data))
+}
+
+/// Reads every tensor of a JSON object `{"name": tensor, ...}`, each as
+/// [`tensor_from_json`] does; `element_type` gives each name's type.
+pub fn tensors_from_json_object(
+    value: &Value,
+    element_type: impl Fn(&str) -> Option<ElementType>,
+) -> Result<Vec<Tensor>, String> {
+    let Value::Object(object) = value else {
+        return Err("expected a JSON object mapping input names to tensors".into());
+    };
+    object
+        .iter()
+        .map(|(name, tensor)| {
+            // An unknown name is reported by the model, with the names it
+            // knows; read its data as f32 until then.
+            let element_type = element_type(name).unwrap_or(ElementType::F32);
+            tensor_from_json(name, element_type, tensor).map_err(|e| format!("input `{name}`: {e}"))
+        })
+        .collect()
+}
+
+/// Writes tensors as one JSON object, in order:
+/// `{"name": {"dtype": "f32", "shape": [..], "data": [..]}, ...}`.
+pub fn tensors_to_json(tensors: &[Tensor]) -> Value {
+    let mut object = Map::new();
+    for t in tensors {
+        object.insert(
+            t.name.clone(),
+            json!({ "dtype": t.data.element_type().name(), "shape": t.shape, "data": data_to_json(&t.data) }),
+        );
+    }
+    Value::Object(object)
+}
+
+/// A tensor's elements as a flat JSON array, non-finite floats as strings.
+pub fn data_to_json(data: &TensorData) -> Value {
+    Value::Array(match data {
+        TensorData::F32(v) => v.iter().map(|&x| float(f64::from(x), json!(x))).collect(),
+        TensorData::F64(v) => v.iter().map(|&x| float(x, json!(x))).collect(),
+        TensorData::I32(v) => v.iter().map(|&x| json!(x)).collect(),
+        TensorData::I64(v) => v.iter().map(|&x| json!(x)).collect(),
+        TensorData::U8(v) => v.iter().map(|&x| json!(x)).collect(),
+        TensorData::Bool(v) => v.iter().map(|&x| json!(x)).collect(),
+    })
+}
+
+fn float(x: f64, finite: Value) -> Value {
+    if x.is_nan() {
+        json!("NaN")
+    } else if x.is_infinite() {
+        json!(if x > 0.0 { "Infinity" } else { "-Infinity" })
+    } else {
+        finite
+    }
+}
+
+/// Splits nested arrays into a shape and row-major leaves, refusing ragged
+/// arrays.
+pub fn flatten(value: &Value) -> Result<(Vec<u32>, Vec<&Value>), String> {
+    let mut shape = Vec::new();
+    let mut probe = value;
+    while let Value::Array(items) = probe {
+        shape.push(u32::try_from(items.len()).map_err(|_| "an array is too long")?);
+        match items.first() {
+            Some(first) => probe = first,
+            None => break,
+        }
+    }
+    let mut leaves = Vec::new();
+    collect(value, &shape, 0, &mut Vec::new(), &mut leaves)?;
+    Ok((shape, leaves))
+}
+
+fn collect<'a>(
+    value: &'a Value,
+    shape: &[u32],
+    depth: usize,
+    at: &mut Vec<usize>,
+    leaves: &mut Vec<&'a Value>,
+) -> Result<(), String> {
+    let position = || {
+        format!(
+            "[{}]",
+            at.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("][")
+        )
+    };
+    match (value, shape.get(depth)) {
+        (Value::Array(items), Some(&len)) => {
+            if items.len() != len as usize {
+                return Err(format!(
+                    "ragged array: {} has {} elements where {len} were expected",
+                    if at.is_empty() {
+                        "the top level".into()
+                    } else {
+                        position()
+                    },
+                    items.len()
+                ));
+            }
+            for (i, item) in items.iter().enumerate() {
+                at.push(i);
+                collect(item, shape, depth + 1, at, leaves)?;
+                at.pop();
+            }
+            Ok(())
+        }
+        (Value::Array(_), None) => Err(format!(
+            "ragged array: {} nests deeper than the others",
+            position()
+        )),
+        (_, Some(_)) => Err(format!("ragged array: {} is not an array", position())),
+        (leaf, None) => {
+            leaves.push(leaf);
+            Ok(())
+        }
+    }
+}
+
+/// Converts JSON leaves to elements of `element_type`, exactly: no rounding
+/// of fractional numbers into integers, no out-of-range values.
+pub fn elements(element_type: ElementType, leaves: &[&Value]) -> Result<TensorData, String> {
+    fn each<T>(
+        leaves: &[&Value],
+        what: &str,
+        f: impl Fn(&Value) -> Option<T>,
+    ) -> Result<Vec<T>, String> {
+        leaves
+            .iter()
+            .enumerate()
+            .map(|(i, v)| f(v).ok_or_else(|| format!("element {i} is {v}, which is not {what}")))
+            .collect()
+    }
+    fn real(v: &Value) -> Option<f64> {
+        match v {
+            Value::Number(n) => n.as_f64(),
+            Value::String(s) => match s.as_str() {
+                "NaN" | "nan" => Some(f64::NAN),
+                "Infinity" | "inf" => Some(f64::INFINITY),
+                "-Infinity" | "-inf" => Some(f64::NEG_INFINITY),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+    let integer = |v: &Value| v.as_i64();
+    Ok(match element_type {
+        ElementType::F32 => {
+            TensorData::F32(each(leaves, "a number", |v| real(v).map(|x| x as f32))?)
+        }
+        ElementType::F64 => TensorData::F64(each(leaves, "a number", real)?),
+        ElementType::I32 => TensorData::I32(each(leaves, "an i32 integer", |v| {
+            integer(v).and_then(|x| i32::try_from(x).ok())
+        })?),
+        ElementType::I64 => TensorData::I64(each(leaves, "an i64 integer", integer)?),
+        ElementType::U8 => TensorData::U8(each(leaves, "an integer from 0 to 255", |v| {
+            integer(v).and_then(|x| u8::try_from(x).ok())
+        })?),
+        ElementType::Bool => TensorData::Bool(each(leaves, "true or false", Value::as_bool)?),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nested_and_object_json_read_the_same() {
+        let nested = tensor_from_json("x", ElementType::F32, &json!([[1, 2.5], [3, 4]])).unwrap();
+        let object = json!({"shape": [2, 2], "data": [1, 2.5, 3, 4]});
+        let object = tensor_from_json("x", ElementType::F32, &object).unwrap();
+        assert_eq!(nested, object);
+        assert_eq!(nested.shape, [2, 2]);
+        assert_eq!(nested.data, TensorData::F32(vec![1.0, 2.5, 3.0, 4.0]));
+    }
+
+    #[test]
+    fn json_elements_are_checked_exactly() {
+        let e = tensor_from_json("x", ElementType::I64, &json!([1, 2.5])).unwrap_err();
+        assert!(e.contains("element 1 is 2.5"), "{e}");
+        let e = tensor_from_json("x", ElementType::U8, &json!([256])).unwrap_err();
+        assert!(e.contains("0 to 255"), "{e}");
+        let e = tensor_from_json("x", ElementType::F32, &json!([[1, 2], [3]])).unwrap_err();
+        assert!(e.contains("ragged") && e.contains("[1]"), "{e}");
+    }
+
+    #[test]
+    fn non_finite_floats_round_trip_as_strings() {
+        let t = Tensor::new(
+            "y",
+            vec![3],
+            TensorData::F64(vec![f64::NAN, f64::INFINITY, 1.5]),
+        );
+        let written = tensors_to_json(&[t]);
+        assert_eq!(written["y"]["data"], json!(["NaN", "Infinity", 1.5]));
+        let back = tensor_from_json("y", ElementType::F64, &written["y"]).unwrap();
+        let TensorData::F64(v) = back.data else {
+            panic!("read back as {back:?}")
+        };
+        assert!(v[0].is_nan() && v[1] == f64::INFINITY && v[2] == 1.5);
+    }
+}
