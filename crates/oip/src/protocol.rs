@@ -1,0 +1,259 @@
+//! The protocol's JSON documents: metadata, inference request and response.
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+use wasmodel_engine::json::{data_to_json, elements, flatten};
+use wasmodel_engine::{Dimension, ModelInfo, Tensor, TensorInfo};
+
+/// Datatype names of the protocol, and the element types they stand for.
+pub mod datatype {
+    use wasmodel_engine::ElementType;
+
+    /// The protocol's name for an element type.
+    pub fn name(t: ElementType) -> &'static str {
+        match t {
+            ElementType::Bool => "BOOL",
+            ElementType::U8 => "UINT8",
+            ElementType::I32 => "INT32",
+            ElementType::I64 => "INT64",
+            ElementType::F32 => "FP32",
+            ElementType::F64 => "FP64",
+        }
+    }
+
+    /// The element type a protocol datatype names, or why there is none.
+    pub fn parse(name: &str) -> Result<ElementType, String> {
+        Ok(match name {
+            "BOOL" => ElementType::Bool,
+            "UINT8" => ElementType::U8,
+            "INT32" => ElementType::I32,
+            "INT64" => ElementType::I64,
+            "FP32" => ElementType::F32,
+            "FP64" => ElementType::F64,
+            "INT8" | "INT16" | "UINT16" | "UINT32" | "UINT64" | "FP16" | "BF16" | "BYTES" => {
+                return Err(format!(
+                    "datatype {name} is not supported; this server takes {SUPPORTED}"
+                ));
+            }
+            other => {
+                return Err(format!(
+                    "unknown datatype `{other}`; expected one of {SUPPORTED}"
+                ));
+            }
+        })
+    }
+
+    const SUPPORTED: &str = "BOOL, UINT8, INT32, INT64, FP32, FP64";
+}
+
+pub fn server_metadata(name: &str) -> Value {
+    json!({
+        "name": name,
+        "version": env!("CARGO_PKG_VERSION"),
+        "extensions": [],
+    })
+}
+
+pub fn model_metadata(info: &ModelInfo) -> Value {
+    let tensors = |list: &[TensorInfo]| -> Vec<Value> {
+        list.iter()
+            .map(|t| {
+                let shape: Vec<i64> = t
+                    .shape
+                    .iter()
+                    .map(|d| match d {
+                        Dimension::Fixed(n) => i64::from(*n),
+                        Dimension::Dynamic(_) => -1,
+                    })
+                    .collect();
+                json!({ "name": t.name, "datatype": datatype::name(t.element_type), "shape": shape })
+            })
+            .collect()
+    };
+    json!({
+        "name": info.name,
+        "versions": [info.version],
+        "platform": "onnx_onnxv1",
+        "inputs": tensors(&info.inputs),
+        "outputs": tensors(&info.outputs),
+    })
+}
+
+/// An inference request, as the protocol defines it. `parameters` (of the
+/// request, an input or an output) are accepted and ignored, like any other
+/// field this server has no use for: none changes how it infers.
+#[derive(Deserialize)]
+struct WireRequest {
+    id: Option<String>,
+    inputs: Vec<WireInput>,
+    outputs: Option<Vec<WireOutput>>,
+}
+
+#[derive(Deserialize)]
+struct WireInput {
+    name: String,
+    shape: Vec<i64>,
+    datatype: String,
+    data: Value,
+}
+
+#[derive(Deserialize)]
+struct WireOutput {
+    name: String,
+}
+
+/// A checked inference request: the inputs as tensors, and which outputs
+/// to return (all when `None`).
+pub struct InferRequest {
+    pub id: Option<String>,
+    pub inputs: Vec<Tensor>,
+    pub outputs: Option<Vec<String>>,
+}
+
+impl InferRequest {
+    /// Reads a request body. Datatypes are checked against the model's
+    /// declarations here, so the message names the protocol's datatypes;
+    /// everything else about the inputs is checked by the engine.
+    pub fn parse(body: Value, info: &ModelInfo) -> Result<InferRequest, String> {
+        let wire: WireRequest =
+            serde_json::from_value(body).map_err(|e| format!("not an inference request: {e}"))?;
+        let inputs = wire
+            .inputs
+            .into_iter()
+            .map(|input| input_tensor(input, info))
+            .collect::<Result<Vec<_>, _>>()?;
+        let outputs = match wire.outputs {
+            None => None,
+            Some(requested) => {
+                let names: Vec<String> = requested.into_iter().map(|o| o.name).collect();
+                if let Some(unknown) = names
+                    .iter()
+                    .find(|n| !info.outputs.iter().any(|t| &t.name == *n))
+                {
+                    return Err(format!(
+                        "unknown output `{unknown}` requested; the model's outputs are {}",
+                        list(&info.outputs)
+                    ));
+                }
+                Some(names)
+            }
+        };
+        Ok(InferRequest {
+            id: wire.id,
+            inputs,
+            outputs,
+        })
+    }
+}
+
+fn input_tensor(input: WireInput, info: &ModelInfo) -> Result<Tensor, String> {
+    let name = &input.name;
+    let element_type =
+        datatype::parse(&input.datatype).map_err(|e| format!("input `{name}`: {e}"))?;
+    if let Some(declared) = info.inputs.iter().find(|t| &t.name == name)
+        && declared.element_type != element_type
+    {
+        return Err(format!(
+            "wrong datatype for input `{name}`: expected {}, got {}",
+            datatype::name(declared.element_type),
+            input.datatype
+        ));
+    }
+    let shape = input
+        .shape
+        .iter()
+        .map(|&d| u32::try_from(d))
+        .collect::<Result<Vec<u32>, _>>()
+        .map_err(|_| {
+            format!(
+                "input `{name}`: shape {:?} has a negative or too large dimension",
+                input.shape
+            )
+        })?;
+    // Data may be flat or nested; either way it is read in row-major order
+    // and its length is checked against `shape` by the engine.
+    let (_, leaves) = flatten(&input.data).map_err(|e| format!("input `{name}`: {e}"))?;
+    let data = elements(element_type, &leaves)
+        .map_err(|e| format!("input `{name}` ({}): {e}", input.datatype))?;
+    Ok(Tensor::new(name.clone(), shape, data))
+}
+
+/// The response to an inference request: the requested outputs (all, in
+/// the model's order, when none were named).
+pub fn infer_response(
+    info: &ModelInfo,
+    id: Option<String>,
+    outputs: Vec<Tensor>,
+    requested: &Option<Vec<String>>,
+) -> Result<Value, String> {
+    let selected: Vec<&Tensor> = match requested {
+        None => outputs.iter().collect(),
+        Some(names) => names
+            .iter()
+            .map(|n| {
+                outputs
+                    .iter()
+                    .find(|t| &t.name == n)
+                    .ok_or_else(|| format!("the model gave no output `{n}`"))
+            })
+            .collect::<Result<_, _>>()?,
+    };
+    let outputs: Vec<Value> = selected
+        .into_iter()
+        .map(|t| {
+            json!({
+                "name": t.name,
+                "datatype": datatype::name(t.data.element_type()),
+                "shape": t.shape,
+                "data": data_to_json(&t.data),
+            })
+        })
+        .collect();
+    let mut response = json!({
+        "model_name": info.name,
+        "model_version": info.version,
+        "outputs": outputs,
+    });
+    if let Some(id) = id {
+        response["id"] = Value::String(id);
+    }
+    Ok(response)
+}
+
+fn list(tensors: &[TensorInfo]) -> String {
+    tensors
+        .iter()
+        .map(|t| format!("`{}`", t.name))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wasmodel_engine::ElementType;
+
+    #[test]
+    fn datatypes_round_trip() {
+        for t in [
+            ElementType::Bool,
+            ElementType::U8,
+            ElementType::I32,
+            ElementType::I64,
+            ElementType::F32,
+            ElementType::F64,
+        ] {
+            assert_eq!(datatype::parse(datatype::name(t)), Ok(t));
+        }
+        assert!(
+            datatype::parse("FP16")
+                .unwrap_err()
+                .contains("not supported")
+        );
+        assert!(
+            datatype::parse("fp32")
+                .unwrap_err()
+                .contains("unknown datatype")
+        );
+    }
+}

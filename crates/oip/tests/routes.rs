@@ -1,0 +1,403 @@
+//! Every route and status of the protocol, natively, on real models: the
+//! HTTP component runs this same code inside wasm.
+
+use std::path::{Path, PathBuf};
+use std::sync::LazyLock;
+
+use serde_json::{Value, json};
+use wasmodel_engine::Model;
+use wasmodel_oip::{Request, Response, Service};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn load(stem: &str) -> Model {
+    let onnx = std::fs::read(repo().join("models").join(format!("{stem}.onnx"))).unwrap();
+    Model::load(&onnx, stem, "1").unwrap()
+}
+
+static IRIS: LazyLock<Model> = LazyLock::new(|| load("iris"));
+static MULTI_IO: LazyLock<Model> = LazyLock::new(|| load("multi_io"));
+
+const JSON: &[(&str, &str)] = &[("content-type", "application/json")];
+
+fn call(
+    model: &Model,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Response {
+    Service::new(model).handle(&Request {
+        method,
+        path,
+        headers,
+        body,
+    })
+}
+
+fn get(path: &str) -> Response {
+    call(&IRIS, "GET", path, &[], b"")
+}
+
+fn post(model: &Model, path: &str, body: &Value) -> Response {
+    call(model, "POST", path, JSON, body.to_string().as_bytes())
+}
+
+fn body(response: &Response) -> Value {
+    serde_json::from_slice(&response.body).unwrap_or_else(|e| {
+        panic!(
+            "status {}: body is not JSON ({e}): {:?}",
+            response.status, response.body
+        )
+    })
+}
+
+/// Asserts the status and that the error message contains every `needle`.
+#[track_caller]
+fn assert_error(response: &Response, status: u16, needles: &[&str]) {
+    let message = body(response)["error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(response.status, status, "{message}");
+    for needle in needles {
+        assert!(message.contains(needle), "`{needle}` not in: {message}");
+    }
+}
+
+fn iris_request(shape: Value, data: Value) -> Value {
+    json!({"inputs": [{"name": "features", "shape": shape, "datatype": "FP32", "data": data}]})
+}
+
+#[test]
+fn health_and_metadata() {
+    for path in [
+        "/v2/health/live",
+        "/v2/health/ready",
+        "/v2/models/iris/ready",
+        "/v2/models/iris/versions/1/ready",
+    ] {
+        let response = get(path);
+        assert_eq!((response.status, response.body.len()), (200, 0), "{path}");
+    }
+    let server = body(&get("/v2"));
+    assert_eq!(server["name"], "wasmodel");
+    assert!(server["version"].is_string() && server["extensions"].is_array());
+
+    let expected = json!({
+        "name": "iris",
+        "versions": ["1"],
+        "platform": "onnx_onnxv1",
+        "inputs": [{"name": "features", "datatype": "FP32", "shape": [-1, 4]}],
+        "outputs": [
+            {"name": "label", "datatype": "INT64", "shape": [-1]},
+            {"name": "probabilities", "datatype": "FP32", "shape": [-1, 3]},
+        ],
+    });
+    assert_eq!(body(&get("/v2/models/iris")), expected);
+    assert_eq!(body(&get("/v2/models/iris/versions/1")), expected);
+    assert_eq!(
+        get("/v2/models/iris").headers,
+        [("content-type", "application/json".to_string())]
+    );
+}
+
+#[test]
+fn infer_matches_onnxruntime_and_echoes_the_id() {
+    let fixture: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo().join("tests/fixtures/iris.json")).unwrap(),
+    )
+    .unwrap();
+    let input = &fixture["inputs"]["features"];
+    let mut request = iris_request(input["shape"].clone(), input["data"].clone());
+    request["id"] = json!("req-7");
+    request["parameters"] = json!({"priority": 1});
+    for path in ["/v2/models/iris/infer", "/v2/models/iris/versions/1/infer"] {
+        let response = post(&IRIS, path, &request);
+        assert_eq!(response.status, 200, "{:?}", body(&response));
+        let answer = body(&response);
+        assert_eq!(
+            (answer["id"].as_str(), answer["model_name"].as_str()),
+            (Some("req-7"), Some("iris"))
+        );
+        assert_eq!(answer["model_version"], "1");
+        let outputs = answer["outputs"].as_array().unwrap();
+        assert_eq!(outputs[0]["name"], "label");
+        assert_eq!(outputs[0]["datatype"], "INT64");
+        assert_eq!(outputs[0]["data"], fixture["outputs"]["label"]["data"]);
+        assert_eq!(
+            outputs[1]["shape"],
+            fixture["outputs"]["probabilities"]["shape"]
+        );
+        let want = fixture["outputs"]["probabilities"]["data"]
+            .as_array()
+            .unwrap();
+        let got = outputs[1]["data"].as_array().unwrap();
+        assert_eq!(got.len(), want.len());
+        for (g, w) in got.iter().zip(want) {
+            let (g, w) = (g.as_f64().unwrap(), w.as_f64().unwrap());
+            assert!(
+                (g - w).abs() <= 1e-5 + 1e-4 * w.abs(),
+                "{g} vs onnxruntime {w}"
+            );
+        }
+    }
+}
+
+#[test]
+fn nested_data_and_output_selection() {
+    let request = json!({
+        "inputs": [{"name": "features", "shape": [2, 4], "datatype": "FP32",
+                    "data": [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]}],
+        "outputs": [{"name": "probabilities"}],
+    });
+    let answer = body(&post(&IRIS, "/v2/models/iris/infer", &request));
+    let outputs = answer["outputs"].as_array().unwrap();
+    assert_eq!(outputs.len(), 1);
+    assert_eq!(
+        (&outputs[0]["name"], &outputs[0]["shape"]),
+        (&json!("probabilities"), &json!([2, 3]))
+    );
+    assert!(answer.get("id").is_none());
+}
+
+#[test]
+fn multiple_inputs_of_two_types() {
+    let request = json!({"inputs": [
+        {"name": "category", "shape": [2], "datatype": "INT64", "data": [0, 3]},
+        {"name": "numeric", "shape": [2, 5], "datatype": "FP32", "data": [0.1, 0.2, 0.3, 0.4, 0.5, 1, 2, 3, 4, 5]},
+    ]});
+    let answer = body(&post(&MULTI_IO, "/v2/models/multi_io/infer", &request));
+    let names: Vec<&str> = answer["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["score", "class_logits"]);
+}
+
+#[test]
+fn convenience_predict_route() {
+    let request = json!({"inputs": {"features": [[5.1, 3.5, 1.4, 0.2]]}});
+    let answer = body(&post(&IRIS, "/predict", &request));
+    assert_eq!(
+        answer["outputs"]["label"],
+        json!({"dtype": "i64", "shape": [1], "data": [0]})
+    );
+    assert_error(
+        &post(&IRIS, "/predict", &json!({"features": []})),
+        400,
+        &["inputs"],
+    );
+    assert_error(
+        &post(
+            &IRIS,
+            "/predict",
+            &json!({"inputs": {"features": [[1, 2], [3]]}}),
+        ),
+        400,
+        &["ragged"],
+    );
+}
+
+#[test]
+fn unknown_models_versions_and_routes_are_404() {
+    assert_error(
+        &get("/v2/models/resnet"),
+        404,
+        &["unknown model `resnet`", "`iris`"],
+    );
+    assert_error(
+        &get("/v2/models/iris/versions/2"),
+        404,
+        &["unknown version `2`"],
+    );
+    assert_error(
+        &post(&IRIS, "/v2/models/resnet/infer", &json!({})),
+        404,
+        &["resnet"],
+    );
+    assert_error(&get("/v2/models/iris/explain"), 404, &["no route"]);
+    assert_error(&get("/"), 404, &["no route"]);
+    assert_error(&get("/v3"), 404, &["no route"]);
+}
+
+#[test]
+fn wrong_methods_are_405_with_allow() {
+    let response = call(&IRIS, "GET", "/v2/models/iris/infer", &[], b"");
+    assert_error(&response, 405, &["POST"]);
+    assert!(response.headers.contains(&("allow", "POST".into())));
+    let response = call(&IRIS, "DELETE", "/v2/models/iris", &[], b"");
+    assert_error(&response, 405, &["GET"]);
+    assert_error(
+        &call(&IRIS, "POST", "/v2/health/live", JSON, b"{}"),
+        405,
+        &["GET"],
+    );
+    assert_error(&call(&IRIS, "PUT", "/predict", JSON, b"{}"), 405, &["POST"]);
+}
+
+#[test]
+fn bodies_over_the_limit_are_413() {
+    let request = iris_request(json!([1, 4]), json!([1, 2, 3, 4])).to_string();
+    let service = Service::new(&IRIS).max_body(request.len() - 1);
+    let response = service.handle(&Request {
+        method: "POST",
+        path: "/v2/models/iris/infer",
+        headers: JSON,
+        body: request.as_bytes(),
+    });
+    assert_error(&response, 413, &["limit"]);
+}
+
+#[test]
+fn content_types() {
+    let request = iris_request(json!([1, 4]), json!([1, 2, 3, 4])).to_string();
+    let infer = |headers: &[(&str, &str)]| {
+        call(
+            &IRIS,
+            "POST",
+            "/v2/models/iris/infer",
+            headers,
+            request.as_bytes(),
+        )
+    };
+    assert_eq!(infer(&[]).status, 200, "no content type is read as JSON");
+    assert_eq!(
+        infer(&[("Content-Type", "application/json; charset=utf-8")]).status,
+        200
+    );
+    assert_error(
+        &infer(&[("content-type", "text/plain")]),
+        415,
+        &["text/plain", "application/json"],
+    );
+    assert_error(
+        &infer(&[("inference-header-content-length", "120")]),
+        400,
+        &["binary", "binary_data=False"],
+    );
+}
+
+#[test]
+fn malformed_requests_are_400_and_say_what_is_wrong() {
+    let cases: Vec<(&str, Vec<u8>, Vec<&str>)> = vec![
+        (
+            "not JSON",
+            b"{\"inputs\": [".to_vec(),
+            vec!["not valid JSON"],
+        ),
+        (
+            "not an object",
+            b"[1, 2]".to_vec(),
+            vec!["not an inference request"],
+        ),
+        ("no inputs", b"{}".to_vec(), vec!["missing field `inputs`"]),
+        (
+            "no datatype",
+            br#"{"inputs": [{"name": "features", "shape": [1, 4], "data": [1, 2, 3, 4]}]}"#
+                .to_vec(),
+            vec!["missing field `datatype`"],
+        ),
+        (
+            "negative shape",
+            iris_request(json!([-1, 4]), json!([1, 2, 3, 4]))
+                .to_string()
+                .into_bytes(),
+            vec!["features", "negative"],
+        ),
+        (
+            "string data",
+            iris_request(json!([1, 4]), json!(["a", 2, 3, 4]))
+                .to_string()
+                .into_bytes(),
+            vec!["features", "element 0", "not a number"],
+        ),
+    ];
+    for (what, request, needles) in cases {
+        let response = call(&IRIS, "POST", "/v2/models/iris/infer", JSON, &request);
+        assert_eq!(response.status, 400, "{what}");
+        assert_error(&response, 400, &needles);
+    }
+}
+
+#[test]
+fn wrong_inputs_are_400_naming_the_input_expected_and_got() {
+    let infer = |request: Value| post(&MULTI_IO, "/v2/models/multi_io/infer", &request);
+    let numeric = |shape: Value, n: usize| json!({"name": "numeric", "shape": shape, "datatype": "FP32", "data": vec![0.5; n]});
+    let category = |n: usize| json!({"name": "category", "shape": [n], "datatype": "INT64", "data": vec![1; n]});
+
+    // Wrong shape: 4 columns where the model declares 5.
+    assert_error(
+        &infer(json!({"inputs": [numeric(json!([2, 4]), 8), category(2)]})),
+        400,
+        &["numeric", "expected", "got"],
+    );
+    // Batch sizes that disagree.
+    assert_error(
+        &infer(json!({"inputs": [numeric(json!([3, 5]), 15), category(2)]})),
+        400,
+        &["category", "batch"],
+    );
+    // Data that does not fill the shape.
+    assert_error(
+        &infer(json!({"inputs": [numeric(json!([2, 5]), 9), category(2)]})),
+        400,
+        &["numeric", "10", "9"],
+    );
+    // Wrong datatype, in the protocol's names.
+    let as_fp32 = json!({"name": "category", "shape": [2], "datatype": "FP32", "data": [1.0, 2.0]});
+    assert_error(
+        &infer(json!({"inputs": [numeric(json!([2, 5]), 10), as_fp32]})),
+        400,
+        &["category", "expected INT64, got FP32"],
+    );
+    // Unsupported and unknown datatypes.
+    let as_fp16 = json!({"name": "category", "shape": [2], "datatype": "FP16", "data": [1, 2]});
+    assert_error(
+        &infer(json!({"inputs": [numeric(json!([2, 5]), 10), as_fp16]})),
+        400,
+        &["category", "FP16 is not supported"],
+    );
+    // Fractional numbers for an integer input.
+    let fractional =
+        json!({"name": "category", "shape": [2], "datatype": "INT64", "data": [1.5, 2]});
+    assert_error(
+        &infer(json!({"inputs": [numeric(json!([2, 5]), 10), fractional]})),
+        400,
+        &["category", "1.5"],
+    );
+    // Missing, unknown and empty inputs.
+    assert_error(
+        &infer(json!({"inputs": [numeric(json!([2, 5]), 10)]})),
+        400,
+        &["missing", "category"],
+    );
+    let stray = json!({"name": "colour", "shape": [1], "datatype": "UINT8", "data": [1]});
+    assert_error(
+        &infer(json!({"inputs": [numeric(json!([2, 5]), 10), category(2), stray]})),
+        400,
+        &["unknown", "colour"],
+    );
+    assert_error(
+        &infer(json!({"inputs": [numeric(json!([0, 5]), 0), category(0)]})),
+        400,
+        &["empty"],
+    );
+    // An output the model does not have.
+    let request = json!({"inputs": [numeric(json!([2, 5]), 10), category(2)], "outputs": [{"name": "logits"}]});
+    assert_error(
+        &infer(request),
+        400,
+        &["unknown output `logits`", "`score`"],
+    );
+
+    // And the service keeps answering.
+    assert_eq!(
+        infer(json!({"inputs": [numeric(json!([2, 5]), 10), category(2)]})).status,
+        200
+    );
+}
