@@ -4,7 +4,8 @@ inputs and outputs in tests/fixtures/<model>.json, which the Rust tests hold
 the Wasm components to.
 
     .venv/bin/python models/reference.py           # write the fixtures
-    .venv/bin/python models/reference.py --check   # recompute, compare, write nothing
+    .venv/bin/python models/reference.py --check   # recompute, compare, write nothing;
+                                                   # also checks models/README.md's sha256s
 
 Needs only models/requirements.txt (onnxruntime, onnx, numpy), not the
 training stack. Inputs are drawn from a seeded generator; --check recomputes
@@ -142,6 +143,20 @@ def write_example_inputs(iris: dict) -> None:
     np.save(FIXTURES / "iris_features.npy", features)
 
 
+def readme_checksums_hold() -> bool:
+    """models/README.md lists every model file with its sha256: they must agree."""
+    import hashlib
+
+    readme = (MODELS / "README.md").read_text()
+    ok = True
+    for path in sorted(MODELS.glob("*.onnx")) + [FIXTURES / "iris_zipmap.onnx"]:
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        if digest not in readme:
+            print(f"models/README.md does not list {path.name} with sha256 {digest}", file=sys.stderr)
+            ok = False
+    return ok
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true",
@@ -176,6 +191,8 @@ def main() -> int:
         print(f"wrote {fixture_path.relative_to(ROOT)}")
         if path.stem == "iris":
             write_example_inputs(inputs)
+    if args.check and not readme_checksums_hold():
+        failures += 1
     return 1 if failures else 0
 
 
