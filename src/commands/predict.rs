@@ -96,7 +96,7 @@ impl PredictCommand {
         let started = Instant::now();
         let outputs = model.predict(tensors)?;
         let predicted = started.elapsed();
-        let json = serde_json::to_string_pretty(&tensors_to_json(&outputs))?;
+        let json = one_tensor_per_line(&tensors_to_json(&outputs));
         match &self.output {
             Some(path) => std::fs::write(path, json + "\n")
                 .with_context(|| format!("cannot write {}", path.display()))?,
@@ -111,4 +111,17 @@ impl PredictCommand {
         }
         Ok(())
     }
+}
+
+/// `{"name": tensor, ...}` with one tensor per line: readable for a few
+/// outputs, and each line is a complete JSON value for line-based tools.
+fn one_tensor_per_line(tensors: &serde_json::Value) -> String {
+    let Some(object) = tensors.as_object() else {
+        return tensors.to_string();
+    };
+    let lines: Vec<String> = object
+        .iter()
+        .map(|(name, tensor)| format!("  {}: {tensor}", serde_json::Value::from(name.as_str())))
+        .collect();
+    format!("{{\n{}\n}}", lines.join(",\n"))
 }

@@ -91,7 +91,15 @@ pub fn tensors_to_json(tensors: &[Tensor]) -> Value {
 /// A tensor's elements as a flat JSON array, non-finite floats as strings.
 pub fn data_to_json(data: &TensorData) -> Value {
     Value::Array(match data {
-        TensorData::F32(v) => v.iter().map(|&x| float(f64::from(x), json!(x))).collect(),
+        // An f32 is written with the fewest digits that read back as the
+        // same f32 (0.8, not its f64 widening 0.800000011920929).
+        TensorData::F32(v) => v
+            .iter()
+            .map(|&x| {
+                let shortest = x.to_string().parse::<f64>().unwrap_or(f64::from(x));
+                float(f64::from(x), json!(shortest))
+            })
+            .collect(),
         TensorData::F64(v) => v.iter().map(|&x| float(x, json!(x))).collect(),
         TensorData::I32(v) => v.iter().map(|&x| json!(x)).collect(),
         TensorData::I64(v) => v.iter().map(|&x| json!(x)).collect(),
@@ -256,5 +264,14 @@ mod tests {
             panic!("read back as {back:?}")
         };
         assert!(v[0].is_nan() && v[1] == f64::INFINITY && v[2] == 1.5);
+    }
+
+    #[test]
+    fn f32_is_written_short_and_reads_back_exactly() {
+        let values = vec![0.1f32, 0.8000001, 1e-10, 3.4e38, -2.5];
+        let written = data_to_json(&TensorData::F32(values.clone()));
+        assert_eq!(written[0], json!(0.1));
+        let back = tensor_from_json("x", ElementType::F32, &written).unwrap();
+        assert_eq!(back.data, TensorData::F32(values));
     }
 }
