@@ -25,6 +25,15 @@ const INIT_EXPORT: &str = "wasmodel-init";
 /// Ten minutes of epoch ticks (see `runtime::EPOCH_TICK`).
 const INIT_DEADLINE_TICKS: u64 = 60_000;
 
+/// A long step of a build, reported as it starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BuildStep {
+    /// Compiling the engine for this machine: tens of seconds, once per
+    /// machine and wasmodel version (the result is cached).
+    CompilingEngine,
+}
+
 /// Builds model components from ONNX files.
 #[derive(Debug, Clone)]
 pub struct ComponentBuilder {
@@ -63,15 +72,19 @@ impl ComponentBuilder {
         self
     }
 
-    /// Whether building will first compile the engine (tens of seconds,
-    /// once per machine and wasmodel version).
-    pub fn needs_engine_compile(runtime: &Runtime) -> Result<bool, Error> {
-        let (_, instrumented) = instrument()?;
-        Ok(runtime.needs_compile(&instrumented))
-    }
-
     /// Checks `onnx` and builds its component.
     pub fn build(&self, runtime: &Runtime, onnx: &[u8]) -> Result<BuiltComponent, Error> {
+        self.build_reporting(runtime, onnx, |_| {})
+    }
+
+    /// [`build`](Self::build), telling `report` about the long steps as
+    /// they start.
+    pub fn build_reporting(
+        &self,
+        runtime: &Runtime,
+        onnx: &[u8],
+        mut report: impl FnMut(BuildStep),
+    ) -> Result<BuiltComponent, Error> {
         // 1. Native check: the same engine code, outside wasm.
         let started = Instant::now();
         let info = wasmodel_engine::Model::load(onnx, &self.name, &self.version)?
@@ -82,6 +95,9 @@ impl ComponentBuilder {
         // 2. Instantiate the instrumented engine and hand it the model.
         let started = Instant::now();
         let (wizer, (cx, instrumented)) = (wizer(), instrument()?);
+        if runtime.needs_compile(&instrumented) {
+            report(BuildStep::CompilingEngine);
+        }
         let module: Module = runtime.compile(&instrumented)?;
         let mut store = Store::new(runtime.engine(), ());
         // The same code already ran natively in step 1; this bound only

@@ -28,7 +28,7 @@ pub mod inspect;
 mod runtime;
 pub mod tensor_io;
 
-pub use builder::{BuiltComponent, ComponentBuilder};
+pub use builder::{BuildStep, BuiltComponent, ComponentBuilder};
 pub use cache::CompileCache;
 pub use error::Error;
 pub use runtime::{Limits, LoadedModel, Runtime, RuntimeOptions};

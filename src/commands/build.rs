@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context as _;
-use wasmodel::ComponentBuilder;
+use wasmodel::{BuildStep, ComponentBuilder};
 
 use super::{RuntimeArgs, mb, print_list, print_model_info};
 
@@ -58,14 +58,15 @@ impl BuildCommand {
             output.display(),
             self.model.display()
         );
-        if ComponentBuilder::needs_engine_compile(&runtime)? {
-            eprintln!(
-                "Compiling the inference engine for this machine (first build only; cached)..."
-            );
-        }
         let built = ComponentBuilder::new(name)
             .version(self.version)
-            .build(&runtime, &onnx)
+            .build_reporting(&runtime, &onnx, |step| {
+                if step == BuildStep::CompilingEngine {
+                    eprintln!(
+                        "Compiling the inference engine for this machine (first build only; cached)..."
+                    );
+                }
+            })
             .with_context(|| format!("cannot build {}", self.model.display()))?;
 
         // Write beside the target and rename, so a failure never leaves half
