@@ -128,16 +128,10 @@ impl Runtime {
         })?;
         let pre =
             ModelPre::new(instance_pre).map_err(|e| Error::NotAModelComponent(format!("{e:#}")))?;
+        // Filled in by the component itself, through its first call.
         let mut model = LoadedModel {
             pre,
-            info: ModelInfo {
-                name: String::new(),
-                version: String::new(),
-                digest: String::new(),
-                producer: String::new(),
-                inputs: Vec::new(),
-                outputs: Vec::new(),
-            },
+            info: ModelInfo::default(),
             shared: Arc::clone(&self.shared),
         };
         model.info = model.call(|bindings, store| {

@@ -162,7 +162,7 @@ pub struct TensorInfo {
 }
 
 /// What a model is, and what it takes and gives.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ModelInfo {
     pub name: String,
     pub version: String,

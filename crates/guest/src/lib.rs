@@ -32,14 +32,7 @@ impl Guest for Component {
             Some(model) => model_info(model.info()),
             // Only an engine that was never given a model gets here, and
             // `wasmodel build` never packages one.
-            None => wit::ModelInfo {
-                name: String::new(),
-                version: String::new(),
-                digest: String::new(),
-                producer: String::new(),
-                inputs: Vec::new(),
-                outputs: Vec::new(),
-            },
+            None => model_info(&engine::ModelInfo::default()),
         }
     }
 
