@@ -79,29 +79,17 @@ fn build_inspect_predict_json_and_npy() {
 
     let expected = fixture("iris");
     let json_input = format!("features={}", fixture_path("iris_features.json").display());
-    let (stdout, _) = ok(wasmodel(
-        &["predict", &wasm, "--input", &json_input],
-        &cache,
-    ));
-    assert_outputs_match(
-        &outputs_of(&stdout),
-        &expected.outputs,
-        expected.rtol,
-        expected.atol,
-    );
-
     // A single-input model needs no input name; .npy carries its own type.
-    let npy = fixture_path("iris_features.npy");
-    let (stdout, _) = ok(wasmodel(
-        &["predict", &wasm, "--input", npy.to_str().unwrap()],
-        &cache,
-    ));
-    assert_outputs_match(
-        &outputs_of(&stdout),
-        &expected.outputs,
-        expected.rtol,
-        expected.atol,
-    );
+    let npy_input = fixture_path("iris_features.npy").display().to_string();
+    for input in [json_input, npy_input] {
+        let (stdout, _) = ok(wasmodel(&["predict", &wasm, "--input", &input], &cache));
+        assert_outputs_match(
+            &outputs_of(&stdout),
+            &expected.outputs,
+            expected.rtol,
+            expected.atol,
+        );
+    }
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! Each model's component against onnxruntime's outputs and the ONNX file's
 //! declarations.
 
-use wasmodel::{Dimension, ElementType};
+use wasmodel::{Dimension, ElementType, Tensor, TensorInfo};
 
 use crate::support::{assert_outputs_match, fixture, model, model_path};
 
@@ -27,29 +27,29 @@ fn metadata_matches_onnx(stem: &str) {
     assert_eq!(info.version, "1");
     assert_eq!(info.digest, format!("sha256:{}", sha256_hex(&onnx)));
 
+    // Names and element types, in order: declared by the model, and in the
+    // tensors onnxruntime was given and gave back.
     let fixture = fixture(stem);
-    let declared: Vec<(&str, ElementType)> = info
-        .inputs
-        .iter()
-        .map(|t| (t.name.as_str(), t.element_type))
-        .collect();
-    let given: Vec<(&str, ElementType)> = fixture
-        .inputs
-        .iter()
-        .map(|t| (t.name.as_str(), t.data.element_type()))
-        .collect();
-    assert_eq!(declared, given, "inputs of {stem}");
-    let declared: Vec<(&str, ElementType)> = info
-        .outputs
-        .iter()
-        .map(|t| (t.name.as_str(), t.element_type))
-        .collect();
-    let produced: Vec<(&str, ElementType)> = fixture
-        .outputs
-        .iter()
-        .map(|t| (t.name.as_str(), t.data.element_type()))
-        .collect();
-    assert_eq!(declared, produced, "outputs of {stem}");
+    let declared = |list: &[TensorInfo]| -> Vec<(String, ElementType)> {
+        list.iter()
+            .map(|t| (t.name.clone(), t.element_type))
+            .collect()
+    };
+    let actual = |list: &[Tensor]| -> Vec<(String, ElementType)> {
+        list.iter()
+            .map(|t| (t.name.clone(), t.data.element_type()))
+            .collect()
+    };
+    assert_eq!(
+        declared(&info.inputs),
+        actual(&fixture.inputs),
+        "inputs of {stem}"
+    );
+    assert_eq!(
+        declared(&info.outputs),
+        actual(&fixture.outputs),
+        "outputs of {stem}"
+    );
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
