@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs what building and testing wasmodel needs, saying what it does:
-#  1. a way to build the engine guest for wasm32-unknown-unknown:
-#     - the target's std, if the Rust toolchain already has it;
+#  1. a way to build the engine guest for wasm32-unknown-unknown (the
+#     predictor) and wasm32-wasip1 (the HTTP component):
+#     - the targets' std, if the Rust toolchain already has it;
 #     - else `rustup target add` (a normal developer machine);
-#     - else Debian's rustc-web with its std source and LLVM's wasm-ld, which
-#       build.rs uses with -Zbuild-std (machines where rustup cannot
-#       download targets);
+#     - else Debian's rustc-web with its std source, LLVM's wasm-ld and
+#       wasi-libc, which build.rs uses with -Zbuild-std (machines where
+#       rustup cannot download targets);
 #  2. rustfmt and clippy;
 #  3. a Python venv in .venv with the pinned onnxruntime the tests check
 #     their reference outputs against (models/requirements.txt).
@@ -16,7 +17,7 @@ cd "$(dirname "$0")/.."
 say() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
-TARGET=wasm32-unknown-unknown
+TARGETS=(wasm32-unknown-unknown wasm32-wasip1)
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
@@ -27,31 +28,34 @@ apt_install() {
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "$@" >/dev/null
 }
 
-has_target_std() {
-    local libdir
-    libdir=$(rustc --print target-libdir --target "$TARGET" 2>/dev/null) || return 1
-    compgen -G "$libdir/libstd-*" >/dev/null
+has_targets_std() {
+    local target libdir
+    for target in "${TARGETS[@]}"; do
+        libdir=$(rustc --print target-libdir --target "$target" 2>/dev/null) || return 1
+        compgen -G "$libdir/libstd-*" >/dev/null || return 1
+    done
 }
 
 has_debian_wasm_toolchain() {
     [ -x /usr/bin/rustc ] && [ -x /usr/bin/cargo ] \
         && [ -f /usr/lib/rustlib/src/rust/library/Cargo.lock ] \
+        && [ -f /usr/lib/wasm32-wasi/libc.a ] \
         && compgen -c wasm-ld | grep -q .
 }
 
 command -v cargo >/dev/null || die "cargo is not installed: see https://rustup.rs"
 
-# 1. The wasm toolchain for the engine guest.
-if has_target_std; then
-    say "Rust has the $TARGET standard library"
-elif command -v rustup >/dev/null && timeout 60 rustup target add "$TARGET" >/dev/null 2>&1 && has_target_std; then
-    say "installed $TARGET with rustup"
+# 1. The wasm toolchain for the engine guests.
+if has_targets_std; then
+    say "Rust has the ${TARGETS[*]} standard libraries"
+elif command -v rustup >/dev/null && timeout 120 rustup target add "${TARGETS[@]}" >/dev/null 2>&1 && has_targets_std; then
+    say "installed ${TARGETS[*]} with rustup"
 elif has_debian_wasm_toolchain; then
-    say "rustup cannot install $TARGET here; using Debian's rustc-web to build std for wasm"
-elif apt_install rustc-web cargo-web rust-web-src lld-19 && has_debian_wasm_toolchain; then
-    say "rustup cannot install $TARGET here; installed Debian's rustc-web to build std for wasm"
+    say "rustup cannot install ${TARGETS[*]} here; using Debian's rustc-web to build std for wasm"
+elif apt_install rustc-web cargo-web rust-web-src lld-19 wasi-libc && has_debian_wasm_toolchain; then
+    say "rustup cannot install ${TARGETS[*]} here; installed Debian's rustc-web to build std for wasm"
 else
-    die "no way to build for $TARGET: install it with 'rustup target add $TARGET'"
+    die "no way to build for ${TARGETS[*]}: install them with 'rustup target add ${TARGETS[*]}'"
 fi
 
 # 2. Formatting and lints.

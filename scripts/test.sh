@@ -10,8 +10,8 @@ step() { printf '\n==> %s\n' "$*" >&2; }
 scripts/setup.sh
 step "cargo fmt --check"
 cargo fmt --all -- --check
-step "cargo clippy (host, engine, guest)"
-cargo clippy --workspace --all-targets --release -- -D warnings
+step "cargo clippy (host, engine, both guest flavours)"
+cargo clippy --workspace --all-targets --all-features --release -- -D warnings
 step "reference outputs still match onnxruntime"
 .venv/bin/python models/reference.py --check
 step "cargo test"

@@ -8,17 +8,26 @@
 //! 3. Snapshot the instance: its memory, with the ready model in it,
 //!    becomes the data of a new module whose init export is gone.
 //! 4. Wrap that module as a component (`wit-component`), which also
-//!    validates it, and check it imports nothing.
+//!    validates it, and check it against its world in `wit/`: `model`
+//!    (imports nothing) or, for `--http`, `http-model` (`wasi:http/proxy`).
+//!
+//! The HTTP engine is built for `wasm32-wasip1` (spin-sdk needs WASI), so
+//! its WASI calls go through the `proxy` preview-1 adapter, which maps them
+//! onto what the proxy world offers. While initializing, it asks the host
+//! for random bytes (hash-map seeds) and environment variables (tract reads
+//! a couple): the builder answers with zeros and an empty environment, so
+//! the snapshot holds nothing from this host; any other import traps.
 
 use std::future::Future;
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-use wasmtime::{Instance, Linker, Module, Store, TypedFunc};
+use wasmtime::{Caller, Extern, Instance, Linker, Module, Store, TypedFunc};
 use wasmtime_wizer::{InstanceState, SnapshotVal, ValType, Wizer};
 
-use crate::{ENGINE_WASM, Error, ModelInfo, Runtime};
+use crate::wit::{HTTP_WORLD, MODEL_WORLD, check_targets};
+use crate::{ENGINE_WASM, Error, HTTP_ENGINE_WASM, ModelInfo, Runtime};
 
 /// The engine's build-time entry point, removed from the output.
 const INIT_EXPORT: &str = "wasmodel-init";
@@ -34,11 +43,39 @@ pub enum BuildStep {
     CompilingEngine,
 }
 
+/// The kind of component to build.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Flavour {
+    /// Exports `wasmodel:model/predictor` and imports nothing.
+    #[default]
+    Predictor,
+    /// Exports `wasi:http/incoming-handler` answering the Open Inference
+    /// Protocol v2: the `wasi:http/proxy` world of Spin and `wasmtime serve`.
+    Http,
+}
+
+impl Flavour {
+    fn engine(self) -> &'static [u8] {
+        match self {
+            Flavour::Predictor => ENGINE_WASM,
+            Flavour::Http => HTTP_ENGINE_WASM,
+        }
+    }
+
+    fn world(self) -> &'static str {
+        match self {
+            Flavour::Predictor => MODEL_WORLD,
+            Flavour::Http => HTTP_WORLD,
+        }
+    }
+}
+
 /// Builds model components from ONNX files.
 #[derive(Debug, Clone)]
 pub struct ComponentBuilder {
     name: String,
     version: String,
+    flavour: Flavour,
 }
 
 /// A model component and what went into it.
@@ -50,8 +87,11 @@ pub struct BuiltComponent {
     pub info: ModelInfo,
     /// Size of the ONNX file.
     pub onnx_size: usize,
-    /// The component's imports (empty: it needs nothing from its host).
+    /// The component's imports: none for a predictor; streams and HTTP
+    /// types (within `wasi:http/proxy`) for an HTTP component.
     pub imports: Vec<String>,
+    /// The component's exports.
+    pub exports: Vec<String>,
     /// Time spent checking the model natively.
     pub check_time: Duration,
     /// Time spent injecting, pre-initializing and encoding.
@@ -64,11 +104,19 @@ impl ComponentBuilder {
         ComponentBuilder {
             name: name.into(),
             version: "1".into(),
+            flavour: Flavour::Predictor,
         }
     }
 
     pub fn version(mut self, version: impl Into<String>) -> ComponentBuilder {
         self.version = version.into();
+        self
+    }
+
+    /// Which kind of component to build: [`Flavour::Predictor`] unless
+    /// changed.
+    pub fn flavour(mut self, flavour: Flavour) -> ComponentBuilder {
+        self.flavour = flavour;
         self
     }
 
@@ -94,7 +142,7 @@ impl ComponentBuilder {
 
         // 2. Instantiate the instrumented engine and hand it the model.
         let started = Instant::now();
-        let (wizer, (cx, instrumented)) = (wizer(), instrument()?);
+        let (wizer, (cx, instrumented)) = (wizer(), instrument(self.flavour.engine())?);
         if runtime.needs_compile(&instrumented) {
             report(BuildStep::CompilingEngine);
         }
@@ -103,8 +151,8 @@ impl ComponentBuilder {
         // The same code already ran natively in step 1; this bound only
         // guards against a wasm-specific hang.
         store.set_epoch_deadline(INIT_DEADLINE_TICKS);
-        let instance = Linker::new(runtime.engine())
-            .instantiate(&mut store, &module)
+        let instance = build_time_linker(runtime, &module)
+            .and_then(|linker| linker.instantiate(&mut store, &module))
             .map_err(|e| Error::Build(format!("instantiating the engine: {e:#}")))?;
         initialize(&mut store, &instance, onnx, &self.name, &self.version)?;
 
@@ -118,19 +166,20 @@ impl ComponentBuilder {
         ))
         .map_err(|e| Error::Build(format!("snapshotting the engine: {e:#}")))?;
 
-        // 4. Wrap as a component, validated, and list what it imports.
-        let component = wit_component::ComponentEncoder::default()
-            .validate(true)
-            .module(&snapshot)
-            .and_then(|mut encoder| encoder.encode())
+        // 4. Wrap as a component, validated, check it against its world,
+        //    and list what it imports and exports.
+        let component = encode(&snapshot, self.flavour)
             .map_err(|e| Error::Build(format!("encoding the component: {e:#}")))?;
-        let imports = crate::inspect::Interfaces::of(&component)?.imports;
+        check_targets(&component, self.flavour.world())?;
+        let crate::inspect::Interfaces { imports, exports } =
+            crate::inspect::Interfaces::of(&component)?;
 
         Ok(BuiltComponent {
             component,
             info,
             onnx_size: onnx.len(),
             imports,
+            exports,
             check_time,
             build_time: started.elapsed(),
         })
@@ -143,10 +192,78 @@ fn wizer() -> Wizer {
     wizer
 }
 
-fn instrument() -> Result<(wasmtime_wizer::ModuleContext<'static>, Vec<u8>), Error> {
+fn instrument(
+    engine: &'static [u8],
+) -> Result<(wasmtime_wizer::ModuleContext<'static>, Vec<u8>), Error> {
     wizer()
-        .instrument(ENGINE_WASM)
+        .instrument(engine)
         .map_err(|e| Error::Build(format!("instrumenting the engine: {e:#}")))
+}
+
+/// What the engine may call while it loads the model, answered so that
+/// nothing of this host ends up in the snapshot: `random_get` fills with
+/// zeros, and the environment is empty (tract reads a variable or two).
+/// Every other import traps if called.
+fn build_time_linker(runtime: &Runtime, module: &Module) -> wasmtime::Result<Linker<()>> {
+    const WASI: &str = "wasi_snapshot_preview1";
+    let mut linker = Linker::new(runtime.engine());
+    // environ_sizes_get(count_ptr, size_ptr): zero variables, zero bytes.
+    linker.func_wrap(
+        WASI,
+        "environ_sizes_get",
+        |mut caller: Caller<'_, ()>, count: i32, size: i32| -> i32 {
+            match zero_guest(&mut caller, count, 4).and(zero_guest(&mut caller, size, 4)) {
+                Some(()) => 0,
+                None => WASI_ERRNO_FAULT,
+            }
+        },
+    )?;
+    // environ_get(environ, buf): nothing to write for no variables.
+    linker.func_wrap(WASI, "environ_get", |_: i32, _: i32| -> i32 { 0 })?;
+    linker.func_wrap(
+        WASI,
+        "random_get",
+        |mut caller: Caller<'_, ()>, ptr: i32, len: i32| -> i32 {
+            match zero_guest(&mut caller, ptr, len) {
+                Some(()) => 0,
+                None => WASI_ERRNO_FAULT,
+            }
+        },
+    )?;
+    linker.define_unknown_imports_as_traps(module)?;
+    Ok(linker)
+}
+
+/// Zeroes `len` bytes at `ptr` in the guest's memory; `None` if that is
+/// outside it.
+fn zero_guest(caller: &mut Caller<'_, ()>, ptr: i32, len: i32) -> Option<()> {
+    let Some(Extern::Memory(memory)) = caller.get_export("memory") else {
+        return None;
+    };
+    let (start, len) = (ptr as u32 as usize, len as u32 as usize);
+    memory
+        .data_mut(caller)
+        .get_mut(start..start.checked_add(len)?)?
+        .fill(0);
+    Some(())
+}
+
+/// WASI preview 1's `errno::fault`: a pointer outside memory.
+const WASI_ERRNO_FAULT: i32 = 21;
+
+/// Wraps the snapshot as a component; an HTTP engine's WASI preview 1
+/// calls go through the proxy adapter.
+fn encode(snapshot: &[u8], flavour: Flavour) -> anyhow::Result<Vec<u8>> {
+    let mut encoder = wit_component::ComponentEncoder::default()
+        .validate(true)
+        .module(snapshot)?;
+    if flavour == Flavour::Http {
+        encoder = encoder.adapter(
+            "wasi_snapshot_preview1",
+            wasi_preview1_component_adapter_provider::WASI_SNAPSHOT_PREVIEW1_PROXY_ADAPTER,
+        )?;
+    }
+    encoder.encode()
 }
 
 /// Copies the model into the engine's memory and calls `wasmodel-init`.

@@ -26,12 +26,15 @@ mod cache;
 mod error;
 pub mod inspect;
 mod runtime;
+mod serve;
 pub mod tensor_io;
+pub mod wit;
 
-pub use builder::{BuildStep, BuiltComponent, ComponentBuilder};
+pub use builder::{BuildStep, BuiltComponent, ComponentBuilder, Flavour};
 pub use cache::CompileCache;
 pub use error::Error;
 pub use runtime::{Limits, LoadedModel, Runtime, RuntimeOptions};
+pub use serve::{HttpModel, ServeOptions, Server};
 pub use wasmodel_engine::json;
 pub use wasmodel_engine::{
     Dimension, ElementType, InputError, InputErrorKind, LoadError, ModelInfo, PredictError, Tensor,
@@ -41,3 +44,7 @@ pub use wasmodel_engine::{
 /// The engine: `crates/guest` built for wasm by `build.rs`, before any
 /// model is injected into it.
 pub const ENGINE_WASM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/engine.wasm"));
+
+/// The HTTP engine: `crates/guest` with its `http` feature, built for
+/// `wasm32-wasip1` by `build.rs`, before any model is injected into it.
+pub const HTTP_ENGINE_WASM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/engine-http.wasm"));

@@ -10,16 +10,19 @@ mod commands;
 /// Compile ONNX models into sandboxed WebAssembly components, and run them.
 ///
 /// A component built by wasmodel carries the model, already parsed and
-/// optimized, and an inference engine (tract); it imports nothing, so it
-/// can read no file, open no socket and see no clock. Any host that runs
-/// components can call it through the `wasmodel:model/predictor` interface
-/// in `wit/`.
+/// optimized, and an inference engine (tract). A predictor component imports
+/// nothing, so it can read no file, open no socket and see no clock; any
+/// host that runs components can call it through the
+/// `wasmodel:model/predictor` interface in `wit/`. An HTTP component
+/// (`build --http`) answers the Open Inference Protocol v2 inside the
+/// `wasi:http/proxy` world, for `wasmodel serve`, Spin or `wasmtime serve`.
 #[derive(Parser)]
 #[command(name = "wasmodel", version, after_help = commands::EXAMPLES)]
 enum Wasmodel {
     Build(commands::build::BuildCommand),
     Inspect(commands::inspect::InspectCommand),
     Predict(commands::predict::PredictCommand),
+    Serve(commands::serve::ServeCommand),
 }
 
 fn main() -> ExitCode {
@@ -27,6 +30,7 @@ fn main() -> ExitCode {
         Wasmodel::Build(c) => c.execute(),
         Wasmodel::Inspect(c) => c.execute(),
         Wasmodel::Predict(c) => c.execute(),
+        Wasmodel::Serve(c) => c.execute(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -18,7 +18,7 @@ use crate::bindings::{self, ModelPre};
 use crate::{CompileCache, Error, InputError, InputErrorKind, ModelInfo, PredictError, Tensor};
 
 /// How often the epoch advances; time limits are counted in these ticks.
-const EPOCH_TICK: Duration = Duration::from_millis(10);
+pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 /// Resource limits applied to every call into a component.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,12 +51,12 @@ pub struct RuntimeOptions {
 
 /// A wasmtime engine set up for model components.
 pub struct Runtime {
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
 }
 
-struct Shared {
+pub(crate) struct Shared {
     engine: Engine,
-    limits: Limits,
+    pub(crate) limits: Limits,
     cache: Option<CompileCache>,
     /// Stops advancing the epoch when the last user is gone.
     _ticker: EpochTicker,
@@ -190,13 +190,7 @@ impl LoadedModel {
         f: impl FnOnce(&bindings::ModelBindings, &mut Store<CallState>) -> wasmtime::Result<R>,
     ) -> Result<R, Error> {
         let limits = self.shared.limits;
-        let mut store = Store::new(
-            &self.shared.engine,
-            CallState {
-                max_memory: limits.max_memory,
-                memory_denied: false,
-            },
-        );
+        let mut store = Store::new(&self.shared.engine, CallState::new(limits.max_memory));
         store.limiter(|state| state);
         let ticks = limits.timeout.as_millis() / EPOCH_TICK.as_millis();
         store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX).max(1));
@@ -209,7 +203,7 @@ impl LoadedModel {
 }
 
 /// Turns a wasmtime failure into the error that says what happened.
-fn classify(e: wasmtime::Error, state: &CallState, limits: Limits) -> Error {
+pub(crate) fn classify(e: wasmtime::Error, state: &CallState, limits: Limits) -> Error {
     if state.memory_denied {
         return Error::MemoryLimit {
             limit: limits.max_memory,
@@ -225,9 +219,18 @@ fn classify(e: wasmtime::Error, state: &CallState, limits: Limits) -> Error {
 }
 
 /// Per-call store data: the memory limit, and whether it was hit.
-struct CallState {
+pub(crate) struct CallState {
     max_memory: usize,
     memory_denied: bool,
+}
+
+impl CallState {
+    pub(crate) fn new(max_memory: usize) -> CallState {
+        CallState {
+            max_memory,
+            memory_denied: false,
+        }
+    }
 }
 
 impl ResourceLimiter for CallState {

@@ -1,8 +1,9 @@
 //! `wasmodel build` refuses what it cannot run, and says why.
 
+use wasmodel::wit::{HTTP_WORLD, MODEL_WORLD, check_targets};
 use wasmodel::{ComponentBuilder, Error, LoadError};
 
-use crate::support::{fixture_path, model_path, runtime};
+use crate::support::{fixture_path, http_component, model_path, runtime};
 
 fn build(onnx: &[u8]) -> Result<wasmodel::BuiltComponent, Error> {
     ComponentBuilder::new("m").build(runtime(), onnx)
@@ -50,4 +51,50 @@ fn a_built_component_imports_nothing() {
     assert_eq!(built.imports, Vec::<String>::new());
     let interfaces = wasmodel::inspect::Interfaces::of(&built.component).unwrap();
     assert_eq!(interfaces.exports, ["wasmodel:model/predictor@0.1.0"]);
+}
+
+#[test]
+fn an_http_component_stays_inside_the_proxy_world() {
+    let built = http_component("iris");
+    assert_eq!(built.exports, ["wasi:http/incoming-handler@0.2.0"]);
+    assert!(
+        built.imports.contains(&"wasi:http/types@0.2.6".to_string()),
+        "{:?}",
+        built.imports
+    );
+    // Nothing outside wasi:http/proxy: no files, sockets, environment.
+    for import in &built.imports {
+        assert!(
+            [
+                "wasi:io/",
+                "wasi:clocks/",
+                "wasi:random/",
+                "wasi:cli/std",
+                "wasi:http/"
+            ]
+            .iter()
+            .any(|allowed| import.starts_with(allowed)),
+            "{import}"
+        );
+    }
+}
+
+#[test]
+fn world_checks_refuse_the_other_flavour() {
+    let predictor = crate::support::component("iris");
+    let e = check_targets(&predictor, HTTP_WORLD)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("does not export wasi:http/incoming-handler@0.2.6"),
+        "{e}"
+    );
+    let http = http_component("iris");
+    let e = check_targets(&http.component, MODEL_WORLD)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("imports more than the model world offers"),
+        "{e}"
+    );
 }

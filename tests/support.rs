@@ -8,7 +8,8 @@ use std::sync::{Arc, LazyLock, Mutex, OnceLock};
 use serde_json::Value;
 use wasmodel::json::tensors_from_json_object;
 use wasmodel::{
-    CompileCache, ComponentBuilder, LoadedModel, Runtime, RuntimeOptions, Tensor, TensorData,
+    BuiltComponent, CompileCache, ComponentBuilder, Flavour, LoadedModel, Runtime, RuntimeOptions,
+    Tensor, TensorData,
 };
 
 pub fn repo() -> &'static Path {
@@ -60,6 +61,19 @@ pub fn component(stem: &str) -> Arc<Vec<u8>> {
             .build(runtime(), &onnx)
             .unwrap_or_else(|e| panic!("building {stem}: {e}"))
             .component
+    })
+}
+
+/// The HTTP component (`--http`) built from `models/<stem>.onnx`, once per
+/// run.
+pub fn http_component(stem: &str) -> Arc<BuiltComponent> {
+    static BUILT: PerModel<BuiltComponent> = LazyLock::new(Default::default);
+    once_per_model(&BUILT, stem, || {
+        let onnx = std::fs::read(model_path(stem)).expect("model file");
+        ComponentBuilder::new(stem)
+            .flavour(Flavour::Http)
+            .build(runtime(), &onnx)
+            .unwrap_or_else(|e| panic!("building {stem} --http: {e}"))
     })
 }
 

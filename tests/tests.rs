@@ -16,3 +16,5 @@ mod errors;
 mod build;
 // The `wasmodel` binary itself.
 mod cli;
+// `wasmodel serve` and the HTTP component, over a real socket.
+mod serve;

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context as _;
-use wasmodel::{BuildStep, ComponentBuilder};
+use wasmodel::{BuildStep, ComponentBuilder, Flavour};
 
 use super::{RuntimeArgs, mb, print_list, print_model_info};
 
@@ -15,15 +15,24 @@ use super::{RuntimeArgs, mb, print_list, print_model_info};
 /// and the ready state is snapshotted into the component, so a fresh
 /// instance predicts without parsing anything. No Rust or wasm toolchain is
 /// needed.
+///
+/// By default the component exports the `wasmodel:model/predictor` WIT
+/// interface and imports nothing (run it with `wasmodel predict`, or embed
+/// it with the wasmodel library). With `--http` it is instead an HTTP
+/// component in the `wasi:http/proxy` world that answers the Open Inference
+/// Protocol v2 (KServe/Triton REST): run it with `wasmodel serve`, `spin up`
+/// or `wasmtime serve`.
 #[derive(clap::Parser)]
 #[command(after_help = "\
 Examples:
   wasmodel build models/iris.onnx -o iris.wasm
+  wasmodel build models/iris.onnx --http -o iris-http.wasm
   wasmodel build model.onnx --name churn --version 2024-06-01")]
 pub struct BuildCommand {
     /// The ONNX model file
     model: PathBuf,
-    /// Where to write the component [default: the model's path with .wasm]
+    /// Where to write the component [default: the model's path with .wasm,
+    /// or -http.wasm with --http]
     #[arg(short, long, value_name = "FILE")]
     output: Option<PathBuf>,
     /// The model's name, as the component reports it [default: the file's stem]
@@ -32,6 +41,10 @@ pub struct BuildCommand {
     /// The model's version, as the component reports it
     #[arg(long, default_value = "1")]
     version: String,
+    /// Build an HTTP component (Open Inference Protocol v2, wasi:http/proxy)
+    /// instead of a predictor
+    #[arg(long)]
+    http: bool,
     #[command(flatten)]
     runtime: RuntimeArgs,
 }
@@ -48,9 +61,19 @@ impl BuildCommand {
                 .map(|s| s.to_string_lossy().into_owned())
                 .context("the model path has no file name; pass --name")?,
         };
-        let output = self
-            .output
-            .unwrap_or_else(|| self.model.with_extension("wasm"));
+        let flavour = if self.http {
+            Flavour::Http
+        } else {
+            Flavour::Predictor
+        };
+        let output = self.output.unwrap_or_else(|| match flavour {
+            Flavour::Predictor => self.model.with_extension("wasm"),
+            Flavour::Http => {
+                let mut file = self.model.file_stem().unwrap_or_default().to_owned();
+                file.push("-http.wasm");
+                self.model.with_file_name(file)
+            }
+        });
         let runtime = self.runtime.runtime()?;
 
         eprintln!(
@@ -60,6 +83,7 @@ impl BuildCommand {
         );
         let built = ComponentBuilder::new(name)
             .version(self.version)
+            .flavour(flavour)
             .build_reporting(&runtime, &onnx, |step| {
                 if step == BuildStep::CompilingEngine {
                     eprintln!(
@@ -90,6 +114,7 @@ impl BuildCommand {
             mb(built.onnx_size)
         );
         print_list("imports", &built.imports);
+        print_list("exports", &built.exports);
         Ok(())
     }
 }

@@ -12,12 +12,15 @@ use wasmodel::{
 pub mod build;
 pub mod inspect;
 pub mod predict;
+pub mod serve;
 
 pub const EXAMPLES: &str = "\
 Examples:
   wasmodel build models/iris.onnx -o iris.wasm
   wasmodel inspect iris.wasm
   wasmodel predict iris.wasm --input features=tests/fixtures/iris_features.json
+  wasmodel build models/iris.onnx --http -o iris-http.wasm
+  wasmodel serve iris-http.wasm --addr 127.0.0.1:8080
 
 Exit status: 0 on success, 1 on any error (the message says which), 2 on a usage error.";
 

@@ -3,7 +3,7 @@
 //! (status, headers, JSON body) out.
 //!
 //! Nothing here knows about HTTP servers, wasm or Spin: the HTTP component
-//! (`crates/guest-http`) hands every request to [`Service::handle`], and
+//! (the `http` flavour of `crates/guest`) hands every request to [`Service::handle`], and
 //! the tests call it natively. Every failure is a response with a status
 //! and `{"error": "..."}` saying what was wrong; nothing a client sends can
 //! make it panic.

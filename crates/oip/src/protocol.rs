@@ -115,6 +115,13 @@ impl InferRequest {
     /// declarations here, so the message names the protocol's datatypes;
     /// everything else about the inputs is checked by the engine.
     pub fn parse(body: Value, info: &ModelInfo) -> Result<InferRequest, String> {
+        if !body.is_object() {
+            return Err(
+                "not an inference request: expected a JSON object with `inputs`, \
+                 a list of {name, shape, datatype, data}"
+                    .into(),
+            );
+        }
         let wire: WireRequest =
             serde_json::from_value(body).map_err(|e| format!("not an inference request: {e}"))?;
         let inputs = wire

@@ -1,0 +1,470 @@
+//! Serving HTTP model components (`wasmodel build --http`) the way
+//! `wasmtime serve` does: wasmtime-wasi-http behind hyper, the component
+//! pre-instantiated once ([`HttpModel`]), a fresh instance in a fresh store
+//! for every request.
+//!
+//! Around each request the host enforces what the component cannot:
+//! a maximum body size (413, before the guest runs), a concurrency limit
+//! (requests wait for a slot; 503 if none frees up in time), the per-call
+//! memory limit (503) and time limit (504; the epoch interrupts the guest,
+//! and yields to other requests every tick meanwhile). The component gets
+//! only the `wasi:http/proxy` world; outgoing requests are refused.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::{Request, Response, StatusCode};
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
+use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::{Store, Trap, UpdateDeadline};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::io::TokioIo;
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
+use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
+use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+use wasmtime_wasi_http::{WasiBody, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
+
+use crate::runtime::{CallState, Shared, classify};
+use crate::{Error, Limits, Runtime};
+
+/// How a [`Server`] treats requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServeOptions {
+    /// Largest request body accepted, in bytes (413 above).
+    pub max_body: usize,
+    /// Most requests running in the component at once; more wait.
+    pub max_concurrency: usize,
+    /// One line per request on stderr.
+    pub access_log: bool,
+    /// Longest wait for a request body to arrive (408 after).
+    pub read_timeout: Duration,
+    /// Longest wait for a free slot (503 after).
+    pub queue_timeout: Duration,
+    /// How long Ctrl-C waits for requests in flight.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        ServeOptions {
+            max_body: 64 << 20,
+            max_concurrency: std::thread::available_parallelism().map_or(2, |n| n.get() * 2),
+            access_log: true,
+            read_timeout: Duration::from_secs(30),
+            queue_timeout: Duration::from_secs(30),
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+/// An HTTP model component, compiled and pre-instantiated against the
+/// `wasi:http/proxy` world.
+#[derive(Clone)]
+pub struct HttpModel {
+    pre: ProxyPre<RequestState>,
+    shared: Arc<Shared>,
+}
+
+impl Runtime {
+    /// Loads an HTTP component (`wasmodel build --http`): compiles it (or
+    /// takes it from the cache) and pre-instantiates it with exactly the
+    /// interfaces of the `wasi:http/proxy` world, which is what Spin and
+    /// `wasmtime serve` offer. A component that needs anything else is
+    /// refused here.
+    pub fn load_http(&self, wasm: &[u8]) -> Result<HttpModel, Error> {
+        if !wasmparser::Parser::is_component(wasm) {
+            return Err(Error::NotAModelComponent(
+                "the file is not a WebAssembly component (build one with `wasmodel build --http`)"
+                    .into(),
+            ));
+        }
+        let component: Component = self.compile(wasm)?;
+        let mut linker = Linker::<RequestState>::new(self.engine());
+        wasmtime_wasi_http::p2::add_to_linker_async(&mut linker).map_err(Error::Wasmtime)?;
+        let instance_pre = linker.instantiate_pre(&component).map_err(|e| {
+            Error::NotAModelComponent(format!(
+                "it imports something outside the wasi:http/proxy world: {e:#}"
+            ))
+        })?;
+        let pre = ProxyPre::new(instance_pre).map_err(|e| {
+            Error::NotAModelComponent(format!(
+                "it is not an HTTP component (build one with `wasmodel build --http`): {e:#}"
+            ))
+        })?;
+        Ok(HttpModel {
+            pre,
+            shared: Arc::clone(&self.shared),
+        })
+    }
+}
+
+impl HttpModel {
+    /// Answers one request in a fresh instance, within the runtime's
+    /// memory and time limits. Failures of the component become error
+    /// responses; this never fails.
+    pub async fn handle(&self, request: Request<Full<Bytes>>) -> Response<HyperOutgoingBody> {
+        let limits = self.shared.limits;
+        match tokio::time::timeout(limits.timeout, self.run(request)).await {
+            Ok(Ok(response)) => response,
+            Ok(Err(e)) => error_response(status_of(&e), &e.to_string()),
+            // The guest is interrupted by the epoch; this only catches a
+            // request stuck outside wasm (for example on its body).
+            Err(_) => {
+                let e = Error::Timeout {
+                    seconds: limits.timeout.as_secs_f64(),
+                };
+                error_response(StatusCode::GATEWAY_TIMEOUT, &e.to_string())
+            }
+        }
+    }
+
+    async fn run(
+        &self,
+        request: Request<Full<Bytes>>,
+    ) -> Result<Response<HyperOutgoingBody>, Error> {
+        let limits = self.shared.limits;
+        let mut store = new_store(&self.pre, limits);
+        let (sender, receiver) = tokio::sync::oneshot::channel();
+        let state = store.data_mut();
+        let request = state
+            .http()
+            .new_incoming_request(Scheme::Http, request)
+            .map_err(Error::Wasmtime)?;
+        let out = state
+            .http()
+            .new_response_outparam(sender)
+            .map_err(Error::Wasmtime)?;
+
+        // The guest runs in its own task, so it can keep writing the body
+        // after the response head has been sent.
+        let pre = self.pre.clone();
+        let task = tokio::task::spawn(async move {
+            let result = match pre.instantiate_async(&mut store).await {
+                Ok(proxy) => {
+                    proxy
+                        .wasi_http_incoming_handler()
+                        .call_handle(&mut store, request, out)
+                        .await
+                }
+                Err(e) => Err(e),
+            };
+            result.map_err(|e| classify(e, &store.data().limits, limits))
+        });
+
+        match receiver.await {
+            Ok(Ok(response)) => Ok(response),
+            Ok(Err(code)) => Err(Error::Trap(format!(
+                "the component answered with an error: {code:?}"
+            ))),
+            // The component dropped its response: it failed before
+            // answering, and the task says how.
+            Err(_) => Err(match task.await {
+                Ok(Err(e)) => e,
+                Ok(Ok(())) => Error::Trap("the component returned without answering".into()),
+                Err(e) => Error::Trap(format!("the request task failed: {e}")),
+            }),
+        }
+    }
+}
+
+fn new_store(pre: &ProxyPre<RequestState>, limits: Limits) -> Store<RequestState> {
+    let mut store = Store::new(
+        pre.engine(),
+        RequestState {
+            table: ResourceTable::new(),
+            // The component sees no environment, arguments or files; its
+            // stderr (where spin-sdk reports failures) is the server's.
+            wasi: WasiCtx::builder().inherit_stderr().build(),
+            http: WasiHttpCtx::new(),
+            hooks: NoOutgoingRequests,
+            limits: CallState::new(limits.max_memory),
+        },
+    );
+    store.limiter(|state| &mut state.limits);
+    // Every tick, check the time limit and otherwise yield, so a long
+    // prediction does not hold a worker thread other requests need.
+    let started = Instant::now();
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(move |_| {
+        if started.elapsed() >= limits.timeout {
+            Err(Trap::Interrupt.into())
+        } else {
+            Ok(UpdateDeadline::Yield(1))
+        }
+    });
+    store
+}
+
+/// The HTTP status for a failure of the component.
+fn status_of(e: &Error) -> StatusCode {
+    match e {
+        Error::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+        Error::MemoryLimit { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// A `{"error": message}` response, as the component itself gives them.
+fn error_response(status: StatusCode, message: &str) -> Response<HyperOutgoingBody> {
+    let body = serde_json::json!({ "error": message }).to_string();
+    let mut response = Response::new(
+        Full::new(Bytes::from(body))
+            .map_err(|e: Infallible| match e {})
+            .boxed_unsync(),
+    );
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+/// Per-request store data.
+struct RequestState {
+    table: ResourceTable,
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    hooks: NoOutgoingRequests,
+    limits: CallState,
+}
+
+impl WasiView for RequestState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for RequestState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.hooks,
+        }
+    }
+}
+
+/// A model has no business calling out: every outgoing request is denied
+/// (`allowed_outbound_hosts = []` in Spin's terms).
+struct NoOutgoingRequests;
+
+impl WasiHttpHooks for NoOutgoingRequests {
+    fn send_request(
+        &mut self,
+        _request: hyper::Request<WasiBody>,
+        _options: Option<wasmtime_wasi_http::RequestOptions>,
+        _io: Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
+    ) -> Box<
+        dyn Future<
+                Output = Result<
+                    (
+                        hyper::Response<WasiBody>,
+                        Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
+                    ),
+                    wasmtime_wasi_http::Error,
+                >,
+            > + Send,
+    > {
+        Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) })
+    }
+}
+
+/// An HTTP server for one [`HttpModel`].
+pub struct Server {
+    listener: TcpListener,
+    model: HttpModel,
+    options: ServeOptions,
+}
+
+impl Server {
+    /// Binds `addr` (port 0 picks a free port; see [`Server::local_addr`]).
+    pub async fn bind(
+        addr: SocketAddr,
+        model: HttpModel,
+        options: ServeOptions,
+    ) -> Result<Server, Error> {
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| Error::Bind { addr, source })?;
+        Ok(Server {
+            listener,
+            model,
+            options,
+        })
+    }
+
+    pub fn local_addr(&self) -> Result<SocketAddr, Error> {
+        Ok(self.listener.local_addr()?)
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting, lets the
+    /// requests in flight finish (up to the grace period) and returns.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
+        let Server {
+            listener,
+            model,
+            options,
+        } = self;
+        let handler = Arc::new(Handler {
+            model,
+            options,
+            slots: Semaphore::new(options.max_concurrency.max(1)),
+        });
+        let (stop, stopping) = watch::channel(false);
+        let mut connections = tokio::task::JoinSet::new();
+        let mut shutdown = std::pin::pin!(shutdown);
+        loop {
+            let (stream, peer) = tokio::select! {
+                () = &mut shutdown => break,
+                accepted = listener.accept() => match accepted {
+                    Ok(accepted) => accepted,
+                    // Out of file descriptors and the like: the listener
+                    // is fine, this connection is lost.
+                    Err(e) => {
+                        eprintln!("wasmodel serve: accept failed: {e}");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+            };
+            let (handler, mut stopping) = (Arc::clone(&handler), stopping.clone());
+            connections.spawn(async move {
+                let service = hyper::service::service_fn(move |request| {
+                    let handler = Arc::clone(&handler);
+                    async move { Ok::<_, Infallible>(handler.handle(peer, request).await) }
+                });
+                let connection = http1::Builder::new()
+                    .keep_alive(true)
+                    .serve_connection(TokioIo::new(stream), service);
+                let mut connection = std::pin::pin!(connection);
+                tokio::select! {
+                    _ = connection.as_mut() => {}
+                    _ = stopping.changed() => {
+                        connection.as_mut().graceful_shutdown();
+                        let _ = connection.await;
+                    }
+                }
+            });
+            // Reap finished connections so the set does not grow.
+            while connections.try_join_next().is_some() {}
+        }
+        drop(listener);
+        let _ = stop.send(true);
+        let drained = tokio::time::timeout(options.shutdown_grace, async {
+            while connections.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            eprintln!(
+                "wasmodel serve: {} connection(s) still open after {:.0} s; closing them",
+                connections.len(),
+                options.shutdown_grace.as_secs_f64()
+            );
+            connections.abort_all();
+        }
+        Ok(())
+    }
+}
+
+/// What every connection shares.
+struct Handler {
+    model: HttpModel,
+    options: ServeOptions,
+    slots: Semaphore,
+}
+
+impl Handler {
+    async fn handle(
+        &self,
+        peer: SocketAddr,
+        request: Request<Incoming>,
+    ) -> Response<HyperOutgoingBody> {
+        let started = Instant::now();
+        let (method, path) = (request.method().clone(), request.uri().path().to_owned());
+        let (response, body_len) = self.answer(request).await;
+        if self.options.access_log {
+            eprintln!(
+                "{peer} \"{method} {path}\" {} {body_len}B {:.1}ms",
+                response.status().as_u16(),
+                started.elapsed().as_secs_f64() * 1e3
+            );
+        }
+        response
+    }
+
+    /// The response, and how many body bytes were read.
+    async fn answer(&self, request: Request<Incoming>) -> (Response<HyperOutgoingBody>, usize) {
+        let max = self.options.max_body;
+        let too_large = || {
+            error_response(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &format!("the request body is larger than this server's limit of {max} bytes"),
+            )
+        };
+        let declared = request
+            .headers()
+            .get(hyper::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+        if declared.is_some_and(|len| len > max as u64) {
+            return (too_large(), 0);
+        }
+        // The component reads the whole body anyway; reading it here first
+        // bounds it whatever the framing, and a slow client holds no slot.
+        let (parts, body) = request.into_parts();
+        let (read_timeout, queue_timeout) = (self.options.read_timeout, self.options.queue_timeout);
+        let body = match tokio::time::timeout(read_timeout, Limited::new(body, max).collect()).await
+        {
+            Ok(Ok(collected)) => collected.to_bytes(),
+            Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => return (too_large(), 0),
+            Ok(Err(e)) => {
+                let response = error_response(
+                    StatusCode::BAD_REQUEST,
+                    &format!("cannot read the request body: {e}"),
+                );
+                return (response, 0);
+            }
+            Err(_) => {
+                let response = error_response(
+                    StatusCode::REQUEST_TIMEOUT,
+                    &format!(
+                        "the request body did not arrive within {:.0} s",
+                        read_timeout.as_secs_f64()
+                    ),
+                );
+                return (response, 0);
+            }
+        };
+        let body_len = body.len();
+        let Ok(Ok(_slot)) = tokio::time::timeout(queue_timeout, self.slots.acquire()).await else {
+            let mut response = error_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &format!(
+                    "the server is busy: no request slot freed up within {:.0} s",
+                    queue_timeout.as_secs_f64()
+                ),
+            );
+            response.headers_mut().insert(
+                hyper::header::RETRY_AFTER,
+                hyper::header::HeaderValue::from_static("1"),
+            );
+            return (response, body_len);
+        };
+        let response = self
+            .model
+            .handle(Request::from_parts(parts, Full::new(body)))
+            .await;
+        (response, body_len)
+    }
+}

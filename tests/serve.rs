@@ -1,0 +1,645 @@
+//! `wasmodel serve` over a real socket on 127.0.0.1: every route and status
+//! of the Open Inference Protocol, the host's limits, concurrency, and the
+//! binary itself.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use wasmodel::json::tensors_from_json_object;
+use wasmodel::{Error, Limits, ServeOptions, Server, Tensor};
+
+use crate::support::{
+    assert_outputs_match, cache_dir, fixture, fixture_path, http_component, runtime, runtime_with,
+};
+
+/// A server on a free port, in its own thread; stopped when dropped.
+struct TestServer {
+    addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl TestServer {
+    fn start(stem: &str, limits: Limits, options: ServeOptions) -> TestServer {
+        let model = runtime_with(limits)
+            .load_http(&http_component(stem).component)
+            .unwrap_or_else(|e| panic!("loading {stem} --http: {e}"));
+        let tokio = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let server = tokio
+            .block_on(Server::bind(([127, 0, 0, 1], 0).into(), model, options))
+            .unwrap();
+        let addr = server.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            tokio
+                .block_on(server.run(async {
+                    let _ = stopped.await;
+                }))
+                .unwrap()
+        });
+        TestServer {
+            addr,
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+
+    fn iris() -> TestServer {
+        TestServer::start("iris", Limits::default(), quiet())
+    }
+
+    fn send(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Answer {
+        send(self.addr, method, path, headers, body)
+    }
+
+    fn get(&self, path: &str) -> Answer {
+        self.send("GET", path, &[], b"")
+    }
+
+    fn post_json(&self, path: &str, body: &Value) -> Answer {
+        let body = body.to_string();
+        self.send(
+            "POST",
+            path,
+            &[("content-type", "application/json")],
+            body.as_bytes(),
+        )
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn quiet() -> ServeOptions {
+    ServeOptions {
+        access_log: false,
+        ..ServeOptions::default()
+    }
+}
+
+/// One HTTP/1.1 response.
+#[derive(Debug)]
+struct Answer {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Answer {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "status {}, body not JSON ({e}): {}",
+                self.status,
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+
+    fn error(&self) -> String {
+        self.json()["error"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no error message: {self:?}"))
+            .to_owned()
+    }
+
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Sends one request on a fresh connection and reads the whole answer:
+/// a deliberately small client, so the test sees the bytes on the wire.
+fn send(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Answer {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(120)))
+        .unwrap();
+    let mut head = format!("{method} {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n");
+    let chunked = headers
+        .iter()
+        .any(|(n, v)| n.eq_ignore_ascii_case("transfer-encoding") && *v == "chunked");
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    if !chunked {
+        head.push_str(&format!("content-length: {}\r\n", body.len()));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).unwrap();
+    // The server may answer (413) and close before reading it all, so
+    // writing the body may fail; the answer is what counts.
+    let _ = if chunked {
+        body.chunks(1000)
+            .try_for_each(|chunk| {
+                write!(stream, "{:x}\r\n", chunk.len())?;
+                stream.write_all(chunk)?;
+                stream.write_all(b"\r\n")
+            })
+            .and_then(|()| stream.write_all(b"0\r\n\r\n"))
+    } else {
+        stream.write_all(body)
+    };
+    let mut raw = Vec::new();
+    let _ = stream.read_to_end(&mut raw);
+    parse_response(&raw)
+}
+
+fn parse_response(raw: &[u8]) -> Answer {
+    let end = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no response head in {:?}", String::from_utf8_lossy(raw)));
+    let head = std::str::from_utf8(&raw[..end]).unwrap();
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_lowercase(), v.trim().to_owned()))
+        .collect();
+    let mut rest = &raw[end + 4..];
+    let body = if headers
+        .iter()
+        .any(|(n, v)| n == "transfer-encoding" && v == "chunked")
+    {
+        let mut body = Vec::new();
+        loop {
+            let line_end = rest.windows(2).position(|w| w == b"\r\n").unwrap();
+            let size_text = std::str::from_utf8(&rest[..line_end]).unwrap();
+            let size = usize::from_str_radix(size_text.split(';').next().unwrap(), 16).unwrap();
+            rest = &rest[line_end + 2..];
+            if size == 0 {
+                break body;
+            }
+            body.extend_from_slice(&rest[..size]);
+            rest = &rest[size + 2..];
+        }
+    } else {
+        rest.to_vec()
+    };
+    Answer {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// The OIP datatype of a fixture's dtype.
+fn datatype(dtype: &str) -> &'static str {
+    match dtype {
+        "f32" => "FP32",
+        "f64" => "FP64",
+        "i32" => "INT32",
+        "i64" => "INT64",
+        "u8" => "UINT8",
+        "bool" => "BOOL",
+        other => panic!("no datatype for {other}"),
+    }
+}
+
+/// An OIP infer request with a fixture's inputs.
+fn infer_request(stem: &str) -> Value {
+    let path = fixture_path(&format!("{stem}.json"));
+    let json: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let inputs: Vec<Value> = json["inputs"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(name, t)| {
+            json!({
+                "name": name,
+                "shape": t["shape"],
+                "datatype": datatype(t["dtype"].as_str().unwrap()),
+                "data": t["data"],
+            })
+        })
+        .collect();
+    json!({ "id": format!("{stem}-1"), "inputs": inputs })
+}
+
+/// The outputs of an OIP infer response, as tensors.
+fn outputs(response: &Value) -> Vec<Tensor> {
+    let mut by_name = serde_json::Map::new();
+    for output in response["outputs"].as_array().expect("outputs") {
+        let dtype = match output["datatype"].as_str().unwrap() {
+            "FP32" => "f32",
+            "FP64" => "f64",
+            "INT32" => "i32",
+            "INT64" => "i64",
+            "UINT8" => "u8",
+            "BOOL" => "bool",
+            other => panic!("unexpected datatype {other}"),
+        };
+        by_name.insert(
+            output["name"].as_str().unwrap().to_owned(),
+            json!({ "dtype": dtype, "shape": output["shape"], "data": output["data"] }),
+        );
+    }
+    tensors_from_json_object(&Value::Object(by_name), |_| None).unwrap()
+}
+
+fn assert_infer_matches_onnxruntime(server: &TestServer, stem: &str, path: &str) {
+    let f = fixture(stem);
+    let answer = server.post_json(path, &infer_request(stem));
+    assert_eq!(
+        answer.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&answer.body)
+    );
+    let response = answer.json();
+    assert_eq!(response["id"], format!("{stem}-1"));
+    assert_eq!(response["model_name"], stem);
+    assert_eq!(response["model_version"], "1");
+    assert_outputs_match(&outputs(&response), &f.outputs, f.rtol, f.atol);
+}
+
+#[test]
+fn every_route_answers_over_the_protocol() {
+    let server = TestServer::iris();
+
+    let meta = server.get("/v2");
+    assert_eq!(meta.status, 200);
+    assert_eq!(meta.header("content-type"), Some("application/json"));
+    let meta = meta.json();
+    assert_eq!(meta["name"], "wasmodel");
+    assert!(
+        meta["version"].is_string() && meta["extensions"].is_array(),
+        "{meta}"
+    );
+
+    for path in [
+        "/v2/health/live",
+        "/v2/health/ready",
+        "/v2/models/iris/ready",
+        "/v2/models/iris/versions/1/ready",
+    ] {
+        assert_eq!(server.get(path).status, 200, "{path}");
+    }
+    for path in ["/v2/models/iris", "/v2/models/iris/versions/1"] {
+        let answer = server.get(path);
+        assert_eq!(answer.status, 200, "{path}");
+        assert_eq!(
+            answer.json(),
+            json!({
+                "name": "iris",
+                "versions": ["1"],
+                "platform": "onnx_onnxv1",
+                "inputs": [{"name": "features", "datatype": "FP32", "shape": [-1, 4]}],
+                "outputs": [
+                    {"name": "label", "datatype": "INT64", "shape": [-1]},
+                    {"name": "probabilities", "datatype": "FP32", "shape": [-1, 3]},
+                ],
+            }),
+            "{path}"
+        );
+    }
+    for path in ["/v2/models/iris/infer", "/v2/models/iris/versions/1/infer"] {
+        assert_infer_matches_onnxruntime(&server, "iris", path);
+    }
+
+    // Output selection, and the convenience route.
+    let mut request = infer_request("iris");
+    request["outputs"] = json!([{ "name": "label" }]);
+    let answer = server.post_json("/v2/models/iris/infer", &request).json();
+    assert_eq!(answer["outputs"].as_array().unwrap().len(), 1, "{answer}");
+    assert_eq!(answer["outputs"][0]["name"], "label");
+    let f = fixture("iris");
+    let features = &f.inputs[0];
+    let wasmodel::TensorData::F32(data) = &features.data else {
+        panic!("iris features are f32")
+    };
+    let answer = server.post_json(
+        "/predict",
+        &json!({ "inputs": { "features": { "shape": features.shape, "data": data } } }),
+    );
+    assert_eq!(
+        answer.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&answer.body)
+    );
+}
+
+#[test]
+fn a_model_with_several_inputs_and_types_matches_onnxruntime() {
+    let server = TestServer::start("multi_io", Limits::default(), quiet());
+    assert_infer_matches_onnxruntime(&server, "multi_io", "/v2/models/multi_io/infer");
+}
+
+#[test]
+fn every_error_has_its_status_and_says_what_was_wrong() {
+    let server = TestServer::iris();
+    let json = [("content-type", "application/json")];
+    let infer = "/v2/models/iris/infer";
+    let features = |shape: Value, datatype: &str, data: Value| {
+        json!({ "inputs": [{ "name": "features", "shape": shape, "datatype": datatype, "data": data }] })
+            .to_string()
+    };
+    let row = json!([5.1, 3.5, 1.4, 0.2]);
+    // (method, path, headers, body, status, words the error must contain)
+    type Case<'a> = (
+        &'a str,
+        &'a str,
+        &'a [(&'a str, &'a str)],
+        String,
+        u16,
+        &'a [&'a str],
+    );
+    let cases: Vec<Case> = vec![
+        ("GET", "/v2/models/nope", &[], String::new(), 404, &["nope"]),
+        (
+            "GET",
+            "/v2/models/iris/versions/7",
+            &[],
+            String::new(),
+            404,
+            &["7"],
+        ),
+        ("GET", "/nowhere", &[], String::new(), 404, &["/nowhere"]),
+        (
+            "POST",
+            "/v2/models/iris",
+            &json,
+            String::new(),
+            405,
+            &["GET"],
+        ),
+        ("GET", infer, &[], String::new(), 405, &["POST"]),
+        (
+            "POST",
+            infer,
+            &[("content-type", "text/csv")],
+            "1,2".into(),
+            415,
+            &["application/json"],
+        ),
+        ("POST", infer, &json, "{not json".into(), 400, &["JSON"]),
+        ("POST", infer, &json, "[]".into(), 400, &["inputs"]),
+        (
+            "POST",
+            infer,
+            &json,
+            r#"{"inputs": []}"#.into(),
+            400,
+            &["features"],
+        ),
+        (
+            "POST",
+            infer,
+            &json,
+            features(json!([1, 3]), "FP32", json!([1, 2, 3])),
+            400,
+            &["features", "4", "3"],
+        ),
+        (
+            "POST",
+            infer,
+            &json,
+            features(json!([1, 4]), "INT64", json!([1, 2, 3, 4])),
+            400,
+            &["features", "FP32", "INT64"],
+        ),
+        (
+            "POST",
+            infer,
+            &json,
+            features(json!([2, 4]), "FP32", row.clone()),
+            400,
+            &["features", "8", "4"],
+        ),
+        (
+            "POST",
+            infer,
+            &json,
+            features(json!([1, 4]), "FP32", json!(["a", "b", "c", "d"])),
+            400,
+            &["features"],
+        ),
+        (
+            "POST",
+            infer,
+            &json,
+            features(json!([1, 4]), "FP9", row.clone()),
+            400,
+            &["FP9"],
+        ),
+        (
+            "POST",
+            infer,
+            &json,
+            json!({ "inputs": [
+                { "name": "features", "shape": [1, 4], "datatype": "FP32", "data": row },
+                { "name": "extra", "shape": [1], "datatype": "FP32", "data": [1] },
+            ] })
+            .to_string(),
+            400,
+            &["extra"],
+        ),
+    ];
+    for (method, path, headers, body, status, words) in cases {
+        let answer = server.send(method, path, headers, body.as_bytes());
+        let context = format!("{method} {path} {body}");
+        assert_eq!(answer.status, status, "{context}: {answer:?}");
+        let error = answer.error();
+        for word in words {
+            assert!(error.contains(word), "{context}: `{word}` not in {error:?}");
+        }
+        if status == 405 {
+            assert!(
+                answer.header("allow").is_some(),
+                "{context}: no Allow header"
+            );
+        }
+    }
+    // None of that hurt the server.
+    assert_infer_matches_onnxruntime(&server, "iris", infer);
+}
+
+#[test]
+fn a_body_over_the_limit_is_refused_however_it_is_sent() {
+    let server = TestServer::start(
+        "iris",
+        Limits::default(),
+        ServeOptions {
+            max_body: 1000,
+            ..quiet()
+        },
+    );
+    let big = vec![b' '; 5000];
+    let json = ("content-type", "application/json");
+    let declared = server.send("POST", "/v2/models/iris/infer", &[json], &big);
+    assert_eq!(declared.status, 413, "{declared:?}");
+    assert!(declared.error().contains("1000 bytes"), "{declared:?}");
+    let chunked = server.send(
+        "POST",
+        "/v2/models/iris/infer",
+        &[json, ("transfer-encoding", "chunked")],
+        &big,
+    );
+    assert_eq!(chunked.status, 413, "{chunked:?}");
+    // Under the limit, chunked or not, it answers.
+    let request = infer_request("iris").to_string();
+    assert!(
+        request.len() < 1000,
+        "the iris request grew: {}",
+        request.len()
+    );
+    let answer = server.send(
+        "POST",
+        "/v2/models/iris/infer",
+        &[json, ("transfer-encoding", "chunked")],
+        request.as_bytes(),
+    );
+    assert_eq!(answer.status, 200, "{answer:?}");
+}
+
+/// An infer request for `rows` 8×8 images for the digits CNN.
+fn digits_request(rows: usize) -> Value {
+    json!({ "inputs": [{
+        "name": "image",
+        "shape": [rows, 1, 8, 8],
+        "datatype": "FP32",
+        "data": vec![0.5; rows * 64],
+    }] })
+}
+
+#[test]
+fn a_request_over_its_time_budget_gets_504_and_the_next_is_served() {
+    let server = TestServer::start(
+        "digits_cnn",
+        Limits {
+            timeout: Duration::from_millis(50),
+            ..Limits::default()
+        },
+        quiet(),
+    );
+    let slow = server.post_json("/v2/models/digits_cnn/infer", &digits_request(20_000));
+    assert_eq!(slow.status, 504, "{slow:?}");
+    assert!(slow.error().contains("time limit"), "{slow:?}");
+    let quick = server.post_json("/v2/models/digits_cnn/infer", &digits_request(1));
+    assert_eq!(quick.status, 200, "{quick:?}");
+    assert_eq!(quick.json()["outputs"][0]["shape"], json!([1, 10]));
+}
+
+#[test]
+fn a_request_over_its_memory_budget_gets_503_and_the_next_is_served() {
+    // Enough for the pre-initialized CNN and a small batch, not for the
+    // activations of 20 000 images (over 100 MB).
+    let server = TestServer::start(
+        "digits_cnn",
+        Limits {
+            max_memory: 64 << 20,
+            ..Limits::default()
+        },
+        quiet(),
+    );
+    let big = server.post_json("/v2/models/digits_cnn/infer", &digits_request(20_000));
+    assert_eq!(big.status, 503, "{big:?}");
+    assert!(big.error().contains("memory limit"), "{big:?}");
+    let small = server.post_json("/v2/models/digits_cnn/infer", &digits_request(2));
+    assert_eq!(small.status, 200, "{small:?}");
+}
+
+#[test]
+fn concurrent_requests_beyond_the_limit_wait_and_all_succeed() {
+    let server = TestServer::start(
+        "iris",
+        Limits::default(),
+        ServeOptions {
+            max_concurrency: 2,
+            ..quiet()
+        },
+    );
+    std::thread::scope(|s| {
+        for _ in 0..8 {
+            s.spawn(|| {
+                for _ in 0..5 {
+                    assert_infer_matches_onnxruntime(&server, "iris", "/v2/models/iris/infer");
+                }
+            });
+        }
+    });
+}
+
+#[test]
+fn only_http_components_are_served() {
+    let predictor = crate::support::component("iris");
+    match runtime().load_http(&predictor) {
+        Err(Error::NotAModelComponent(why)) => {
+            assert!(why.contains("wasmodel build --http"), "{why}")
+        }
+        other => panic!("expected a refusal, got {:?}", other.map(|_| ())),
+    }
+}
+
+#[test]
+fn the_binary_serves_logs_and_stops_on_ctrl_c() {
+    let dir = tempfile::tempdir().unwrap();
+    let wasm = dir.path().join("iris-http.wasm");
+    std::fs::write(&wasm, &http_component("iris").component).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wasmodel"))
+        .args(["serve", wasm.to_str().unwrap(), "--addr", "127.0.0.1:0"])
+        .env("WASMODEL_CACHE_DIR", cache_dir())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    let addr: SocketAddr = line
+        .trim()
+        .strip_prefix("Listening on http://")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .parse()
+        .unwrap();
+
+    let answer = send(addr, "GET", "/v2/health/ready", &[], b"");
+    assert_eq!(answer.status, 200);
+
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("\"GET /v2/health/ready\" 200"),
+        "no access-log line in {stderr}"
+    );
+    assert!(stderr.contains("Shutting down"), "{stderr}");
+}
