@@ -4,7 +4,9 @@
 //! - `engine.wasm`: the predictor, for `wasm32-unknown-unknown` (imports
 //!   nothing);
 //! - `engine-http.wasm`: the HTTP component, for `wasm32-wasip1` (spin-sdk
-//!   needs WASI; `wasmodel build --http` adapts it to the proxy world).
+//!   needs WASI; `wasmodel build --http` adapts it to the proxy world);
+//! - `hello-http.wasm` (`crates/hello-http`): a hello-world HTTP
+//!   component, the baseline of `benches/serve.rs`.
 //!
 //! Two toolchains are known to work (see `scripts/setup.sh`):
 //! - a rustup toolchain with the targets installed;
@@ -23,9 +25,10 @@ use std::env;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// One flavour of the guest.
+/// One wasm guest to build.
 struct Guest {
-    /// Cargo feature of `crates/guest` that selects it.
+    package: &'static str,
+    /// Cargo feature that selects the flavour, if any.
     feature: &'static str,
     target: &'static str,
     /// Guest-only flags: wasm SIMD for tract's kernels, plus the target's.
@@ -36,8 +39,9 @@ struct Guest {
     prebuilt_var: &'static str,
 }
 
-const GUESTS: [Guest; 2] = [
+const GUESTS: [Guest; 3] = [
     Guest {
+        package: "wasmodel-guest",
         feature: "predictor",
         target: "wasm32-unknown-unknown",
         // No source of randomness: the component imports nothing, so there
@@ -47,11 +51,22 @@ const GUESTS: [Guest; 2] = [
         prebuilt_var: "WASMODEL_ENGINE_WASM",
     },
     Guest {
+        package: "wasmodel-guest",
         feature: "http",
         target: "wasm32-wasip1",
         rustflags: "-C target-feature=+simd128",
         output: "engine-http.wasm",
         prebuilt_var: "WASMODEL_HTTP_ENGINE_WASM",
+    },
+    // The baseline of `benches/serve.rs` (seconds: it shares spin-sdk's
+    // build with the HTTP engine).
+    Guest {
+        package: "wasmodel-hello-http",
+        feature: "",
+        target: "wasm32-wasip1",
+        rustflags: "-C target-feature=+simd128",
+        output: "hello-http.wasm",
+        prebuilt_var: "WASMODEL_HELLO_HTTP_WASM",
     },
 ];
 
@@ -101,7 +116,7 @@ fn build_guest(guest: &Guest, root: &Path, out: &Path) {
         .args([
             "rustc",
             "--package",
-            "wasmodel-guest",
+            guest.package,
             "--features",
             guest.feature,
             "--lib",
@@ -130,15 +145,15 @@ fn build_guest(guest: &Guest, root: &Path, out: &Path) {
         .unwrap_or_else(|e| fail(&format!("cannot run cargo for the engine guest: {e}")));
     if !status.success() {
         fail(&format!(
-            "building the {} engine guest for {} failed ({status}); its output is above",
-            guest.feature, guest.target
+            "building {} ({}) for {} failed ({status}); its output is above",
+            guest.package, guest.feature, guest.target
         ));
     }
 
     let built = target_dir
         .join(guest.target)
         .join("engine")
-        .join("wasmodel_guest.wasm");
+        .join(format!("{}.wasm", guest.package.replace('-', "_")));
     if let Err(e) = std::fs::copy(&built, out) {
         fail(&format!("cannot copy {}: {e}", built.display()));
     }

@@ -58,6 +58,9 @@ else
     die "no way to build for ${TARGETS[*]}: install them with 'rustup target add ${TARGETS[*]}'"
 fi
 
+# curl, which scripts/demo.sh talks to `wasmodel serve` with.
+command -v curl >/dev/null || apt_install curl || die "install curl"
+
 # 2. Formatting and lints.
 for component in rustfmt clippy; do
     if ! cargo "${component/rustfmt/fmt}" --version >/dev/null 2>&1; then

@@ -251,6 +251,18 @@ fn zero_guest(caller: &mut Caller<'_, ()>, ptr: i32, len: i32) -> Option<()> {
 /// WASI preview 1's `errno::fault`: a pointer outside memory.
 const WASI_ERRNO_FAULT: i32 = 21;
 
+/// Wraps a `wasm32-wasip1` core module that exports
+/// `wasi:http/incoming-handler` (such as a spin-sdk handler built with
+/// cargo) as a component of the `wasi:http/proxy` world, the way
+/// `wasmodel build --http` wraps its engine, and checks it against that
+/// world. The benchmarks use it for their hello-world baseline.
+pub fn http_component_from_module(module: &[u8]) -> Result<Vec<u8>, Error> {
+    let component = encode(module, Flavour::Http)
+        .map_err(|e| Error::Build(format!("encoding the component: {e:#}")))?;
+    check_targets(&component, HTTP_WORLD)?;
+    Ok(component)
+}
+
 /// Wraps the snapshot as a component; an HTTP engine's WASI preview 1
 /// calls go through the proxy adapter.
 fn encode(snapshot: &[u8], flavour: Flavour) -> anyhow::Result<Vec<u8>> {

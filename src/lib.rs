@@ -30,7 +30,9 @@ mod serve;
 pub mod tensor_io;
 pub mod wit;
 
-pub use builder::{BuildStep, BuiltComponent, ComponentBuilder, Flavour};
+pub use builder::{
+    BuildStep, BuiltComponent, ComponentBuilder, Flavour, http_component_from_module,
+};
 pub use cache::CompileCache;
 pub use error::Error;
 pub use runtime::{Limits, LoadedModel, Runtime, RuntimeOptions};

@@ -339,6 +339,9 @@ impl Server {
                     }
                 },
             };
+            // Responses are small and written in parts (head, body chunks):
+            // don't let Nagle's algorithm hold them back.
+            let _ = stream.set_nodelay(true);
             let (handler, mut stopping) = (Arc::clone(&handler), stopping.clone());
             connections.spawn(async move {
                 let service = hyper::service::service_fn(move |request| {

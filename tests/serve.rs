@@ -643,3 +643,28 @@ fn the_binary_serves_logs_and_stops_on_ctrl_c() {
     );
     assert!(stderr.contains("Shutting down"), "{stderr}");
 }
+
+#[test]
+fn an_unmodified_triton_client_gets_onnxruntime_outputs() {
+    let python = crate::support::repo().join(".venv/bin/python");
+    assert!(
+        python.exists(),
+        "{} is missing: run scripts/setup.sh, which installs the pinned tritonclient",
+        python.display()
+    );
+    for stem in ["iris", "multi_io", "dtypes"] {
+        let server = TestServer::start(stem, Limits::default(), quiet());
+        let output = Command::new(&python)
+            .arg(crate::support::repo().join("tests/python/triton_client.py"))
+            .args(["--url", &server.addr.to_string(), "--model", stem, "--onnx"])
+            .arg(crate::support::model_path(stem))
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "tritonclient against {stem}:\n{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}

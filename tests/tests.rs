@@ -18,3 +18,5 @@ mod build;
 mod cli;
 // `wasmodel serve` and the HTTP component, over a real socket.
 mod serve;
+// spin.toml builds and routes the default model.
+mod spin;

@@ -1,0 +1,117 @@
+"""Drives a running `wasmodel serve` with NVIDIA's own Open Inference
+Protocol client, tritonclient[http], unmodified, and checks its answers
+against onnxruntime running the same ONNX file on the same inputs.
+
+    triton_client.py --url 127.0.0.1:PORT --model iris --onnx models/iris.onnx
+
+Run by tests/serve.rs; exits non-zero, saying why, on any difference.
+"""
+
+import argparse
+import sys
+
+import numpy as np
+import onnxruntime
+import tritonclient.http as httpclient
+
+# The protocol's datatype names for numpy dtypes.
+DATATYPES = {
+    np.dtype(np.float32): "FP32",
+    np.dtype(np.float64): "FP64",
+    np.dtype(np.int32): "INT32",
+    np.dtype(np.int64): "INT64",
+    np.dtype(np.uint8): "UINT8",
+    np.dtype(np.bool_): "BOOL",
+}
+NUMPY = {
+    "tensor(float)": np.float32,
+    "tensor(double)": np.float64,
+    "tensor(int32)": np.int32,
+    "tensor(int64)": np.int64,
+    "tensor(uint8)": np.uint8,
+    "tensor(bool)": np.bool_,
+}
+
+
+def inputs_for(session, batch, rng):
+    """Random inputs of the model's declared types, `batch` rows."""
+    feeds = {}
+    for arg in session.get_inputs():
+        dtype = NUMPY[arg.type]
+        shape = [batch if not isinstance(d, int) else d for d in arg.shape]
+        if dtype in (np.float32, np.float64):
+            value = rng.normal(size=shape).astype(dtype)
+        elif dtype == np.bool_:
+            value = rng.integers(0, 2, size=shape).astype(dtype)
+        else:
+            # Small non-negative integers are valid indices for embeddings.
+            value = rng.integers(0, 3, size=shape).astype(dtype)
+        feeds[arg.name] = value
+    return feeds
+
+
+def fail(message):
+    print(f"triton_client.py: {message}", file=sys.stderr)
+    sys.exit(1)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--url", required=True, help="host:port of wasmodel serve")
+    parser.add_argument("--model", required=True, help="the model's name")
+    parser.add_argument("--onnx", required=True, help="the ONNX file it was built from")
+    parser.add_argument("--batch", type=int, default=7)
+    args = parser.parse_args()
+
+    client = httpclient.InferenceServerClient(url=args.url)
+    if not client.is_server_live() or not client.is_server_ready():
+        fail("the server is not live and ready")
+    if not client.is_model_ready(args.model):
+        fail(f"model {args.model} is not ready")
+    server = client.get_server_metadata()
+    metadata = client.get_model_metadata(args.model)
+    if metadata["name"] != args.model or metadata["platform"] != "onnx_onnxv1":
+        fail(f"unexpected model metadata {metadata}")
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = 1
+    session = onnxruntime.InferenceSession(args.onnx, options)
+    declared = {i["name"]: i for i in metadata["inputs"]}
+    if sorted(declared) != sorted(i.name for i in session.get_inputs()):
+        fail(f"inputs {sorted(declared)} differ from the ONNX file's")
+
+    feeds = inputs_for(session, args.batch, np.random.default_rng(7))
+    inputs = []
+    for name, value in feeds.items():
+        datatype = DATATYPES[value.dtype]
+        if declared[name]["datatype"] != datatype:
+            fail(f"input {name}: metadata says {declared[name]['datatype']}, ONNX {datatype}")
+        tensor = httpclient.InferInput(name, list(value.shape), datatype)
+        tensor.set_data_from_numpy(value, binary_data=False)
+        inputs.append(tensor)
+    names = [o.name for o in session.get_outputs()]
+    outputs = [httpclient.InferRequestedOutput(n, binary_data=False) for n in names]
+    result = client.infer(args.model, inputs, outputs=outputs, request_id="triton-1")
+    response = result.get_response()
+    if response.get("id") != "triton-1":
+        fail(f"the request id was not echoed: {response}")
+
+    expected = session.run(names, feeds)
+    for name, want in zip(names, expected):
+        got = result.as_numpy(name)
+        if got is None:
+            fail(f"no output {name} in {response}")
+        if got.shape != want.shape or got.dtype != want.dtype:
+            fail(f"output {name}: got {got.dtype}{list(got.shape)}, "
+                 f"onnxruntime {want.dtype}{list(want.shape)}")
+        if np.issubdtype(want.dtype, np.floating):
+            if not np.allclose(got, want, rtol=1e-4, atol=1e-5):
+                fail(f"output {name} differs from onnxruntime:\n{got}\n{want}")
+        elif not np.array_equal(got, want):
+            fail(f"output {name} differs from onnxruntime:\n{got}\n{want}")
+    print(f"{server['name']} {server['version']}: {args.model} matches onnxruntime "
+          f"on {args.batch} rows ({', '.join(names)})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,128 @@
+//! `spin.toml` is a Spin manifest (version 2) whose build command makes the
+//! component it serves, and whose routes reach the protocol.
+
+use std::collections::BTreeMap;
+use std::process::Command;
+
+use serde::Deserialize;
+
+use crate::support::{cache_dir, repo, runtime};
+
+// The parts of Spin's manifest v2 schema this manifest uses, refusing
+// anything else, so a misspelt key fails here rather than in `spin up`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Manifest {
+    spin_manifest_version: u32,
+    application: Application,
+    trigger: Triggers,
+    component: BTreeMap<String, Component>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Application {
+    name: String,
+    version: String,
+    description: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Triggers {
+    http: Vec<HttpTrigger>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HttpTrigger {
+    route: String,
+    component: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Component {
+    source: String,
+    allowed_outbound_hosts: Vec<String>,
+    build: Build,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Build {
+    command: String,
+    watch: Vec<String>,
+}
+
+#[test]
+fn spin_toml_builds_and_routes_the_default_model() {
+    let text = std::fs::read_to_string(repo().join("spin.toml")).unwrap();
+    let manifest: Manifest = toml::from_str(&text).unwrap_or_else(|e| panic!("spin.toml: {e}"));
+    assert_eq!(manifest.spin_manifest_version, 2);
+    assert!(!manifest.application.name.is_empty() && !manifest.application.version.is_empty());
+    assert!(!manifest.application.description.is_empty());
+
+    let routes: Vec<&str> = manifest
+        .trigger
+        .http
+        .iter()
+        .map(|t| t.route.as_str())
+        .collect();
+    assert!(routes.contains(&"/v2/..."), "{routes:?}");
+    for trigger in &manifest.trigger.http {
+        assert!(
+            manifest.component.contains_key(&trigger.component),
+            "route {} names no component",
+            trigger.route
+        );
+    }
+
+    for (id, component) in &manifest.component {
+        assert_eq!(
+            component.allowed_outbound_hosts,
+            Vec::<String>::new(),
+            "{id}"
+        );
+        for path in &component.build.watch {
+            assert!(repo().join(path).exists(), "{id} watches missing {path}");
+        }
+        // The build command is `cargo run ... -- <wasmodel arguments>`,
+        // writing the component's `source`.
+        let command = &component.build.command;
+        let (cargo, args) = command
+            .split_once(" -- ")
+            .unwrap_or_else(|| panic!("{id}: not a `cargo run -- ...` command: {command}"));
+        assert!(cargo.starts_with("cargo run --release"), "{command}");
+        let mut args: Vec<String> = args.split_whitespace().map(str::to_owned).collect();
+        let output = args
+            .iter()
+            .position(|a| a == "-o")
+            .unwrap_or_else(|| panic!("{id}: the build names no output: {command}"));
+        assert_eq!(
+            args[output + 1],
+            component.source,
+            "{id}: builds another file"
+        );
+
+        // Run those arguments (writing elsewhere), and serve the result.
+        let dir = tempfile::tempdir().unwrap();
+        let built = dir.path().join("component.wasm");
+        args[output + 1] = built.display().to_string();
+        let run = Command::new(env!("CARGO_BIN_EXE_wasmodel"))
+            .args(&args)
+            .current_dir(repo())
+            .env("WASMODEL_CACHE_DIR", cache_dir())
+            .output()
+            .unwrap();
+        assert!(
+            run.status.success(),
+            "{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        let wasm = std::fs::read(&built).unwrap();
+        runtime()
+            .load_http(&wasm)
+            .unwrap_or_else(|e| panic!("{id}: the built component does not serve: {e}"));
+    }
+}
