@@ -9,7 +9,11 @@
 #       rustup cannot download targets);
 #  2. rustfmt and clippy;
 #  3. a Python venv in .venv with the pinned onnxruntime the tests check
-#     their reference outputs against (models/requirements.txt).
+#     their reference outputs against and the pinned tritonclient they drive
+#     `wasmodel serve` with (models/requirements.txt);
+#  4. the wasmtime CLI (unless one is on PATH), built from crates.io into
+#     .tools/ with only `serve`, for the test that runs HTTP components under
+#     the real `wasmtime serve`.
 # Safe to run again: it only installs what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -79,5 +83,16 @@ if ! cmp -s models/requirements.txt .venv/.installed-requirements 2>/dev/null; t
     say "pip install -r models/requirements.txt"
     .venv/bin/pip install --quiet --disable-pip-version-check -r models/requirements.txt
     cp models/requirements.txt .venv/.installed-requirements
+fi
+# 4. The wasmtime CLI, for the `wasmtime serve` compatibility test.
+WASMTIME_VERSION=48.0.8
+if command -v wasmtime >/dev/null; then
+    say "using $(wasmtime --version) from PATH for the wasmtime serve test"
+elif [ "$(.tools/bin/wasmtime --version 2>/dev/null)" != "wasmtime $WASMTIME_VERSION" ]; then
+    say "cargo install wasmtime-cli $WASMTIME_VERSION into .tools (serve only; a few minutes, once)"
+    cargo install wasmtime-cli --version "$WASMTIME_VERSION" --locked --quiet --force \
+        --no-default-features \
+        --features serve,run,cranelift,parallel-compilation,pooling-allocator,component-model-async \
+        --root .tools --target-dir target/tools
 fi
 say "setup done"

@@ -668,3 +668,74 @@ fn an_unmodified_triton_client_gets_onnxruntime_outputs() {
         );
     }
 }
+
+/// The wasmtime CLI: `$WASMODEL_WASMTIME`, else `wasmtime` on `PATH`, else
+/// where `scripts/setup.sh` installs it.
+fn wasmtime_cli() -> Option<std::path::PathBuf> {
+    if let Some(path) = std::env::var_os("WASMODEL_WASMTIME") {
+        return Some(path.into());
+    }
+    let on_path = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join("wasmtime"))
+            .find(|p| p.is_file())
+    });
+    on_path.or_else(|| {
+        let local = crate::support::repo().join(".tools/bin/wasmtime");
+        local.is_file().then_some(local)
+    })
+}
+
+#[test]
+fn the_wasmtime_cli_serves_the_component_unmodified() {
+    let Some(wasmtime) = wasmtime_cli() else {
+        // scripts/setup.sh installs it, so scripts/test.sh always runs this;
+        // only a bare `cargo test` outside CI may skip it.
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "no wasmtime CLI in CI: scripts/setup.sh should have installed it"
+        );
+        eprintln!("SKIPPED: no wasmtime CLI (run scripts/setup.sh, or set WASMODEL_WASMTIME)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let wasm = dir.path().join("iris-http.wasm");
+    std::fs::write(&wasm, &http_component("iris").component).unwrap();
+    // Default flags: the wasi:http/proxy world and nothing else.
+    let mut child = Command::new(&wasmtime)
+        .args(["serve", "--addr", "127.0.0.1:0"])
+        .arg(&wasm)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", wasmtime.display()));
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut said = String::new();
+    let addr: SocketAddr = loop {
+        let mut line = String::new();
+        if stderr.read_line(&mut line).unwrap() == 0 {
+            let _ = child.kill();
+            panic!("wasmtime serve exited before serving:\n{said}");
+        }
+        said.push_str(&line);
+        if let Some(rest) = line.trim().strip_prefix("Serving HTTP on http://") {
+            break rest.trim_end_matches('/').parse().unwrap();
+        }
+    };
+    // Keep draining its log so it never blocks on a full pipe.
+    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+
+    let server = TestServer {
+        addr,
+        stop: None,
+        thread: None,
+    };
+    let meta = server.get("/v2/models/iris");
+    assert_eq!(meta.status, 200, "{meta:?}");
+    assert_eq!(meta.json()["platform"], "onnx_onnxv1");
+    assert_infer_matches_onnxruntime(&server, "iris", "/v2/models/iris/infer");
+    let bad = server.post_json("/v2/models/iris/infer", &json!({ "inputs": [] }));
+    assert_eq!(bad.status, 400, "{bad:?}");
+    let _ = child.kill();
+    let _ = child.wait();
+}
