@@ -14,9 +14,10 @@
 //! The HTTP engine is built for `wasm32-wasip1` (spin-sdk needs WASI), so
 //! its WASI calls go through the `proxy` preview-1 adapter, which maps them
 //! onto what the proxy world offers. While initializing, it asks the host
-//! for random bytes (hash-map seeds) and environment variables (tract reads
-//! a couple): the builder answers with zeros and an empty environment, so
-//! the snapshot holds nothing from this host; any other import traps.
+//! for random bytes (hash-map seeds) and the environment (tract's kernel
+//! setup looks up a variable): the builder answers with zeros and an empty
+//! environment, so the snapshot holds nothing from this host; any other
+//! import traps.
 
 use std::future::Future;
 use std::pin::pin;
@@ -202,7 +203,7 @@ fn instrument(
 
 /// What the engine may call while it loads the model, answered so that
 /// nothing of this host ends up in the snapshot: `random_get` fills with
-/// zeros, and the environment is empty (tract reads a variable or two).
+/// zeros, and the environment is empty (tract's kernel setup looks one up).
 /// Every other import traps if called.
 fn build_time_linker(runtime: &Runtime, module: &Module) -> wasmtime::Result<Linker<()>> {
     const WASI: &str = "wasi_snapshot_preview1";
