@@ -119,6 +119,27 @@ impl Runtime {
                 "the file is not a WebAssembly component (build one with `wasmodel build`)".into(),
             ));
         }
+        // Refuse the wrong kind of component before compiling it (seconds).
+        let exports = crate::inspect::Interfaces::of(wasm)?.exports;
+        if !exports
+            .iter()
+            .any(|e| e.starts_with("wasmodel:model/predictor@"))
+        {
+            return Err(Error::NotAModelComponent(
+                if exports
+                    .iter()
+                    .any(|e| e.starts_with("wasi:http/incoming-handler@"))
+                {
+                    "it is an HTTP component: serve it with `wasmodel serve`, Spin or `wasmtime serve`"
+                        .to_string()
+                } else {
+                    format!(
+                        "it does not export wasmodel:model/predictor (it exports: {}); build one with `wasmodel build`",
+                        exports.join(", ")
+                    )
+                },
+            ));
+        }
         let component: Component = self.compile(wasm)?;
         let linker = Linker::<CallState>::new(&self.shared.engine);
         let instance_pre = linker.instantiate_pre(&component).map_err(|e| {

@@ -86,6 +86,17 @@ impl Runtime {
                     .into(),
             ));
         }
+        // Refuse the wrong kind of component before compiling it (seconds).
+        let exports = crate::inspect::Interfaces::of(wasm)?.exports;
+        if !exports
+            .iter()
+            .any(|e| e.starts_with("wasi:http/incoming-handler@"))
+        {
+            return Err(Error::NotAModelComponent(format!(
+                "it is not an HTTP component (it exports: {}); build one with `wasmodel build --http`",
+                exports.join(", ")
+            )));
+        }
         let component: Component = self.compile(wasm)?;
         let mut linker = Linker::<RequestState>::new(self.engine());
         wasmtime_wasi_http::p2::add_to_linker_async(&mut linker).map_err(Error::Wasmtime)?;

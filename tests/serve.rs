@@ -594,12 +594,17 @@ fn concurrent_requests_beyond_the_limit_wait_and_all_succeed() {
 }
 
 #[test]
-fn only_http_components_are_served() {
+fn each_kind_of_component_is_refused_by_the_other_host() {
     let predictor = crate::support::component("iris");
     match runtime().load_http(&predictor) {
         Err(Error::NotAModelComponent(why)) => {
             assert!(why.contains("wasmodel build --http"), "{why}")
         }
+        other => panic!("expected a refusal, got {:?}", other.map(|_| ())),
+    }
+    // And the other way round: `predict` and `inspect` say what to do.
+    match runtime().load(&http_component("iris").component) {
+        Err(Error::NotAModelComponent(why)) => assert!(why.contains("wasmodel serve"), "{why}"),
         other => panic!("expected a refusal, got {:?}", other.map(|_| ())),
     }
 }
