@@ -127,7 +127,7 @@ impl HttpModel {
             Ok(Ok(response)) => response,
             Ok(Err(e)) => error_response(status_of(&e), &e.to_string()),
             // The guest is interrupted by the epoch; this only catches a
-            // request stuck outside wasm (for example on its body).
+            // request stuck outside wasm, waiting on the host.
             Err(_) => {
                 let e = Error::Timeout {
                     seconds: limits.timeout.as_secs_f64(),
@@ -427,6 +427,14 @@ impl Handler {
                 &format!("the request body is larger than this server's limit of {max} bytes"),
             )
         };
+        // wasi:http gives the component the request's authority.
+        if request.uri().authority().is_none()
+            && !request.headers().contains_key(hyper::header::HOST)
+        {
+            let response =
+                error_response(StatusCode::BAD_REQUEST, "the request has no Host header");
+            return (response, 0);
+        }
         let declared = request
             .headers()
             .get(hyper::header::CONTENT_LENGTH)

@@ -483,6 +483,14 @@ fn every_error_has_its_status_and_says_what_was_wrong() {
             );
         }
     }
+    // HTTP/1.0 allows leaving out Host; wasi:http needs an authority.
+    let mut stream = TcpStream::connect(server.addr).unwrap();
+    stream.write_all(b"GET /v2 HTTP/1.0\r\n\r\n").unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).unwrap();
+    let no_host = parse_response(&raw);
+    assert_eq!(no_host.status, 400, "{no_host:?}");
+    assert!(no_host.error().contains("Host"), "{no_host:?}");
     // None of that hurt the server.
     assert_infer_matches_onnxruntime(&server, "iris", infer);
 }
