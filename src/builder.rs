@@ -14,10 +14,11 @@
 //! The HTTP engine is built for `wasm32-wasip1` (spin-sdk needs WASI), so
 //! its WASI calls go through the `proxy` preview-1 adapter, which maps them
 //! onto what the proxy world offers. While initializing, it asks the host
-//! for random bytes (hash-map seeds) and the environment (tract's kernel
-//! setup looks up a variable): the builder answers with zeros and an empty
-//! environment, so the snapshot holds nothing from this host; any other
-//! import traps.
+//! for random bytes (hash-map seeds), the environment (tract's kernel
+//! setup looks up a variable) and, with older wasi-libcs, preopened
+//! directories: the builder answers with zeros, an empty environment and
+//! none, so the snapshot holds nothing from this host; any other import
+//! traps.
 
 use std::future::Future;
 use std::pin::pin;
@@ -221,6 +222,11 @@ fn build_time_linker(runtime: &Runtime, module: &Module) -> wasmtime::Result<Lin
     )?;
     // environ_get(environ, buf): nothing to write for no variables.
     linker.func_wrap(WASI, "environ_get", |_: i32, _: i32| -> i32 { 0 })?;
+    // fd_prestat_get(fd, buf): no preopened directories (older wasi-libcs,
+    // such as Debian's, list them from a constructor).
+    linker.func_wrap(WASI, "fd_prestat_get", |_: i32, _: i32| -> i32 {
+        WASI_ERRNO_BADF
+    })?;
     linker.func_wrap(
         WASI,
         "random_get",
@@ -251,6 +257,8 @@ fn zero_guest(caller: &mut Caller<'_, ()>, ptr: i32, len: i32) -> Option<()> {
 
 /// WASI preview 1's `errno::fault`: a pointer outside memory.
 const WASI_ERRNO_FAULT: i32 = 21;
+/// WASI preview 1's `errno::badf`: no such file descriptor.
+const WASI_ERRNO_BADF: i32 = 8;
 
 /// Wraps a `wasm32-wasip1` core module that exports
 /// `wasi:http/incoming-handler` (such as a spin-sdk handler built with
