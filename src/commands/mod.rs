@@ -68,9 +68,10 @@ impl RuntimeArgs {
     }
 }
 
-/// Loads a component, saying so first when it has to be compiled (which
-/// takes a while for a model component; the result is cached).
-pub fn load(runtime: &Runtime, path: &std::path::Path) -> anyhow::Result<LoadedModel> {
+/// Reads a component file, saying first when loading it will have to
+/// compile it (which takes a while for a model component; the result is
+/// cached).
+pub fn read_component(runtime: &Runtime, path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
     let wasm = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     if runtime.needs_compile(&wasm) {
         eprintln!(
@@ -79,6 +80,12 @@ pub fn load(runtime: &Runtime, path: &std::path::Path) -> anyhow::Result<LoadedM
             mb(wasm.len())
         );
     }
+    Ok(wasm)
+}
+
+/// Loads a predictor component (see [`read_component`]).
+pub fn load(runtime: &Runtime, path: &std::path::Path) -> anyhow::Result<LoadedModel> {
+    let wasm = read_component(runtime, path)?;
     runtime
         .load(&wasm)
         .with_context(|| format!("cannot load {}", path.display()))

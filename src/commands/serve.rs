@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use wasmodel::{ServeOptions, Server};
 
-use super::{RuntimeArgs, mb};
+use super::{RuntimeArgs, read_component};
 
 /// Serve an HTTP model component (`wasmodel build --http`) over the Open
 /// Inference Protocol v2, the way `wasmtime serve` runs it.
@@ -68,15 +68,7 @@ impl ServeCommand {
         };
         let runtime = self.runtime.runtime()?;
         let path = &self.component;
-        let wasm =
-            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-        if runtime.needs_compile(&wasm) {
-            eprintln!(
-                "Compiling {} for this machine ({:.1} MB; once, then cached)...",
-                path.display(),
-                mb(wasm.len())
-            );
-        }
+        let wasm = read_component(&runtime, path)?;
         let model = runtime
             .load_http(&wasm)
             .with_context(|| format!("cannot serve {}", path.display()))?;
