@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 use wasmtime::{Caller, Extern, Instance, Linker, Module, Store, TypedFunc};
 use wasmtime_wizer::{InstanceState, SnapshotVal, ValType, Wizer};
 
-use crate::wit::{HTTP_WORLD, MODEL_WORLD, check_targets};
+use crate::wit::{HTTP_WORLD, MODEL_WORLD, check_targets, check_world};
 use crate::{ENGINE_WASM, Error, HTTP_ENGINE_WASM, ModelInfo, Runtime};
 
 /// The engine's build-time entry point, removed from the output.
@@ -172,9 +172,9 @@ impl ComponentBuilder {
         //    and list what it imports and exports.
         let component = encode(&snapshot, self.flavour)
             .map_err(|e| Error::Build(format!("encoding the component: {e:#}")))?;
-        check_targets(&component, self.flavour.world())?;
         let crate::inspect::Interfaces { imports, exports } =
             crate::inspect::Interfaces::of(&component)?;
+        check_world(&component, &exports, self.flavour.world())?;
 
         Ok(BuiltComponent {
             component,

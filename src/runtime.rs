@@ -120,7 +120,8 @@ impl Runtime {
             ));
         }
         // Refuse the wrong kind of component before compiling it (seconds).
-        let exports = crate::inspect::Interfaces::of(wasm)?.exports;
+        let interfaces = crate::inspect::Interfaces::of(wasm)?;
+        let exports = &interfaces.exports;
         if !exports
             .iter()
             .any(|e| e.starts_with("wasmodel:model/predictor@"))
@@ -152,6 +153,7 @@ impl Runtime {
         // Filled in by the component itself, through its first call.
         let mut model = LoadedModel {
             pre,
+            interfaces,
             info: ModelInfo::default(),
             shared: Arc::clone(&self.shared),
         };
@@ -169,6 +171,7 @@ impl Runtime {
 /// many threads.
 pub struct LoadedModel {
     pre: ModelPre<CallState>,
+    interfaces: crate::inspect::Interfaces,
     info: ModelInfo,
     shared: Arc<Shared>,
 }
@@ -177,6 +180,11 @@ impl LoadedModel {
     /// What the component reports about its model.
     pub fn info(&self) -> &ModelInfo {
         &self.info
+    }
+
+    /// What the component imports and exports.
+    pub fn interfaces(&self) -> &crate::inspect::Interfaces {
+        &self.interfaces
     }
 
     /// Runs the model in a fresh instance.

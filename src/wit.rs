@@ -23,6 +23,12 @@ pub const HTTP_WORLD: &str = "http-model";
 /// exports `wasi:http/incoming-handler@0.2.0` while importing WASI 0.2.6,
 /// and Spin and `wasmtime serve` find that export as the 0.2.6 world's.
 pub fn check_targets(component: &[u8], world: &str) -> Result<(), Error> {
+    let exports = crate::inspect::Interfaces::of(component)?.exports;
+    check_world(component, &exports, world)
+}
+
+/// [`check_targets`], given the component's exports already read.
+pub(crate) fn check_world(component: &[u8], exports: &[String], world: &str) -> Result<(), Error> {
     let (mut resolve, package) = resolve()?;
     let world_id = resolve
         .select_world(&[package], Some(world))
@@ -37,7 +43,6 @@ pub fn check_targets(component: &[u8], world: &str) -> Result<(), Error> {
         ))
     })?;
 
-    let exports = crate::inspect::Interfaces::of(component)?.exports;
     for key in resolve.worlds[world_id].exports.keys() {
         let wanted = resolve.name_world_key(key);
         if !exports.iter().any(|e| semver_compatible(e, &wanted)) {

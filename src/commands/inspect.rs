@@ -4,9 +4,8 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use sha2::{Digest as _, Sha256};
-use wasmodel::inspect::Interfaces;
 
-use super::{RuntimeArgs, load, mb, print_list, print_model_info};
+use super::{RuntimeArgs, mb, print_list, print_model_info, read_component};
 
 /// Show a model component's metadata, imports, exports, size and digest.
 ///
@@ -30,14 +29,13 @@ pub struct InspectCommand {
 
 impl InspectCommand {
     pub fn execute(self) -> anyhow::Result<()> {
-        let wasm = std::fs::read(&self.component)
-            .with_context(|| format!("cannot read {}", self.component.display()))?;
-        let interfaces = Interfaces::of(&wasm)
-            .with_context(|| format!("cannot inspect {}", self.component.display()))?;
-        let digest = format!("sha256:{:x}", Sha256::digest(&wasm));
         let runtime = self.runtime.runtime()?;
-        let model = load(&runtime, &self.component)?;
-        let info = model.info();
+        let wasm = read_component(&runtime, &self.component)?;
+        let digest = format!("sha256:{:x}", Sha256::digest(&wasm));
+        let model = runtime
+            .load(&wasm)
+            .with_context(|| format!("cannot load {}", self.component.display()))?;
+        let (info, interfaces) = (model.info(), model.interfaces());
 
         if self.json {
             let tensors = |ts: &[wasmodel::TensorInfo]| -> Vec<serde_json::Value> {
