@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use wasmodel::json::tensors_from_json_object;
-use wasmodel::{Error, Limits, ServeOptions, Server, Tensor};
+use wasmodel::{ElementType, Error, Limits, ServeOptions, Server, Tensor};
 
 use crate::support::{
     assert_outputs_match, cache_dir, fixture, fixture_path, http_component, runtime, runtime_with,
@@ -215,17 +215,10 @@ fn parse_response(raw: &[u8]) -> Answer {
     }
 }
 
-/// The OIP datatype of a fixture's dtype.
+/// The OIP datatype of a fixture's `dtype` (`f32` → `FP32`).
 fn datatype(dtype: &str) -> &'static str {
-    match dtype {
-        "f32" => "FP32",
-        "f64" => "FP64",
-        "i32" => "INT32",
-        "i64" => "INT64",
-        "u8" => "UINT8",
-        "bool" => "BOOL",
-        other => panic!("no datatype for {other}"),
-    }
+    let t = ElementType::from_name(dtype).unwrap_or_else(|| panic!("no element type {dtype}"));
+    wasmodel_oip::datatype::name(t)
 }
 
 /// An OIP infer request with a fixture's inputs.
@@ -252,15 +245,9 @@ fn infer_request(stem: &str) -> Value {
 fn outputs(response: &Value) -> Vec<Tensor> {
     let mut by_name = serde_json::Map::new();
     for output in response["outputs"].as_array().expect("outputs") {
-        let dtype = match output["datatype"].as_str().unwrap() {
-            "FP32" => "f32",
-            "FP64" => "f64",
-            "INT32" => "i32",
-            "INT64" => "i64",
-            "UINT8" => "u8",
-            "BOOL" => "bool",
-            other => panic!("unexpected datatype {other}"),
-        };
+        let dtype = wasmodel_oip::datatype::parse(output["datatype"].as_str().unwrap())
+            .unwrap()
+            .name();
         by_name.insert(
             output["name"].as_str().unwrap().to_owned(),
             json!({ "dtype": dtype, "shape": output["shape"], "data": output["data"] }),

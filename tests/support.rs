@@ -52,29 +52,25 @@ fn once_per_model<T>(cells: &PerModel<T>, stem: &str, make: impl FnOnce() -> T) 
     Arc::clone(cell.get_or_init(|| Arc::new(make())))
 }
 
+fn build(stem: &str, flavour: Flavour) -> BuiltComponent {
+    let onnx = std::fs::read(model_path(stem)).expect("model file");
+    ComponentBuilder::new(stem)
+        .flavour(flavour)
+        .build(runtime(), &onnx)
+        .unwrap_or_else(|e| panic!("building {stem} ({flavour:?}): {e}"))
+}
+
 /// The component built from `models/<stem>.onnx`, once per run.
 pub fn component(stem: &str) -> Arc<Vec<u8>> {
     static BUILT: PerModel<Vec<u8>> = LazyLock::new(Default::default);
-    once_per_model(&BUILT, stem, || {
-        let onnx = std::fs::read(model_path(stem)).expect("model file");
-        ComponentBuilder::new(stem)
-            .build(runtime(), &onnx)
-            .unwrap_or_else(|e| panic!("building {stem}: {e}"))
-            .component
-    })
+    once_per_model(&BUILT, stem, || build(stem, Flavour::Predictor).component)
 }
 
 /// The HTTP component (`--http`) built from `models/<stem>.onnx`, once per
 /// run.
 pub fn http_component(stem: &str) -> Arc<BuiltComponent> {
     static BUILT: PerModel<BuiltComponent> = LazyLock::new(Default::default);
-    once_per_model(&BUILT, stem, || {
-        let onnx = std::fs::read(model_path(stem)).expect("model file");
-        ComponentBuilder::new(stem)
-            .flavour(Flavour::Http)
-            .build(runtime(), &onnx)
-            .unwrap_or_else(|e| panic!("building {stem} --http: {e}"))
-    })
+    once_per_model(&BUILT, stem, || build(stem, Flavour::Http))
 }
 
 /// The loaded component of `models/<stem>.onnx`, once per run.
