@@ -75,6 +75,17 @@ fn main() {
     let root =
         PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     embed_wit(&root, &out_dir);
+    // What the guests are built from.
+    for input in [
+        "crates/engine",
+        "crates/oip",
+        "crates/guest",
+        "crates/hello-http",
+        "wit",
+        "Cargo.lock",
+    ] {
+        println!("cargo:rerun-if-changed={}", root.join(input).display());
+    }
     for guest in &GUESTS {
         build_guest(guest, &root, &out_dir.join(guest.output));
     }
@@ -94,15 +105,6 @@ fn build_guest(guest: &Guest, root: &Path, out: &Path) {
         return;
     }
 
-    for input in [
-        "crates/engine",
-        "crates/oip",
-        "crates/guest",
-        "wit",
-        "Cargo.lock",
-    ] {
-        println!("cargo:rerun-if-changed={}", root.join(input).display());
-    }
     let target_dir = env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target"))
