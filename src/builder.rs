@@ -7,8 +7,8 @@
 //!    memory and call `wasmodel-init`, which parses and optimizes the model.
 //! 3. Snapshot the instance: its memory, with the ready model in it,
 //!    becomes the data of a new module whose init export is gone.
-//! 4. Wrap that module as a component (`wit-component`), which also
-//!    validates it, and check it against its world in `wit/`: `model`
+//! 4. Wrap that module as a component (`wit-component`) and check it
+//!    against its world in `wit/`, which also validates it: `model`
 //!    (imports nothing) or, for `--http`, `http-model` (`wasi:http/proxy`).
 //!
 //! The HTTP engine is built for `wasm32-wasip1` (spin-sdk needs WASI), so
@@ -168,8 +168,8 @@ impl ComponentBuilder {
         ))
         .map_err(|e| Error::Build(format!("snapshotting the engine: {e:#}")))?;
 
-        // 4. Wrap as a component, validated, check it against its world,
-        //    and list what it imports and exports.
+        // 4. Wrap as a component, check it against its world (which
+        //    validates it), and list what it imports and exports.
         let component = encode(&snapshot, self.flavour)
             .map_err(|e| Error::Build(format!("encoding the component: {e:#}")))?;
         let crate::inspect::Interfaces { imports, exports } =
@@ -275,9 +275,10 @@ pub fn http_component_from_module(module: &[u8]) -> Result<Vec<u8>, Error> {
 /// Wraps the snapshot as a component; an HTTP engine's WASI preview 1
 /// calls go through the proxy adapter.
 fn encode(snapshot: &[u8], flavour: Flavour) -> anyhow::Result<Vec<u8>> {
-    let mut encoder = wit_component::ComponentEncoder::default()
-        .validate(true)
-        .module(snapshot)?;
+    // Not validated here: the world check that follows validates the
+    // component in full (wit-component's `targets` validates a composition
+    // that contains it), so validating twice would only cost time.
+    let mut encoder = wit_component::ComponentEncoder::default().module(snapshot)?;
     if flavour == Flavour::Http {
         encoder = encoder.adapter(
             "wasi_snapshot_preview1",
