@@ -18,7 +18,7 @@ use crate::bindings::{self, ModelPre};
 use crate::{CompileCache, Error, InputError, InputErrorKind, ModelInfo, PredictError, Tensor};
 
 /// How often the epoch advances; time limits are counted in these ticks.
-pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(10);
+const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 /// Resource limits applied to every call into a component.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,15 +122,10 @@ impl Runtime {
         // Refuse the wrong kind of component before compiling it (seconds).
         let interfaces = crate::inspect::Interfaces::of(wasm)?;
         let exports = &interfaces.exports;
-        if !exports
-            .iter()
-            .any(|e| e.starts_with("wasmodel:model/predictor@"))
-        {
+        let exports_any = |prefix: &str| exports.iter().any(|e| e.starts_with(prefix));
+        if !exports_any("wasmodel:model/predictor@") {
             return Err(Error::NotAModelComponent(
-                if exports
-                    .iter()
-                    .any(|e| e.starts_with("wasi:http/incoming-handler@"))
-                {
+                if exports_any("wasi:http/incoming-handler@") {
                     "it is an HTTP component: serve it with `wasmodel serve`, Spin or `wasmtime serve`"
                         .to_string()
                 } else {
