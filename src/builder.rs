@@ -7,6 +7,11 @@
 //!    memory and call `wasmodel-init`, which parses and optimizes the model.
 //! 3. Snapshot the instance: its memory, with the ready model in it,
 //!    becomes the data of a new module whose init export is gone.
+//!
+//!    Without pre-initialization ([`ComponentBuilder::preinit`]`(false)`,
+//!    `--no-preinit`), `wasmodel-init` only keeps the ONNX bytes and every
+//!    fresh instance parses them on first use: the way other engines start,
+//!    kept so that the difference can be measured.
 //! 4. Wrap that module as a component (`wit-component`) and check it
 //!    against its world in `wit/`, which also validates it: `model`
 //!    (imports nothing) or, for `--http`, `http-model` (`wasi:http/proxy`).
@@ -78,6 +83,7 @@ pub struct ComponentBuilder {
     name: String,
     version: String,
     flavour: Flavour,
+    preinit: bool,
 }
 
 /// A model component and what went into it.
@@ -107,6 +113,7 @@ impl ComponentBuilder {
             name: name.into(),
             version: "1".into(),
             flavour: Flavour::Predictor,
+            preinit: true,
         }
     }
 
@@ -119,6 +126,15 @@ impl ComponentBuilder {
     /// changed.
     pub fn flavour(mut self, flavour: Flavour) -> ComponentBuilder {
         self.flavour = flavour;
+        self
+    }
+
+    /// Whether the component holds the parsed and optimized model (`true`,
+    /// the default), or the ONNX bytes that every fresh instance parses and
+    /// optimizes on its first call (`false`: slower to start, for measuring
+    /// what pre-initialization saves).
+    pub fn preinit(mut self, preinit: bool) -> ComponentBuilder {
+        self.preinit = preinit;
         self
     }
 
@@ -156,7 +172,7 @@ impl ComponentBuilder {
         let instance = build_time_linker(runtime, &module)
             .and_then(|linker| linker.instantiate(&mut store, &module))
             .map_err(|e| Error::Build(format!("instantiating the engine: {e:#}")))?;
-        initialize(&mut store, &instance, onnx, &self.name, &self.version)?;
+        initialize(&mut store, &instance, onnx, self)?;
 
         // 3. Snapshot the initialized state into a new core module.
         let snapshot = block_on(wizer.snapshot(
@@ -288,27 +304,32 @@ fn encode(snapshot: &[u8], flavour: Flavour) -> anyhow::Result<Vec<u8>> {
     encoder.encode()
 }
 
+/// `wasmodel-init`'s arguments: pointer and length of the ONNX bytes, of the
+/// name and of the version, then whether to pre-initialize (1) or only keep
+/// the bytes (0).
+type InitArgs = (i32, i32, i32, i32, i32, i32, i32);
+
 /// Copies the model into the engine's memory and calls `wasmodel-init`.
 fn initialize(
     store: &mut Store<()>,
     instance: &Instance,
     onnx: &[u8],
-    name: &str,
-    version: &str,
+    builder: &ComponentBuilder,
 ) -> Result<(), Error> {
     let fail = |what: &str, e: wasmtime::Error| Error::Build(format!("{what}: {e:#}"));
     let realloc: TypedFunc<(i32, i32, i32, i32), i32> = instance
         .get_typed_func(&mut *store, "cabi_realloc")
         .map_err(|e| fail("the engine has no allocator export", e))?;
-    let init: TypedFunc<(i32, i32, i32, i32, i32, i32), i32> = instance
+    let init: TypedFunc<InitArgs, i32> = instance
         .get_typed_func(&mut *store, INIT_EXPORT)
         .map_err(|e| fail("the engine has no init export", e))?;
     let memory = instance
         .get_memory(&mut *store, "memory")
         .ok_or_else(|| Error::Build("the engine exports no memory".into()))?;
 
-    let mut args = [0i32; 6];
-    for (i, bytes) in [onnx, name.as_bytes(), version.as_bytes()]
+    let mut args = [0i32; 7];
+    args[6] = i32::from(builder.preinit);
+    for (i, bytes) in [onnx, builder.name.as_bytes(), builder.version.as_bytes()]
         .into_iter()
         .enumerate()
     {

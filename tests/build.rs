@@ -3,7 +3,9 @@
 use wasmodel::wit::{HTTP_WORLD, MODEL_WORLD, check_targets};
 use wasmodel::{ComponentBuilder, Error, LoadError};
 
-use crate::support::{fixture_path, http_component, model_path, runtime};
+use crate::support::{
+    assert_outputs_match, component, fixture, fixture_path, http_component, model_path, runtime,
+};
 
 fn build(onnx: &[u8]) -> Result<wasmodel::BuiltComponent, Error> {
     ComponentBuilder::new("m").build(runtime(), onnx)
@@ -97,4 +99,32 @@ fn world_checks_refuse_the_other_flavour() {
         e.contains("imports more than the model world offers"),
         "{e}"
     );
+}
+
+/// Whether `needle` occurs in `haystack`.
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+#[test]
+fn without_preinit_the_component_keeps_the_onnx_bytes_and_predicts_the_same() {
+    let stem = "digits_cnn";
+    let onnx = std::fs::read(model_path(stem)).unwrap();
+    let lazy = ComponentBuilder::new(stem)
+        .preinit(false)
+        .build(runtime(), &onnx)
+        .unwrap();
+    // A pre-initialized component holds the parsed model, not the file:
+    // the init step zeroes the ONNX bytes before the snapshot.
+    assert!(contains(&lazy.component, &onnx));
+    assert!(!contains(&component(stem), &onnx));
+
+    // Every fresh instance parses the model on its first call.
+    let model = runtime().load(&lazy.component).unwrap();
+    assert_eq!(model.info(), crate::support::model(stem).info());
+    let fixture = fixture(stem);
+    for _ in 0..2 {
+        let outputs = model.predict(fixture.inputs.clone()).unwrap();
+        assert_outputs_match(&outputs, &fixture.outputs, fixture.rtol, fixture.atol);
+    }
 }

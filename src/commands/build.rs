@@ -16,6 +16,13 @@ use super::{RuntimeArgs, mb, print_list, print_model_info};
 /// instance predicts without parsing anything. No Rust or wasm toolchain is
 /// needed.
 ///
+/// With `--no-preinit` the component instead holds the ONNX bytes and every
+/// fresh instance parses and optimizes them on its first call, the way
+/// engines that load their model at start-up work: slower to start (for a
+/// SqueezeNet-class CNN, over 100 ms more on every fresh instance, which
+/// serverless hosts create per request). It exists to measure what
+/// pre-initialization saves.
+///
 /// By default the component exports the `wasmodel:model/predictor` WIT
 /// interface and imports nothing (run it with `wasmodel predict`, or embed
 /// it with the wasmodel library). With `--http` it is instead an HTTP
@@ -45,6 +52,10 @@ pub struct BuildCommand {
     /// instead of a predictor
     #[arg(long)]
     http: bool,
+    /// Do not pre-initialize: every fresh instance parses and optimizes the
+    /// model on its first call (for measuring cold starts)
+    #[arg(long)]
+    no_preinit: bool,
     #[command(flatten)]
     runtime: RuntimeArgs,
 }
@@ -84,6 +95,7 @@ impl BuildCommand {
         let built = ComponentBuilder::new(name)
             .version(self.version)
             .flavour(flavour)
+            .preinit(!self.no_preinit)
             .build_reporting(&runtime, &onnx, |step| {
                 if step == BuildStep::CompilingEngine {
                     eprintln!(
@@ -112,6 +124,14 @@ impl BuildCommand {
             "  size      {:.1} MB component for a {:.3} MB model",
             mb(built.component.len()),
             mb(built.onnx_size)
+        );
+        println!(
+            "  start     {}",
+            if self.no_preinit {
+                "parses the model in every fresh instance (--no-preinit)"
+            } else {
+                "pre-initialized: the model is parsed and optimized in the component"
+            }
         );
         print_list("imports", &built.imports);
         print_list("exports", &built.exports);

@@ -9,26 +9,24 @@ use spin_sdk::http_component;
 /// 500).
 #[http_component]
 fn handle(request: Request) -> anyhow::Result<impl IntoResponse> {
-    let Some(model) = crate::init::model() else {
-        return Ok(Response::builder()
-            .status(500)
-            .header("content-type", "application/json")
-            .body(r#"{"error":"this engine holds no model"}"#)
-            .build());
+    let answer = match crate::init::model() {
+        Ok(model) => {
+            let method = request.method().to_string();
+            // Header values that are not text cannot matter to the protocol
+            // (it only reads `content-type`), so they are left out.
+            let headers: Vec<(&str, &str)> = request
+                .headers()
+                .filter_map(|(name, value)| Some((name, value.as_str()?)))
+                .collect();
+            wasmodel_oip::Service::new(model).handle(&wasmodel_oip::Request {
+                method: &method,
+                path: request.path(),
+                headers: &headers,
+                body: request.body(),
+            })
+        }
+        Err(message) => wasmodel_oip::Response::error(500, message),
     };
-    let method = request.method().to_string();
-    // Header values that are not text cannot matter to the protocol (it
-    // only reads `content-type`), so they are left out.
-    let headers: Vec<(&str, &str)> = request
-        .headers()
-        .filter_map(|(name, value)| Some((name, value.as_str()?)))
-        .collect();
-    let answer = wasmodel_oip::Service::new(model).handle(&wasmodel_oip::Request {
-        method: &method,
-        path: request.path(),
-        headers: &headers,
-        body: request.body(),
-    });
     let mut response = Response::builder();
     response.status(answer.status);
     for (name, value) in &answer.headers {

@@ -17,6 +17,7 @@
 //! optimized model is part of the component and a fresh instance never
 //! parses anything.
 
+mod alloc;
 mod init;
 
 #[cfg(feature = "http")]

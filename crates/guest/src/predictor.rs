@@ -13,16 +13,15 @@ struct Component;
 impl Guest for Component {
     fn metadata() -> wit::ModelInfo {
         match crate::init::model() {
-            Some(model) => model_info(model.info()),
-            // Only an engine that was never given a model gets here, and
-            // `wasmodel build` never packages one.
-            None => model_info(&engine::ModelInfo::default()),
+            Ok(model) => model_info(model.info()),
+            // An engine that holds no usable model has no metadata to give
+            // (and says why on `predict`); `wasmodel build` packages neither.
+            Err(_) => model_info(&engine::ModelInfo::default()),
         }
     }
 
     fn predict(inputs: Vec<wit::Tensor>) -> Result<Vec<wit::Tensor>, wit::PredictError> {
-        let model = crate::init::model()
-            .ok_or_else(|| wit::PredictError::Internal("this engine holds no model".into()))?;
+        let model = crate::init::model().map_err(|e| wit::PredictError::Internal(e.into()))?;
         let inputs = inputs.into_iter().map(tensor_from_wit).collect();
         match model.predict(inputs) {
             Ok(outputs) => Ok(outputs.into_iter().map(tensor_to_wit).collect()),

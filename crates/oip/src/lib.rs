@@ -76,7 +76,8 @@ impl Response {
         }
     }
 
-    fn error(status: u16, message: impl std::fmt::Display) -> Response {
+    /// A status with a `{"error": message}` body, the protocol's error shape.
+    pub fn error(status: u16, message: impl std::fmt::Display) -> Response {
         Response::json(status, &json!({ "error": message.to_string() }))
     }
 
