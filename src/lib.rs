@@ -35,7 +35,7 @@ pub use builder::{
 };
 pub use cache::CompileCache;
 pub use error::Error;
-pub use runtime::{Limits, LoadedModel, Runtime, RuntimeOptions};
+pub use runtime::{Limits, LoadedModel, ModelInstance, Runtime, RuntimeOptions};
 pub use serve::{HttpModel, ServeOptions, Server};
 pub use wasmodel_engine::json;
 pub use wasmodel_engine::{

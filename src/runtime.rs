@@ -1,9 +1,10 @@
 //! Loading model components and calling them on wasmtime.
 //!
 //! One [`Runtime`] holds one wasmtime `Engine` and the compile cache. Each
-//! loaded component is pre-instantiated once (`InstancePre`); every call
-//! gets a fresh `Store` with its own memory and time limits, so a trap or a
-//! runaway call costs that call only and the host keeps serving.
+//! loaded component is pre-instantiated once (`InstancePre`); every
+//! [`LoadedModel::predict`] gets a fresh `Store` with its own memory and time
+//! limits, so a trap or a runaway call costs that call only and the host
+//! keeps serving. [`ModelInstance`] keeps one instance for several calls.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -47,6 +48,13 @@ pub struct RuntimeOptions {
     pub limits: Limits,
     /// Where compiled components are cached; `None` compiles every time.
     pub cache: Option<CompileCache>,
+    /// Reserve memory up front for this many instances alive at once
+    /// (wasmtime's pooling allocator), which makes creating an instance
+    /// cheaper: its memory slot is reused, not mapped anew. An instance
+    /// beyond that many fails to start with an error saying so, so size it
+    /// to the concurrency the host allows. `None`: map each instance's
+    /// memory when it starts (no limit on their number).
+    pub pooled_instances: Option<u32>,
 }
 
 /// A wasmtime engine set up for model components.
@@ -66,6 +74,9 @@ impl Runtime {
     pub fn new(options: RuntimeOptions) -> Result<Runtime, Error> {
         let mut config = Config::new();
         config.wasm_component_model(true).epoch_interruption(true);
+        if let Some(instances) = options.pooled_instances {
+            config.allocation_strategy(pooling(instances, options.limits));
+        }
         let engine = Engine::new(&config).map_err(Error::Wasmtime)?;
         let ticker = EpochTicker::start(&engine)?;
         Ok(Runtime {
@@ -152,7 +163,7 @@ impl Runtime {
             info: ModelInfo::default(),
             shared: Arc::clone(&self.shared),
         };
-        model.info = model.call(|bindings, store| {
+        model.info = model.instance()?.call(|bindings, store| {
             bindings
                 .wasmodel_model_predictor()
                 .call_metadata(store)
@@ -160,6 +171,25 @@ impl Runtime {
         })?;
         Ok(model)
     }
+}
+
+/// The pooling allocator's configuration for `instances` model instances
+/// at once, each within `limits`.
+fn pooling(instances: u32, limits: Limits) -> wasmtime::InstanceAllocationStrategy {
+    // A predictor has one core instance, with one memory and one table; an
+    // HTTP component's adapter and its shims add a few more of each.
+    let mut pool = wasmtime::PoolingAllocationConfig::new();
+    pool.total_component_instances(instances)
+        .total_core_instances(instances.saturating_mul(8))
+        .total_memories(instances.saturating_mul(2))
+        .total_tables(instances.saturating_mul(8))
+        .max_memory_size(limits.max_memory)
+        // A slot is handed back by resetting its memory to the component's
+        // image; the first MiB is reset with `memset` rather than `madvise`,
+        // so that the pages a model touches first stay mapped.
+        .linear_memory_keep_resident(1 << 20)
+        .table_keep_resident(1 << 16);
+    wasmtime::InstanceAllocationStrategy::Pooling(pool)
 }
 
 /// A model component ready to be called, as many times as needed, from
@@ -182,12 +212,53 @@ impl LoadedModel {
         &self.interfaces
     }
 
-    /// Runs the model in a fresh instance.
+    /// Runs the model in a fresh instance, which is dropped afterwards:
+    /// nothing one call does can be seen by the next.
     ///
     /// The caller's mistakes come back as [`Error::Predict`] with
     /// [`PredictError::InvalidInput`]: which input, expected and got.
     pub fn predict(&self, inputs: Vec<Tensor>) -> Result<Vec<Tensor>, Error> {
-        let limit = self.shared.limits.max_input_bytes;
+        self.instance()?.predict(inputs)
+    }
+
+    /// A fresh instance of the component, in a store of its own with the
+    /// runtime's limits, for several calls in a row (see [`ModelInstance`]).
+    pub fn instance(&self) -> Result<ModelInstance<'_>, Error> {
+        let limits = self.shared.limits;
+        let mut store = Store::new(&self.shared.engine, CallState::new(limits.max_memory));
+        store.limiter(|state| state);
+        set_deadline(&mut store, limits);
+        match self.pre.instantiate(&mut store) {
+            Ok(bindings) => Ok(ModelInstance {
+                model: self,
+                store,
+                bindings,
+            }),
+            Err(e) => Err(classify(e, store.data(), limits)),
+        }
+    }
+}
+
+/// One instance of a model component, kept between calls: the state a call
+/// leaves in its memory is there for the next one (a parse-per-instance
+/// build parses on the first call only; memory grown stays grown). The
+/// memory limit holds for the instance's whole life, the time limit for
+/// each call.
+///
+/// After a call fails with anything other than [`Error::Predict`] (a trap,
+/// a timeout, the memory limit), the instance cannot be entered again: make
+/// a new one.
+pub struct ModelInstance<'m> {
+    model: &'m LoadedModel,
+    store: Store<CallState>,
+    bindings: bindings::ModelBindings,
+}
+
+impl ModelInstance<'_> {
+    /// Runs the model on `inputs` in this instance; see
+    /// [`LoadedModel::predict`].
+    pub fn predict(&mut self, inputs: Vec<Tensor>) -> Result<Vec<Tensor>, Error> {
+        let limit = self.model.shared.limits.max_input_bytes;
         if let Some(t) = inputs.iter().find(|t| t.data.byte_len() > limit) {
             return Err(Error::Predict(PredictError::InvalidInput(InputError::new(
                 InputErrorKind::TooLarge,
@@ -208,22 +279,20 @@ impl LoadedModel {
         }
     }
 
-    /// Instantiates the component in a fresh, limited store and runs `f`.
+    /// Runs `f` with a fresh time limit.
     fn call<R>(
-        &self,
+        &mut self,
         f: impl FnOnce(&bindings::ModelBindings, &mut Store<CallState>) -> wasmtime::Result<R>,
     ) -> Result<R, Error> {
-        let limits = self.shared.limits;
-        let mut store = Store::new(&self.shared.engine, CallState::new(limits.max_memory));
-        store.limiter(|state| state);
-        let ticks = limits.timeout.as_millis() / EPOCH_TICK.as_millis();
-        store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX).max(1));
-        let result = self
-            .pre
-            .instantiate(&mut store)
-            .and_then(|bindings| f(&bindings, &mut store));
-        result.map_err(|e| classify(e, store.data(), limits))
+        let limits = self.model.shared.limits;
+        set_deadline(&mut self.store, limits);
+        f(&self.bindings, &mut self.store).map_err(|e| classify(e, self.store.data(), limits))
     }
+}
+
+fn set_deadline(store: &mut Store<CallState>, limits: Limits) {
+    let ticks = limits.timeout.as_millis() / EPOCH_TICK.as_millis();
+    store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX).max(1));
 }
 
 /// Turns a wasmtime failure into the error that says what happened.

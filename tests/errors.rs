@@ -209,3 +209,36 @@ fn concurrent_calls_share_one_loaded_component() {
         }
     });
 }
+
+#[test]
+fn one_instance_answers_many_calls_and_survives_bad_input() {
+    let f = fixture("multi_io");
+    let model = model("multi_io");
+    let mut instance = model.instance().unwrap();
+    for _ in 0..3 {
+        let outputs = instance.predict(f.inputs.clone()).unwrap();
+        crate::support::assert_outputs_match(&outputs, &f.outputs, f.rtol, f.atol);
+        // A caller's mistake is an answer, not a trap: the instance goes on.
+        let e = invalid(instance.predict(vec![numeric(2), category(3)]));
+        assert_eq!(e.kind, InputErrorKind::Shape);
+    }
+}
+
+#[test]
+fn an_instance_that_hit_the_time_limit_refuses_further_calls() {
+    let runtime = runtime_with(Limits {
+        timeout: Duration::from_millis(20),
+        ..Limits::default()
+    });
+    let model = runtime.load(&component("digits_cnn")).unwrap();
+    let mut instance = model.instance().unwrap();
+    assert!(matches!(
+        instance.predict(vec![digits(20_000)]),
+        Err(Error::Timeout { .. })
+    ));
+    // The interrupted instance may be in any state: wasmtime will not enter
+    // it again, and says so rather than running on broken state.
+    assert!(instance.predict(vec![digits(1)]).is_err());
+    // A fresh instance of the same component is fine.
+    assert_eq!(model.predict(vec![digits(1)]).unwrap()[0].shape, [1, 10]);
+}

@@ -34,6 +34,7 @@ pub fn runtime_with(limits: wasmodel::Limits) -> Runtime {
     Runtime::new(RuntimeOptions {
         limits,
         cache: Some(CompileCache::new(cache_dir())),
+        ..RuntimeOptions::default()
     })
     .expect("a runtime")
 }

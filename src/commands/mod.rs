@@ -47,6 +47,12 @@ pub struct RuntimeArgs {
 
 impl RuntimeArgs {
     pub fn runtime(&self) -> anyhow::Result<Runtime> {
+        self.runtime_pooled(None)
+    }
+
+    /// A runtime whose instances' memory is pooled for `instances` alive at
+    /// once (see [`RuntimeOptions::pooled_instances`]).
+    pub fn runtime_pooled(&self, instances: Option<u32>) -> anyhow::Result<Runtime> {
         let timeout = Duration::try_from_secs_f64(self.timeout)
             .ok()
             .filter(|t| !t.is_zero())
@@ -64,7 +70,11 @@ impl RuntimeArgs {
             max_input_bytes: self.max_input.saturating_mul(1 << 20),
             timeout,
         };
-        Ok(Runtime::new(RuntimeOptions { limits, cache })?)
+        Ok(Runtime::new(RuntimeOptions {
+            limits,
+            cache,
+            pooled_instances: instances,
+        })?)
     }
 }
 

@@ -66,7 +66,12 @@ impl ServeCommand {
             access_log: !self.quiet,
             ..defaults
         };
-        let runtime = self.runtime.runtime()?;
+        // One instance per request in flight, and one while loading.
+        let instances = u32::try_from(options.max_concurrency)
+            .ok()
+            .and_then(|n| n.checked_add(1))
+            .context("--concurrency is too large")?;
+        let runtime = self.runtime.runtime_pooled(Some(instances))?;
         let path = &self.component;
         let wasm = read_component(&runtime, path)?;
         let model = runtime
