@@ -4,7 +4,8 @@
 Run with the pinned training stack (models/requirements-train.txt):
 
     python3 -m venv /tmp/train && /tmp/train/bin/pip install -r models/requirements-train.txt
-    /tmp/train/bin/python models/generate.py
+    /tmp/train/bin/python models/generate.py                # every model
+    /tmp/train/bin/python models/generate.py squeezenet     # only the named ones
 
 Everything is seeded, so a rerun with the same packages trains the same
 models. The outputs are committed (with their sha256 in models/README.md), so
@@ -17,6 +18,7 @@ Every dynamic dimension is named `batch`, so metadata shows `[batch, 4]`
 rather than an exporter's generated name.
 """
 
+import argparse
 from pathlib import Path
 
 import numpy as np
@@ -205,6 +207,64 @@ def multi_io(path: Path) -> None:
                  ["score", "class_logits"], path)
 
 
+def squeezenet(path: Path) -> None:
+    """SqueezeNet 1.1 (Iandola et al. 2016; the torchvision architecture,
+    written out here so that neither torchvision nor a weight download is
+    needed): 1000 ImageNet classes from a 3x224x224 image, 1,235,496
+    parameters. Not trained: the weights are random, drawn the way
+    torchvision initialises the network, from its own seed. It is a
+    realistic-size network for benchmarks; its accuracy is irrelevant."""
+    import torch
+    from torch import nn
+
+    class Fire(nn.Module):
+        def __init__(self, inplanes, squeeze, expand1x1, expand3x3):
+            super().__init__()
+            self.squeeze = nn.Conv2d(inplanes, squeeze, kernel_size=1)
+            self.expand1x1 = nn.Conv2d(squeeze, expand1x1, kernel_size=1)
+            self.expand3x3 = nn.Conv2d(squeeze, expand3x3, kernel_size=3, padding=1)
+
+        def forward(self, x):
+            x = torch.relu(self.squeeze(x))
+            return torch.cat([torch.relu(self.expand1x1(x)), torch.relu(self.expand3x3(x))], 1)
+
+    class SqueezeNet(nn.Module):
+        def __init__(self, classes=1000):
+            super().__init__()
+            self.features = nn.Sequential(
+                nn.Conv2d(3, 64, kernel_size=3, stride=2), nn.ReLU(),
+                nn.MaxPool2d(kernel_size=3, stride=2, ceil_mode=True),
+                Fire(64, 16, 64, 64), Fire(128, 16, 64, 64),
+                nn.MaxPool2d(kernel_size=3, stride=2, ceil_mode=True),
+                Fire(128, 32, 128, 128), Fire(256, 32, 128, 128),
+                nn.MaxPool2d(kernel_size=3, stride=2, ceil_mode=True),
+                Fire(256, 48, 192, 192), Fire(384, 48, 192, 192),
+                Fire(384, 64, 256, 256), Fire(512, 64, 256, 256),
+            )
+            final_conv = nn.Conv2d(512, classes, kernel_size=1)
+            self.classifier = nn.Sequential(
+                nn.Dropout(p=0.5), final_conv, nn.ReLU(), nn.AdaptiveAvgPool2d((1, 1)),
+            )
+            for m in self.modules():
+                if isinstance(m, nn.Conv2d):
+                    if m is final_conv:
+                        nn.init.normal_(m.weight, mean=0.0, std=0.01)
+                    else:
+                        nn.init.kaiming_uniform_(m.weight)
+                    nn.init.constant_(m.bias, 0)
+
+        def forward(self, image):
+            return torch.flatten(self.classifier(self.features(image)), 1)
+
+    # Its own seed, so its weights do not depend on which models ran before.
+    torch.manual_seed(SEED)
+    net = SqueezeNet()
+    parameters = sum(p.numel() for p in net.parameters())
+    print(f"squeezenet: {parameters} parameters (random, seeded; not trained)")
+    example = torch.rand(2, 3, 224, 224, generator=torch.Generator().manual_seed(SEED))
+    torch_export(net, [example], ["image"], ["logits"], path)
+
+
 # -- ONNX by hand ----------------------------------------------------------------
 
 def dtypes(path: Path) -> None:
@@ -249,20 +309,53 @@ def dtypes(path: Path) -> None:
     save(model, path)
 
 
+def iris_zipmap(path: Path) -> None:
+    """The forest with ZipMap left in: a model tract cannot run, which
+    `wasmodel build` must refuse by naming the operator."""
+    model = iris(zipmap=True)
+    # skl2onnx lists this model's two opsets in an order that follows
+    # Python's string hashing (PYTHONHASHSEED): fix it, default domain first.
+    opsets = sorted(model.opset_import, key=lambda o: o.domain)
+    del model.opset_import[:]
+    model.opset_import.extend(opsets)
+    save(model, path)
+
+
+# Every model, in the order a full run makes them.
+GENERATORS = {
+    "iris": lambda: save(iris(zipmap=False), MODELS / "iris.onnx"),
+    "iris_zipmap": lambda: iris_zipmap(FIXTURES / "iris_zipmap.onnx"),
+    "wine_mlp": lambda: wine_mlp(MODELS / "wine_mlp.onnx"),
+    "digits_cnn": lambda: digits_cnn(MODELS / "digits_cnn.onnx"),
+    "multi_io": lambda: multi_io(MODELS / "multi_io.onnx"),
+    "dtypes": lambda: dtypes(MODELS / "dtypes.onnx"),
+    "squeezenet": lambda: squeezenet(MODELS / "squeezenet.onnx"),
+}
+# These draw their initial weights from torch's global generator one after
+# another, seeded once: each one's weights depend on those before it having
+# run, so naming one reruns (and rewrites, identically) those before it too.
+SHARED_TORCH_STREAM = ["wine_mlp", "digits_cnn", "multi_io"]
+
+
 def main() -> None:
     import torch
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("models", nargs="*", metavar="MODEL",
+                        help=f"make only these (default: all): {', '.join(GENERATORS)}")
+    names = set(parser.parse_args().models or GENERATORS)
+    if unknown := sorted(names - set(GENERATORS)):
+        parser.error(f"unknown model {', '.join(unknown)}; choose from {', '.join(GENERATORS)}")
+    for name in SHARED_TORCH_STREAM[::-1]:
+        if name in names:
+            names.update(SHARED_TORCH_STREAM[:SHARED_TORCH_STREAM.index(name)])
 
     torch.manual_seed(SEED)
     torch.use_deterministic_algorithms(True)
     torch.set_num_threads(1)
-    save(iris(zipmap=False), MODELS / "iris.onnx")
-    # The same forest with ZipMap left in: a model tract cannot run, which
-    # `wasmodel build` must refuse by naming the operator.
-    save(iris(zipmap=True), FIXTURES / "iris_zipmap.onnx")
-    wine_mlp(MODELS / "wine_mlp.onnx")
-    digits_cnn(MODELS / "digits_cnn.onnx")
-    multi_io(MODELS / "multi_io.onnx")
-    dtypes(MODELS / "dtypes.onnx")
+    for name, generate in GENERATORS.items():
+        if name in names:
+            generate()
 
 
 if __name__ == "__main__":

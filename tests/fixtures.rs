@@ -72,7 +72,7 @@ macro_rules! model_tests {
     )*};
 }
 
-model_tests!(iris, wine_mlp, digits_cnn, multi_io, dtypes);
+model_tests!(iris, wine_mlp, digits_cnn, multi_io, dtypes, squeezenet);
 
 #[test]
 fn dynamic_batch_dimensions_are_marked() {
