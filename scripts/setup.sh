@@ -14,6 +14,10 @@
 #  4. the wasmtime CLI (unless one is on PATH), built from crates.io into
 #     .tools/ with only `serve`, for the test that runs HTTP components under
 #     the real `wasmtime serve`.
+#  5. the benchmark's peers (benches/peers/): FastAPI and uvicorn into .venv
+#     (benches/peers/requirements.txt, every dependency pinned), and the
+#     pinned onnxruntime-web for Node (`npm ci` from package-lock.json; Node
+#     and npm from Debian if they are missing).
 # Safe to run again: it only installs what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -94,5 +98,25 @@ elif [ "$(.tools/bin/wasmtime --version 2>/dev/null)" != "wasmtime $WASMTIME_VER
         --no-default-features \
         --features serve,run,cranelift,parallel-compilation,pooling-allocator,component-model-async \
         --root .tools --target-dir target/tools
+fi
+
+# 5. The benchmark's peers: a FastAPI server in .venv, onnxruntime-web in Node.
+PEERS=benches/peers
+if ! cmp -s "$PEERS/requirements.txt" .venv/.installed-peer-requirements 2>/dev/null; then
+    say "pip install -r $PEERS/requirements.txt"
+    .venv/bin/pip install --quiet --disable-pip-version-check \
+        -r models/requirements.txt -r "$PEERS/requirements.txt"
+    cp "$PEERS/requirements.txt" .venv/.installed-peer-requirements
+fi
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    apt_install nodejs npm || true
+fi
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    say "no node/npm (install Node.js 18 or later): skipping onnxruntime-web, the benchmark's wasm peer"
+elif ! cmp -s "$PEERS/package-lock.json" "$PEERS/node_modules/.installed-package-lock.json" 2>/dev/null; then
+    say "npm ci in $PEERS (onnxruntime-web)"
+    (cd "$PEERS" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error) \
+        || die "npm ci in $PEERS failed"
+    cp "$PEERS/package-lock.json" "$PEERS/node_modules/.installed-package-lock.json"
 fi
 say "setup done"

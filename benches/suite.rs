@@ -1,0 +1,662 @@
+//! The benchmark suite: how fast a model component predicts and starts,
+//! against native tract and the runtimes a user would otherwise pick, each
+//! reported as a ratio against a baseline measured in the same run.
+//!
+//! ```text
+//! cargo bench --bench suite [-- --runs 200 --cold 30 --model squeezenet --quick]
+//! ```
+//!
+//! For every model (the default `iris`, the tabular MLP `wine_mlp` and the
+//! SqueezeNet 1.1 CNN, all in `models/`), on the same seeded input:
+//!
+//! - **P1 sandbox overhead**: a warm instance's `predict` through the
+//!   component ÷ native tract (the same tract version, the same optimized
+//!   model, one thread), the two timed alternately, run by run.
+//! - **P2 peers**: the component ÷ onnxruntime-web's wasm build in Node (SIMD,
+//!   one thread) and ÷ native onnxruntime (one intra-op thread), each a
+//!   script in `benches/peers/` run as its own process; their outputs are
+//!   checked against tract's.
+//! - **P3 cold start**: what a fresh instance's first prediction costs over a
+//!   warm one, for the pre-initialized component and for one built with
+//!   `--no-preinit` (which parses and optimizes the model in every fresh
+//!   instance, as engines that load their model at start-up do).
+//! - **P6 size**: the component minus the model (the engine's overhead), raw
+//!   and gzipped, and how long this host takes to compile it.
+//!
+//! Times are p50 and p99 over the runs; nothing here is asserted, only
+//! reported. `BENCHMARKS.md` holds a run and how to read it.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use serde_json::{Value, json};
+use wasmodel::{
+    CompileCache, ComponentBuilder, Dimension, ElementType, LoadedModel, ModelInfo, Runtime,
+    RuntimeOptions, Tensor, TensorData,
+};
+
+/// The suite's models: file stem in `models/`, and what it stands for.
+const MODELS: [(&str, &str); 3] = [
+    ("iris", "default (forest)"),
+    ("wine_mlp", "tabular MLP"),
+    ("squeezenet", "CNN"),
+];
+
+struct Settings {
+    /// Timed warm runs per runtime.
+    runs: usize,
+    /// Fresh instances timed per build.
+    cold: usize,
+    /// Untimed runs before timing.
+    warmup: usize,
+    models: Vec<String>,
+}
+
+fn main() -> anyhow::Result<()> {
+    let settings = parse_args()?;
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let scratch = tempfile::tempdir()?;
+    let cache = CompileCache::default_dir().map(CompileCache::new);
+    let runtime = Runtime::new(RuntimeOptions {
+        cache: cache.clone(),
+        ..RuntimeOptions::default()
+    })?;
+    // The same, with instance memory pooled (`wasmodel serve`'s set-up).
+    let pooled = Runtime::new(RuntimeOptions {
+        cache,
+        pooled_instances: Some(4),
+        ..RuntimeOptions::default()
+    })?;
+
+    print_machine();
+    let mut results = Vec::new();
+    for (name, kind) in MODELS
+        .iter()
+        .filter(|(name, _)| settings.models.iter().any(|m| m == name))
+    {
+        eprintln!("== {name}");
+        let result = measure(
+            repo,
+            scratch.path(),
+            [&runtime, &pooled],
+            name,
+            kind,
+            &settings,
+        )
+        .with_context(|| format!("benchmarking {name}"))?;
+        results.push(result);
+    }
+    report(&results, &settings)
+}
+
+fn parse_args() -> anyhow::Result<Settings> {
+    let mut settings = Settings {
+        runs: 200,
+        cold: 30,
+        warmup: 10,
+        models: Vec::new(),
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = || args.next().with_context(|| format!("{arg} needs a value"));
+        match arg.as_str() {
+            "--runs" => settings.runs = value()?.parse()?,
+            "--cold" => settings.cold = value()?.parse()?,
+            "--warmup" => settings.warmup = value()?.parse()?,
+            "--model" => settings.models.push(value()?),
+            // A smoke run: every measurement, too few runs to mean much.
+            "--quick" => (settings.runs, settings.cold, settings.warmup) = (10, 3, 2),
+            // What `cargo bench` passes to every bench target.
+            "--bench" => {}
+            other => bail!(
+                "unknown argument {other}; use --runs N --cold N --warmup N --model NAME --quick"
+            ),
+        }
+    }
+    if settings.runs == 0 || settings.cold == 0 {
+        bail!("--runs and --cold must be positive");
+    }
+    if settings.models.is_empty() {
+        settings.models = MODELS.iter().map(|(name, _)| name.to_string()).collect();
+    }
+    if let Some(unknown) = settings
+        .models
+        .iter()
+        .find(|m| !MODELS.iter().any(|(name, _)| name == m))
+    {
+        bail!(
+            "unknown model {unknown}; the suite's models are {}",
+            MODELS.map(|(name, _)| name).join(", ")
+        );
+    }
+    Ok(settings)
+}
+
+/// The machine, for the record.
+fn print_machine() {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find_map(|l| l.strip_prefix("model name"))
+                .map(|l| l.trim_start_matches([' ', '\t', ':']).to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let kernel = command_output("uname", &["-srm"]).unwrap_or_default();
+    let commit = command_output("git", &["rev-parse", "--short", "HEAD"]).unwrap_or_default();
+    println!("machine: {cpu}, {cores} cores, {kernel}");
+    println!("wasmodel {commit}, tract-onnx 0.23.9, wasmtime 48.0.8 (Cranelift)");
+}
+
+fn command_output(program: &str, args: &[&str]) -> Option<String> {
+    let out = Command::new(program).args(args).output().ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// Samples of one measured thing.
+#[derive(Default, Clone)]
+struct Samples(Vec<Duration>);
+
+impl Samples {
+    fn from_ms(ms: &[f64]) -> Samples {
+        Samples(
+            ms.iter()
+                .map(|&m| Duration::from_secs_f64(m / 1e3))
+                .collect(),
+        )
+    }
+
+    fn time<R>(&mut self, f: impl FnOnce() -> R) -> R {
+        let started = Instant::now();
+        let result = f();
+        self.0.push(started.elapsed());
+        result
+    }
+
+    /// The `p` quantile in milliseconds (nearest rank).
+    fn ms(&self, p: f64) -> f64 {
+        let mut sorted = self.0.clone();
+        sorted.sort();
+        match sorted.len() {
+            0 => f64::NAN,
+            n => sorted[((n - 1) as f64 * p).round() as usize].as_secs_f64() * 1e3,
+        }
+    }
+
+    fn p50(&self) -> f64 {
+        self.ms(0.50)
+    }
+
+    fn p99(&self) -> f64 {
+        self.ms(0.99)
+    }
+}
+
+/// What a peer runtime measured, or why it could not.
+enum Peer {
+    Ran {
+        runtime: String,
+        times: Samples,
+        /// Largest difference from tract's outputs.
+        max_diff: f64,
+    },
+    Failed(String),
+}
+
+struct ModelResult {
+    name: String,
+    kind: String,
+    onnx_size: usize,
+    native_load: Duration,
+    native: Samples,
+    warm: Samples,
+    cold_preinit: Samples,
+    cold_pooled: Samples,
+    cold_lazy: Samples,
+    /// The lazy build's warm calls (after its first one parsed the model).
+    warm_lazy: Samples,
+    component_size: usize,
+    component_gzipped: usize,
+    onnx_gzipped: usize,
+    compile: Duration,
+    ort_native: Peer,
+    ort_web: Peer,
+}
+
+fn measure(
+    repo: &Path,
+    scratch: &Path,
+    [runtime, pooled]: [&Runtime; 2],
+    name: &str,
+    kind: &str,
+    settings: &Settings,
+) -> anyhow::Result<ModelResult> {
+    let path = repo.join("models").join(format!("{name}.onnx"));
+    let onnx = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+
+    // Native tract: the same engine crate the component holds.
+    let started = Instant::now();
+    let native_model = wasmodel_engine::Model::load(&onnx, name, "1")?;
+    let native_load = started.elapsed();
+    let inputs = seeded_inputs(native_model.info())?;
+    let expected = native_model.predict(inputs.clone())?;
+
+    eprintln!("building the components (pre-initialized and --no-preinit)...");
+    let preinit = ComponentBuilder::new(name).build(runtime, &onnx)?.component;
+    let lazy = ComponentBuilder::new(name)
+        .preinit(false)
+        .build(runtime, &onnx)?
+        .component;
+    if runtime.needs_compile(&preinit) || runtime.needs_compile(&lazy) {
+        eprintln!("compiling them for this machine (cached afterwards)...");
+    }
+    let (model, lazy_model) = (runtime.load(&preinit)?, pooled.load(&lazy)?);
+    let pooled_model = pooled.load(&preinit)?;
+    check_same(&expected, &model.predict(inputs.clone())?, "the component")?;
+    check_same(
+        &expected,
+        &lazy_model.predict(inputs.clone())?,
+        "--no-preinit",
+    )?;
+
+    eprintln!("P1: native tract and a warm component, alternately...");
+    let (mut native, mut warm) = (Samples::default(), Samples::default());
+    let mut instance = model.instance()?;
+    for _ in 0..settings.warmup {
+        native_model.predict(inputs.clone())?;
+        instance.predict(inputs.clone())?;
+    }
+    for _ in 0..settings.runs {
+        native.time(|| native_model.predict(inputs.clone()))?;
+        warm.time(|| instance.predict(inputs.clone()))?;
+    }
+    drop(instance);
+
+    eprintln!("P3: fresh instances, pre-initialized and --no-preinit, alternately...");
+    let [cold_preinit, cold_pooled, cold_lazy] =
+        cold_starts([&model, &pooled_model, &lazy_model], &inputs, settings)?;
+    let mut warm_lazy = Samples::default();
+    let mut instance = lazy_model.instance()?;
+    for _ in 0..settings.warmup.max(1) {
+        instance.predict(inputs.clone())?;
+    }
+    for _ in 0..settings.runs {
+        warm_lazy.time(|| instance.predict(inputs.clone()))?;
+    }
+    drop(instance);
+
+    eprintln!("P2: onnxruntime (native, Python) and onnxruntime-web (wasm, Node)...");
+    let inputs_json = scratch.join(format!("{name}-inputs.json"));
+    std::fs::write(&inputs_json, oip_inputs(&inputs).to_string())?;
+    let peer = |program: &str, script: &str| {
+        run_peer(
+            repo,
+            program,
+            script,
+            &path,
+            &inputs_json,
+            settings,
+            &expected,
+        )
+        .unwrap_or_else(|e| Peer::Failed(format!("{e:#}")))
+    };
+    let ort_native = peer(
+        &repo.join(".venv/bin/python").to_string_lossy(),
+        "ort_native.py",
+    );
+    let ort_web = peer("node", "ort_web.mjs");
+
+    eprintln!("P6: compiling the component without the cache...");
+    let started = Instant::now();
+    wasmtime::component::Component::new(runtime.engine(), &preinit)
+        .map_err(|e| anyhow::anyhow!("{e:#}"))?;
+    let compile = started.elapsed();
+
+    Ok(ModelResult {
+        name: name.into(),
+        kind: kind.into(),
+        onnx_size: onnx.len(),
+        native_load,
+        native,
+        warm,
+        cold_preinit,
+        cold_pooled,
+        cold_lazy,
+        warm_lazy,
+        component_size: preinit.len(),
+        component_gzipped: gzipped_size(&preinit)?,
+        onnx_gzipped: gzipped_size(&onnx)?,
+        compile,
+        ort_native,
+        ort_web,
+    })
+}
+
+/// Times a fresh instance's first prediction for each model, taking turns.
+fn cold_starts<const N: usize>(
+    models: [&LoadedModel; N],
+    inputs: &[Tensor],
+    settings: &Settings,
+) -> anyhow::Result<[Samples; N]> {
+    let mut samples: [Samples; N] = std::array::from_fn(|_| Samples::default());
+    for _ in 0..settings.cold {
+        for (model, samples) in models.iter().zip(&mut samples) {
+            samples.time(|| model.instance()?.predict(inputs.to_vec()))?;
+        }
+    }
+    Ok(samples)
+}
+
+/// One seeded input per declared input, with every dynamic dimension 1.
+fn seeded_inputs(info: &ModelInfo) -> anyhow::Result<Vec<Tensor>> {
+    // A fixed linear congruential generator: the same input on every run
+    // and for every runtime.
+    let mut state: u64 = 0x5eed;
+    let mut next = move || {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (state >> 40) as f64 / (1u64 << 24) as f64
+    };
+    info.inputs
+        .iter()
+        .map(|input| {
+            let shape: Vec<u32> = input
+                .shape
+                .iter()
+                .map(|d| match d {
+                    Dimension::Fixed(n) => *n,
+                    Dimension::Dynamic(_) => 1,
+                })
+                .collect();
+            let len = shape.iter().map(|&d| d as usize).product();
+            let data = match input.element_type {
+                ElementType::F32 => TensorData::F32((0..len).map(|_| next() as f32).collect()),
+                ElementType::F64 => TensorData::F64((0..len).map(|_| next()).collect()),
+                other => bail!("input `{}` is {other}: the suite feeds f32/f64", input.name),
+            };
+            Ok(Tensor::new(&input.name, shape, data))
+        })
+        .collect()
+}
+
+/// The inputs as an Open Inference Protocol request body, which is what
+/// the peer scripts read.
+fn oip_inputs(inputs: &[Tensor]) -> Value {
+    let inputs: Vec<Value> = inputs
+        .iter()
+        .map(|t| {
+            json!({
+                "name": t.name,
+                "datatype": wasmodel_oip::datatype::name(t.data.element_type()),
+                "shape": t.shape,
+                "data": wasmodel::json::data_to_json(&t.data),
+            })
+        })
+        .collect();
+    json!({ "inputs": inputs })
+}
+
+/// Every element of every output as f64, in order.
+fn flat(tensors: &[Tensor]) -> Vec<f64> {
+    tensors
+        .iter()
+        .flat_map(|t| -> Vec<f64> {
+            match &t.data {
+                TensorData::F32(v) => v.iter().map(|&x| f64::from(x)).collect(),
+                TensorData::F64(v) => v.clone(),
+                TensorData::I32(v) => v.iter().map(|&x| f64::from(x)).collect(),
+                TensorData::I64(v) => v.iter().map(|&x| x as f64).collect(),
+                TensorData::U8(v) => v.iter().map(|&x| f64::from(x)).collect(),
+                TensorData::Bool(v) => v.iter().map(|&x| f64::from(u8::from(x))).collect(),
+            }
+        })
+        .collect()
+}
+
+/// Largest absolute difference between two flat outputs, or an error if
+/// they differ in length.
+fn max_diff(expected: &[f64], got: &[f64], who: &str) -> anyhow::Result<f64> {
+    if expected.len() != got.len() {
+        bail!(
+            "{who} gave {} output elements, tract {}",
+            got.len(),
+            expected.len()
+        );
+    }
+    Ok(expected
+        .iter()
+        .zip(got)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max))
+}
+
+/// The component must compute what native tract computes: the same engine,
+/// so only float noise between wasm and native kernels may differ.
+fn check_same(expected: &[Tensor], got: &[Tensor], who: &str) -> anyhow::Result<()> {
+    let diff = max_diff(&flat(expected), &flat(got), who)?;
+    if diff > 1e-3 {
+        bail!("{who} differs from native tract by up to {diff}");
+    }
+    Ok(())
+}
+
+/// Runs a peer script from `benches/peers/` and reads its one JSON line.
+fn run_peer(
+    repo: &Path,
+    program: &str,
+    script: &str,
+    model: &Path,
+    inputs: &Path,
+    settings: &Settings,
+    expected: &[Tensor],
+) -> anyhow::Result<Peer> {
+    let script: PathBuf = repo.join("benches/peers").join(script);
+    let out = Command::new(program)
+        .arg(&script)
+        .arg(model)
+        .arg(inputs)
+        .args(["--runs", &settings.runs.to_string()])
+        .args(["--warmup", &settings.warmup.to_string()])
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("cannot run {program} (run scripts/setup.sh)"))?;
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let last = stderr.lines().last().unwrap_or("no message");
+        return Ok(Peer::Failed(last.trim().to_string()));
+    }
+    let report: Value = serde_json::from_slice(&out.stdout)
+        .with_context(|| format!("{} printed no JSON", script.display()))?;
+    let times: Vec<f64> = serde_json::from_value(report["times_ms"].clone())?;
+    let mut got = Vec::new();
+    for output in report["outputs"].as_array().context("no outputs")? {
+        for x in output["data"].as_array().context("output without data")? {
+            got.push(
+                x.as_f64()
+                    .or_else(|| x.as_bool().map(|b| f64::from(u8::from(b))))
+                    .context("non-numeric output")?,
+            );
+        }
+    }
+    Ok(Peer::Ran {
+        runtime: report["runtime"].as_str().unwrap_or(program).to_string(),
+        times: Samples::from_ms(&times),
+        max_diff: max_diff(&flat(expected), &got, script.to_string_lossy().as_ref())?,
+    })
+}
+
+fn gzipped_size(bytes: &[u8]) -> anyhow::Result<usize> {
+    let mut gzip = Command::new("gzip")
+        .arg("-9c")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .context("cannot run gzip")?;
+    let mut stdin = gzip.stdin.take().context("no stdin")?;
+    let data = bytes.to_vec();
+    let writer = std::thread::spawn(move || stdin.write_all(&data));
+    let out = gzip.wait_with_output()?;
+    writer.join().expect("the writer does not panic")?;
+    Ok(out.stdout.len())
+}
+
+fn report(results: &[ModelResult], settings: &Settings) -> anyhow::Result<()> {
+    println!(
+        "\n{} timed runs per runtime ({} warm-up), {} fresh instances per build; times in ms, p50 / p99\n",
+        settings.runs, settings.warmup, settings.cold
+    );
+    let label = |r: &ModelResult| format!("{} ({})", r.name, r.kind);
+
+    println!("P1 sandbox overhead: warm component predict ÷ native tract, one thread");
+    println!(
+        "{:<30} {:>17} {:>17} {:>11} {:>11}",
+        "model", "native tract", "component", "ratio p50", "ratio p99"
+    );
+    for r in results {
+        println!(
+            "{:<30} {:>17} {:>17} {:>11.2} {:>11.2}",
+            label(r),
+            pair(&r.native),
+            pair(&r.warm),
+            r.warm.p50() / r.native.p50(),
+            r.warm.p99() / r.native.p99(),
+        );
+    }
+
+    println!(
+        "\nP2 peers: component ÷ onnxruntime-web (wasm, Node, 1 thread) and ÷ native onnxruntime (1 thread)"
+    );
+    println!(
+        "{:<30} {:>17} {:>17} {:>11} {:>17} {:>11}",
+        "model", "component", "ort-web", "÷ ort-web", "ort native", "÷ ort"
+    );
+    for r in results {
+        let peer = |p: &Peer| match p {
+            Peer::Ran { times, .. } => (pair(times), format!("{:.2}", r.warm.p50() / times.p50())),
+            Peer::Failed(_) => ("n/a".into(), "n/a".into()),
+        };
+        let (web, web_ratio) = peer(&r.ort_web);
+        let (ort, ort_ratio) = peer(&r.ort_native);
+        println!(
+            "{:<30} {:>17} {:>17} {:>11} {:>17} {:>11}",
+            label(r),
+            pair(&r.warm),
+            web,
+            web_ratio,
+            ort,
+            ort_ratio
+        );
+    }
+    for r in results {
+        for p in [&r.ort_web, &r.ort_native] {
+            match p {
+                Peer::Ran {
+                    runtime, max_diff, ..
+                } => println!(
+                    "  {}: {runtime}, outputs within {max_diff:.1e} of tract's",
+                    r.name
+                ),
+                Peer::Failed(why) => println!("  {}: n/a: {why}", r.name),
+            }
+        }
+    }
+
+    println!(
+        "\nP3 cold start: a fresh instance's first predict, and its extra over a warm predict"
+    );
+    println!(
+        "  (fresh: a new instance's first predict; extra: its p50 minus a warm p50; pooled: with the pooling allocator)"
+    );
+    println!(
+        "{:<30} {:>17} {:>17} {:>9} {:>17} {:>9} {:>17} {:>9} {:>7}",
+        "model",
+        "warm",
+        "fresh preinit",
+        "extra",
+        "fresh, pooled",
+        "extra",
+        "fresh no-preinit",
+        "extra",
+        "÷"
+    );
+    for r in results {
+        let extra_preinit = (r.cold_preinit.p50() - r.warm.p50()).max(0.0);
+        let extra_pooled = (r.cold_pooled.p50() - r.warm.p50()).max(0.0);
+        let extra_lazy = (r.cold_lazy.p50() - r.warm_lazy.p50()).max(0.0);
+        println!(
+            "{:<30} {:>17} {:>17} {:>9.3} {:>17} {:>9.3} {:>17} {:>9.3} {:>7}",
+            label(r),
+            pair(&r.warm),
+            pair(&r.cold_preinit),
+            extra_preinit,
+            pair(&r.cold_pooled),
+            extra_pooled,
+            pair(&r.cold_lazy),
+            extra_lazy,
+            if extra_pooled > 0.0 {
+                format!("{:.0}×", extra_lazy / extra_pooled)
+            } else {
+                "∞".into()
+            }
+        );
+    }
+    println!("  (native tract's own parse and optimize, for comparison:");
+    for r in results {
+        println!(
+            "   {}: {:.1} ms)",
+            r.name,
+            r.native_load.as_secs_f64() * 1e3
+        );
+    }
+
+    println!(
+        "\nP6 size: the engine before any model is put in it: {:.2} MB, {:.2} MB gzipped;",
+        mb(wasmodel::ENGINE_WASM.len()),
+        mb(gzipped_size(wasmodel::ENGINE_WASM)?)
+    );
+    println!("and each component minus its ONNX file, raw and gzipped; Cranelift compile time");
+    println!(
+        "{:<30} {:>10} {:>10} {:>10} {:>12} {:>12}",
+        "model", "model MB", "comp. MB", "engine MB", "engine gz MB", "compile s"
+    );
+    for r in results {
+        let engine = r.component_size.saturating_sub(r.onnx_size);
+        let engine_gz = r.component_gzipped.saturating_sub(r.onnx_gzipped);
+        println!(
+            "{:<30} {:>10.2} {:>10.2} {:>10.2} {:>12.2} {:>12.1}",
+            label(r),
+            mb(r.onnx_size),
+            mb(r.component_size),
+            mb(engine),
+            mb(engine_gz),
+            r.compile.as_secs_f64()
+        );
+    }
+    Ok(())
+}
+
+fn pair(s: &Samples) -> String {
+    format!("{} / {}", short(s.p50()), short(s.p99()))
+}
+
+/// A time in ms with three significant digits or so.
+fn short(ms: f64) -> String {
+    if ms < 1.0 {
+        format!("{ms:.3}")
+    } else if ms < 100.0 {
+        format!("{ms:.2}")
+    } else {
+        format!("{ms:.0}")
+    }
+}
+
+fn mb(bytes: usize) -> f64 {
+    bytes as f64 / 1e6
+}
