@@ -77,6 +77,8 @@ impl Runtime {
         if let Some(instances) = options.pooled_instances {
             config.allocation_strategy(pooling(instances, options.limits));
         }
+        #[cfg(feature = "profiling")]
+        config.profiler(profiler()?);
         let engine = Engine::new(&config).map_err(Error::Wasmtime)?;
         let ticker = EpochTicker::start(&engine)?;
         Ok(Runtime {
@@ -170,6 +172,21 @@ impl Runtime {
                 .map(bindings::model_info)
         })?;
         Ok(model)
+    }
+}
+
+/// The profiler `WASMODEL_PROFILE` asks for: `perfmap` (symbols for `perf
+/// report`), `jitdump` (`perf inject --jit`), or none.
+#[cfg(feature = "profiling")]
+fn profiler() -> Result<wasmtime::ProfilingStrategy, Error> {
+    use wasmtime::ProfilingStrategy;
+    match std::env::var("WASMODEL_PROFILE").as_deref() {
+        Err(_) | Ok("" | "none") => Ok(ProfilingStrategy::None),
+        Ok("perfmap") => Ok(ProfilingStrategy::PerfMap),
+        Ok("jitdump") => Ok(ProfilingStrategy::JitDump),
+        Ok(other) => Err(Error::Wasmtime(wasmtime::Error::msg(format!(
+            "WASMODEL_PROFILE={other}: expected perfmap, jitdump or none"
+        )))),
     }
 }
 

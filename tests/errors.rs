@@ -242,3 +242,29 @@ fn an_instance_that_hit_the_time_limit_refuses_further_calls() {
     // A fresh instance of the same component is fine.
     assert_eq!(model.predict(vec![digits(1)]).unwrap()[0].shape, [1, 10]);
 }
+
+#[test]
+fn pooled_instances_are_bounded_and_reused() {
+    let runtime = wasmodel::Runtime::new(wasmodel::RuntimeOptions {
+        cache: Some(wasmodel::CompileCache::new(crate::support::cache_dir())),
+        pooled_instances: Some(1),
+        ..Default::default()
+    })
+    .unwrap();
+    let model = runtime.load(&component("multi_io")).unwrap();
+    let f = fixture("multi_io");
+    let mut first = model.instance().unwrap();
+    // The one slot is taken: a second instance is refused, not queued.
+    let refused = model.instance().map(|_| ()).unwrap_err();
+    assert!(
+        refused.to_string().contains("limit"),
+        "unexpected error: {refused}"
+    );
+    first.predict(f.inputs.clone()).unwrap();
+    drop(first);
+    // Its slot is free again, for as many instances as come one by one.
+    for _ in 0..3 {
+        let outputs = model.predict(f.inputs.clone()).unwrap();
+        crate::support::assert_outputs_match(&outputs, &f.outputs, f.rtol, f.atol);
+    }
+}

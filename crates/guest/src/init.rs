@@ -30,7 +30,7 @@ static PENDING: OnceLock<Pending> = OnceLock::new();
 /// parse-per-instance build. The error says why there is none: an engine
 /// never given a model (which `wasmodel build` never packages), or one the
 /// engine refused (which the build's native check makes unlikely).
-pub(crate) fn model() -> Result<&'static engine::Model, &'static str> {
+pub fn model() -> Result<&'static engine::Model, &'static str> {
     MODEL
         .get_or_init(|| match PENDING.get() {
             Some(p) => load(&p.onnx, &p.name, &p.version),

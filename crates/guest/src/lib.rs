@@ -15,10 +15,12 @@
 //! module, copies the ONNX bytes into its memory, calls `wasmodel-init`
 //! (see [`init`]), and snapshots the memory (Wizer), so the parsed and
 //! optimized model is part of the component and a fresh instance never
-//! parses anything.
+//! parses anything (unless built with `--no-preinit`, to measure that).
 
 mod alloc;
 mod init;
+
+pub use init::model;
 
 #[cfg(feature = "http")]
 mod http;

@@ -3,7 +3,8 @@
 //! reported as a ratio against a baseline measured in the same run.
 //!
 //! ```text
-//! cargo bench --bench suite [-- --runs 200 --cold 30 --model squeezenet --quick]
+//! cargo bench --bench suite [-- --runs 200 --cold 30 --seconds 5 --connections 4
+//!                               --model squeezenet --quick]
 //! ```
 //!
 //! For every model (the default `iris`, the tabular MLP `wine_mlp` and the
@@ -19,7 +20,15 @@
 //! - **P3 cold start**: what a fresh instance's first prediction costs over a
 //!   warm one, for the pre-initialized component and for one built with
 //!   `--no-preinit` (which parses and optimizes the model in every fresh
-//!   instance, as engines that load their model at start-up do).
+//!   instance, as engines that load their model at start-up do); and a
+//!   server process's start to its first answered infer, `wasmodel serve`
+//!   against FastAPI + uvicorn + onnxruntime (`benches/peers/`).
+//! - **P4 HTTP throughput**: `wasmodel serve` ÷ that FastAPI server with two
+//!   workers, at a fixed number of keep-alive connections, zero errors
+//!   allowed; a hello-world component served the same way is the floor.
+//! - **P5 memory**: peak resident memory of `wasmodel serve` ÷ one FastAPI
+//!   worker with the model loaded, and what each further concurrent
+//!   instance adds.
 //! - **P6 size**: the component minus the model (the engine's overhead), raw
 //!   and gzipped, and how long this host takes to compile it.
 //!
@@ -32,11 +41,18 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use bytes::Bytes;
 use serde_json::{Value, json};
 use wasmodel::{
-    CompileCache, ComponentBuilder, Dimension, ElementType, LoadedModel, ModelInfo, Runtime,
-    RuntimeOptions, Tensor, TensorData,
+    CompileCache, ComponentBuilder, Dimension, ElementType, Flavour, LoadedModel, ModelInfo,
+    Runtime, RuntimeOptions, Tensor, TensorData,
 };
+
+mod http;
+
+/// `crates/hello-http`, built for wasm32-wasip1 by build.rs: the floor of
+/// the HTTP measurements.
+const HELLO: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/hello-http.wasm"));
 
 /// The suite's models: file stem in `models/`, and what it stands for.
 const MODELS: [(&str, &str); 3] = [
@@ -52,10 +68,21 @@ struct Settings {
     cold: usize,
     /// Untimed runs before timing.
     warmup: usize,
+    /// HTTP load per round.
+    load: http::Load,
+    /// Timed process starts per server.
+    starts: usize,
     models: Vec<String>,
 }
 
 fn main() -> anyhow::Result<()> {
+    // tract's tree ensembles build (and drop) an `anyhow` error for every
+    // leaf they reach, and with RUST_BACKTRACE set each one captures a
+    // backtrace: native iris ran 6x slower. A server would not run with
+    // library backtraces on, and inside wasm there are none to capture, so
+    // the native baseline is measured without them.
+    // SAFETY: no other thread exists yet to read the environment.
+    unsafe { std::env::set_var("RUST_LIB_BACKTRACE", "0") };
     let settings = parse_args()?;
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
     let scratch = tempfile::tempdir()?;
@@ -72,6 +99,26 @@ fn main() -> anyhow::Result<()> {
     })?;
 
     print_machine();
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()?;
+    eprintln!("== hello world (HTTP floor)");
+    let hello_path = scratch.path().join("hello-http.wasm");
+    std::fs::write(&hello_path, wasmodel::http_component_from_module(HELLO)?)?;
+    let hello = http::measure(
+        &tokio,
+        http::Server::Wasmodel {
+            component: &hello_path,
+        },
+        &http::Target {
+            method: hyper::Method::GET,
+            path: "/".into(),
+            body: Bytes::new(),
+        },
+        settings.load,
+        settings.starts,
+    )?;
     let mut results = Vec::new();
     for (name, kind) in MODELS
         .iter()
@@ -82,6 +129,7 @@ fn main() -> anyhow::Result<()> {
             repo,
             scratch.path(),
             [&runtime, &pooled],
+            &tokio,
             name,
             kind,
             &settings,
@@ -89,7 +137,7 @@ fn main() -> anyhow::Result<()> {
         .with_context(|| format!("benchmarking {name}"))?;
         results.push(result);
     }
-    report(&results, &settings)
+    report(&results, &hello, &settings)
 }
 
 fn parse_args() -> anyhow::Result<Settings> {
@@ -97,6 +145,12 @@ fn parse_args() -> anyhow::Result<Settings> {
         runs: 200,
         cold: 30,
         warmup: 10,
+        load: http::Load {
+            seconds: 5.0,
+            connections: 4,
+            max_requests: 100_000,
+        },
+        starts: 3,
         models: Vec::new(),
     };
     let mut args = std::env::args().skip(1);
@@ -106,18 +160,28 @@ fn parse_args() -> anyhow::Result<Settings> {
             "--runs" => settings.runs = value()?.parse()?,
             "--cold" => settings.cold = value()?.parse()?,
             "--warmup" => settings.warmup = value()?.parse()?,
+            "--seconds" => settings.load.seconds = value()?.parse()?,
+            "--connections" => settings.load.connections = value()?.parse()?,
+            "--starts" => settings.starts = value()?.parse()?,
             "--model" => settings.models.push(value()?),
             // A smoke run: every measurement, too few runs to mean much.
-            "--quick" => (settings.runs, settings.cold, settings.warmup) = (10, 3, 2),
+            "--quick" => {
+                (settings.runs, settings.cold, settings.warmup) = (10, 3, 2);
+                (settings.load.seconds, settings.starts) = (1.0, 1);
+            }
             // What `cargo bench` passes to every bench target.
             "--bench" => {}
             other => bail!(
-                "unknown argument {other}; use --runs N --cold N --warmup N --model NAME --quick"
+                "unknown argument {other}; use --runs N --cold N --warmup N --seconds S \
+                 --connections N --starts N --model NAME --quick"
             ),
         }
     }
-    if settings.runs == 0 || settings.cold == 0 {
-        bail!("--runs and --cold must be positive");
+    if settings.runs == 0 || settings.cold == 0 || settings.starts == 0 {
+        bail!("--runs, --cold and --starts must be positive");
+    }
+    if settings.load.connections == 0 || settings.load.seconds <= 0.0 {
+        bail!("--connections and --seconds must be positive");
     }
     if settings.models.is_empty() {
         settings.models = MODELS.iter().map(|(name, _)| name.to_string()).collect();
@@ -147,7 +211,12 @@ fn print_machine() {
         .unwrap_or_else(|| "unknown CPU".into());
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     let kernel = command_output("uname", &["-srm"]).unwrap_or_default();
-    let commit = command_output("git", &["rev-parse", "--short", "HEAD"]).unwrap_or_default();
+    let mut commit = command_output("git", &["rev-parse", "--short", "HEAD"]).unwrap_or_default();
+    if command_output("git", &["status", "--porcelain", "--untracked-files=no"])
+        .is_some_and(|changes| !changes.is_empty())
+    {
+        commit.push_str(" with uncommitted changes");
+    }
     println!("machine: {cpu}, {cores} cores, {kernel}");
     println!("wasmodel {commit}, tract-onnx 0.23.9, wasmtime 48.0.8 (Cranelift)");
 }
@@ -218,6 +287,8 @@ struct ModelResult {
     warm: Samples,
     cold_preinit: Samples,
     cold_pooled: Samples,
+    /// Page faults per fresh pre-initialized instance, on demand and pooled.
+    faults: [u64; 2],
     cold_lazy: Samples,
     /// The lazy build's warm calls (after its first one parsed the model).
     warm_lazy: Samples,
@@ -227,12 +298,15 @@ struct ModelResult {
     compile: Duration,
     ort_native: Peer,
     ort_web: Peer,
+    served: http::Measured,
+    fastapi: anyhow::Result<http::Measured>,
 }
 
 fn measure(
     repo: &Path,
     scratch: &Path,
     [runtime, pooled]: [&Runtime; 2],
+    tokio: &tokio::runtime::Runtime,
     name: &str,
     kind: &str,
     settings: &Settings,
@@ -279,8 +353,11 @@ fn measure(
     drop(instance);
 
     eprintln!("P3: fresh instances, pre-initialized and --no-preinit, alternately...");
-    let [cold_preinit, cold_pooled, cold_lazy] =
-        cold_starts([&model, &pooled_model, &lazy_model], &inputs, settings)?;
+    let [
+        (cold_preinit, faults_preinit),
+        (cold_pooled, faults_pooled),
+        (cold_lazy, _),
+    ] = cold_starts([&model, &pooled_model, &lazy_model], &inputs, settings)?;
     let mut warm_lazy = Samples::default();
     let mut instance = lazy_model.instance()?;
     for _ in 0..settings.warmup.max(1) {
@@ -318,6 +395,38 @@ fn measure(
         .map_err(|e| anyhow::anyhow!("{e:#}"))?;
     let compile = started.elapsed();
 
+    eprintln!("P3-P5: wasmodel serve and FastAPI + onnxruntime (2 workers) over HTTP...");
+    let http_component = scratch.join(format!("{name}-http.wasm"));
+    let built = ComponentBuilder::new(name)
+        .flavour(Flavour::Http)
+        .build(runtime, &onnx)?;
+    std::fs::write(&http_component, &built.component)?;
+    let target = http::Target {
+        method: hyper::Method::POST,
+        path: format!("/v2/models/{name}/infer"),
+        body: Bytes::from(std::fs::read(&inputs_json)?),
+    };
+    let served = http::measure(
+        tokio,
+        http::Server::Wasmodel {
+            component: &http_component,
+        },
+        &target,
+        settings.load,
+        settings.starts,
+    )?;
+    let fastapi = http::measure(
+        tokio,
+        http::Server::FastApi {
+            repo,
+            model: &path,
+            name,
+        },
+        &target,
+        settings.load,
+        settings.starts,
+    );
+
     Ok(ModelResult {
         name: name.into(),
         kind: kind.into(),
@@ -327,6 +436,7 @@ fn measure(
         warm,
         cold_preinit,
         cold_pooled,
+        faults: [faults_preinit, faults_pooled],
         cold_lazy,
         warm_lazy,
         component_size: preinit.len(),
@@ -335,22 +445,42 @@ fn measure(
         compile,
         ort_native,
         ort_web,
+        served,
+        fastapi,
     })
 }
 
-/// Times a fresh instance's first prediction for each model, taking turns.
+/// Times a fresh instance's first prediction for each model, taking turns;
+/// with the page faults each took on average (the process's minor faults,
+/// Linux only; 0 elsewhere).
 fn cold_starts<const N: usize>(
     models: [&LoadedModel; N],
     inputs: &[Tensor],
     settings: &Settings,
-) -> anyhow::Result<[Samples; N]> {
-    let mut samples: [Samples; N] = std::array::from_fn(|_| Samples::default());
+) -> anyhow::Result<[(Samples, u64); N]> {
+    let mut samples: [(Samples, u64); N] = std::array::from_fn(|_| Default::default());
     for _ in 0..settings.cold {
-        for (model, samples) in models.iter().zip(&mut samples) {
+        for (model, (samples, faults)) in models.iter().zip(&mut samples) {
+            let before = minor_faults();
             samples.time(|| model.instance()?.predict(inputs.to_vec()))?;
+            *faults += minor_faults().saturating_sub(before);
         }
     }
+    for (_, faults) in &mut samples {
+        *faults /= settings.cold as u64;
+    }
     Ok(samples)
+}
+
+/// This process's minor page faults so far (`/proc/self/stat`, field 10).
+fn minor_faults() -> u64 {
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|stat| {
+            let (_, rest) = stat.rsplit_once(')')?;
+            rest.split_whitespace().nth(7)?.parse().ok()
+        })
+        .unwrap_or(0)
 }
 
 /// One seeded input per declared input, with every dynamic dimension 1.
@@ -507,7 +637,11 @@ fn gzipped_size(bytes: &[u8]) -> anyhow::Result<usize> {
     Ok(out.stdout.len())
 }
 
-fn report(results: &[ModelResult], settings: &Settings) -> anyhow::Result<()> {
+fn report(
+    results: &[ModelResult],
+    hello: &http::Measured,
+    settings: &Settings,
+) -> anyhow::Result<()> {
     println!(
         "\n{} timed runs per runtime ({} warm-up), {} fresh instances per build; times in ms, p50 / p99\n",
         settings.runs, settings.warmup, settings.cold
@@ -607,19 +741,140 @@ fn report(results: &[ModelResult], settings: &Settings) -> anyhow::Result<()> {
             }
         );
     }
-    println!("  (native tract's own parse and optimize, for comparison:");
+    println!(
+        "  page faults per fresh instance (preinit / pooled): {}",
+        results
+            .iter()
+            .map(|r| format!("{} {} / {}", r.name, r.faults[0], r.faults[1]))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    println!(
+        "  (native tract's own parse and optimize, for comparison: {})",
+        results
+            .iter()
+            .map(|r| format!("{} {:.1} ms", r.name, r.native_load.as_secs_f64() * 1e3))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+
+    println!(
+        "\nP3 process start: spawning a server to its first answered infer, median of {} start(s)",
+        settings.starts
+    );
+    println!(
+        "{:<30} {:>16} {:>16} {:>9}",
+        "model", "wasmodel serve", "FastAPI (2 w.)", "÷"
+    );
+    println!(
+        "{:<30} {:>16} {:>16} {:>9}",
+        "hello world (GET /)",
+        short(hello.start.p50()),
+        "",
+        ""
+    );
     for r in results {
+        let (fastapi, ratio) = match &r.fastapi {
+            Ok(f) => (
+                short(f.start.p50()),
+                format!("{:.3}", r.served.start.p50() / f.start.p50()),
+            ),
+            Err(_) => ("n/a".into(), "n/a".into()),
+        };
         println!(
-            "   {}: {:.1} ms)",
-            r.name,
-            r.native_load.as_secs_f64() * 1e3
+            "{:<30} {:>16} {:>16} {:>9}",
+            label(r),
+            short(r.served.start.p50()),
+            fastapi,
+            ratio
         );
+    }
+
+    println!(
+        "\nP4 HTTP throughput: requests/s at {} keep-alive connections, {:.0} s per server, latency p50 / p99 ms",
+        settings.load.connections, settings.load.seconds
+    );
+    println!(
+        "{:<30} {:>10} {:>17} {:>10} {:>17} {:>9} {:>7}",
+        "model", "wasmodel", "latency", "FastAPI", "latency", "÷", "errors"
+    );
+    let row = |label: String, served: &http::Measured, fastapi: Option<&http::Measured>| {
+        let (rate, latency, ratio) = match fastapi {
+            Some(f) => (
+                format!("{:.0}", f.round.rate),
+                pair(&f.round.latencies),
+                format!("{:.2}", served.round.rate / f.round.rate),
+            ),
+            None => (String::new(), String::new(), String::new()),
+        };
+        println!(
+            "{:<30} {:>10.0} {:>17} {:>10} {:>17} {:>9} {:>7}",
+            label,
+            served.round.rate,
+            pair(&served.round.latencies),
+            rate,
+            latency,
+            ratio,
+            served.round.errors + fastapi.map_or(0, |f| f.round.errors)
+        );
+    };
+    row("hello world (GET /)".into(), hello, None);
+    for r in results {
+        row(label(r), &r.served, r.fastapi.as_ref().ok());
+    }
+
+    println!(
+        "\nP5 memory: peak RSS of wasmodel serve ÷ one FastAPI worker with the model loaded; extra per concurrent instance"
+    );
+    println!(
+        "{:<30} {:>15} {:>15} {:>9} {:>22}",
+        "model", "wasmodel MB", "FastAPI w. MB", "÷", "extra / instance MB"
+    );
+    println!(
+        "{:<30} {:>15.1}",
+        "hello world (GET /)",
+        mb(hello.peak_rss as usize)
+    );
+    for r in results {
+        let (fastapi, ratio) = match &r.fastapi {
+            Ok(f) => (
+                format!("{:.1}", mb(f.peak_rss as usize)),
+                format!("{:.2}", r.served.peak_rss as f64 / f.peak_rss as f64),
+            ),
+            Err(_) => ("n/a".into(), "n/a".into()),
+        };
+        let extra = r.served.peak_rss.saturating_sub(r.served.rss_one) as f64
+            / settings.load.connections.saturating_sub(1).max(1) as f64;
+        println!(
+            "{:<30} {:>15.1} {:>15} {:>9} {:>22.2}",
+            label(r),
+            mb(r.served.peak_rss as usize),
+            fastapi,
+            ratio,
+            extra / 1e6
+        );
+    }
+    for r in results {
+        if let Err(e) = &r.fastapi {
+            println!("  {}: FastAPI n/a: {e:#}", r.name);
+        }
     }
 
     println!(
         "\nP6 size: the engine before any model is put in it: {:.2} MB, {:.2} MB gzipped;",
         mb(wasmodel::ENGINE_WASM.len()),
         mb(gzipped_size(wasmodel::ENGINE_WASM)?)
+    );
+    let breakdown = code_by_crate(wasmodel::ENGINE_WASM)?;
+    let code: usize = breakdown.iter().map(|(_, size)| size).sum();
+    println!(
+        "  its code, {:.2} MB, by crate: {}",
+        mb(code),
+        breakdown
+            .iter()
+            .map(|(krate, size)| format!("{krate} {:.2}", mb(*size)))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     println!("and each component minus its ONNX file, raw and gzipped; Cranelift compile time");
     println!(
@@ -639,7 +894,84 @@ fn report(results: &[ModelResult], settings: &Settings) -> anyhow::Result<()> {
             r.compile.as_secs_f64()
         );
     }
+
+    let errors = hello.round.errors
+        + results
+            .iter()
+            .map(|r| r.served.round.errors + r.fastapi.as_ref().map_or(0, |f| f.round.errors))
+            .sum::<usize>();
+    if errors > 0 {
+        bail!("{errors} HTTP request(s) failed: the P4 rates do not count");
+    }
     Ok(())
+}
+
+/// The engine's function bodies, summed by the crate their (mangled) name
+/// in the `name` section starts with: the ten largest, then the rest.
+fn code_by_crate(module: &[u8]) -> anyhow::Result<Vec<(String, usize)>> {
+    use std::collections::HashMap;
+    use wasmparser::{KnownCustom, Name, Payload, TypeRef};
+
+    let (mut imported, mut bodies, mut names) = (0u32, Vec::new(), HashMap::new());
+    for payload in wasmparser::Parser::new(0).parse_all(module) {
+        match payload? {
+            Payload::ImportSection(reader) => {
+                for import in reader.into_imports() {
+                    if matches!(import?.ty, TypeRef::Func(_) | TypeRef::FuncExact(_)) {
+                        imported += 1;
+                    }
+                }
+            }
+            Payload::CodeSectionEntry(body) => bodies.push(body.range().len()),
+            Payload::CustomSection(custom) => {
+                if let KnownCustom::Name(reader) = custom.as_known() {
+                    for name in reader {
+                        if let Name::Function(map) = name? {
+                            for naming in map {
+                                let naming = naming?;
+                                names.insert(naming.index, naming.name);
+                            }
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut by_crate: HashMap<String, usize> = HashMap::new();
+    for (i, size) in bodies.into_iter().enumerate() {
+        let name = names.get(&(imported + i as u32)).copied().unwrap_or("");
+        *by_crate.entry(crate_of(name)).or_default() += size;
+    }
+    let mut sorted: Vec<(String, usize)> = by_crate.into_iter().collect();
+    sorted.sort_by_key(|(_, size)| std::cmp::Reverse(*size));
+    if sorted.len() > 10 {
+        let rest = sorted.split_off(10).into_iter().map(|(_, s)| s).sum();
+        sorted.push(("other".into(), rest));
+    }
+    Ok(sorted)
+}
+
+/// The crate a legacy-mangled Rust symbol (`_ZN` + length-prefixed path)
+/// belongs to; for `<Type as Trait>` impls, the type's crate.
+fn crate_of(symbol: &str) -> String {
+    let Some(path) = symbol.strip_prefix("_ZN") else {
+        return "(not Rust)".into();
+    };
+    let digits = path.find(|c: char| !c.is_ascii_digit()).unwrap_or(0);
+    let len: usize = path[..digits].parse().unwrap_or(0);
+    let first = path.get(digits..digits + len).unwrap_or("");
+    let first = first.strip_prefix("_$LT$").unwrap_or(first);
+    let first = first
+        .trim_start_matches("$RF$")
+        .trim_start_matches("mut$u20$");
+    let end = first
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .unwrap_or(first.len());
+    match &first[..end] {
+        "" => "(unnamed)".into(),
+        krate => krate.to_string(),
+    }
 }
 
 fn pair(s: &Samples) -> String {
