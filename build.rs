@@ -6,7 +6,7 @@
 //! - `engine-http.wasm`: the HTTP component, for `wasm32-wasip1` (spin-sdk
 //!   needs WASI; `wasmodel build --http` adapts it to the proxy world);
 //! - `hello-http.wasm` (`crates/hello-http`): a hello-world HTTP
-//!   component, the baseline of `benches/serve.rs`.
+//!   component, the baseline of `benches/suite`.
 //!
 //! Two toolchains are known to work (see `scripts/setup.sh`):
 //! - a rustup toolchain with the targets installed;
@@ -58,7 +58,7 @@ const GUESTS: [Guest; 3] = [
         output: "engine-http.wasm",
         prebuilt_var: "WASMODEL_HTTP_ENGINE_WASM",
     },
-    // The baseline of `benches/serve.rs` (seconds: it shares spin-sdk's
+    // The baseline of `benches/suite` (seconds: it shares spin-sdk's
     // build with the HTTP engine).
     Guest {
         package: "wasmodel-hello-http",

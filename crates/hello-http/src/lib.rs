@@ -1,5 +1,5 @@
 //! The smallest spin-sdk HTTP component: answers every request with 200
-//! and `hello`. `benches/serve.rs` serves it beside a model's HTTP
+//! and `hello`. `benches/suite` serves it beside a model's HTTP
 //! component to show what the model itself costs per request.
 
 use spin_sdk::http::{IntoResponse, Request, Response};
