@@ -70,6 +70,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from oip_datatypes import DATATYPES, NUMPY_TO_DATATYPE, ORT_TO_DATATYPE
+
 
 def set_nodelay_whatever_the_proto():
     """TCP_NODELAY on every TCP connection asyncio accepts (see the docstring)."""
@@ -83,23 +85,6 @@ def set_nodelay_whatever_the_proto():
 
 if os.environ.get("WASMODEL_PEER_NAGLE") != "1":
     set_nodelay_whatever_the_proto()
-
-# Open Inference Protocol datatype <-> numpy dtype <-> onnxruntime type string.
-DATATYPES = {
-    "FP32": (np.float32, "tensor(float)"),
-    "FP64": (np.float64, "tensor(double)"),
-    "INT8": (np.int8, "tensor(int8)"),
-    "INT16": (np.int16, "tensor(int16)"),
-    "INT32": (np.int32, "tensor(int32)"),
-    "INT64": (np.int64, "tensor(int64)"),
-    "UINT8": (np.uint8, "tensor(uint8)"),
-    "UINT16": (np.uint16, "tensor(uint16)"),
-    "UINT32": (np.uint32, "tensor(uint32)"),
-    "UINT64": (np.uint64, "tensor(uint64)"),
-    "BOOL": (np.bool_, "tensor(bool)"),
-}
-ORT_TO_DATATYPE = {ort_type: name for name, (_, ort_type) in DATATYPES.items()}
-NUMPY_TO_DATATYPE = {np.dtype(dtype): name for name, (dtype, _) in DATATYPES.items()}
 
 
 class InferInput(BaseModel):

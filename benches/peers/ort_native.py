@@ -42,24 +42,9 @@ import sys  # noqa: E402
 
 import numpy as np  # noqa: E402
 import onnxruntime as ort  # noqa: E402
+from oip_datatypes import DATATYPES, NUMPY_TO_DATATYPE  # noqa: E402
 
 IMPORT_NS = time.perf_counter_ns() - _t_import
-
-# Open Inference Protocol datatype <-> numpy dtype <-> ONNX tensor type string.
-DATATYPES = {
-    "FP32": (np.float32, "tensor(float)"),
-    "FP64": (np.float64, "tensor(double)"),
-    "INT8": (np.int8, "tensor(int8)"),
-    "INT16": (np.int16, "tensor(int16)"),
-    "INT32": (np.int32, "tensor(int32)"),
-    "INT64": (np.int64, "tensor(int64)"),
-    "UINT8": (np.uint8, "tensor(uint8)"),
-    "UINT16": (np.uint16, "tensor(uint16)"),
-    "UINT32": (np.uint32, "tensor(uint32)"),
-    "UINT64": (np.uint64, "tensor(uint64)"),
-    "BOOL": (np.bool_, "tensor(bool)"),
-}
-NUMPY_TO_DATATYPE = {np.dtype(dtype): name for name, (dtype, _) in DATATYPES.items()}
 
 
 class PeerError(Exception):
