@@ -161,10 +161,8 @@ impl ComponentBuilder {
         // 2. Instantiate the instrumented engine and hand it the model.
         let started = Instant::now();
         let (wizer, (cx, instrumented)) = (wizer(), instrument(self.flavour.engine())?);
-        if runtime.needs_compile(&instrumented) {
-            report(BuildStep::CompilingEngine);
-        }
-        let module: Module = runtime.compile(&instrumented)?;
+        let module: Module =
+            runtime.compile(&instrumented, || report(BuildStep::CompilingEngine))?;
         let mut store = Store::new(runtime.engine(), ());
         // The same code already ran natively in step 1; this bound only
         // guards against a wasm-specific hang.

@@ -45,14 +45,15 @@ impl CompileCache {
         &self.dir
     }
 
-    /// Whether compiled code for `wasm` is already in the cache.
-    pub fn contains(&self, engine: &Engine, wasm: &[u8]) -> bool {
-        self.entry(engine, wasm).is_file()
-    }
-
     /// Loads the compiled `wasm` (a component or a core module), compiling
-    /// and storing it first if the cache does not hold it yet.
-    pub(crate) fn load<T: Compiled>(&self, engine: &Engine, wasm: &[u8]) -> Result<T, Error> {
+    /// and storing it first if the cache does not hold it yet; `compiling`
+    /// is called just before that compilation.
+    pub(crate) fn load<T: Compiled>(
+        &self,
+        engine: &Engine,
+        wasm: &[u8],
+        compiling: impl FnOnce(),
+    ) -> Result<T, Error> {
         let entry = self.entry(engine, wasm);
         if entry.is_file() {
             // SAFETY: the file was written by `serialize` below, under a name
@@ -63,6 +64,7 @@ impl CompileCache {
                 return Ok(compiled);
             }
         }
+        compiling();
         let compiled = T::compile(engine, wasm).map_err(Error::Wasmtime)?;
         let bytes = compiled.serialize().map_err(Error::Wasmtime)?;
         self.store(&entry, &bytes)?;

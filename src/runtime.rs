@@ -99,20 +99,19 @@ impl Runtime {
         self.shared.limits
     }
 
-    /// Whether loading `component` will have to compile it first (which
-    /// takes tens of seconds for a model component).
-    pub fn needs_compile(&self, wasm: &[u8]) -> bool {
-        self.shared
-            .cache
-            .as_ref()
-            .is_none_or(|cache| !cache.contains(&self.shared.engine, wasm))
-    }
-
-    /// Compiles (or loads from the cache) a core module or a component.
-    pub(crate) fn compile<T: crate::cache::Compiled>(&self, wasm: &[u8]) -> Result<T, Error> {
+    /// Compiles (or loads from the cache) a core module or a component,
+    /// calling `compiling` first when it has to compile.
+    pub(crate) fn compile<T: crate::cache::Compiled>(
+        &self,
+        wasm: &[u8],
+        compiling: impl FnOnce(),
+    ) -> Result<T, Error> {
         match &self.shared.cache {
-            Some(cache) => cache.load(&self.shared.engine, wasm),
-            None => T::compile(&self.shared.engine, wasm).map_err(Error::Wasmtime),
+            Some(cache) => cache.load(&self.shared.engine, wasm, compiling),
+            None => {
+                compiling();
+                T::compile(&self.shared.engine, wasm).map_err(Error::Wasmtime)
+            }
         }
     }
 
@@ -127,6 +126,17 @@ impl Runtime {
     /// checks it exports the `predictor` interface, pre-instantiates it and
     /// reads its metadata.
     pub fn load(&self, wasm: &[u8]) -> Result<LoadedModel, Error> {
+        self.load_reporting(wasm, || {})
+    }
+
+    /// [`load`](Self::load), calling `compiling` first if the component is
+    /// not in the compile cache (compiling a model component takes seconds
+    /// to tens of seconds, worth telling a user about).
+    pub fn load_reporting(
+        &self,
+        wasm: &[u8],
+        compiling: impl FnOnce(),
+    ) -> Result<LoadedModel, Error> {
         if !wasmparser::Parser::is_component(wasm) {
             return Err(Error::NotAModelComponent(
                 "the file is not a WebAssembly component (build one with `wasmodel build`)".into(),
@@ -149,7 +159,7 @@ impl Runtime {
                 },
             ));
         }
-        let component: Component = self.compile(wasm)?;
+        let component: Component = self.compile(wasm, compiling)?;
         let linker = Linker::<CallState>::new(&self.shared.engine);
         let instance_pre = linker.instantiate_pre(&component).map_err(|e| {
             Error::NotAModelComponent(format!(

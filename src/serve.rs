@@ -80,6 +80,16 @@ impl Runtime {
     /// `wasmtime serve` offer. A component that needs anything else is
     /// refused here.
     pub fn load_http(&self, wasm: &[u8]) -> Result<HttpModel, Error> {
+        self.load_http_reporting(wasm, || {})
+    }
+
+    /// [`load_http`](Self::load_http), calling `compiling` first if the
+    /// component is not in the compile cache.
+    pub fn load_http_reporting(
+        &self,
+        wasm: &[u8],
+        compiling: impl FnOnce(),
+    ) -> Result<HttpModel, Error> {
         if !wasmparser::Parser::is_component(wasm) {
             return Err(Error::NotAModelComponent(
                 "the file is not a WebAssembly component (build one with `wasmodel build --http`)"
@@ -97,7 +107,7 @@ impl Runtime {
                 exports.join(", ")
             )));
         }
-        let component: Component = self.compile(wasm)?;
+        let component: Component = self.compile(wasm, compiling)?;
         let mut linker = Linker::<RequestState>::new(self.engine());
         wasmtime_wasi_http::p2::add_to_linker_async(&mut linker).map_err(Error::Wasmtime)?;
         let instance_pre = linker.instantiate_pre(&component).map_err(|e| {

@@ -327,10 +327,9 @@ fn measure(
         .preinit(false)
         .build(runtime, &onnx)?
         .component;
-    if runtime.needs_compile(&preinit) || runtime.needs_compile(&lazy) {
-        eprintln!("compiling them for this machine (cached afterwards)...");
-    }
-    let (model, lazy_model) = (runtime.load(&preinit)?, pooled.load(&lazy)?);
+    let compiling = || eprintln!("compiling a component for this machine (cached afterwards)...");
+    let model = runtime.load_reporting(&preinit, compiling)?;
+    let lazy_model = pooled.load_reporting(&lazy, compiling)?;
     let pooled_model = pooled.load(&preinit)?;
     check_same(&expected, &model.predict(inputs.clone())?, "the component")?;
     check_same(

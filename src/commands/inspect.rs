@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use sha2::{Digest as _, Sha256};
 
-use super::{RuntimeArgs, mb, print_list, print_model_info, read_component};
+use super::{RuntimeArgs, compiling_notice, mb, print_list, print_model_info, read_component};
 
 /// Show a model component's metadata, imports, exports, size and digest.
 ///
@@ -30,10 +30,10 @@ pub struct InspectCommand {
 impl InspectCommand {
     pub fn execute(self) -> anyhow::Result<()> {
         let runtime = self.runtime.runtime()?;
-        let wasm = read_component(&runtime, &self.component)?;
+        let wasm = read_component(&self.component)?;
         let digest = format!("sha256:{:x}", Sha256::digest(&wasm));
         let model = runtime
-            .load(&wasm)
+            .load_reporting(&wasm, compiling_notice(&self.component, &wasm))
             .with_context(|| format!("cannot load {}", self.component.display()))?;
         let (info, interfaces) = (model.info(), model.interfaces());
 

@@ -78,26 +78,31 @@ impl RuntimeArgs {
     }
 }
 
-/// Reads a component file, saying first when loading it will have to
-/// compile it (which takes a while for a model component; the result is
-/// cached).
-pub fn read_component(runtime: &Runtime, path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
-    let wasm = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    if runtime.needs_compile(&wasm) {
+/// Reads a component file.
+pub fn read_component(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+/// The notice printed when loading the component at `path` has to compile
+/// it first (which takes a while for a model component; the result is
+/// cached): for [`Runtime::load_reporting`] and
+/// [`Runtime::load_http_reporting`].
+pub fn compiling_notice<'a>(path: &'a std::path::Path, wasm: &[u8]) -> impl FnOnce() + 'a {
+    let size = wasm.len();
+    move || {
         eprintln!(
             "Compiling {} for this machine ({:.1} MB; once, then cached)...",
             path.display(),
-            mb(wasm.len())
+            mb(size)
         );
     }
-    Ok(wasm)
 }
 
-/// Loads a predictor component (see [`read_component`]).
+/// Loads a predictor component, saying so first if it has to be compiled.
 pub fn load(runtime: &Runtime, path: &std::path::Path) -> anyhow::Result<LoadedModel> {
-    let wasm = read_component(runtime, path)?;
+    let wasm = read_component(path)?;
     runtime
-        .load(&wasm)
+        .load_reporting(&wasm, compiling_notice(path, &wasm))
         .with_context(|| format!("cannot load {}", path.display()))
 }
 

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use wasmodel::{ServeOptions, Server};
 
-use super::{RuntimeArgs, read_component};
+use super::{RuntimeArgs, compiling_notice, read_component};
 
 /// Serve an HTTP model component (`wasmodel build --http`) over the Open
 /// Inference Protocol v2, the way `wasmtime serve` runs it.
@@ -73,9 +73,9 @@ impl ServeCommand {
             .context("--concurrency is too large")?;
         let runtime = self.runtime.runtime_pooled(Some(instances))?;
         let path = &self.component;
-        let wasm = read_component(&runtime, path)?;
+        let wasm = read_component(path)?;
         let model = runtime
-            .load_http(&wasm)
+            .load_http_reporting(&wasm, compiling_notice(path, &wasm))
             .with_context(|| format!("cannot serve {}", path.display()))?;
 
         let tokio = tokio::runtime::Builder::new_multi_thread()
