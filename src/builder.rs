@@ -27,6 +27,7 @@
 
 use std::future::Future;
 use std::pin::pin;
+use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
@@ -78,12 +79,26 @@ impl Flavour {
 }
 
 /// Builds model components from ONNX files.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ComponentBuilder {
     name: String,
     version: String,
     flavour: Flavour,
     preinit: bool,
+    /// An engine module to use instead of the embedded one.
+    engine: Option<Arc<[u8]>>,
+}
+
+impl std::fmt::Debug for ComponentBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ComponentBuilder")
+            .field("name", &self.name)
+            .field("version", &self.version)
+            .field("flavour", &self.flavour)
+            .field("preinit", &self.preinit)
+            .field("engine_bytes", &self.engine.as_ref().map(|e| e.len()))
+            .finish()
+    }
 }
 
 /// A model component and what went into it.
@@ -114,6 +129,7 @@ impl ComponentBuilder {
             version: "1".into(),
             flavour: Flavour::Predictor,
             preinit: true,
+            engine: None,
         }
     }
 
@@ -135,6 +151,16 @@ impl ComponentBuilder {
     /// what pre-initialization saves).
     pub fn preinit(mut self, preinit: bool) -> ComponentBuilder {
         self.preinit = preinit;
+        self
+    }
+
+    /// Builds from this engine core module instead of the one embedded in
+    /// wasmodel: `crates/guest` built for the flavour's target with other
+    /// options (the benchmarks compare builds without SIMD, or with
+    /// relaxed SIMD, this way). The component it makes is checked against
+    /// the flavour's world like any other.
+    pub fn engine(mut self, module: impl Into<Arc<[u8]>>) -> ComponentBuilder {
+        self.engine = Some(module.into());
         self
     }
 
@@ -160,7 +186,8 @@ impl ComponentBuilder {
 
         // 2. Instantiate the instrumented engine and hand it the model.
         let started = Instant::now();
-        let (wizer, (cx, instrumented)) = (wizer(), instrument(self.flavour.engine())?);
+        let engine = self.engine.as_deref().unwrap_or(self.flavour.engine());
+        let (wizer, (cx, instrumented)) = (wizer(), instrument(engine)?);
         let module: Module =
             runtime.compile(&instrumented, || report(BuildStep::CompilingEngine))?;
         let mut store = Store::new(runtime.engine(), ());
@@ -208,9 +235,7 @@ fn wizer() -> Wizer {
     wizer
 }
 
-fn instrument(
-    engine: &'static [u8],
-) -> Result<(wasmtime_wizer::ModuleContext<'static>, Vec<u8>), Error> {
+fn instrument(engine: &[u8]) -> Result<(wasmtime_wizer::ModuleContext<'_>, Vec<u8>), Error> {
     wizer()
         .instrument(engine)
         .map_err(|e| Error::Build(format!("instrumenting the engine: {e:#}")))

@@ -101,6 +101,25 @@ fn world_checks_refuse_the_other_flavour() {
     );
 }
 
+#[test]
+fn an_engine_given_explicitly_is_used_and_checked() {
+    let onnx = std::fs::read(model_path("iris")).unwrap();
+    // The embedded engine, given by hand, makes the very same component.
+    let given = ComponentBuilder::new("m")
+        .engine(wasmodel::ENGINE_WASM.to_vec())
+        .build(runtime(), &onnx)
+        .unwrap();
+    assert!(given.component == build(&onnx).unwrap().component);
+    // An engine of the other flavour cannot make a predictor: it needs WASI.
+    match ComponentBuilder::new("m")
+        .engine(wasmodel::HTTP_ENGINE_WASM.to_vec())
+        .build(runtime(), &onnx)
+    {
+        Err(Error::Build(why)) => assert!(why.contains("wasi_snapshot_preview1"), "{why}"),
+        other => panic!("expected a build error, got {:?}", other.map(|_| ())),
+    }
+}
+
 /// Whether `needle` occurs in `haystack`.
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
