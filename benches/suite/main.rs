@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! cargo bench --bench suite [-- --runs 200 --cold 30 --seconds 5 --connections 4
-//!                               --model squeezenet --quick]
+//!                               --model squeezenet --simd --quick]
 //! ```
 //!
 //! For every model (the default `iris`, the tabular MLP `wine_mlp` and the
@@ -12,7 +12,9 @@
 //!
 //! - **P1 sandbox overhead**: a warm instance's `predict` through the
 //!   component ÷ native tract (the same tract version, the same optimized
-//!   model, one thread), the two timed alternately, run by run.
+//!   model, one thread), the two timed alternately, run by run. With
+//!   `--simd`, also the engine built without SIMD and with relaxed SIMD
+//!   (built first: minutes), in the same alternation.
 //! - **P2 peers**: the component ÷ onnxruntime-web's wasm build in Node (SIMD,
 //!   one thread) and ÷ native onnxruntime (one intra-op thread), each a
 //!   script in `benches/peers/` run as its own process; their outputs are
@@ -28,7 +30,8 @@
 //!   allowed; a hello-world component served the same way is the floor.
 //! - **P5 memory**: peak resident memory of `wasmodel serve` ÷ one FastAPI
 //!   worker with the model loaded, and what each further concurrent
-//!   instance adds.
+//!   instance adds, against the heap native tract needs for one prediction
+//!   (its activations, counted by this program's allocator).
 //! - **P6 size**: the component minus the model (the engine's overhead), raw
 //!   and gzipped, and how long this host takes to compile it.
 //!
@@ -48,7 +51,12 @@ use wasmodel::{
     Runtime, RuntimeOptions, Tensor, TensorData,
 };
 
+mod heap;
 mod http;
+mod simd;
+
+#[global_allocator]
+static ALLOCATOR: heap::Counting = heap::Counting;
 
 /// `crates/hello-http`, built for wasm32-wasip1 by build.rs: the floor of
 /// the HTTP measurements.
@@ -73,6 +81,8 @@ struct Settings {
     /// Timed process starts per server.
     starts: usize,
     models: Vec<String>,
+    /// Compare engine builds without SIMD and with relaxed SIMD.
+    simd: bool,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -99,6 +109,11 @@ fn main() -> anyhow::Result<()> {
     })?;
 
     print_machine();
+    let variants = if settings.simd {
+        simd::build(repo)?
+    } else {
+        Vec::new()
+    };
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -119,22 +134,22 @@ fn main() -> anyhow::Result<()> {
         settings.load,
         settings.starts,
     )?;
+    let bench = Bench {
+        repo,
+        scratch: scratch.path(),
+        runtime: &runtime,
+        pooled: &pooled,
+        variants: &variants,
+        tokio: &tokio,
+        settings: &settings,
+    };
     let mut results = Vec::new();
     for (name, kind) in MODELS
         .iter()
         .filter(|(name, _)| settings.models.iter().any(|m| m == name))
     {
         eprintln!("== {name}");
-        let result = measure(
-            repo,
-            scratch.path(),
-            [&runtime, &pooled],
-            &tokio,
-            name,
-            kind,
-            &settings,
-        )
-        .with_context(|| format!("benchmarking {name}"))?;
+        let result = measure(bench, name, kind).with_context(|| format!("benchmarking {name}"))?;
         results.push(result);
     }
     report(&results, &hello, &settings)
@@ -152,6 +167,7 @@ fn parse_args() -> anyhow::Result<Settings> {
         },
         starts: 3,
         models: Vec::new(),
+        simd: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -164,6 +180,7 @@ fn parse_args() -> anyhow::Result<Settings> {
             "--connections" => settings.load.connections = value()?.parse()?,
             "--starts" => settings.starts = value()?.parse()?,
             "--model" => settings.models.push(value()?),
+            "--simd" => settings.simd = true,
             // A smoke run: every measurement, too few runs to mean much.
             "--quick" => {
                 (settings.runs, settings.cold, settings.warmup) = (10, 3, 2);
@@ -173,7 +190,7 @@ fn parse_args() -> anyhow::Result<Settings> {
             "--bench" => {}
             other => bail!(
                 "unknown argument {other}; use --runs N --cold N --warmup N --seconds S \
-                 --connections N --starts N --model NAME --quick"
+                 --connections N --starts N --model NAME --simd --quick"
             ),
         }
     }
@@ -278,13 +295,24 @@ enum Peer {
     Failed(String),
 }
 
+struct VariantResult {
+    name: &'static str,
+    warm: Samples,
+    /// Largest difference from native tract's outputs.
+    max_diff: f64,
+}
+
 struct ModelResult {
     name: String,
     kind: String,
     onnx_size: usize,
     native_load: Duration,
+    /// The most heap native tract held during one prediction.
+    native_heap: usize,
     native: Samples,
     warm: Samples,
+    /// `--simd`: each engine variant's warm predict.
+    variants: Vec<VariantResult>,
     cold_preinit: Samples,
     cold_pooled: Samples,
     /// Page faults per fresh pre-initialized instance, on demand and pooled.
@@ -302,15 +330,30 @@ struct ModelResult {
     fastapi: anyhow::Result<http::Measured>,
 }
 
-fn measure(
-    repo: &Path,
-    scratch: &Path,
-    [runtime, pooled]: [&Runtime; 2],
-    tokio: &tokio::runtime::Runtime,
-    name: &str,
-    kind: &str,
-    settings: &Settings,
-) -> anyhow::Result<ModelResult> {
+/// What the measurements of every model share.
+#[derive(Clone, Copy)]
+struct Bench<'a> {
+    repo: &'a Path,
+    scratch: &'a Path,
+    runtime: &'a Runtime,
+    /// The same, with instance memory pooled (`wasmodel serve`'s set-up).
+    pooled: &'a Runtime,
+    /// `--simd`: engine variants to time beside the embedded engine.
+    variants: &'a [simd::Variant],
+    tokio: &'a tokio::runtime::Runtime,
+    settings: &'a Settings,
+}
+
+fn measure(bench: Bench<'_>, name: &str, kind: &str) -> anyhow::Result<ModelResult> {
+    let Bench {
+        repo,
+        scratch,
+        runtime,
+        pooled,
+        variants,
+        tokio,
+        settings,
+    } = bench;
     let path = repo.join("models").join(format!("{name}.onnx"));
     let onnx = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
 
@@ -319,7 +362,9 @@ fn measure(
     let native_model = wasmodel_engine::Model::load(&onnx, name, "1")?;
     let native_load = started.elapsed();
     let inputs = seeded_inputs(native_model.info())?;
-    let expected = native_model.predict(inputs.clone())?;
+    let copy = inputs.clone();
+    let (expected, native_heap) = heap::peak_during(|| native_model.predict(copy));
+    let expected = expected?;
 
     eprintln!("building the components (pre-initialized and --no-preinit)...");
     let preinit = ComponentBuilder::new(name).build(runtime, &onnx)?.component;
@@ -338,18 +383,49 @@ fn measure(
         "--no-preinit",
     )?;
 
+    let mut variant_models = Vec::new();
+    for variant in variants {
+        let built = ComponentBuilder::new(name)
+            .engine(variant.engine.clone())
+            .build(runtime, &onnx)?;
+        variant_models.push(runtime.load_reporting(&built.component, compiling)?);
+    }
+
     eprintln!("P1: native tract and a warm component, alternately...");
     let (mut native, mut warm) = (Samples::default(), Samples::default());
     let mut instance = model.instance()?;
+    let mut variant_instances = variant_models
+        .iter()
+        .map(LoadedModel::instance)
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut variant_warm = vec![Samples::default(); variants.len()];
+    let mut max_diffs = vec![0.0; variants.len()];
     for _ in 0..settings.warmup {
         native_model.predict(inputs.clone())?;
         instance.predict(inputs.clone())?;
+        for (instance, max_diff) in variant_instances.iter_mut().zip(&mut max_diffs) {
+            let got = instance.predict(inputs.clone())?;
+            *max_diff = max_diff_of(&expected, &got, "an engine variant")?.max(*max_diff);
+        }
     }
     for _ in 0..settings.runs {
         native.time(|| native_model.predict(inputs.clone()))?;
         warm.time(|| instance.predict(inputs.clone()))?;
+        for (instance, samples) in variant_instances.iter_mut().zip(&mut variant_warm) {
+            samples.time(|| instance.predict(inputs.clone()))?;
+        }
     }
-    drop(instance);
+    drop((instance, variant_instances));
+    let variants = variants
+        .iter()
+        .zip(variant_warm)
+        .zip(max_diffs)
+        .map(|((variant, warm), max_diff)| VariantResult {
+            name: variant.name,
+            warm,
+            max_diff,
+        })
+        .collect();
 
     eprintln!("P3: fresh instances, pre-initialized and --no-preinit, alternately...");
     let [
@@ -431,8 +507,10 @@ fn measure(
         kind: kind.into(),
         onnx_size: onnx.len(),
         native_load,
+        native_heap,
         native,
         warm,
+        variants,
         cold_preinit,
         cold_pooled,
         faults: [faults_preinit, faults_pooled],
@@ -569,11 +647,16 @@ fn max_diff(expected: &[f64], got: &[f64], who: &str) -> anyhow::Result<f64> {
 /// The component must compute what native tract computes: the same engine,
 /// so only float noise between wasm and native kernels may differ.
 fn check_same(expected: &[Tensor], got: &[Tensor], who: &str) -> anyhow::Result<()> {
-    let diff = max_diff(&flat(expected), &flat(got), who)?;
+    let diff = max_diff_of(expected, got, who)?;
     if diff > 1e-3 {
         bail!("{who} differs from native tract by up to {diff}");
     }
     Ok(())
+}
+
+/// Largest difference between two predictions.
+fn max_diff_of(expected: &[Tensor], got: &[Tensor], who: &str) -> anyhow::Result<f64> {
+    max_diff(&flat(expected), &flat(got), who)
 }
 
 /// Runs a peer script from `benches/peers/` and reads its one JSON line.
@@ -660,6 +743,43 @@ fn report(
             pair(&r.warm),
             r.warm.p50() / r.native.p50(),
             r.warm.p99() / r.native.p99(),
+        );
+    }
+
+    if results.iter().any(|r| !r.variants.is_empty()) {
+        println!(
+            "\nP1 SIMD: the engine built three ways, warm predict in the same alternation (simd128 is what wasmodel embeds)"
+        );
+        println!(
+            "{:<30} {:>17} {:>17} {:>9} {:>17} {:>9} {:>10}",
+            "model", "simd128", "scalar", "÷", "relaxed SIMD", "÷", "max diff"
+        );
+        for r in results {
+            let [scalar, relaxed] = ["scalar", "relaxed"].map(|name| {
+                r.variants.iter().find(|v| v.name == name).map_or_else(
+                    || ("n/a".to_string(), "n/a".to_string(), f64::NAN),
+                    |v| {
+                        (
+                            pair(&v.warm),
+                            format!("{:.2}", v.warm.p50() / r.warm.p50()),
+                            v.max_diff,
+                        )
+                    },
+                )
+            });
+            println!(
+                "{:<30} {:>17} {:>17} {:>9} {:>17} {:>9} {:>10.1e}",
+                label(r),
+                pair(&r.warm),
+                scalar.0,
+                scalar.1,
+                relaxed.0,
+                relaxed.1,
+                relaxed.2
+            );
+        }
+        println!(
+            "  (÷: the variant's p50 over simd128's; max diff: relaxed SIMD's outputs against native tract's)"
         );
     }
 
@@ -826,8 +946,8 @@ fn report(
         "\nP5 memory: peak RSS of wasmodel serve ÷ one FastAPI worker with the model loaded; extra per concurrent instance"
     );
     println!(
-        "{:<30} {:>15} {:>15} {:>9} {:>22}",
-        "model", "wasmodel MB", "FastAPI w. MB", "÷", "extra / instance MB"
+        "{:<30} {:>15} {:>15} {:>9} {:>22} {:>18}",
+        "model", "wasmodel MB", "FastAPI w. MB", "÷", "extra / instance MB", "native heap MB"
     );
     println!(
         "{:<30} {:>15.1}",
@@ -845,14 +965,18 @@ fn report(
         let extra = r.served.peak_rss.saturating_sub(r.served.rss_one) as f64
             / settings.load.connections.saturating_sub(1).max(1) as f64;
         println!(
-            "{:<30} {:>15.1} {:>15} {:>9} {:>22.2}",
+            "{:<30} {:>15.1} {:>15} {:>9} {:>22.2} {:>18.2}",
             label(r),
             mb(r.served.peak_rss as usize),
             fastapi,
             ratio,
-            extra / 1e6
+            extra / 1e6,
+            mb(r.native_heap)
         );
     }
+    println!(
+        "  (native heap: the most heap native tract held at once during one predict: activations, scratch, outputs)"
+    );
     for r in results {
         if let Err(e) = &r.fastapi {
             println!("  {}: FastAPI n/a: {e:#}", r.name);
