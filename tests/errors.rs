@@ -244,6 +244,24 @@ fn an_instance_that_hit_the_time_limit_refuses_further_calls() {
 }
 
 #[test]
+fn an_instance_reports_the_memory_it_has() {
+    let model = model("digits_cnn");
+    let mut instance = model.instance().unwrap();
+    let image = instance.memory_size();
+    assert!(image > 0 && image.is_multiple_of(65536), "{image} bytes");
+    instance.predict(vec![digits(1)]).unwrap();
+    let after_one = instance.memory_size();
+    assert!(after_one >= image, "{after_one} < {image}");
+    // 5 000 images need over 20 MB of activations (20 000 need over 100).
+    instance.predict(vec![digits(5_000)]).unwrap();
+    let after_many = instance.memory_size();
+    assert!(
+        after_many > after_one + (20 << 20),
+        "{after_many} bytes after 5 000 images, {after_one} after one"
+    );
+}
+
+#[test]
 fn pooled_instances_are_bounded_and_reused() {
     let runtime = wasmodel::Runtime::new(wasmodel::RuntimeOptions {
         cache: Some(wasmodel::CompileCache::new(crate::support::cache_dir())),

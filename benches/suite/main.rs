@@ -309,6 +309,9 @@ struct ModelResult {
     native_load: Duration,
     /// The most heap native tract held during one prediction.
     native_heap: usize,
+    /// A predictor instance's linear memory when fresh, and after the
+    /// warm runs.
+    memory: [usize; 2],
     native: Samples,
     warm: Samples,
     /// `--simd`: each engine variant's warm predict.
@@ -394,6 +397,7 @@ fn measure(bench: Bench<'_>, name: &str, kind: &str) -> anyhow::Result<ModelResu
     eprintln!("P1: native tract and a warm component, alternately...");
     let (mut native, mut warm) = (Samples::default(), Samples::default());
     let mut instance = model.instance()?;
+    let memory_image = instance.memory_size();
     let mut variant_instances = variant_models
         .iter()
         .map(LoadedModel::instance)
@@ -415,6 +419,7 @@ fn measure(bench: Bench<'_>, name: &str, kind: &str) -> anyhow::Result<ModelResu
             samples.time(|| instance.predict(inputs.clone()))?;
         }
     }
+    let memory_warm = instance.memory_size();
     drop((instance, variant_instances));
     let variants = variants
         .iter()
@@ -508,6 +513,7 @@ fn measure(bench: Bench<'_>, name: &str, kind: &str) -> anyhow::Result<ModelResu
         onnx_size: onnx.len(),
         native_load,
         native_heap,
+        memory: [memory_image, memory_warm],
         native,
         warm,
         variants,
@@ -976,6 +982,14 @@ fn report(
     }
     println!(
         "  (native heap: the most heap native tract held at once during one predict: activations, scratch, outputs)"
+    );
+    println!(
+        "  a predictor instance's linear memory, fresh → after predicting, MB: {}",
+        results
+            .iter()
+            .map(|r| format!("{} {:.1} → {:.1}", r.name, mb(r.memory[0]), mb(r.memory[1])))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     for r in results {
         if let Err(e) = &r.fastapi {
