@@ -114,6 +114,7 @@ fn build_guest(guest: &Guest, root: &Path, out: &Path) {
         feature: guest.feature,
         target: guest.target,
         rustflags: guest.rustflags,
+        config: &[],
         target_dir: &target_dir,
     })
     .unwrap_or_else(|why| fail(&why));

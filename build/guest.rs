@@ -25,6 +25,8 @@ pub struct Spec<'a> {
     pub target: &'a str,
     /// Flags for this target only (`-C target-feature=...`, `--cfg ...`).
     pub rustflags: &'a str,
+    /// Cargo `--config` settings, such as `profile.engine.opt-level="s"`.
+    pub config: &'a [&'a str],
     pub target_dir: &'a Path,
 }
 
@@ -53,7 +55,11 @@ pub fn build(spec: &Spec<'_>) -> Result<PathBuf, String> {
             spec.target,
             "--target-dir",
         ])
-        .arg(spec.target_dir)
+        .arg(spec.target_dir);
+    for config in spec.config {
+        cargo.args(["--config", config]);
+    }
+    cargo
         // What an outer cargo set for the host build must not leak into the
         // guest build.
         .env_remove("CARGO_ENCODED_RUSTFLAGS")

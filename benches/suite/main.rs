@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! cargo bench --bench suite [-- --runs 200 --cold 30 --seconds 5 --connections 4
-//!                               --model squeezenet --simd --quick]
+//!                               --model squeezenet --engines --quick]
 //! ```
 //!
 //! For every model (the default `iris`, the tabular MLP `wine_mlp` and the
@@ -13,8 +13,9 @@
 //! - **P1 sandbox overhead**: a warm instance's `predict` through the
 //!   component ÷ native tract (the same tract version, the same optimized
 //!   model, one thread), the two timed alternately, run by run. With
-//!   `--simd`, also the engine built without SIMD and with relaxed SIMD
-//!   (built first: minutes), in the same alternation.
+//!   `--engines`, also the engine built without SIMD, with relaxed SIMD
+//!   and optimized for size (built first: minutes), in the same
+//!   alternation.
 //! - **P2 peers**: the component ÷ onnxruntime-web's wasm build in Node (SIMD,
 //!   one thread) and ÷ native onnxruntime (one intra-op thread), each a
 //!   script in `benches/peers/` run as its own process; their outputs are
@@ -51,9 +52,9 @@ use wasmodel::{
     Runtime, RuntimeOptions, Tensor, TensorData,
 };
 
+mod engines;
 mod heap;
 mod http;
-mod simd;
 
 #[global_allocator]
 static ALLOCATOR: heap::Counting = heap::Counting;
@@ -81,8 +82,8 @@ struct Settings {
     /// Timed process starts per server.
     starts: usize,
     models: Vec<String>,
-    /// Compare engine builds without SIMD and with relaxed SIMD.
-    simd: bool,
+    /// Time the engine variants of `engines.rs` too.
+    engines: bool,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -109,8 +110,8 @@ fn main() -> anyhow::Result<()> {
     })?;
 
     print_machine();
-    let variants = if settings.simd {
-        simd::build(repo)?
+    let variants = if settings.engines {
+        engines::build(repo)?
     } else {
         Vec::new()
     };
@@ -152,7 +153,7 @@ fn main() -> anyhow::Result<()> {
         let result = measure(bench, name, kind).with_context(|| format!("benchmarking {name}"))?;
         results.push(result);
     }
-    report(&results, &hello, &settings)
+    report(&results, &hello, &variants, &settings)
 }
 
 fn parse_args() -> anyhow::Result<Settings> {
@@ -167,7 +168,7 @@ fn parse_args() -> anyhow::Result<Settings> {
         },
         starts: 3,
         models: Vec::new(),
-        simd: false,
+        engines: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -180,7 +181,7 @@ fn parse_args() -> anyhow::Result<Settings> {
             "--connections" => settings.load.connections = value()?.parse()?,
             "--starts" => settings.starts = value()?.parse()?,
             "--model" => settings.models.push(value()?),
-            "--simd" => settings.simd = true,
+            "--engines" => settings.engines = true,
             // A smoke run: every measurement, too few runs to mean much.
             "--quick" => {
                 (settings.runs, settings.cold, settings.warmup) = (10, 3, 2);
@@ -190,7 +191,7 @@ fn parse_args() -> anyhow::Result<Settings> {
             "--bench" => {}
             other => bail!(
                 "unknown argument {other}; use --runs N --cold N --warmup N --seconds S \
-                 --connections N --starts N --model NAME --simd --quick"
+                 --connections N --starts N --model NAME --engines --quick"
             ),
         }
     }
@@ -314,7 +315,7 @@ struct ModelResult {
     memory: [usize; 2],
     native: Samples,
     warm: Samples,
-    /// `--simd`: each engine variant's warm predict.
+    /// `--engines`: each engine variant's warm predict.
     variants: Vec<VariantResult>,
     cold_preinit: Samples,
     cold_pooled: Samples,
@@ -341,8 +342,8 @@ struct Bench<'a> {
     runtime: &'a Runtime,
     /// The same, with instance memory pooled (`wasmodel serve`'s set-up).
     pooled: &'a Runtime,
-    /// `--simd`: engine variants to time beside the embedded engine.
-    variants: &'a [simd::Variant],
+    /// `--engines`: engine variants to time beside the embedded engine.
+    variants: &'a [engines::Variant],
     tokio: &'a tokio::runtime::Runtime,
     settings: &'a Settings,
 }
@@ -728,6 +729,7 @@ fn gzipped_size(bytes: &[u8]) -> anyhow::Result<usize> {
 fn report(
     results: &[ModelResult],
     hello: &http::Measured,
+    variants: &[engines::Variant],
     settings: &Settings,
 ) -> anyhow::Result<()> {
     println!(
@@ -754,39 +756,35 @@ fn report(
 
     if results.iter().any(|r| !r.variants.is_empty()) {
         println!(
-            "\nP1 SIMD: the engine built three ways, warm predict in the same alternation (simd128 is what wasmodel embeds)"
+            "\nP1 engine builds: warm predict in the same alternation; ÷: p50 over the embedded engine's (simd128, opt-level 3)"
         );
-        println!(
-            "{:<30} {:>17} {:>17} {:>9} {:>17} {:>9} {:>10}",
-            "model", "simd128", "scalar", "÷", "relaxed SIMD", "÷", "max diff"
-        );
+        print!("{:<30} {:>17}", "model", "simd128");
+        for (name, _, _) in engines::VARIANTS {
+            print!(" {name:>17} {:>6}", "÷");
+        }
+        println!();
         for r in results {
-            let [scalar, relaxed] = ["scalar", "relaxed"].map(|name| {
-                r.variants.iter().find(|v| v.name == name).map_or_else(
-                    || ("n/a".to_string(), "n/a".to_string(), f64::NAN),
-                    |v| {
-                        (
-                            pair(&v.warm),
-                            format!("{:.2}", v.warm.p50() / r.warm.p50()),
-                            v.max_diff,
-                        )
-                    },
-                )
-            });
+            print!("{:<30} {:>17}", label(r), pair(&r.warm));
+            for v in &r.variants {
+                print!(
+                    " {:>17} {:>6.2}",
+                    pair(&v.warm),
+                    v.warm.p50() / r.warm.p50()
+                );
+            }
+            println!();
+        }
+        for (name, _, _) in engines::VARIANTS {
+            let diffs: Vec<String> = results
+                .iter()
+                .filter_map(|r| r.variants.iter().find(|v| v.name == name))
+                .map(|v| format!("{:.1e}", v.max_diff))
+                .collect();
             println!(
-                "{:<30} {:>17} {:>17} {:>9} {:>17} {:>9} {:>10.1e}",
-                label(r),
-                pair(&r.warm),
-                scalar.0,
-                scalar.1,
-                relaxed.0,
-                relaxed.1,
-                relaxed.2
+                "  {name}: outputs within {} of native tract's",
+                diffs.join(" / ")
             );
         }
-        println!(
-            "  (÷: the variant's p50 over simd128's; max diff: relaxed SIMD's outputs against native tract's)"
-        );
     }
 
     println!(
@@ -1013,6 +1011,14 @@ fn report(
             .collect::<Vec<_>>()
             .join(", ")
     );
+    for variant in variants {
+        println!(
+            "  the {} engine (--engines): {:.2} MB, {:.2} MB gzipped",
+            variant.name,
+            mb(variant.engine.len()),
+            mb(gzipped_size(&variant.engine)?)
+        );
+    }
     println!("and each component minus its ONNX file, raw and gzipped; Cranelift compile time");
     println!(
         "{:<30} {:>10} {:>10} {:>10} {:>12} {:>12}",

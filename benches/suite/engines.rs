@@ -1,10 +1,11 @@
-//! `--simd`: the predictor engine built without SIMD and with relaxed SIMD,
-//! timed against the one wasmodel embeds (wasm `simd128`), so the gain of
-//! each is measured rather than assumed.
+//! `--engines`: the predictor engine built other ways (without SIMD, with
+//! relaxed SIMD, optimized for size), timed against the one wasmodel
+//! embeds (wasm `simd128`, `opt-level = 3`), so that what each choice gains
+//! or costs is measured rather than assumed.
 //!
-//! The variants are built here, from `crates/guest` with other target
-//! features, the way `build.rs` builds the embedded engine (minutes each
-//! the first time; cargo keeps them in `target/engine-variants/`).
+//! The variants are built here, from `crates/guest`, the way `build.rs`
+//! builds the embedded engine (`build/guest.rs`): minutes each the first
+//! time, then cargo keeps them in `target/engine-variants/`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -14,21 +15,33 @@ use anyhow::Context as _;
 #[path = "../../build/guest.rs"]
 mod guest;
 
-/// An engine module built with other target features.
+/// An engine module built another way.
 pub struct Variant {
     pub name: &'static str,
     pub engine: Arc<[u8]>,
 }
 
-/// Name and target features of each variant, in the order the report
-/// shows them. The rest of the flags are the embedded predictor's (see
-/// `build.rs`): it has no source of randomness.
-const VARIANTS: [(&str, &str); 2] = [
+/// A way to build the engine: name, target features, cargo settings.
+type Recipe = (&'static str, &'static str, &'static [&'static str]);
+
+/// The variants, in the order the report shows them. The rest of the
+/// flags are the embedded predictor's (see `build.rs`): no source of
+/// randomness.
+pub const VARIANTS: [Recipe; 3] = [
     // tract's generic Rust kernels, as LLVM compiles them without vectors.
-    ("scalar", ""),
+    ("scalar", "", &[]),
     // tract's wasm kernels with `f32x4.relaxed_madd`, which wasmtime turns
     // into a fused multiply-add where the CPU has one.
-    ("relaxed", "-C target-feature=+simd128,+relaxed-simd"),
+    ("relaxed", "-C target-feature=+simd128,+relaxed-simd", &[]),
+    // The same code as the embedded engine, optimized for size.
+    (
+        "size",
+        "-C target-feature=+simd128",
+        &[
+            "profile.engine.opt-level=\"s\"",
+            "profile.engine.codegen-units=1",
+        ],
+    ),
 ];
 
 /// Builds (or finds up to date) every variant.
@@ -39,7 +52,7 @@ pub fn build(repo: &Path) -> anyhow::Result<Vec<Variant>> {
         .join("engine-variants");
     VARIANTS
         .iter()
-        .map(|&(name, features)| {
+        .map(|&(name, features, config)| {
             eprintln!(
                 "building the {name} engine (minutes the first time, then cached in {})...",
                 target_dir.display()
@@ -51,6 +64,7 @@ pub fn build(repo: &Path) -> anyhow::Result<Vec<Variant>> {
                 feature: "predictor",
                 target: "wasm32-unknown-unknown",
                 rustflags: &rustflags,
+                config,
                 target_dir: &target_dir.join(name),
             })
             .map_err(anyhow::Error::msg)?;
