@@ -156,9 +156,9 @@ impl ComponentBuilder {
 
     /// Builds from this engine core module instead of the one embedded in
     /// wasmodel: `crates/guest` built for the flavour's target with other
-    /// options (the benchmarks compare builds without SIMD, or with
-    /// relaxed SIMD, this way). The component it makes is checked against
-    /// the flavour's world like any other.
+    /// target features or optimization settings (the benchmark suite
+    /// compares such builds this way). The component it makes is checked
+    /// against the flavour's world like any other.
     pub fn engine(mut self, module: impl Into<Arc<[u8]>>) -> ComponentBuilder {
         self.engine = Some(module.into());
         self
