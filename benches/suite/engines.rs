@@ -1,7 +1,7 @@
 //! `--engines`: the predictor engine built other ways (without SIMD, with
-//! relaxed SIMD, optimized for size), timed against the one wasmodel
-//! embeds (wasm `simd128`, `opt-level = 3`), so that what each choice gains
-//! or costs is measured rather than assumed.
+//! relaxed SIMD, optimized for size in whole or in part), timed against the
+//! one wasmodel embeds (wasm `simd128`, `opt-level = 3`), so that what each
+//! choice gains or costs is measured rather than assumed.
 //!
 //! The variants are built here, from `crates/guest`, the way `build.rs`
 //! builds the embedded engine (`build/guest.rs`): minutes each the first
@@ -27,7 +27,7 @@ type Recipe = (&'static str, &'static str, &'static [&'static str]);
 /// The variants, in the order the report shows them. The rest of the
 /// flags are the embedded predictor's (see `build.rs`): no source of
 /// randomness.
-pub const VARIANTS: [Recipe; 3] = [
+pub const VARIANTS: [Recipe; 4] = [
     // tract's generic Rust kernels, as LLVM compiles them without vectors.
     ("scalar", "", &[]),
     // tract's wasm kernels with `f32x4.relaxed_madd`, which wasmtime turns
@@ -40,6 +40,18 @@ pub const VARIANTS: [Recipe; 3] = [
         &[
             "profile.engine.opt-level=\"s\"",
             "profile.engine.codegen-units=1",
+        ],
+    ),
+    // Optimized for size but for the crates that hold the hot loops:
+    // tract's kernels (`tract-linalg`) and operators (`tract-core`).
+    (
+        "mixed",
+        "-C target-feature=+simd128",
+        &[
+            "profile.engine.opt-level=\"s\"",
+            "profile.engine.codegen-units=1",
+            "profile.engine.package.tract-linalg.opt-level=3",
+            "profile.engine.package.tract-core.opt-level=3",
         ],
     ),
 ];

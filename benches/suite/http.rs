@@ -59,6 +59,13 @@ pub struct Measured {
     pub peak_rss: u64,
     /// `wasmodel serve` only: peak after one connection, then after N.
     pub rss_one: u64,
+    /// Proportional set size right after the load, bytes (each page shared
+    /// by several mappings or processes split among them), of the same
+    /// process as `peak_rss`.
+    pub pss: u64,
+    /// `wasmodel serve` only: its resident memory right after the load, by
+    /// kind of mapping, largest first.
+    pub rss_by_kind: Vec<(&'static str, u64)>,
 }
 
 /// Which server to start.
@@ -118,16 +125,21 @@ pub fn measure(
         rss_one = peak_rss(process.0.id())?;
     }
     let round = tokio.block_on(run(addr, target, load))?;
-    let peak_rss = if is_wasmodel {
-        peak_rss(process.0.id())?
+    // The whole `wasmodel serve`, or the FastAPI worker that grew most.
+    let mut rss_by_kind = Vec::new();
+    let (peak_rss, pss) = if is_wasmodel {
+        let pid = process.0.id();
+        rss_by_kind = resident_by_kind(pid)?;
+        (peak_rss(pid)?, pss(pid)?)
     } else {
-        workers(process.0.id())?
-            .into_iter()
-            .map(peak_rss)
-            .collect::<anyhow::Result<Vec<_>>>()?
-            .into_iter()
-            .max()
-            .context("the FastAPI server has no workers")?
+        let mut largest = (0, 0);
+        for worker in workers(process.0.id())? {
+            largest = largest.max((peak_rss(worker)?, pss(worker)?));
+        }
+        if largest.0 == 0 {
+            bail!("the FastAPI server has no workers");
+        }
+        largest
     };
     process.stop(server.stop_signal())?;
     Ok(Measured {
@@ -135,6 +147,8 @@ pub fn measure(
         round,
         peak_rss,
         rss_one,
+        pss,
+        rss_by_kind,
     })
 }
 
@@ -339,13 +353,62 @@ async fn connect(
 
 /// A process's peak resident set (`VmHWM`), in bytes.
 fn peak_rss(pid: u32) -> anyhow::Result<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .with_context(|| format!("cannot read /proc/{pid}/status (Linux only)"))?;
-    let kb: u64 = status
+    proc_kb(pid, "status", "VmHWM:")
+}
+
+/// A process's proportional set size now (`Pss` of `smaps_rollup`), in
+/// bytes.
+fn pss(pid: u32) -> anyhow::Result<u64> {
+    proc_kb(pid, "smaps_rollup", "Pss:")
+}
+
+/// A process's resident memory now, by kind of mapping (`/proc/PID/smaps`):
+/// the `wasmodel` executable itself, compiled components (`.cwasm` files of
+/// the compile cache), memory images of components, and anonymous memory
+/// (instances' linear memories, heaps, stacks).
+fn resident_by_kind(pid: u32) -> anyhow::Result<Vec<(&'static str, u64)>> {
+    let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps"))
+        .with_context(|| format!("cannot read /proc/{pid}/smaps (Linux only)"))?;
+    let mut kinds: Vec<(&'static str, u64)> = Vec::new();
+    let mut kind = "other";
+    for line in smaps.lines() {
+        let mut fields = line.split_whitespace();
+        let first = fields.next().unwrap_or("");
+        if first.contains('-') && !first.ends_with(':') {
+            // A mapping's header: range, perms, offset, dev, inode, path.
+            let path = fields.nth(4).unwrap_or("");
+            kind = if path.is_empty() || path.starts_with("[heap]") || path.starts_with("[stack") {
+                "anonymous (instances, heaps, stacks)"
+            } else if path.ends_with(".cwasm") {
+                "compiled components"
+            } else if path.contains("memfd:") {
+                "memory images"
+            } else if path.ends_with("/wasmodel") {
+                "the wasmodel executable"
+            } else {
+                "libraries and other"
+            };
+        } else if first == "Rss:" {
+            let kb: u64 = fields.next().unwrap_or("0").parse().unwrap_or(0);
+            match kinds.iter_mut().find(|(k, _)| *k == kind) {
+                Some((_, bytes)) => *bytes += kb * 1024,
+                None => kinds.push((kind, kb * 1024)),
+            }
+        }
+    }
+    kinds.sort_by_key(|(_, bytes)| std::cmp::Reverse(*bytes));
+    Ok(kinds)
+}
+
+/// The `key  N kB` line of `/proc/PID/file`, in bytes.
+fn proc_kb(pid: u32, file: &str, key: &str) -> anyhow::Result<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/{file}"))
+        .with_context(|| format!("cannot read /proc/{pid}/{file} (Linux only)"))?;
+    let kb: u64 = text
         .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .find_map(|l| l.strip_prefix(key))
         .and_then(|v| v.trim().strip_suffix("kB"))
-        .context("no VmHWM in /proc/PID/status")?
+        .with_context(|| format!("no {key} in /proc/{pid}/{file}"))?
         .trim()
         .parse()?;
     Ok(kb * 1024)

@@ -982,6 +982,36 @@ fn report(
         "  (native heap: the most heap native tract held at once during one predict: activations, scratch, outputs)"
     );
     println!(
+        "  proportional set size after the load (shared pages split among their mappings), MB, wasmodel ÷ FastAPI worker: {}",
+        results
+            .iter()
+            .map(|r| match &r.fastapi {
+                Ok(f) => format!(
+                    "{} {:.1} ÷ {:.1} = {:.2}",
+                    r.name,
+                    mb(r.served.pss as usize),
+                    mb(f.pss as usize),
+                    r.served.pss as f64 / f.pss as f64
+                ),
+                Err(_) => format!("{} {:.1}", r.name, mb(r.served.pss as usize)),
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    for (name, served) in std::iter::once(("hello", hello))
+        .chain(results.iter().map(|r| (r.name.as_str(), &r.served)))
+    {
+        println!(
+            "  wasmodel serve's resident memory after the load, {name}, MB: {}",
+            served
+                .rss_by_kind
+                .iter()
+                .map(|(kind, bytes)| format!("{kind} {:.1}", mb(*bytes as usize)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    println!(
         "  a predictor instance's linear memory, fresh → after predicting, MB: {}",
         results
             .iter()
