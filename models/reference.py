@@ -1,9 +1,13 @@
 #!/usr/bin/env python3
 """Reference outputs: run each model in models/ with onnxruntime and store
 inputs and outputs in tests/fixtures/<model>.json, which the Rust tests hold
-the Wasm components to.
+the Wasm components to. The zoo's models (models/zoo/) keep the held-out
+inputs models/zoo/generate.py stored in tests/fixtures/zoo/<model>.json;
+this adds onnxruntime's outputs to them, as it does for the one-operator
+cases models/onnx_ml_cases.py writes in tests/fixtures/onnx_ml/.
 
     .venv/bin/python models/reference.py           # write the fixtures
+    .venv/bin/python models/reference.py svc_rbf   # only this model's
     .venv/bin/python models/reference.py --check   # recompute, compare, write nothing;
                                                    # also checks models/README.md's sha256s
 
@@ -18,7 +22,11 @@ Fixture format (one JSON object per model):
      "tolerance": {"rtol": ..., "atol": ...},
      "inputs":  {"<name>": {"dtype": "f32", "shape": [..], "data": [..]}},
      "outputs": {"<name>": {"dtype": ..., "shape": ..., "data": ...}}}
-Data is flat, row-major. Non-finite floats are the strings "NaN",
+Data is flat, row-major; strings are JSON strings (dtype "string"). A
+ZipMap output (a sequence of maps from class label to probability, which
+onnxruntime gives as a list of dicts) is stored as what wasmodel presents it
+as: the probability tensor [rows, classes], columns in the order of the
+ZipMap's labels, which the tensor carries as "class_labels". Non-finite floats are the strings "NaN",
 "Infinity" and "-Infinity". A tensor of more than COMPACT elements (the
 squeezenet image) has its data on one line, whole numbers without ".0".
 """
@@ -34,8 +42,14 @@ import onnx
 import onnxruntime
 
 ROOT = Path(__file__).resolve().parent.parent
+# onnxruntime's outputs, ZipMaps as probability tensors: the same code
+# `wasmodel check` runs.
+sys.path.insert(0, str(ROOT / "src" / "check"))
+from onnxruntime_reference import run, zipmap_labels  # noqa: E402
 MODELS = ROOT / "models"
+ZOO = MODELS / "zoo"
 FIXTURES = ROOT / "tests" / "fixtures"
+ONNX_ML = FIXTURES / "onnx_ml"
 
 # Floats must agree within atol + rtol * |onnxruntime's value|: tract and
 # onnxruntime sum in different orders and use different kernels. Integer and
@@ -49,6 +63,7 @@ DTYPES = {
     np.dtype(np.int64): "i64",
     np.dtype(np.uint8): "u8",
     np.dtype(np.bool_): "bool",
+    np.dtype(object): "string",
 }
 ONNX_TO_NUMPY = {
     onnx.TensorProto.FLOAT: np.float32,
@@ -57,6 +72,7 @@ ONNX_TO_NUMPY = {
     onnx.TensorProto.INT64: np.int64,
     onnx.TensorProto.UINT8: np.uint8,
     onnx.TensorProto.BOOL: np.bool_,
+    onnx.TensorProto.STRING: object,
 }
 BATCH = 5
 # squeezenet's one image is 150528 values: a batch of one, of whole numbers.
@@ -106,14 +122,6 @@ def model_inputs(path: Path, rng: np.random.Generator) -> dict:
     return inputs
 
 
-def run(path: Path, inputs: dict) -> dict:
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = 1
-    session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    names = [o.name for o in session.get_outputs()]
-    return dict(zip(names, session.run(names, inputs)))
-
-
 def encode(array: np.ndarray) -> dict:
     def element(x):
         if isinstance(x, float) and not math.isfinite(x):
@@ -124,6 +132,13 @@ def encode(array: np.ndarray) -> dict:
     if len(data) > COMPACT:
         data = [int(x) if isinstance(x, float) and x.is_integer() else x for x in data]
     return {"dtype": DTYPES[array.dtype], "shape": list(array.shape), "data": data}
+
+
+def encode_outputs(path: Path, outputs: dict) -> dict:
+    encoded = {name: encode(a) for name, a in outputs.items()}
+    for name, labels in zipmap_labels(path).items():
+        encoded[name]["class_labels"] = labels
+    return encoded
 
 
 def dumps(fixture: dict) -> str:
@@ -144,6 +159,8 @@ def dumps(fixture: dict) -> str:
 
 def decode(tensor: dict) -> np.ndarray:
     dtype = {name: dtype for dtype, name in DTYPES.items()}[tensor["dtype"]]
+    if tensor["dtype"] == "string":
+        return np.array(tensor["data"], dtype=object).reshape(tensor["shape"])
     specials = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
     data = [specials.get(x, x) if isinstance(x, str) else x for x in tensor["data"]]
     return np.array(data, dtype=dtype).reshape(tensor["shape"])
@@ -173,16 +190,22 @@ def write_example_inputs(iris: dict) -> None:
 
 
 def readme_checksums_hold() -> bool:
-    """models/README.md lists every model file with its sha256: they must agree."""
+    """models/README.md and models/zoo/README.md list every model file with
+    its sha256: they must agree."""
     import hashlib
 
-    readme = (MODELS / "README.md").read_text()
     ok = True
-    for path in sorted(MODELS.glob("*.onnx")) + [FIXTURES / "iris_zipmap.onnx"]:
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        if digest not in readme:
-            print(f"models/README.md does not list {path.name} with sha256 {digest}", file=sys.stderr)
-            ok = False
+    for readme, paths in [
+        (MODELS / "README.md", sorted(MODELS.glob("*.onnx")) + [FIXTURES / "iris_zipmap.onnx"]),
+        (ZOO / "README.md", sorted(ZOO.glob("*.onnx"))),
+    ]:
+        text = readme.read_text()
+        for path in paths:
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+            if digest not in text:
+                print(f"{readme.relative_to(ROOT)} does not list {path.name} with sha256 {digest}",
+                      file=sys.stderr)
+                ok = False
     return ok
 
 
@@ -190,32 +213,45 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true",
                         help="recompute onnxruntime's outputs for the stored inputs and compare")
+    parser.add_argument("models", nargs="*", metavar="MODEL",
+                        help="only these models (file stems, such as iris or svc_rbf); default: all")
     args = parser.parse_args()
     generated_by = f"onnxruntime {onnxruntime.__version__}"
     failures = 0
-    for path in sorted(MODELS.glob("*.onnx")):
-        fixture_path = FIXTURES / f"{path.stem}.json"
+    # The models whose inputs are drawn here, then the zoo's and the ONNX-ML
+    # cases', whose inputs their scripts stored in the fixture.
+    for path in sorted(MODELS.glob("*.onnx")) + sorted(ZOO.glob("*.onnx")) + sorted(ONNX_ML.glob("*.onnx")):
+        stored_inputs = path.parent in (ZOO, ONNX_ML)
+        if args.models and path.stem not in args.models:
+            continue
+        fixture_path = {ZOO: FIXTURES / "zoo", ONNX_ML: ONNX_ML}.get(path.parent, FIXTURES) / f"{path.stem}.json"
         if args.check:
             stored = json.loads(fixture_path.read_text())
             inputs = {name: decode(t) for name, t in stored["inputs"].items()}
             want = {name: decode(t) for name, t in stored["outputs"].items()}
             problems = differences(want, run(path, inputs), stored["tolerance"])
+            for name, labels in zipmap_labels(path).items():
+                if stored["outputs"].get(name, {}).get("class_labels") != labels:
+                    problems.append(f"{name}: class labels differ from the ZipMap's {labels}")
             for problem in problems:
                 print(f"{fixture_path.relative_to(ROOT)}: {problem}", file=sys.stderr)
             failures += bool(problems)
-            print(f"{path.name}: {'differs' if problems else 'matches'} ({generated_by})")
+            print(f"{path.relative_to(ROOT)}: {'differs' if problems else 'matches'} ({generated_by})")
             continue
-        rng = np.random.default_rng(INPUT_SEEDS[path.stem])
-        inputs = model_inputs(path, rng)
+        if stored_inputs:
+            stored = json.loads(fixture_path.read_text())
+            inputs = {name: decode(t) for name, t in stored["inputs"].items()}
+        else:
+            inputs = model_inputs(path, np.random.default_rng(INPUT_SEEDS[path.stem]))
         outputs = run(path, inputs)
         fixture = {
-            "model": path.name,
+            "model": str(path.relative_to(MODELS if path.is_relative_to(MODELS) else ROOT)),
             "generated_by": generated_by,
             "tolerance": TOLERANCE,
             "inputs": {name: encode(a) for name, a in inputs.items()},
-            "outputs": {name: encode(a) for name, a in outputs.items()},
+            "outputs": encode_outputs(path, outputs),
         }
-        FIXTURES.mkdir(parents=True, exist_ok=True)
+        fixture_path.parent.mkdir(parents=True, exist_ok=True)
         fixture_path.write_text(dumps(fixture))
         print(f"wrote {fixture_path.relative_to(ROOT)}")
         if path.stem == "iris":

@@ -31,6 +31,7 @@ fn tensor_info(info: wit::TensorInfo) -> engine::TensorInfo {
             wit::ElementType::I64 => engine::ElementType::I64,
             wit::ElementType::U8 => engine::ElementType::U8,
             wit::ElementType::Bool => engine::ElementType::Bool,
+            wit::ElementType::String => engine::ElementType::String,
         },
         shape: info
             .shape
@@ -40,6 +41,10 @@ fn tensor_info(info: wit::TensorInfo) -> engine::TensorInfo {
                 wit::Dimension::Dynamic(s) => engine::Dimension::Dynamic(s),
             })
             .collect(),
+        class_labels: info.class_labels.map(|labels| match labels {
+            wit::ClassLabels::I64(v) => engine::ClassLabels::I64(v),
+            wit::ClassLabels::String(v) => engine::ClassLabels::String(v),
+        }),
     }
 }
 
@@ -51,6 +56,7 @@ pub(crate) fn tensor_to_wit(t: engine::Tensor) -> wit::Tensor {
         engine::TensorData::I64(v) => wit::TensorData::I64(v),
         engine::TensorData::U8(v) => wit::TensorData::U8(v),
         engine::TensorData::Bool(v) => wit::TensorData::Bool(v),
+        engine::TensorData::String(v) => wit::TensorData::String(v),
     };
     wit::Tensor {
         name: t.name,
@@ -67,6 +73,7 @@ pub(crate) fn tensor_from_wit(t: wit::Tensor) -> engine::Tensor {
         wit::TensorData::I64(v) => engine::TensorData::I64(v),
         wit::TensorData::U8(v) => engine::TensorData::U8(v),
         wit::TensorData::Bool(v) => engine::TensorData::Bool(v),
+        wit::TensorData::String(v) => engine::TensorData::String(v),
     };
     engine::Tensor::new(t.name, t.shape, data)
 }

@@ -23,7 +23,9 @@
 mod bindings;
 mod builder;
 mod cache;
+pub mod check;
 mod error;
+mod function_cache;
 pub mod inspect;
 mod runtime;
 mod serve;
@@ -39,8 +41,8 @@ pub use runtime::{Limits, LoadedModel, ModelInstance, Runtime, RuntimeOptions};
 pub use serve::{HttpModel, ServeOptions, Server};
 pub use wasmodel_engine::json;
 pub use wasmodel_engine::{
-    Dimension, ElementType, InputError, InputErrorKind, LoadError, ModelInfo, PredictError, Tensor,
-    TensorData, TensorInfo, format_declared_shape, format_shape,
+    ClassLabels, Dimension, ElementType, InputError, InputErrorKind, LoadError, ModelInfo,
+    PredictError, Tensor, TensorData, TensorInfo, format_declared_shape, format_shape, graph,
 };
 
 /// The engine: `crates/guest` built for wasm by `build.rs`, before any

@@ -20,6 +20,7 @@ mod commands;
 #[command(name = "wasmodel", version, after_help = commands::EXAMPLES)]
 enum Wasmodel {
     Build(commands::build::BuildCommand),
+    Check(commands::check::CheckCommand),
     Inspect(commands::inspect::InspectCommand),
     Predict(commands::predict::PredictCommand),
     Serve(commands::serve::ServeCommand),
@@ -28,6 +29,7 @@ enum Wasmodel {
 fn main() -> ExitCode {
     let result = match Wasmodel::parse() {
         Wasmodel::Build(c) => c.execute(),
+        Wasmodel::Check(c) => c.execute(),
         Wasmodel::Inspect(c) => c.execute(),
         Wasmodel::Predict(c) => c.execute(),
         Wasmodel::Serve(c) => c.execute(),

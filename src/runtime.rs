@@ -16,6 +16,8 @@ use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine, ResourceLimiter, Store, Trap};
 
 use crate::bindings::{self, ModelPre};
+use crate::function_cache::FunctionCache;
+use crate::wit::PREDICTOR_INTERFACE;
 use crate::{CompileCache, Error, InputError, InputErrorKind, ModelInfo, PredictError, Tensor};
 
 /// How often the epoch advances; time limits are counted in these ticks.
@@ -57,6 +59,14 @@ pub struct RuntimeOptions {
     /// host allows. `None`: map each instance's memory when it starts (no
     /// limit on their number).
     pub pooled_instances: Option<u32>,
+    /// Keep every function Cranelift compiles, for the life of the runtime,
+    /// and reuse it when another component has the same function: every
+    /// model component carries the same engine code, so the second model
+    /// a runtime compiles costs a fraction of the first. Costs the memory
+    /// of the compiled code (tens of MB); worth it for a process that
+    /// compiles several models (`wasmodel check`, tests), not for one that
+    /// serves one.
+    pub reuse_compiled_functions: bool,
 }
 
 /// A wasmtime engine set up for model components.
@@ -76,6 +86,11 @@ impl Runtime {
     pub fn new(options: RuntimeOptions) -> Result<Runtime, Error> {
         let mut config = Config::new();
         config.wasm_component_model(true).epoch_interruption(true);
+        if options.reuse_compiled_functions {
+            config
+                .enable_incremental_compilation(Arc::new(FunctionCache::default()))
+                .map_err(Error::Wasmtime)?;
+        }
         if let Some(instances) = options.pooled_instances {
             config.allocation_strategy(pooling(instances, options.limits));
         }
@@ -148,6 +163,15 @@ impl Runtime {
         let interfaces = crate::inspect::Interfaces::of(wasm)?;
         let exports = &interfaces.exports;
         let exports_any = |prefix: &str| exports.iter().any(|e| e.starts_with(prefix));
+        if let Some(old) = exports
+            .iter()
+            .find(|e| e.starts_with("wasmodel:model/predictor@") && *e != PREDICTOR_INTERFACE)
+        {
+            return Err(Error::NotAModelComponent(format!(
+                "it was built by another version of wasmodel: it exports {old}, this wasmodel \
+                 runs {PREDICTOR_INTERFACE}; rebuild it from its ONNX file with `wasmodel build`"
+            )));
+        }
         if !exports_any("wasmodel:model/predictor@") {
             return Err(Error::NotAModelComponent(
                 if exports_any("wasi:http/incoming-handler@") {

@@ -74,6 +74,9 @@ pub fn tensor_from_npy(name: &str, bytes: &[u8]) -> Result<Tensor, String> {
         .collect::<Result<Vec<u32>, _>>()
         .map_err(|_| format!("cannot read the .npy shape {shape_text}"))?;
 
+    if let Some(data) = strings_from_npy(descr, &shape, body)? {
+        return Ok(Tensor::new(name, shape, data));
+    }
     let element_type = match descr {
         "<f4" => ElementType::F32,
         "<f8" => ElementType::F64,
@@ -83,7 +86,7 @@ pub fn tensor_from_npy(name: &str, bytes: &[u8]) -> Result<Tensor, String> {
         "|b1" => ElementType::Bool,
         other => {
             return Err(format!(
-                "element type '{other}' is not supported; use float32, float64, int32, int64, uint8 or bool (little endian)"
+                "element type '{other}' is not supported; use float32, float64, int32, int64, uint8, bool (little endian) or str"
             ));
         }
     };
@@ -112,8 +115,64 @@ pub fn tensor_from_npy(name: &str, bytes: &[u8]) -> Result<Tensor, String> {
         ElementType::I64 => TensorData::I64(le(body, i64::from_le_bytes)),
         ElementType::U8 => TensorData::U8(body.to_vec()),
         ElementType::Bool => TensorData::Bool(body.iter().map(|&b| b != 0).collect()),
+        // Text is read by `strings_from_npy` above.
+        ElementType::String => return Err(format!("cannot read '{descr}' as text")),
     };
     Ok(Tensor::new(name, shape, data))
+}
+
+/// Reads a NumPy array of text: `<U{n}` (n UTF-32 characters each, as
+/// `np.array(["north", "south"])` makes) or `|S{n}` (n bytes each, read as
+/// UTF-8); the padding NULs are dropped. `None` for any other element type.
+/// Object arrays are refused: `.npy` stores them as Python pickles.
+fn strings_from_npy(descr: &str, shape: &[u32], body: &[u8]) -> Result<Option<TensorData>, String> {
+    let (bytes_per_char, width) = match descr.as_bytes() {
+        [b'<' | b'=', b'U', ..] => (4, &descr[2..]),
+        [b'|', b'S', ..] => (1, &descr[2..]),
+        [b'|', b'O'] => {
+            return Err(
+                "object arrays are stored as Python pickles, which are not read; save text as \
+                        np.save(path, array.astype(str))"
+                    .into(),
+            );
+        }
+        _ => return Ok(None),
+    };
+    let width: usize = width
+        .parse()
+        .map_err(|_| format!("cannot read the width of element type '{descr}'"))?;
+    let count = shape
+        .iter()
+        .try_fold(1usize, |n, &d| n.checked_mul(d as usize));
+    let item = width * bytes_per_char;
+    let expected = count
+        .and_then(|n| n.checked_mul(item))
+        .ok_or("the .npy shape is too large")?;
+    if body.len() != expected {
+        return Err(format!(
+            "the .npy data is {} bytes, but shape {shape:?} of '{descr}' needs {expected}",
+            body.len()
+        ));
+    }
+    let strings = (0..count.unwrap_or(0))
+        .map(|i| {
+            let raw = &body[i * item..(i + 1) * item];
+            if bytes_per_char == 1 {
+                let end = raw.iter().rposition(|&b| b != 0).map_or(0, |p| p + 1);
+                String::from_utf8(raw[..end].to_vec())
+                    .map_err(|_| format!("element {i} is not UTF-8 text"))
+            } else {
+                raw.chunks_exact(4)
+                    .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                    .take_while(|&c| c != 0)
+                    .map(|c| {
+                        char::from_u32(c).ok_or_else(|| format!("element {i} is not valid text"))
+                    })
+                    .collect::<Result<String, String>>()
+            }
+        })
+        .collect::<Result<Vec<String>, String>>()?;
+    Ok(Some(TensorData::String(strings)))
 }
 
 /// The text after `'key':` in a Python dict literal.
@@ -153,6 +212,24 @@ mod tests {
         );
         let t = tensor_from_npy("b", &npy("|b1", "(2,)", &[0, 1])).unwrap();
         assert_eq!(t.data, TensorData::Bool(vec![false, true]));
+    }
+
+    #[test]
+    fn reads_npy_text() {
+        // np.array([["north"], ["é"]]): '<U5', UTF-32 padded with NULs.
+        let mut body = Vec::new();
+        for s in ["north", "é"] {
+            let mut chars: Vec<u32> = s.chars().map(u32::from).collect();
+            chars.resize(5, 0);
+            body.extend(chars.iter().flat_map(|c| c.to_le_bytes()));
+        }
+        let t = tensor_from_npy("city", &npy("<U5", "(2, 1)", &body)).unwrap();
+        assert_eq!(t.shape, [2, 1]);
+        assert_eq!(t.data, TensorData::String(vec!["north".into(), "é".into()]));
+        let t = tensor_from_npy("c", &npy("|S3", "(2,)", b"ab\0xyz")).unwrap();
+        assert_eq!(t.data, TensorData::String(vec!["ab".into(), "xyz".into()]));
+        let e = tensor_from_npy("c", &npy("|O", "(1,)", &[0; 8])).unwrap_err();
+        assert!(e.contains("pickles") && e.contains("astype(str)"), "{e}");
     }
 
     #[test]

@@ -8,6 +8,11 @@ use crate::Error;
 /// Every `.wit` file under `wit/`: (path relative to `wit/`, contents).
 const FILES: &[(&str, &str)] = include!(concat!(env!("OUT_DIR"), "/wit_files.rs"));
 
+/// The interface a predictor component exports, at the version of `wit/`
+/// (checked against the embedded WIT by a test). Components built by a
+/// wasmodel with another version of it are refused, with a hint to rebuild.
+pub const PREDICTOR_INTERFACE: &str = "wasmodel:model/predictor@0.2.0";
+
 /// The world of a predictor component (`wasmodel:model/model`).
 pub const MODEL_WORLD: &str = "model";
 /// The world of an HTTP component: `wasi:http/proxy`
@@ -128,6 +133,20 @@ mod tests {
         assert!(semver_compatible("a:b/c", "a:b/c"));
         assert!(!semver_compatible("a:b/c@1.0.0", "a:b/c"));
         assert!(semver_compatible("a:b/c@1.2.0", "a:b/c@1.0.0"));
+    }
+
+    #[test]
+    fn the_predictor_interface_is_the_one_in_wit() {
+        let (resolve, package) = super::resolve().unwrap();
+        let world = resolve
+            .select_world(&[package], Some(super::MODEL_WORLD))
+            .unwrap();
+        let names: Vec<String> = resolve.worlds[world]
+            .exports
+            .keys()
+            .map(|k| resolve.name_world_key(k))
+            .collect();
+        assert_eq!(names, [super::PREDICTOR_INTERFACE]);
     }
 
     #[test]

@@ -32,12 +32,12 @@ fn refuses_a_file_that_is_not_onnx() {
 
 #[test]
 fn refuses_an_unsupported_operator_by_name() {
-    // skl2onnx's default export ends in a ZipMap (a sequence of maps),
-    // which tract does not implement.
-    let onnx = std::fs::read(fixture_path("iris_zipmap.onnx")).unwrap();
+    // skl2onnx's DictVectorizer pipeline takes a map (a dictionary per
+    // row), and the engine has no DictVectorizer.
+    let onnx = std::fs::read(fixture_path("unsupported/dict_vectorizer.onnx")).unwrap();
     match build(&onnx) {
         Err(Error::Model(LoadError::UnsupportedOperators(ops))) => {
-            assert!(ops.iter().any(|op| op.starts_with("ZipMap")), "{ops:?}")
+            assert_eq!(ops, ["ai.onnx.ml:DictVectorizer"])
         }
         other => panic!(
             "expected an unsupported-operator error, got {:?}",
@@ -52,7 +52,7 @@ fn a_built_component_imports_nothing() {
     let built = build(&onnx).unwrap();
     assert_eq!(built.imports, Vec::<String>::new());
     let interfaces = wasmodel::inspect::Interfaces::of(&built.component).unwrap();
-    assert_eq!(interfaces.exports, ["wasmodel:model/predictor@0.1.0"]);
+    assert_eq!(interfaces.exports, ["wasmodel:model/predictor@0.2.0"]);
 }
 
 #[test]
@@ -146,4 +146,29 @@ fn without_preinit_the_component_keeps_the_onnx_bytes_and_predicts_the_same() {
         let outputs = model.predict(fixture.inputs.clone()).unwrap();
         assert_outputs_match(&outputs, &fixture.outputs, fixture.rtol, fixture.atol);
     }
+}
+
+#[test]
+fn a_component_of_an_older_interface_is_refused_with_a_hint_to_rebuild() {
+    // The iris component with its export renamed to the 0.1.0 interface
+    // (same length, so the binary stays valid): what an older wasmodel
+    // built.
+    let current = wasmodel::wit::PREDICTOR_INTERFACE.as_bytes();
+    let older = b"wasmodel:model/predictor@0.1.0";
+    assert_eq!(current.len(), older.len());
+    let mut wasm = component("iris").to_vec();
+    let mut renamed = 0;
+    let mut at = 0;
+    while let Some(i) = wasm[at..].windows(current.len()).position(|w| w == current) {
+        wasm[at + i..at + i + older.len()].copy_from_slice(older);
+        at += i + older.len();
+        renamed += 1;
+    }
+    assert!(renamed > 0);
+    let e = runtime().load(&wasm).map(|_| ()).unwrap_err();
+    let message = e.to_string();
+    assert!(
+        message.contains("predictor@0.1.0") && message.contains("rebuild it"),
+        "{message}"
+    );
 }

@@ -72,7 +72,7 @@ fn build_inspect_predict_json_and_npy() {
     let (stdout, _) = ok(wasmodel(&["inspect", &wasm], &cache));
     assert!(stdout.contains("imports   none"), "{stdout}");
     assert!(
-        stdout.contains("wasmodel:model/predictor@0.1.0"),
+        stdout.contains("wasmodel:model/predictor@0.2.0"),
         "{stdout}"
     );
     assert!(stdout.contains("model     iris (version 1)"), "{stdout}");
@@ -146,17 +146,17 @@ fn predict_reports_bad_input_without_crashing() {
 fn build_refuses_unsupported_and_malformed_models() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("m.wasm");
-    let zipmap = fixture_path("iris_zipmap.onnx");
+    let unsupported = fixture_path("unsupported/dict_vectorizer.onnx");
     let stderr = failure(wasmodel(
         &[
             "build",
-            zipmap.to_str().unwrap(),
+            unsupported.to_str().unwrap(),
             "-o",
             out.to_str().unwrap(),
         ],
         &cache_dir(),
     ));
-    assert!(stderr.contains("ZipMap"), "{stderr}");
+    assert!(stderr.contains("DictVectorizer"), "{stderr}");
     assert!(!out.exists(), "a refused build must not write a component");
 
     let junk = dir.path().join("junk.onnx");
@@ -170,8 +170,113 @@ fn build_refuses_unsupported_and_malformed_models() {
 
 #[test]
 fn every_subcommand_has_help_with_examples() {
-    for sub in ["build", "inspect", "predict"] {
+    for sub in ["build", "check", "inspect", "predict", "serve"] {
         let (stdout, _) = ok(wasmodel(&[sub, "--help"], &cache_dir()));
         assert!(stdout.contains("Examples:"), "{sub} --help:\n{stdout}");
     }
+}
+
+#[test]
+fn check_lists_operators_and_matches_onnxruntime_on_made_up_inputs() {
+    // A pipeline with text columns: the made-up inputs draw the categories
+    // its encoders know, and onnxruntime runs from the tests' own Python.
+    let model = crate::support::repo().join("models/zoo/columns_onehot_logreg.onnx");
+    let python = crate::support::repo().join(".venv/bin/python");
+    let (stdout, _) = ok(wasmodel(
+        &[
+            "check",
+            model.to_str().unwrap(),
+            "--python",
+            python.to_str().unwrap(),
+        ],
+        &cache_dir(),
+    ));
+    assert!(stdout.contains("all supported"), "{stdout}");
+    assert!(
+        stdout.contains("ai.onnx.ml") && stdout.contains("OneHotEncoder"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("Reference: onnxruntime 1.31.1"), "{stdout}");
+    assert!(stdout.contains("output_probability"), "{stdout}");
+    assert!(
+        stdout.contains("OK: the component gives onnxruntime"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn check_without_onnxruntime_says_so_and_compares_with_native_tract() {
+    let model = crate::support::repo().join("models/zoo/svc_rbf.onnx");
+    let (stdout, _) = ok(wasmodel(
+        &[
+            "check",
+            model.to_str().unwrap(),
+            "--python",
+            "/nonexistent/python3",
+        ],
+        &cache_dir(),
+    ));
+    assert!(stdout.contains("onnxruntime is not available"), "{stdout}");
+    assert!(stdout.contains("tract (native)"), "{stdout}");
+}
+
+#[test]
+fn check_lists_every_unsupported_operator_and_fails() {
+    let model = fixture_path("unsupported/dict_vectorizer.onnx");
+    let output = wasmodel(&["check", model.to_str().unwrap()], &cache_dir());
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = failure(output);
+    assert!(
+        stdout.contains("DictVectorizer") && stdout.contains("NOT SUPPORTED"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("LinearClassifier"), "{stdout}");
+    assert!(stderr.contains("ai.onnx.ml:DictVectorizer"), "{stderr}");
+}
+
+#[test]
+fn predict_takes_text_inputs_and_shows_class_labels() {
+    // The zoo's column pipeline, with its fixture's inputs as one JSON file.
+    let dir = tempfile::tempdir().unwrap();
+    let cache = cache_dir();
+    let out = dir.path().join("churn.wasm");
+    let model = crate::support::repo().join("models/zoo/columns_onehot_logreg.onnx");
+    ok(wasmodel(
+        &[
+            "build",
+            model.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+        ],
+        &cache,
+    ));
+    let f = fixture("zoo/columns_onehot_logreg");
+    let inputs = dir.path().join("inputs.json");
+    std::fs::write(
+        &inputs,
+        wasmodel::json::tensors_to_json(&f.inputs).to_string(),
+    )
+    .unwrap();
+    let (stdout, _) = ok(wasmodel(
+        &[
+            "predict",
+            out.to_str().unwrap(),
+            "--inputs",
+            inputs.to_str().unwrap(),
+        ],
+        &cache,
+    ));
+    assert_outputs_match(&outputs_of(&stdout), &f.outputs, f.rtol, f.atol);
+    let json: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(
+        json["output_probability"]["class_labels"],
+        serde_json::json!([0, 1])
+    );
+
+    let (stdout, _) = ok(wasmodel(&["inspect", out.to_str().unwrap()], &cache));
+    assert!(
+        stdout.contains("plan") && stdout.contains("string[batch, 1]"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("classes 0, 1"), "{stdout}");
 }

@@ -306,7 +306,8 @@ fn every_route_answers_over_the_protocol() {
                 "inputs": [{"name": "features", "datatype": "FP32", "shape": [-1, 4]}],
                 "outputs": [
                     {"name": "label", "datatype": "INT64", "shape": [-1]},
-                    {"name": "probabilities", "datatype": "FP32", "shape": [-1, 3]},
+                    {"name": "probabilities", "datatype": "FP32", "shape": [-1, 3],
+                     "parameters": {"class_labels": "[0,1,2]"}},
                 ],
             }),
             "{path}"
@@ -336,6 +337,62 @@ fn every_route_answers_over_the_protocol() {
         200,
         "{}",
         String::from_utf8_lossy(&answer.body)
+    );
+}
+
+#[test]
+fn text_columns_go_in_as_bytes_and_class_labels_come_out() {
+    // skl2onnx's ColumnTransformer pipeline: one input per column, three of
+    // them text (BYTES), and a ZipMap at the end.
+    let stem = "zoo/columns_onehot_logreg";
+    let server = TestServer::start(stem, Limits::default(), quiet());
+    let path = "/v2/models/columns_onehot_logreg";
+    let meta = server.get(path).json();
+    let input = |name: &str| {
+        meta["inputs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no input {name} in {meta}"))
+    };
+    assert_eq!(input("plan")["datatype"], "BYTES");
+    assert_eq!(input("age")["datatype"], "FP32");
+    assert_eq!(
+        meta["outputs"][1],
+        json!({"name": "output_probability", "datatype": "FP32", "shape": [-1, 2],
+               "parameters": {"class_labels": "[0,1]"}})
+    );
+
+    let f = fixture(stem);
+    let answer = server.post_json(&format!("{path}/infer"), &infer_request(stem));
+    assert_eq!(
+        answer.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&answer.body)
+    );
+    let response = answer.json();
+    assert_outputs_match(&outputs(&response), &f.outputs, f.rtol, f.atol);
+    assert_eq!(
+        response["outputs"][1]["parameters"]["class_labels"],
+        "[0,1]"
+    );
+
+    // A number where text is expected is named, with the protocol's types.
+    let mut request = infer_request(stem);
+    for input in request["inputs"].as_array_mut().unwrap() {
+        if input["name"] == "plan" {
+            input["datatype"] = json!("FP32");
+        }
+    }
+    let answer = server.post_json(&format!("{path}/infer"), &request);
+    assert_eq!(answer.status, 400);
+    let error = answer.json()["error"].as_str().unwrap().to_owned();
+    assert!(
+        error.contains("`plan`") && error.contains("BYTES"),
+        "{error}"
     );
 }
 
@@ -652,14 +709,21 @@ fn an_unmodified_triton_client_gets_onnxruntime_outputs() {
         "{} is missing: run scripts/setup.sh, which installs the pinned tritonclient",
         python.display()
     );
-    for stem in ["iris", "multi_io", "dtypes"] {
+    for stem in ["iris", "multi_io", "dtypes", "zoo/columns_onehot_logreg"] {
         let server = TestServer::start(stem, Limits::default(), quiet());
-        let output = Command::new(&python)
+        let name = stem.rsplit('/').next().unwrap();
+        let mut command = Command::new(&python);
+        command
             .arg(crate::support::repo().join("tests/python/triton_client.py"))
-            .args(["--url", &server.addr.to_string(), "--model", stem, "--onnx"])
-            .arg(crate::support::model_path(stem))
-            .output()
-            .unwrap();
+            .args(["--url", &server.addr.to_string(), "--model", name, "--onnx"])
+            .arg(crate::support::model_path(stem));
+        if stem.starts_with("zoo/") {
+            // Text columns: the fixture's rows, whose categories the model knows.
+            command
+                .arg("--inputs")
+                .arg(fixture_path(&format!("{stem}.json")));
+        }
+        let output = command.output().unwrap();
         assert!(
             output.status.success(),
             "tritonclient against {stem}:\n{}{}",

@@ -34,6 +34,9 @@ pub fn runtime_with(limits: wasmodel::Limits) -> Runtime {
     Runtime::new(RuntimeOptions {
         limits,
         cache: Some(CompileCache::new(cache_dir())),
+        // Every test model's component carries the same engine: compile its
+        // functions once per test run, not once per model.
+        reuse_compiled_functions: true,
         ..RuntimeOptions::default()
     })
     .expect("a runtime")
@@ -53,9 +56,12 @@ fn once_per_model<T>(cells: &PerModel<T>, stem: &str, make: impl FnOnce() -> T) 
     Arc::clone(cell.get_or_init(|| Arc::new(make())))
 }
 
+/// The component of `models/<stem>.onnx`, named after the file (a stem
+/// may name a subdirectory: `zoo/svc_rbf`).
 fn build(stem: &str, flavour: Flavour) -> BuiltComponent {
     let onnx = std::fs::read(model_path(stem)).expect("model file");
-    ComponentBuilder::new(stem)
+    let name = stem.rsplit('/').next().unwrap_or(stem);
+    ComponentBuilder::new(name)
         .flavour(flavour)
         .build(runtime(), &onnx)
         .unwrap_or_else(|e| panic!("building {stem} ({flavour:?}): {e}"))

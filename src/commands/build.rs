@@ -3,9 +3,9 @@
 use std::path::PathBuf;
 
 use anyhow::Context as _;
-use wasmodel::{BuildStep, ComponentBuilder, Flavour};
+use wasmodel::{ComponentBuilder, Flavour};
 
-use super::{RuntimeArgs, mb, print_list, print_model_info};
+use super::{RuntimeArgs, build_progress, mb, print_list, print_model_info};
 
 /// Compile an ONNX model into a sandboxed WebAssembly component.
 ///
@@ -96,13 +96,7 @@ impl BuildCommand {
             .version(self.version)
             .flavour(flavour)
             .preinit(!self.no_preinit)
-            .build_reporting(&runtime, &onnx, |step| {
-                if step == BuildStep::CompilingEngine {
-                    eprintln!(
-                        "Compiling the inference engine for this machine (first build only; cached)..."
-                    );
-                }
-            })
+            .build_reporting(&runtime, &onnx, build_progress)
             .with_context(|| format!("cannot build {}", self.model.display()))?;
 
         // Write beside the target and rename, so a failure never leaves half

@@ -49,7 +49,11 @@ impl InspectCommand {
                                 wasmodel::Dimension::Dynamic(s) => serde_json::json!(s),
                             })
                             .collect();
-                        serde_json::json!({ "name": t.name, "dtype": t.element_type.name(), "shape": shape })
+                        let mut tensor = serde_json::json!({ "name": t.name, "dtype": t.element_type.name(), "shape": shape });
+                        if let Some(labels) = &t.class_labels {
+                            tensor["class_labels"] = wasmodel::json::class_labels_to_json(labels);
+                        }
+                        tensor
                     })
                     .collect()
             };

@@ -4,12 +4,15 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use wasmodel::json::tensors_from_json_object;
+use wasmodel::tensor_io::read_tensor_file;
 use wasmodel::{
-    CompileCache, Limits, LoadedModel, ModelInfo, Runtime, RuntimeOptions, TensorInfo,
+    CompileCache, Limits, LoadedModel, ModelInfo, Runtime, RuntimeOptions, Tensor, TensorInfo,
     format_declared_shape,
 };
 
 pub mod build;
+pub mod check;
 pub mod inspect;
 pub mod predict;
 pub mod serve;
@@ -19,6 +22,7 @@ Examples:
   wasmodel build models/iris.onnx -o iris.wasm
   wasmodel inspect iris.wasm
   wasmodel predict iris.wasm --input features=tests/fixtures/iris_features.json
+  wasmodel check my_model.onnx
   wasmodel build models/iris.onnx --http -o iris-http.wasm
   wasmodel serve iris-http.wasm --addr 127.0.0.1:8080
 
@@ -74,6 +78,7 @@ impl RuntimeArgs {
             limits,
             cache,
             pooled_instances: instances,
+            ..RuntimeOptions::default()
         })?)
     }
 }
@@ -98,6 +103,14 @@ pub fn compiling_notice<'a>(path: &'a std::path::Path, wasm: &[u8]) -> impl FnOn
     }
 }
 
+/// Says what `ComponentBuilder::build_reporting` is doing when it takes a
+/// while.
+pub fn build_progress(step: wasmodel::BuildStep) {
+    if step == wasmodel::BuildStep::CompilingEngine {
+        eprintln!("Compiling the inference engine for this machine (first build only; cached)...");
+    }
+}
+
 /// Loads a predictor component, saying so first if it has to be compiled.
 pub fn load(runtime: &Runtime, path: &std::path::Path) -> anyhow::Result<LoadedModel> {
     let wasm = read_component(path)?;
@@ -106,13 +119,66 @@ pub fn load(runtime: &Runtime, path: &std::path::Path) -> anyhow::Result<LoadedM
         .with_context(|| format!("cannot load {}", path.display()))
 }
 
+/// Reads the inputs of `predict` and `check`: `--input NAME=FILE` (NAME may
+/// be left out for a model of one input) and `--inputs FILE` (a JSON object
+/// of every input), each read as the element type the model declares.
+pub fn read_inputs(
+    info: &ModelInfo,
+    inputs: &[String],
+    inputs_file: Option<&std::path::Path>,
+) -> anyhow::Result<Vec<Tensor>> {
+    let element_type = |name: &str| {
+        info.inputs
+            .iter()
+            .find(|i| i.name == name)
+            .map(|i| i.element_type)
+    };
+    let mut tensors: Vec<Tensor> = Vec::new();
+    if let Some(path) = inputs_file {
+        let text =
+            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let value = serde_json::from_slice(&text)
+            .with_context(|| format!("{} is not valid JSON", path.display()))?;
+        tensors.extend(
+            tensors_from_json_object(&value, element_type)
+                .map_err(anyhow::Error::msg)
+                .with_context(|| format!("cannot read inputs from {}", path.display()))?,
+        );
+    }
+    for spec in inputs {
+        let (name, file) = match spec.split_once('=') {
+            Some((name, file)) => (name.to_owned(), file),
+            None => match info.inputs.as_slice() {
+                [only] => (only.name.clone(), spec.as_str()),
+                _ => anyhow::bail!(
+                    "`--input {spec}` needs a name: the model has inputs {}",
+                    info.inputs
+                        .iter()
+                        .map(|i| i.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            },
+        };
+        // An unknown name is refused by the model, which lists the names
+        // it knows; read the file as f32 until then.
+        let element_type = element_type(&name).unwrap_or(wasmodel::ElementType::F32);
+        tensors.push(read_tensor_file(&name, element_type, file.as_ref())?);
+    }
+    Ok(tensors)
+}
+
 pub fn mb(bytes: usize) -> f64 {
     bytes as f64 / 1e6
 }
 
 fn describe(t: &TensorInfo) -> String {
+    let classes = match &t.class_labels {
+        Some(labels) => format!("  classes {}", labels.to_strings().join(", ")),
+        None => String::new(),
+    };
     format!(
-        "{:<16} {}{}",
+        "{:<16} {}{}{classes}",
         t.name,
         t.element_type,
         format_declared_shape(&t.shape)

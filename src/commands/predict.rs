@@ -4,19 +4,19 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context as _, bail};
-use wasmodel::Tensor;
-use wasmodel::json::{tensors_from_json_object, tensors_to_json};
-use wasmodel::tensor_io::read_tensor_file;
+use wasmodel::json::{add_class_labels, tensors_to_json};
 
-use super::{RuntimeArgs, load};
+use super::{RuntimeArgs, load, read_inputs};
 
 /// Run a model component on input tensors and print its outputs as JSON.
 ///
 /// Each input comes from a file: JSON, as nested arrays (`[[5.1, 3.5, 1.4,
 /// 0.2]]`) or as `{"shape": [1, 4], "data": [5.1, 3.5, 1.4, 0.2]}`, read as
 /// the element type the model declares; or NumPy `.npy`, whose element type
-/// must match the model's. Outputs are printed as one JSON object:
-/// `{"name": {"dtype": ..., "shape": [...], "data": [...]}}`.
+/// must match the model's (text: `np.array([...]).astype(str)`). Outputs are
+/// printed as one JSON object: `{"name": {"dtype": ..., "shape": [...],
+/// "data": [...]}}`; a classifier's probabilities also carry
+/// `"class_labels"`, the class of each column.
 #[derive(clap::Parser)]
 #[command(after_help = "\
 Examples:
@@ -53,50 +53,14 @@ impl PredictCommand {
         let model = load(&runtime, &self.component)?;
         let loaded = started.elapsed();
         let info = model.info();
-        let element_type = |name: &str| {
-            info.inputs
-                .iter()
-                .find(|i| i.name == name)
-                .map(|i| i.element_type)
-        };
-
-        let mut tensors: Vec<Tensor> = Vec::new();
-        if let Some(path) = &self.inputs_file {
-            let text =
-                std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-            let value = serde_json::from_slice(&text)
-                .with_context(|| format!("{} is not valid JSON", path.display()))?;
-            tensors.extend(
-                tensors_from_json_object(&value, element_type)
-                    .map_err(anyhow::Error::msg)
-                    .with_context(|| format!("cannot read inputs from {}", path.display()))?,
-            );
-        }
-        for spec in &self.inputs {
-            let (name, file) = match spec.split_once('=') {
-                Some((name, file)) => (name.to_owned(), file),
-                None => match info.inputs.as_slice() {
-                    [only] => (only.name.clone(), spec.as_str()),
-                    _ => bail!(
-                        "`--input {spec}` needs a name: the model has inputs {}",
-                        info.inputs
-                            .iter()
-                            .map(|i| i.name.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                },
-            };
-            // An unknown name is refused by the model, which lists the
-            // names it knows; read the file as f32 until then.
-            let element_type = element_type(&name).unwrap_or(wasmodel::ElementType::F32);
-            tensors.push(read_tensor_file(&name, element_type, file.as_ref())?);
-        }
+        let tensors = read_inputs(info, &self.inputs, self.inputs_file.as_deref())?;
 
         let started = Instant::now();
         let outputs = model.predict(tensors)?;
         let predicted = started.elapsed();
-        let json = one_tensor_per_line(&tensors_to_json(&outputs));
+        let mut json = tensors_to_json(&outputs);
+        add_class_labels(&mut json, &info.outputs);
+        let json = one_tensor_per_line(&json);
         match &self.output {
             Some(path) => std::fs::write(path, json + "\n")
                 .with_context(|| format!("cannot write {}", path.display()))?,

@@ -3,16 +3,25 @@ Protocol client, tritonclient[http], unmodified, and checks its answers
 against onnxruntime running the same ONNX file on the same inputs.
 
     triton_client.py --url 127.0.0.1:PORT --model iris --onnx models/iris.onnx
+    triton_client.py ... --inputs tests/fixtures/zoo/columns_onehot_logreg.json
 
+Inputs are random (of the model's declared types), or a fixture's. Text
+goes in as BYTES; onnxruntime's ZipMap outputs are compared as wasmodel
+presents them (the probability tensor), by the same code as `wasmodel check`.
 Run by tests/serve.rs; exits non-zero, saying why, on any difference.
 """
 
 import argparse
+import json
 import sys
+from pathlib import Path
 
 import numpy as np
 import onnxruntime
 import tritonclient.http as httpclient
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "src" / "check"))
+from onnxruntime_reference import decode, run  # noqa: E402
 
 # The protocol's datatype names for numpy dtypes.
 DATATYPES = {
@@ -22,6 +31,7 @@ DATATYPES = {
     np.dtype(np.int64): "INT64",
     np.dtype(np.uint8): "UINT8",
     np.dtype(np.bool_): "BOOL",
+    np.dtype(object): "BYTES",
 }
 NUMPY = {
     "tensor(float)": np.float32,
@@ -61,6 +71,7 @@ def main():
     parser.add_argument("--model", required=True, help="the model's name")
     parser.add_argument("--onnx", required=True, help="the ONNX file it was built from")
     parser.add_argument("--batch", type=int, default=7)
+    parser.add_argument("--inputs", help="a fixture whose inputs to send instead of random ones")
     args = parser.parse_args()
 
     client = httpclient.InferenceServerClient(url=args.url)
@@ -80,7 +91,11 @@ def main():
     if sorted(declared) != sorted(i.name for i in session.get_inputs()):
         fail(f"inputs {sorted(declared)} differ from the ONNX file's")
 
-    feeds = inputs_for(session, args.batch, np.random.default_rng(7))
+    if args.inputs:
+        stored = json.loads(Path(args.inputs).read_text())["inputs"]
+        feeds = {name: decode(t) for name, t in stored.items()}
+    else:
+        feeds = inputs_for(session, args.batch, np.random.default_rng(7))
     inputs = []
     for name, value in feeds.items():
         datatype = DATATYPES[value.dtype]
@@ -91,16 +106,22 @@ def main():
         inputs.append(tensor)
     names = [o.name for o in session.get_outputs()]
     outputs = [httpclient.InferRequestedOutput(n, binary_data=False) for n in names]
+    rows = len(next(iter(feeds.values())))
     result = client.infer(args.model, inputs, outputs=outputs, request_id="triton-1")
     response = result.get_response()
     if response.get("id") != "triton-1":
         fail(f"the request id was not echoed: {response}")
 
-    expected = session.run(names, feeds)
-    for name, want in zip(names, expected):
+    expected = run(args.onnx, feeds)
+    for name in names:
+        want = expected[name]
         got = result.as_numpy(name)
         if got is None:
             fail(f"no output {name} in {response}")
+        if want.dtype == object:
+            # BYTES come back as bytes.
+            got = np.array([g.decode() if isinstance(g, bytes) else g for g in got.reshape(-1)],
+                           dtype=object).reshape(got.shape)
         if got.shape != want.shape or got.dtype != want.dtype:
             fail(f"output {name}: got {got.dtype}{list(got.shape)}, "
                  f"onnxruntime {want.dtype}{list(want.shape)}")
@@ -110,7 +131,7 @@ def main():
         elif not np.array_equal(got, want):
             fail(f"output {name} differs from onnxruntime:\n{got}\n{want}")
     print(f"{server['name']} {server['version']}: {args.model} matches onnxruntime "
-          f"on {args.batch} rows ({', '.join(names)})")
+          f"on {rows} rows ({', '.join(names)})")
 
 
 if __name__ == "__main__":

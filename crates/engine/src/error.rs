@@ -10,11 +10,12 @@ pub enum LoadError {
     #[error("not a valid ONNX model: {0}")]
     Malformed(String),
     /// The model uses operators the engine does not implement.
-    #[error("the model uses operators that tract does not support: {}", .0.join(", "))]
+    #[error("the model uses operators that wasmodel's engine does not support: {}", .0.join(", "))]
     UnsupportedOperators(Vec<String>),
     /// An input or output has an element type the interface cannot carry.
     #[error(
-        "{role} `{name}` has element type {found}; supported types are f32, f64, i32, i64, u8 and bool"
+        "{role} `{name}` has element type {found}; supported types are {}",
+        crate::ElementType::names()
     )]
     UnsupportedElementType {
         role: &'static str,

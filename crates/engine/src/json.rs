@@ -27,7 +27,10 @@ pub fn tensor_from_json(
             let element_type = match object.get("dtype") {
                 None => element_type,
                 Some(Value::String(s)) => ElementType::from_name(s).ok_or_else(|| {
-                    format!("unknown dtype `{s}`; expected one of f32, f64, i32, i64, u8, bool")
+                    format!(
+                        "unknown dtype `{s}`; expected one of {}",
+                        ElementType::names()
+                    )
                 })?,
                 Some(other) => return Err(format!("`dtype` must be a string, got {other}")),
             };
@@ -88,6 +91,26 @@ pub fn tensors_to_json(tensors: &[Tensor]) -> Value {
     Value::Object(object)
 }
 
+/// Adds each output's class labels to its tensor in `tensors` (as written
+/// by [`tensors_to_json`]): `"class_labels": [0, 1, 2]`.
+pub fn add_class_labels(tensors: &mut Value, outputs: &[crate::TensorInfo]) {
+    for info in outputs {
+        if let (Some(labels), Some(Value::Object(tensor))) =
+            (&info.class_labels, tensors.get_mut(&info.name))
+        {
+            tensor.insert("class_labels".into(), class_labels_to_json(labels));
+        }
+    }
+}
+
+/// Class labels as a JSON array of integers or strings.
+pub fn class_labels_to_json(labels: &crate::ClassLabels) -> Value {
+    match labels {
+        crate::ClassLabels::I64(v) => json!(v),
+        crate::ClassLabels::String(v) => json!(v),
+    }
+}
+
 /// A tensor's elements as a flat JSON array, non-finite floats as strings.
 pub fn data_to_json(data: &TensorData) -> Value {
     Value::Array(match data {
@@ -105,6 +128,7 @@ pub fn data_to_json(data: &TensorData) -> Value {
         TensorData::I64(v) => v.iter().map(|&x| json!(x)).collect(),
         TensorData::U8(v) => v.iter().map(|&x| json!(x)).collect(),
         TensorData::Bool(v) => v.iter().map(|&x| json!(x)).collect(),
+        TensorData::String(v) => v.iter().map(|x| json!(x)).collect(),
     })
 }
 
@@ -223,6 +247,9 @@ pub fn elements(element_type: ElementType, leaves: &[&Value]) -> Result<TensorDa
             integer(v).and_then(|x| u8::try_from(x).ok())
         })?),
         ElementType::Bool => TensorData::Bool(each(leaves, "true or false", Value::as_bool)?),
+        ElementType::String => {
+            TensorData::String(each(leaves, "a string", |v| v.as_str().map(str::to_owned))?)
+        }
     })
 }
 
@@ -264,6 +291,16 @@ mod tests {
             panic!("read back as {back:?}")
         };
         assert!(v[0].is_nan() && v[1] == f64::INFINITY && v[2] == 1.5);
+    }
+
+    #[test]
+    fn strings_are_read_and_written_as_json_strings() {
+        let t = tensor_from_json("city", ElementType::String, &json!([["north"], ["é"]])).unwrap();
+        assert_eq!(t.shape, [2, 1]);
+        assert_eq!(t.data, TensorData::String(vec!["north".into(), "é".into()]));
+        assert_eq!(tensors_to_json(&[t])["city"]["data"], json!(["north", "é"]));
+        let e = tensor_from_json("city", ElementType::String, &json!([1])).unwrap_err();
+        assert!(e.contains("element 0 is 1, which is not a string"), "{e}");
     }
 
     #[test]

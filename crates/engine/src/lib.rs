@@ -7,15 +7,17 @@
 //! so the two never disagree about what a valid model or input is.
 
 mod error;
+pub mod graph;
 #[cfg(feature = "json")]
 pub mod json;
 mod model;
+pub mod onnx_ml;
 mod types;
 mod validate;
 
 pub use error::{InputError, InputErrorKind, LoadError, PredictError};
-pub use model::Model;
+pub use model::{Model, onnx};
 pub use types::{
-    Dimension, ElementType, ModelInfo, Tensor, TensorData, TensorInfo, format_declared_shape,
-    format_shape,
+    ClassLabels, Dimension, ElementType, ModelInfo, Tensor, TensorData, TensorInfo,
+    format_declared_shape, format_shape,
 };

@@ -8,11 +8,21 @@ use tract_onnx::prelude::{
     IntoTensor as _, TDim, TValue, TVec, TractError, TypedModel, TypedRunnableModel, tract_ndarray,
 };
 use tract_onnx::tract_hir::internal::Factoid as _;
-use tract_onnx::tract_hir::ops::unimpl::UnimplementedOp;
 
 use crate::error::{LoadError, PredictError};
-use crate::types::{Dimension, ElementType, ModelInfo, Tensor, TensorData, TensorInfo};
+use crate::graph;
+use crate::onnx_ml;
+use crate::types::{
+    ClassLabels, Dimension, ElementType, ModelInfo, Tensor, TensorData, TensorInfo,
+};
 use crate::validate;
+
+/// tract's ONNX parser, with wasmodel's ONNX-ML operators registered.
+pub fn onnx() -> tract_onnx::Onnx {
+    let mut framework = tract_onnx::onnx();
+    onnx_ml::register(&mut framework);
+    framework
+}
 
 /// An ONNX model, parsed, optimized and ready to run.
 #[derive(Debug, Clone)]
@@ -30,7 +40,7 @@ impl Model {
         let digest = format!("sha256:{:x}", Sha256::digest(onnx));
 
         // 1. Decode the protobuf.
-        let framework = tract_onnx::onnx();
+        let framework = self::onnx();
         let proto = framework
             .proto_model_for_read(&mut &onnx[..])
             .map_err(|e| LoadError::Malformed(error_chain(&e)))?;
@@ -44,70 +54,62 @@ impl Model {
         .collect::<Vec<_>>()
         .join(" ");
 
-        if proto.graph.is_none() {
+        let Some(graph) = &proto.graph else {
             return Err(LoadError::Malformed("the file holds no graph".into()));
-        }
+        };
+        let class_labels = onnx_ml::output_class_labels(graph);
 
-        // 2. Translate the graph; operators tract lacks become placeholders,
-        //    which we list all at once rather than failing on the first.
-        let mut model = framework
-            .model_for_proto_model(&proto)
-            .map_err(|e| LoadError::Unsupported(error_chain(&e)))?;
-        let mut unsupported: Vec<String> = model
-            .nodes()
-            .iter()
-            .filter(|node| node.op_is::<UnimplementedOp>())
-            .map(|node| {
-                let name = node.op.name();
-                let op = name
-                    .strip_prefix("Unimplemented(")
-                    .and_then(|s| s.strip_suffix(')'))
-                    .unwrap_or(&name);
-                format!("{op} (node `{}`)", node.name)
+        // 1b. Every operator the engine lacks, all at once (nested graphs
+        // included), before anything else can fail on one of them.
+        let mut unsupported: Vec<String> = graph::operators_of(graph, &framework)
+            .into_iter()
+            .filter(|op| !op.supported)
+            .map(|op| match op.domain.as_str() {
+                "ai.onnx" => op.op_type,
+                domain => format!("{domain}:{}", op.op_type),
             })
             .collect();
         if !unsupported.is_empty() {
             unsupported.sort();
             return Err(LoadError::UnsupportedOperators(unsupported));
         }
-
-        // 3. Give every input dimension the file leaves unnamed a symbol of
-        //    its own, so the typed model knows it is the caller's choice.
-        for ix in 0..model.inputs.len() {
-            let input_name = model.node(model.inputs[ix].node).name.clone();
-            let fact = model
-                .input_fact(ix)
-                .map_err(|e| LoadError::Unsupported(error_chain(&e)))?;
-            if fact.shape.is_open() {
-                return Err(LoadError::Unsupported(format!(
-                    "input `{input_name}` declares no shape; re-export the model with input shapes"
-                )));
-            }
-            let unknown: Vec<usize> = fact
-                .shape
-                .dims()
-                .enumerate()
-                .filter(|(_, d)| d.concretize().is_none())
-                .map(|(i, _)| i)
-                .collect();
-            for axis in unknown {
-                let symbol = model
-                    .symbols
-                    .new_with_prefix(&format!("{input_name}_dim{axis}"));
-                model
-                    .input_fact_mut(ix)
-                    .map_err(|e| LoadError::Unsupported(error_chain(&e)))?
-                    .shape
-                    .set_dim(axis, TDim::Sym(symbol));
-            }
+        // A component passes tensors: maps and sequences cannot come in.
+        if let Some(input) = graph.input.iter().find(|i| {
+            i.r#type.as_ref().and_then(|t| t.value.as_ref()).is_none()
+                && !graph.initializer.iter().any(|init| init.name == i.name)
+        }) {
+            return Err(LoadError::Unsupported(format!(
+                "input `{}` is not a tensor (an ONNX map or sequence); a component's inputs are tensors",
+                input.name
+            )));
         }
 
-        // 4. Type the graph, describe it, then optimize it for running.
-        let typed = model
-            .into_typed()
+        // 2. Translate the graph.
+        let model = framework
+            .model_for_proto_model(&proto)
             .map_err(|e| LoadError::Unsupported(error_chain(&e)))?;
+
+        // 3. Give every input dimension the file leaves unnamed a symbol of
+        //    its own, so the typed model knows it is the caller's choice, and
+        //    type the graph. If that fails, the unnamed leading dimensions
+        //    are likely one batch (skl2onnx gives every column of a table
+        //    an input of its own, [?, 1]): try again with one symbol for all.
+        let typed = match name_dimensions(model.clone(), false) {
+            Ok(typed) => typed,
+            Err(first) => name_dimensions(model, true).map_err(|_| first)?,
+        };
+
+        // 4. Describe it, then optimize it for running.
         let inputs = describe(&typed, "input")?;
-        let outputs = describe(&typed, "output")?;
+        let mut outputs = describe(&typed, "output")?;
+        for output in &mut outputs {
+            output.class_labels = class_labels
+                .iter()
+                .find(|(name, labels)| {
+                    *name == output.name && one_column_per_class(&output.shape, labels)
+                })
+                .map(|(_, labels)| labels.clone());
+        }
         let plan = typed
             .into_optimized()
             .and_then(|m| m.into_runnable())
@@ -152,6 +154,51 @@ impl Model {
     }
 }
 
+/// Gives every input dimension the file leaves unnamed a symbol, then types
+/// the graph. With `shared_batch`, every unnamed leading dimension gets the
+/// same symbol, `batch`.
+fn name_dimensions(
+    mut model: tract_onnx::prelude::InferenceModel,
+    shared_batch: bool,
+) -> Result<TypedModel, LoadError> {
+    let batch = shared_batch.then(|| model.symbols.sym("batch"));
+    for ix in 0..model.inputs.len() {
+        let input_name = model.node(model.inputs[ix].node).name.clone();
+        let fact = model
+            .input_fact(ix)
+            .map_err(|e| LoadError::Unsupported(error_chain(&e)))?;
+        if fact.shape.is_open() {
+            return Err(LoadError::Unsupported(format!(
+                "input `{input_name}` declares no shape; re-export the model with input shapes"
+            )));
+        }
+        let unknown: Vec<usize> = fact
+            .shape
+            .dims()
+            .enumerate()
+            .filter(|(_, d)| d.concretize().is_none())
+            .map(|(i, _)| i)
+            .collect();
+        for axis in unknown {
+            let symbol = if let (Some(batch), 0) = (&batch, axis) {
+                batch.clone()
+            } else {
+                model
+                    .symbols
+                    .new_with_prefix(&format!("{input_name}_dim{axis}"))
+            };
+            model
+                .input_fact_mut(ix)
+                .map_err(|e| LoadError::Unsupported(error_chain(&e)))?
+                .shape
+                .set_dim(axis, TDim::Sym(symbol));
+        }
+    }
+    model
+        .into_typed()
+        .map_err(|e| LoadError::Unsupported(error_chain(&e)))
+}
+
 /// Describes the inputs (or outputs) of a typed model.
 fn describe(model: &TypedModel, role: &'static str) -> Result<Vec<TensorInfo>, LoadError> {
     let outlets = if role == "input" {
@@ -180,9 +227,15 @@ fn describe(model: &TypedModel, role: &'static str) -> Result<Vec<TensorInfo>, L
                 name,
                 element_type,
                 shape,
+                class_labels: None,
             })
         })
         .collect()
+}
+
+/// Whether a `[rows, classes]` output has one column per label.
+fn one_column_per_class(shape: &[Dimension], labels: &ClassLabels) -> bool {
+    matches!(shape, [_, Dimension::Fixed(n)] if *n as usize == labels.len())
 }
 
 fn dimension(dim: &TDim) -> Dimension {
@@ -202,6 +255,7 @@ fn element_type(dt: DatumType) -> Option<ElementType> {
         DatumType::I64 | DatumType::TDim => ElementType::I64,
         DatumType::U8 => ElementType::U8,
         DatumType::Bool => ElementType::Bool,
+        DatumType::String => ElementType::String,
         _ => return None,
     })
 }
@@ -214,6 +268,7 @@ fn datum_type(element_type: ElementType) -> DatumType {
         ElementType::I64 => DatumType::I64,
         ElementType::U8 => DatumType::U8,
         ElementType::Bool => DatumType::Bool,
+        ElementType::String => DatumType::String,
     }
 }
 
@@ -235,6 +290,7 @@ fn to_tract(tensor: Tensor) -> Result<TValue, PredictError> {
         TensorData::I64(v) => array(shape, v),
         TensorData::U8(v) => array(shape, v),
         TensorData::Bool(v) => array(shape, v),
+        TensorData::String(v) => array(shape, v),
     }
 }
 
@@ -269,6 +325,7 @@ fn from_tract(info: &TensorInfo, value: &TValue) -> Result<Tensor, PredictError>
         ElementType::I64 => TensorData::I64(slice(name, &value)?),
         ElementType::U8 => TensorData::U8(slice(name, &value)?),
         ElementType::Bool => TensorData::Bool(slice(name, &value)?),
+        ElementType::String => TensorData::String(slice(name, &value)?),
     };
     Ok(Tensor::new(name, shape, data))
 }

@@ -14,17 +14,20 @@ pub enum ElementType {
     I64,
     U8,
     Bool,
+    /// UTF-8 text: the categories of categorical features, class labels.
+    String,
 }
 
 impl ElementType {
     /// Every element type, in the order the WIT declares them.
-    pub const ALL: [ElementType; 6] = [
+    pub const ALL: [ElementType; 7] = [
         ElementType::F32,
         ElementType::F64,
         ElementType::I32,
         ElementType::I64,
         ElementType::U8,
         ElementType::Bool,
+        ElementType::String,
     ];
 
     /// The short name used in WIT, JSON files and messages (`f32`, `bool`, ...).
@@ -36,7 +39,14 @@ impl ElementType {
             ElementType::I64 => "i64",
             ElementType::U8 => "u8",
             ElementType::Bool => "bool",
+            ElementType::String => "string",
         }
+    }
+
+    /// Every short name, for messages: `f32, f64, i32, i64, u8, bool, string`.
+    pub fn names() -> String {
+        let names: Vec<&str> = ElementType::ALL.iter().map(|t| t.name()).collect();
+        names.join(", ")
     }
 
     /// Parses a short name as written by [`ElementType::name`].
@@ -44,11 +54,12 @@ impl ElementType {
         ElementType::ALL.into_iter().find(|t| t.name() == name)
     }
 
-    /// Size of one element in bytes, as stored in a tensor.
+    /// Size of one element in bytes, as stored in a tensor: for strings,
+    /// the size of the reference to the text (see [`TensorData::byte_len`]).
     pub fn size_of(self) -> usize {
         match self {
             ElementType::F32 | ElementType::I32 => 4,
-            ElementType::F64 | ElementType::I64 => 8,
+            ElementType::F64 | ElementType::I64 | ElementType::String => 8,
             ElementType::U8 | ElementType::Bool => 1,
         }
     }
@@ -69,6 +80,7 @@ pub enum TensorData {
     I64(Vec<i64>),
     U8(Vec<u8>),
     Bool(Vec<bool>),
+    String(Vec<String>),
 }
 
 impl TensorData {
@@ -80,6 +92,7 @@ impl TensorData {
             TensorData::I64(_) => ElementType::I64,
             TensorData::U8(_) => ElementType::U8,
             TensorData::Bool(_) => ElementType::Bool,
+            TensorData::String(_) => ElementType::String,
         }
     }
 
@@ -92,6 +105,7 @@ impl TensorData {
             TensorData::I64(v) => v.len(),
             TensorData::U8(v) => v.len(),
             TensorData::Bool(v) => v.len(),
+            TensorData::String(v) => v.len(),
         }
     }
 
@@ -99,9 +113,14 @@ impl TensorData {
         self.len() == 0
     }
 
-    /// Size of the elements in bytes.
+    /// Size of the elements in bytes; a string counts its text and a
+    /// reference to it (what it costs to pass across a component boundary).
     pub fn byte_len(&self) -> usize {
-        self.len() * self.element_type().size_of()
+        let text = match self {
+            TensorData::String(v) => v.iter().map(String::len).sum(),
+            _ => 0,
+        };
+        self.len() * self.element_type().size_of() + text
     }
 }
 
@@ -153,12 +172,45 @@ pub fn format_shape(shape: &[u32]) -> String {
     format!("[{}]", dims.join(", "))
 }
 
+/// The class each column of a classifier's probabilities stands for, in
+/// column order: integers or strings, as the classifier's labels are.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ClassLabels {
+    I64(Vec<i64>),
+    String(Vec<String>),
+}
+
+impl ClassLabels {
+    pub fn len(&self) -> usize {
+        match self {
+            ClassLabels::I64(v) => v.len(),
+            ClassLabels::String(v) => v.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The labels as text, for messages and listings: `0, 1, 2`.
+    pub fn to_strings(&self) -> Vec<String> {
+        match self {
+            ClassLabels::I64(v) => v.iter().map(ToString::to_string).collect(),
+            ClassLabels::String(v) => v.clone(),
+        }
+    }
+}
+
 /// What a model declares about one input or output.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TensorInfo {
     pub name: String,
     pub element_type: ElementType,
     pub shape: Vec<Dimension>,
+    /// For a classifier's probabilities (what skl2onnx's `ZipMap` makes a
+    /// list of dictionaries of): the class of each column of the last
+    /// dimension. `None` for every other tensor.
+    pub class_labels: Option<ClassLabels>,
 }
 
 /// What a model is, and what it takes and gives.

@@ -157,11 +157,13 @@ mod tests {
                 name: "numeric".into(),
                 element_type: ElementType::F32,
                 shape: vec![Dimension::Dynamic("batch".into()), Dimension::Fixed(2)],
+                class_labels: None,
             },
             TensorInfo {
                 name: "category".into(),
                 element_type: ElementType::I64,
                 shape: vec![Dimension::Dynamic("batch".into())],
+                class_labels: None,
             },
         ]
     }

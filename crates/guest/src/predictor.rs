@@ -40,6 +40,7 @@ fn element_type(t: engine::ElementType) -> wit::ElementType {
         engine::ElementType::I64 => wit::ElementType::I64,
         engine::ElementType::U8 => wit::ElementType::U8,
         engine::ElementType::Bool => wit::ElementType::Bool,
+        engine::ElementType::String => wit::ElementType::String,
     }
 }
 
@@ -55,6 +56,10 @@ fn tensor_info(info: &engine::TensorInfo) -> wit::TensorInfo {
                 engine::Dimension::Dynamic(s) => wit::Dimension::Dynamic(s.clone()),
             })
             .collect(),
+        class_labels: info.class_labels.as_ref().map(|labels| match labels {
+            engine::ClassLabels::I64(v) => wit::ClassLabels::I64(v.clone()),
+            engine::ClassLabels::String(v) => wit::ClassLabels::String(v.clone()),
+        }),
     }
 }
 
@@ -77,6 +82,7 @@ fn tensor_from_wit(t: wit::Tensor) -> engine::Tensor {
         wit::TensorData::I64(v) => engine::TensorData::I64(v),
         wit::TensorData::U8(v) => engine::TensorData::U8(v),
         wit::TensorData::Bool(v) => engine::TensorData::Bool(v),
+        wit::TensorData::String(v) => engine::TensorData::String(v),
     };
     engine::Tensor::new(t.name, t.shape, data)
 }
@@ -89,6 +95,7 @@ fn tensor_to_wit(t: engine::Tensor) -> wit::Tensor {
         engine::TensorData::I64(v) => wit::TensorData::I64(v),
         engine::TensorData::U8(v) => wit::TensorData::U8(v),
         engine::TensorData::Bool(v) => wit::TensorData::Bool(v),
+        engine::TensorData::String(v) => wit::TensorData::String(v),
     };
     wit::Tensor {
         name: t.name,

@@ -22,7 +22,7 @@
 mod protocol;
 
 use serde_json::{Value, json};
-use wasmodel_engine::json::{tensors_from_json_object, tensors_to_json};
+use wasmodel_engine::json::{add_class_labels, tensors_from_json_object, tensors_to_json};
 use wasmodel_engine::{Model, PredictError};
 
 pub use protocol::datatype;
@@ -188,7 +188,7 @@ impl<'m> Service<'m> {
                  (tritonclient: binary_data=False)",
             );
         }
-        match serde_json::from_slice::<Value>(request.body) {
+        match protocol::parse_body(request.body) {
             Ok(body) => answer(body),
             Err(e) => Response::error(400, format!("the request body is not valid JSON: {e}")),
         }
@@ -232,7 +232,11 @@ impl<'m> Service<'m> {
             Err(message) => return Response::error(400, message),
         };
         match self.model.predict(inputs) {
-            Ok(outputs) => Response::json(200, &json!({ "outputs": tensors_to_json(&outputs) })),
+            Ok(outputs) => {
+                let mut outputs = tensors_to_json(&outputs);
+                add_class_labels(&mut outputs, &info.outputs);
+                Response::json(200, &json!({ "outputs": outputs }))
+            }
             Err(e) => predict_failure(e),
         }
     }

@@ -2,7 +2,7 @@
 
 use serde::Deserialize;
 use serde_json::{Value, json};
-use wasmodel_engine::json::{data_to_json, elements, flatten};
+use wasmodel_engine::json::{class_labels_to_json, data_to_json, elements, flatten};
 use wasmodel_engine::{Dimension, ModelInfo, Tensor, TensorInfo};
 
 /// Datatype names of the protocol, and the element types they stand for.
@@ -18,6 +18,7 @@ pub mod datatype {
             ElementType::I64 => "INT64",
             ElementType::F32 => "FP32",
             ElementType::F64 => "FP64",
+            ElementType::String => "BYTES",
         }
     }
 
@@ -30,7 +31,9 @@ pub mod datatype {
             "INT64" => ElementType::I64,
             "FP32" => ElementType::F32,
             "FP64" => ElementType::F64,
-            "INT8" | "INT16" | "UINT16" | "UINT32" | "UINT64" | "FP16" | "BF16" | "BYTES" => {
+            // In JSON, BYTES elements are strings (UTF-8 text here).
+            "BYTES" => ElementType::String,
+            "INT8" | "INT16" | "UINT16" | "UINT32" | "UINT64" | "FP16" | "BF16" => {
                 return Err(format!(
                     "datatype {name} is not supported; this server takes {SUPPORTED}"
                 ));
@@ -43,7 +46,7 @@ pub mod datatype {
         })
     }
 
-    const SUPPORTED: &str = "BOOL, UINT8, INT32, INT64, FP32, FP64";
+    const SUPPORTED: &str = "BOOL, UINT8, INT32, INT64, FP32, FP64, BYTES";
 }
 
 pub fn server_metadata(name: &str) -> Value {
@@ -52,6 +55,14 @@ pub fn server_metadata(name: &str) -> Value {
         "version": env!("CARGO_PKG_VERSION"),
         "extensions": [],
     })
+}
+
+/// An output's class labels as the protocol's tensor `parameters`:
+/// `{"class_labels": "[0, 1, 2]"}`, the list JSON-encoded in a string,
+/// since a parameter's value must be a string, number or boolean.
+fn class_label_parameters(t: &TensorInfo) -> Option<Value> {
+    let labels = class_labels_to_json(t.class_labels.as_ref()?);
+    Some(json!({ "class_labels": labels.to_string() }))
 }
 
 pub fn model_metadata(info: &ModelInfo) -> Value {
@@ -66,7 +77,11 @@ pub fn model_metadata(info: &ModelInfo) -> Value {
                         Dimension::Dynamic(_) => -1,
                     })
                     .collect();
-                json!({ "name": t.name, "datatype": datatype::name(t.element_type), "shape": shape })
+                let mut tensor = json!({ "name": t.name, "datatype": datatype::name(t.element_type), "shape": shape });
+                if let Some(parameters) = class_label_parameters(t) {
+                    tensor["parameters"] = parameters;
+                }
+                tensor
             })
             .collect()
     };
@@ -77,6 +92,54 @@ pub fn model_metadata(info: &ModelInfo) -> Value {
         "inputs": tensors(&info.inputs),
         "outputs": tensors(&info.outputs),
     })
+}
+
+/// Reads a request body as JSON. Bare `NaN`, `Infinity` and `-Infinity`
+/// (which JSON has no words for, but tritonclient writes for non-finite
+/// floats, missing values among them) are read as the strings `"NaN"`,
+/// `"Infinity"` and `"-Infinity"`, which float tensors take.
+pub fn parse_body(body: &[u8]) -> Result<Value, serde_json::Error> {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(value) => Ok(value),
+        Err(e) => match std::str::from_utf8(body).ok().and_then(quote_non_finite) {
+            Some(quoted) => serde_json::from_str(&quoted).map_err(|_| e),
+            None => Err(e),
+        },
+    }
+}
+
+/// The text with every bare `NaN`, `Infinity` or `-Infinity` outside a
+/// string quoted, or `None` if it has none.
+fn quote_non_finite(text: &str) -> Option<String> {
+    const WORDS: [&str; 3] = ["-Infinity", "Infinity", "NaN"];
+    let mut out = String::with_capacity(text.len() + 16);
+    let (mut in_string, mut escaped, mut changed) = (false, false, false);
+    let mut rest = text;
+    while let Some(c) = rest.chars().next() {
+        if in_string {
+            match (escaped, c) {
+                (true, _) => escaped = false,
+                (false, '\\') => escaped = true,
+                (false, '"') => in_string = false,
+                _ => {}
+            }
+        } else if c == '"' {
+            in_string = true;
+        } else if let Some(word) = WORDS.iter().find(|w| {
+            rest.starts_with(*w)
+                && !rest[w.len()..].starts_with(|n: char| n.is_ascii_alphanumeric())
+        }) {
+            out.push('"');
+            out.push_str(word);
+            out.push('"');
+            rest = &rest[word.len()..];
+            changed = true;
+            continue;
+        }
+        out.push(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    changed.then_some(out)
 }
 
 /// An inference request, as the protocol defines it. `parameters` (of the
@@ -208,12 +271,21 @@ pub fn infer_response(
     let outputs: Vec<Value> = selected
         .into_iter()
         .map(|t| {
-            json!({
+            let mut output = json!({
                 "name": t.name,
                 "datatype": datatype::name(t.data.element_type()),
                 "shape": t.shape,
                 "data": data_to_json(&t.data),
-            })
+            });
+            if let Some(parameters) = info
+                .outputs
+                .iter()
+                .find(|o| o.name == t.name)
+                .and_then(class_label_parameters)
+            {
+                output["parameters"] = parameters;
+            }
+            output
         })
         .collect();
     let mut response = json!({
@@ -241,6 +313,16 @@ mod tests {
     use wasmodel_engine::ElementType;
 
     #[test]
+    fn bare_non_finite_floats_are_read_as_their_strings() {
+        let body = br#"{"data":[NaN,1.0,-Infinity,Infinity],"name":"NaN in a string \" NaN"}"#;
+        let value = parse_body(body).unwrap();
+        assert_eq!(value["data"], json!(["NaN", 1.0, "-Infinity", "Infinity"]));
+        assert_eq!(value["name"], "NaN in a string \" NaN");
+        assert!(parse_body(b"{\"a\": NaNx}").is_err());
+        assert!(parse_body(b"{\"a\": [1,").is_err());
+    }
+
+    #[test]
     fn datatypes_round_trip() {
         for t in [
             ElementType::Bool,
@@ -249,6 +331,7 @@ mod tests {
             ElementType::I64,
             ElementType::F32,
             ElementType::F64,
+            ElementType::String,
         ] {
             assert_eq!(datatype::parse(datatype::name(t)), Ok(t));
         }

@@ -93,7 +93,8 @@ fn health_and_metadata() {
         "inputs": [{"name": "features", "datatype": "FP32", "shape": [-1, 4]}],
         "outputs": [
             {"name": "label", "datatype": "INT64", "shape": [-1]},
-            {"name": "probabilities", "datatype": "FP32", "shape": [-1, 3]},
+            {"name": "probabilities", "datatype": "FP32", "shape": [-1, 3],
+             "parameters": {"class_labels": "[0,1,2]"}},
         ],
     });
     assert_eq!(body(&get("/v2/models/iris")), expected);

@@ -1,0 +1,133 @@
+//! What an ONNX file holds, read without loading the model: every operator
+//! it uses (nested graphs included) and whether the engine has it, and the
+//! categories its encoders know for a string input. `wasmodel check` uses
+//! both: to list every problem at once, and to make up inputs that mean
+//! something to the model.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use tract_onnx::pb::{AttributeProto, GraphProto, ModelProto, NodeProto};
+use tract_onnx::prelude::Framework as _;
+
+use crate::error::LoadError;
+
+/// One operator a model uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OperatorUse {
+    /// The operator's domain: `ai.onnx` (the standard one), `ai.onnx.ml`, ...
+    pub domain: String,
+    pub op_type: String,
+    /// How many nodes use it, nested graphs included.
+    pub nodes: usize,
+    /// Whether the engine implements it (tract's operators and ours).
+    pub supported: bool,
+}
+
+/// Every operator of an ONNX file, sorted by domain and name.
+pub fn operators(onnx: &[u8]) -> Result<Vec<OperatorUse>, LoadError> {
+    let proto = decode(onnx)?;
+    let graph = proto
+        .graph
+        .as_ref()
+        .ok_or_else(|| LoadError::Malformed("the file holds no graph".into()))?;
+    Ok(operators_of(graph, &crate::onnx()))
+}
+
+/// Every operator of a graph and its nested graphs, and whether `framework`
+/// has it.
+pub(crate) fn operators_of(graph: &GraphProto, framework: &tract_onnx::Onnx) -> Vec<OperatorUse> {
+    let mut counts: BTreeMap<(String, String), usize> = BTreeMap::new();
+    visit(graph, &mut |node| {
+        let domain = match node.domain.as_str() {
+            "" => "ai.onnx",
+            other => other,
+        };
+        *counts
+            .entry((domain.to_owned(), node.op_type.clone()))
+            .or_default() += 1;
+    });
+    counts
+        .into_iter()
+        .map(|((domain, op_type), nodes)| OperatorUse {
+            // tract's parser keys operators by name alone; an operator of
+            // another vendor's domain is not the one it knows.
+            supported: matches!(domain.as_str(), "ai.onnx" | "ai.onnx.ml")
+                && framework.op_register.0.contains_key(&op_type),
+            domain,
+            op_type,
+            nodes,
+        })
+        .collect()
+}
+
+/// The strings the model's encoders know for the graph input `input`: the
+/// categories of every `OneHotEncoder`, `LabelEncoder` and `CategoryMapper`
+/// its values reach, through ops that only move values around.
+pub fn input_categories(onnx: &[u8], input: &str) -> Result<Vec<String>, LoadError> {
+    const MOVES: &[&str] = &[
+        "Identity",
+        "Reshape",
+        "Flatten",
+        "Squeeze",
+        "Unsqueeze",
+        "Concat",
+        "Gather",
+        "ArrayFeatureExtractor",
+        "Slice",
+        "Transpose",
+        "Where",
+    ];
+    const CATEGORIES: &[&str] = &["cats_strings", "keys_strings", "classes_strings"];
+    let proto = decode(onnx)?;
+    let Some(graph) = &proto.graph else {
+        return Ok(Vec::new());
+    };
+    let mut reached: BTreeSet<&str> = BTreeSet::from([input]);
+    let mut categories = BTreeSet::new();
+    // Values only flow forward in a graph's node list (it is sorted), so one
+    // pass follows every path.
+    for node in &graph.node {
+        if !node.input.iter().any(|i| reached.contains(i.as_str())) {
+            continue;
+        }
+        if MOVES.contains(&node.op_type.as_str()) {
+            reached.extend(node.output.iter().map(String::as_str));
+        }
+        for attribute in node
+            .attribute
+            .iter()
+            .filter(|a| CATEGORIES.contains(&a.name.as_str()))
+        {
+            categories.extend(
+                attribute
+                    .strings
+                    .iter()
+                    .filter_map(|s| String::from_utf8(s.clone()).ok()),
+            );
+        }
+    }
+    Ok(categories.into_iter().collect())
+}
+
+fn decode(onnx: &[u8]) -> Result<ModelProto, LoadError> {
+    tract_onnx::onnx()
+        .proto_model_for_read(&mut &onnx[..])
+        .map_err(|e| LoadError::Malformed(e.to_string()))
+}
+
+/// Calls `f` on every node of `graph` and of the graphs nested in its
+/// nodes' attributes (Scan, Loop and If bodies).
+fn visit(graph: &GraphProto, f: &mut impl FnMut(&NodeProto)) {
+    for node in &graph.node {
+        f(node);
+        for attribute in &node.attribute {
+            for nested in nested_graphs(attribute) {
+                visit(nested, f);
+            }
+        }
+    }
+}
+
+fn nested_graphs(attribute: &AttributeProto) -> impl Iterator<Item = &GraphProto> {
+    attribute.g.iter().chain(attribute.graphs.iter())
+}

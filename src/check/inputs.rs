@@ -1,0 +1,118 @@
+//! Made-up inputs that respect a model's declared inputs: every dynamic
+//! dimension `rows` long, numbers drawn from a seeded generator, text drawn
+//! from the categories the model's encoders know.
+
+use wasmodel_engine::graph::input_categories;
+
+use crate::{Dimension, ElementType, Error, ModelInfo, Tensor, TensorData};
+
+/// One tensor per declared input. `onnx` is the model file, read for the
+/// categories of text inputs.
+pub fn sample_inputs(
+    info: &ModelInfo,
+    onnx: &[u8],
+    rows: u32,
+    seed: u64,
+) -> Result<Vec<Tensor>, Error> {
+    let mut random = SplitMix64(seed);
+    info.inputs
+        .iter()
+        .map(|input| {
+            let shape: Vec<u32> = input
+                .shape
+                .iter()
+                .map(|d| match d {
+                    Dimension::Fixed(n) => *n,
+                    Dimension::Dynamic(_) => rows,
+                })
+                .collect();
+            let count = shape.iter().map(|&d| d as usize).product::<usize>();
+            let data = match input.element_type {
+                // Standard normal values: what scaled features look like.
+                ElementType::F32 => {
+                    TensorData::F32((0..count).map(|_| random.normal() as f32).collect())
+                }
+                ElementType::F64 => TensorData::F64((0..count).map(|_| random.normal()).collect()),
+                ElementType::I32 => {
+                    TensorData::I32((0..count).map(|_| random.below(10) as i32).collect())
+                }
+                ElementType::I64 => {
+                    TensorData::I64((0..count).map(|_| random.below(10) as i64).collect())
+                }
+                ElementType::U8 => {
+                    TensorData::U8((0..count).map(|_| random.below(256) as u8).collect())
+                }
+                ElementType::Bool => {
+                    TensorData::Bool((0..count).map(|_| random.below(2) == 1).collect())
+                }
+                ElementType::String => {
+                    let mut categories = input_categories(onnx, &input.name)?;
+                    if categories.is_empty() {
+                        categories = vec!["a".into(), "b".into(), "c".into()];
+                    }
+                    TensorData::String(
+                        (0..count)
+                            .map(|_| {
+                                categories[random.below(categories.len() as u64) as usize].clone()
+                            })
+                            .collect(),
+                    )
+                }
+            };
+            Ok(Tensor::new(input.name.clone(), shape, data))
+        })
+        .collect()
+}
+
+/// A small seeded generator (SplitMix64): reproducible inputs, no dependency.
+struct SplitMix64(u64);
+
+impl SplitMix64 {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in [0, 1).
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+
+    /// Standard normal (Box-Muller).
+    fn normal(&mut self) -> f64 {
+        let u = 1.0 - self.unit();
+        let v = self.unit();
+        (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::TensorInfo;
+
+    #[test]
+    fn inputs_follow_the_declared_shapes_and_are_reproducible() {
+        let info = ModelInfo {
+            inputs: vec![TensorInfo {
+                name: "x".into(),
+                element_type: ElementType::F32,
+                shape: vec![Dimension::Dynamic("batch".into()), Dimension::Fixed(3)],
+                class_labels: None,
+            }],
+            ..ModelInfo::default()
+        };
+        let a = sample_inputs(&info, &[], 4, 7).unwrap();
+        assert_eq!(a[0].shape, [4, 3]);
+        assert_eq!(a[0].data.len(), 12);
+        assert_eq!(a, sample_inputs(&info, &[], 4, 7).unwrap());
+        assert_ne!(a, sample_inputs(&info, &[], 4, 8).unwrap());
+    }
+}

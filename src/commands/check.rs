@@ -1,0 +1,223 @@
+//! `wasmodel check`: will my model work, and give the same numbers?
+
+use std::path::PathBuf;
+
+use anyhow::{Context as _, bail};
+use wasmodel::check::compare::{OutputComparison, compare};
+use wasmodel::check::inputs::sample_inputs;
+use wasmodel::check::reference::{self, Reference, Unavailable};
+use wasmodel::graph::operators;
+use wasmodel::{ComponentBuilder, Tensor, format_shape};
+
+use super::{RuntimeArgs, build_progress, compiling_notice, print_model_info, read_inputs};
+
+/// Check that an ONNX model works in a wasmodel component, and gives the
+/// answers onnxruntime gives.
+///
+/// 1. Lists every operator the model uses, with whether wasmodel's engine
+///    supports it: all problems at once, not the first.
+/// 2. Builds the component (as `wasmodel build` would, without writing it).
+/// 3. Runs it on your inputs (`--input`/`--inputs`, as `predict` reads them)
+///    or on made-up ones that respect the declared types and shapes (numbers
+///    drawn from a standard normal distribution, text from the categories
+///    the model's encoders know; `--rows` rows, `--seed`).
+/// 4. Runs onnxruntime on the same inputs, through a Python that has it
+///    (`--python`, else $WASMODEL_PYTHON, else python3). Without one it says
+///    so and compares with tract run natively instead, which catches
+///    packaging faults but not differences between tract and onnxruntime.
+/// 5. Prints each output's largest absolute and relative error; integers,
+///    labels and text must be equal.
+#[derive(clap::Parser)]
+#[command(after_help = "\
+Examples:
+  wasmodel check model.onnx
+  wasmodel check model.onnx --input X=sample.npy --rtol 1e-3
+  wasmodel check model.onnx --python ~/venvs/train/bin/python --rows 100
+
+Exit status: 0 if every output matches within the tolerance, 1 if an
+operator is not supported, the model does not build, or an output differs.")]
+pub struct CheckCommand {
+    /// The ONNX model file
+    model: PathBuf,
+    /// An input tensor as NAME=FILE (.json or .npy), as `predict` takes it;
+    /// without inputs, made-up ones are used
+    #[arg(short, long = "input", value_name = "NAME=FILE")]
+    inputs: Vec<String>,
+    /// A JSON file holding every input: {"NAME": tensor, ...}
+    #[arg(long = "inputs", value_name = "FILE")]
+    inputs_file: Option<PathBuf>,
+    /// Rows of made-up inputs (every dynamic dimension has this size)
+    #[arg(long, default_value_t = 8, value_name = "N")]
+    rows: u32,
+    /// Seed of the made-up inputs
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// The Python whose onnxruntime gives the reference answers
+    #[arg(long, value_name = "PATH")]
+    python: Option<PathBuf>,
+    /// Relative tolerance for float outputs
+    #[arg(long, default_value_t = 1e-4)]
+    rtol: f64,
+    /// Absolute tolerance for float outputs
+    #[arg(long, default_value_t = 1e-5)]
+    atol: f64,
+    #[command(flatten)]
+    runtime: RuntimeArgs,
+}
+
+impl CheckCommand {
+    pub fn execute(self) -> anyhow::Result<()> {
+        let onnx = std::fs::read(&self.model)
+            .with_context(|| format!("cannot read {}", self.model.display()))?;
+        println!("Checking {}", self.model.display());
+
+        // 1. Operators, all of them.
+        let ops =
+            operators(&onnx).with_context(|| format!("cannot read {}", self.model.display()))?;
+        let missing: Vec<String> = ops
+            .iter()
+            .filter(|o| !o.supported)
+            .map(|o| format!("{}:{}", o.domain, o.op_type))
+            .collect();
+        println!(
+            "\nOperators ({} kinds, {})",
+            ops.len(),
+            if missing.is_empty() {
+                "all supported".to_string()
+            } else {
+                format!("{} not supported", missing.len())
+            }
+        );
+        for op in &ops {
+            println!(
+                "  {:<12} {:<26} {:>4} node{}  {}",
+                op.domain,
+                op.op_type,
+                op.nodes,
+                if op.nodes == 1 { " " } else { "s" },
+                if op.supported {
+                    "supported"
+                } else {
+                    "NOT SUPPORTED"
+                }
+            );
+        }
+        if !missing.is_empty() {
+            bail!(
+                "{} cannot run in wasmodel: it uses {} that the engine does not support: {}",
+                self.model.display(),
+                if missing.len() == 1 {
+                    "an operator"
+                } else {
+                    "operators"
+                },
+                missing.join(", ")
+            );
+        }
+
+        // 2. The component.
+        let name = self
+            .model
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "model".into());
+        let runtime = self.runtime.runtime()?;
+        eprintln!("\nBuilding the component...");
+        let built = ComponentBuilder::new(name)
+            .build_reporting(&runtime, &onnx, build_progress)
+            .with_context(|| format!("{} does not build", self.model.display()))?;
+        println!();
+        print_model_info(&built.info);
+        let model = runtime
+            .load_reporting(
+                &built.component,
+                compiling_notice(&self.model, &built.component),
+            )
+            .context("cannot load the component")?;
+
+        // 3. Inputs, and the component's answers.
+        let inputs: Vec<Tensor> = if self.inputs.is_empty() && self.inputs_file.is_none() {
+            println!(
+                "\nInputs: made up, {} row{} (seed {}): normal numbers, text from the model's categories",
+                self.rows,
+                if self.rows == 1 { "" } else { "s" },
+                self.seed
+            );
+            sample_inputs(model.info(), &onnx, self.rows, self.seed)?
+        } else {
+            println!("\nInputs: from the files given");
+            read_inputs(model.info(), &self.inputs, self.inputs_file.as_deref())?
+        };
+        let got = model
+            .predict(inputs.clone())
+            .context("the component refused the inputs")?;
+
+        // 4. The reference.
+        let python = reference::python(self.python);
+        eprintln!("Running onnxruntime ({})...", python.display());
+        let (reference, expected) = match reference::onnxruntime(&python, &self.model, &inputs) {
+            Ok(answer) => answer,
+            Err(Unavailable::Missing(why)) => {
+                println!("Reference: onnxruntime is not available ({why});");
+                println!(
+                    "  comparing with tract run natively instead (pass --python, or pip install onnxruntime)"
+                );
+                reference::native_tract(&onnx, inputs)?
+            }
+            Err(Unavailable::Failed(why)) => {
+                bail!("onnxruntime could not run {}: {why}", self.model.display())
+            }
+        };
+        if let Reference::Onnxruntime(version) = &reference {
+            println!("Reference: {version} ({})", python.display());
+        }
+
+        // 5. The comparison.
+        let comparisons = compare(&got, &expected, self.rtol, self.atol);
+        println!(
+            "\nOutputs (tolerance: atol {} + rtol {} × |expected|)",
+            self.atol, self.rtol
+        );
+        for c in &comparisons {
+            println!("  {}", describe(c));
+        }
+        let failed: Vec<&str> = comparisons
+            .iter()
+            .filter(|c| !c.passed())
+            .map(|c| c.name.as_str())
+            .collect();
+        if !failed.is_empty() {
+            bail!(
+                "{} output{} differ{} from {reference}: {}",
+                failed.len(),
+                if failed.len() == 1 { "" } else { "s" },
+                if failed.len() == 1 { "s" } else { "" },
+                failed.join(", ")
+            );
+        }
+        println!("\nOK: the component gives {reference}'s answers.");
+        Ok(())
+    }
+}
+
+fn describe(c: &OutputComparison) -> String {
+    let head = format!(
+        "{:<20} {}{}",
+        c.name,
+        c.element_type,
+        format_shape(&c.shape)
+    );
+    if let Some(problem) = &c.problem {
+        return format!("{head:<36} DIFFERS: {problem}");
+    }
+    let errors = match (c.max_abs, c.max_rel) {
+        (Some(abs), Some(rel)) => format!("max abs error {abs:.2e}, max rel error {rel:.2e}"),
+        _ => format!("{} of {} equal", c.elements - c.mismatches, c.elements),
+    };
+    let verdict = if c.passed() {
+        "ok".to_string()
+    } else {
+        format!("DIFFERS in {} of {} elements", c.mismatches, c.elements)
+    };
+    format!("{head:<36} {errors:<48} {verdict}")
+}
