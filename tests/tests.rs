@@ -10,6 +10,9 @@ mod support;
 // Outputs and metadata of every model's component match onnxruntime and the
 // ONNX file.
 mod fixtures;
+// The model zoo: scikit-learn, LightGBM and XGBoost exports against
+// onnxruntime.
+mod zoo;
 // Bad inputs, limits and traps: typed errors, and the host keeps serving.
 mod errors;
 // `wasmodel build` refuses models it cannot run, naming the reason.
