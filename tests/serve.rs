@@ -701,35 +701,47 @@ fn the_binary_serves_logs_and_stops_on_ctrl_c() {
     assert!(stderr.contains("Shutting down"), "{stderr}");
 }
 
-#[test]
-fn an_unmodified_triton_client_gets_onnxruntime_outputs() {
+/// Runs tests/python/triton_client.py (an unmodified tritonclient, with its
+/// default options and in JSON) against a server of `stem`'s component.
+fn triton_client(addr: SocketAddr, stem: &str) {
     let python = crate::support::repo().join(".venv/bin/python");
     assert!(
         python.exists(),
-        "{} is missing: run scripts/setup.sh, which installs the pinned tritonclient",
+        "{} is missing: run scripts/setup.sh --tests, which installs the pinned tritonclient",
         python.display()
     );
-    for stem in ["iris", "multi_io", "dtypes", "zoo/columns_onehot_logreg"] {
-        let server = TestServer::start(stem, Limits::default(), quiet());
-        let name = stem.rsplit('/').next().unwrap();
-        let mut command = Command::new(&python);
+    let name = stem.rsplit('/').next().unwrap();
+    let mut command = Command::new(&python);
+    command
+        .arg(crate::support::repo().join("tests/python/triton_client.py"))
+        .args(["--url", &addr.to_string(), "--model", name, "--onnx"])
+        .arg(crate::support::model_path(stem));
+    if stem.starts_with("zoo/") {
+        // Text columns: the fixture's rows, whose categories the model knows.
         command
-            .arg(crate::support::repo().join("tests/python/triton_client.py"))
-            .args(["--url", &server.addr.to_string(), "--model", name, "--onnx"])
-            .arg(crate::support::model_path(stem));
-        if stem.starts_with("zoo/") {
-            // Text columns: the fixture's rows, whose categories the model knows.
-            command
-                .arg("--inputs")
-                .arg(fixture_path(&format!("{stem}.json")));
-        }
-        let output = command.output().unwrap();
-        assert!(
-            output.status.success(),
-            "tritonclient against {stem}:\n{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
+            .arg("--inputs")
+            .arg(fixture_path(&format!("{stem}.json")));
+    }
+    let output = command.output().unwrap();
+    assert!(
+        output.status.success(),
+        "tritonclient against {stem}:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn an_unmodified_triton_client_gets_onnxruntime_outputs() {
+    for stem in [
+        "iris",
+        "multi_io",
+        "dtypes",
+        "zoo/columns_onehot_logreg",
+        "zoo/logreg_string_labels",
+    ] {
+        let server = TestServer::start(stem, Limits::default(), quiet());
+        triton_client(server.addr, stem);
     }
 }
 
@@ -800,6 +812,8 @@ fn the_wasmtime_cli_serves_the_component_unmodified() {
     assert_infer_matches_onnxruntime(&server, "iris", "/v2/models/iris/infer");
     let bad = server.post_json("/v2/models/iris/infer", &json!({ "inputs": [] }));
     assert_eq!(bad.status, 400, "{bad:?}");
+    // tritonclient with its default options (binary tensors), unmodified.
+    triton_client(server.addr, "iris");
     let _ = child.kill();
     let _ = child.wait();
 }

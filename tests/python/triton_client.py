@@ -5,8 +5,9 @@ against onnxruntime running the same ONNX file on the same inputs.
     triton_client.py --url 127.0.0.1:PORT --model iris --onnx models/iris.onnx
     triton_client.py ... --inputs tests/fixtures/zoo/columns_onehot_logreg.json
 
-Inputs are random (of the model's declared types), or a fixture's. Text
-goes in as BYTES; onnxruntime's ZipMap outputs are compared as wasmodel
+Inputs are random (of the model's declared types), or a fixture's; they are
+sent twice: with the client's default options (tensors in binary both ways,
+the binary tensor data extension) and in JSON. Text goes in as BYTES; onnxruntime's ZipMap outputs are compared as wasmodel
 presents them (the probability tensor), by the same code as `wasmodel check`.
 Run by tests/serve.rs; exits non-zero, saying why, on any difference.
 """
@@ -60,6 +61,27 @@ def inputs_for(session, batch, rng):
     return feeds
 
 
+def compare(result, response, names, expected, how):
+    """Every output of `result` against onnxruntime's."""
+    for name in names:
+        want = expected[name]
+        got = result.as_numpy(name)
+        if got is None:
+            fail(f"{how}: no output {name} in {response}")
+        if want.dtype == object:
+            # BYTES come back as bytes.
+            got = np.array([g.decode() if isinstance(g, bytes) else g for g in got.reshape(-1)],
+                           dtype=object).reshape(got.shape)
+        if got.shape != want.shape or got.dtype != want.dtype:
+            fail(f"{how}: output {name}: got {got.dtype}{list(got.shape)}, "
+                 f"onnxruntime {want.dtype}{list(want.shape)}")
+        if np.issubdtype(want.dtype, np.floating):
+            if not np.allclose(got, want, rtol=1e-4, atol=1e-5, equal_nan=True):
+                fail(f"{how}: output {name} differs from onnxruntime:\n{got}\n{want}")
+        elif not np.array_equal(got, want):
+            fail(f"{how}: output {name} differs from onnxruntime:\n{got}\n{want}")
+
+
 def fail(message):
     print(f"triton_client.py: {message}", file=sys.stderr)
     sys.exit(1)
@@ -96,42 +118,34 @@ def main():
         feeds = {name: decode(t) for name, t in stored.items()}
     else:
         feeds = inputs_for(session, args.batch, np.random.default_rng(7))
-    inputs = []
     for name, value in feeds.items():
         datatype = DATATYPES[value.dtype]
         if declared[name]["datatype"] != datatype:
             fail(f"input {name}: metadata says {declared[name]['datatype']}, ONNX {datatype}")
-        tensor = httpclient.InferInput(name, list(value.shape), datatype)
-        tensor.set_data_from_numpy(value, binary_data=False)
-        inputs.append(tensor)
     names = [o.name for o in session.get_outputs()]
-    outputs = [httpclient.InferRequestedOutput(n, binary_data=False) for n in names]
     rows = len(next(iter(feeds.values())))
-    result = client.infer(args.model, inputs, outputs=outputs, request_id="triton-1")
-    response = result.get_response()
-    if response.get("id") != "triton-1":
-        fail(f"the request id was not echoed: {response}")
-
     expected = run(args.onnx, feeds)
-    for name in names:
-        want = expected[name]
-        got = result.as_numpy(name)
-        if got is None:
-            fail(f"no output {name} in {response}")
-        if want.dtype == object:
-            # BYTES come back as bytes.
-            got = np.array([g.decode() if isinstance(g, bytes) else g for g in got.reshape(-1)],
-                           dtype=object).reshape(got.shape)
-        if got.shape != want.shape or got.dtype != want.dtype:
-            fail(f"output {name}: got {got.dtype}{list(got.shape)}, "
-                 f"onnxruntime {want.dtype}{list(want.shape)}")
-        if np.issubdtype(want.dtype, np.floating):
-            if not np.allclose(got, want, rtol=1e-4, atol=1e-5):
-                fail(f"output {name} differs from onnxruntime:\n{got}\n{want}")
-        elif not np.array_equal(got, want):
-            fail(f"output {name} differs from onnxruntime:\n{got}\n{want}")
+
+    # The client's defaults (tensors in binary, both ways, outputs unnamed),
+    # then every output named, in JSON.
+    for binary in (None, False):
+        inputs = []
+        for name, value in feeds.items():
+            tensor = httpclient.InferInput(name, list(value.shape), DATATYPES[value.dtype])
+            if binary is None:
+                tensor.set_data_from_numpy(value)
+            else:
+                tensor.set_data_from_numpy(value, binary_data=binary)
+            inputs.append(tensor)
+        outputs = (None if binary is None
+                   else [httpclient.InferRequestedOutput(n, binary_data=binary) for n in names])
+        result = client.infer(args.model, inputs, outputs=outputs, request_id="triton-1")
+        response = result.get_response()
+        if response.get("id") != "triton-1":
+            fail(f"the request id was not echoed: {response}")
+        compare(result, response, names, expected, "default options" if binary is None else "JSON")
     print(f"{server['name']} {server['version']}: {args.model} matches onnxruntime "
-          f"on {rows} rows ({', '.join(names)})")
+          f"on {rows} rows ({', '.join(names)}), with the client's default options and in JSON")
 
 
 if __name__ == "__main__":

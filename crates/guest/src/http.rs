@@ -13,7 +13,8 @@ fn handle(request: Request) -> anyhow::Result<impl IntoResponse> {
         Ok(model) => {
             let method = request.method().to_string();
             // Header values that are not text cannot matter to the protocol
-            // (it only reads `content-type`), so they are left out.
+            // (it reads `content-type` and `inference-header-content-length`),
+            // so they are left out.
             let headers: Vec<(&str, &str)> = request
                 .headers()
                 .filter_map(|(name, value)| Some((name, value.as_str()?)))

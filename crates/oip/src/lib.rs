@@ -18,7 +18,11 @@
 //! | GET | `/v2/models/{name}[/versions/{v}]/ready` | 200, empty |
 //! | POST | `/v2/models/{name}[/versions/{v}]/infer` | inference |
 //! | POST | `/predict` | convenience: `{"inputs": {name: tensor}}` as the CLI reads it |
+//!
+//! Infer requests and responses may carry tensors as JSON or in binary
+//! (the binary tensor data extension, tritonclient's default: [`binary`]).
 
+pub mod binary;
 mod protocol;
 
 use serde_json::{Value, json};
@@ -73,6 +77,22 @@ impl Response {
             status,
             headers: vec![("content-type", "application/json".into())],
             body: value.to_string().into_bytes(),
+        }
+    }
+
+    /// A 200 of the binary extension: the JSON header, then the raw
+    /// tensors, its length in `Inference-Header-Content-Length`.
+    fn with_binary(header: &Value, binary: Vec<u8>) -> Response {
+        let mut body = header.to_string().into_bytes();
+        let header_length = body.len();
+        body.extend_from_slice(&binary);
+        Response {
+            status: 200,
+            headers: vec![
+                ("content-type", "application/octet-stream".into()),
+                ("inference-header-content-length", header_length.to_string()),
+            ],
+            body,
         }
     }
 
@@ -145,18 +165,23 @@ impl<'m> Service<'m> {
                         Response::json(200, &protocol::model_metadata(info))
                     }),
                     ["ready"] => get(request, || Response::empty(200)),
-                    ["infer"] => self.post(request, |body| self.infer(body)),
+                    ["infer"] => self.post(request, |body, binary| self.infer(body, binary)),
                     _ => not_found(path),
                 }
             }
-            ["predict"] => self.post(request, |body| self.predict(body)),
+            ["predict"] => self.post(request, |body, binary| self.predict(body, binary)),
             _ => not_found(path),
         }
     }
 
     /// Checks method, size and content type of a POST, then parses its
-    /// JSON body for `answer`.
-    fn post(&self, request: &Request<'_>, answer: impl FnOnce(Value) -> Response) -> Response {
+    /// JSON body (or, with the binary extension, its JSON header) for
+    /// `answer`, with the binary data that follows it (empty without).
+    fn post(
+        &self,
+        request: &Request<'_>,
+        answer: impl FnOnce(Value, &[u8]) -> Response,
+    ) -> Response {
         if request.method != "POST" {
             return Response::method_not_allowed("POST");
         }
@@ -170,50 +195,60 @@ impl<'m> Service<'m> {
                 ),
             );
         }
-        if let Some(content_type) = request.header("content-type") {
-            let essence = content_type.split(';').next().unwrap_or_default().trim();
-            if !essence.eq_ignore_ascii_case("application/json") {
-                return Response::error(
-                    415,
-                    format!(
-                        "content type `{content_type}` is not supported; send application/json"
-                    ),
-                );
+        let (header, binary) = match request.header("inference-header-content-length") {
+            // The binary extension: a JSON header, then raw tensors; the
+            // body as a whole is not JSON, whatever its content type says.
+            Some(length) => match binary::split(request.body, length) {
+                Ok(parts) => parts,
+                Err(message) => return Response::error(400, message),
+            },
+            None => {
+                if let Some(content_type) = request.header("content-type") {
+                    let essence = content_type.split(';').next().unwrap_or_default().trim();
+                    if !essence.eq_ignore_ascii_case("application/json") {
+                        return Response::error(
+                            415,
+                            format!(
+                                "content type `{content_type}` is not supported; send \
+                                 application/json, or binary tensors with an \
+                                 Inference-Header-Content-Length header"
+                            ),
+                        );
+                    }
+                }
+                (request.body, &[][..])
             }
-        }
-        if request.header("inference-header-content-length").is_some() {
-            return Response::error(
-                400,
-                "the binary tensor data extension is not supported; send tensors as JSON \
-                 (tritonclient: binary_data=False)",
-            );
-        }
-        match protocol::parse_body(request.body) {
-            Ok(body) => answer(body),
+        };
+        match protocol::parse_body(header) {
+            Ok(body) => answer(body, binary),
             Err(e) => Response::error(400, format!("the request body is not valid JSON: {e}")),
         }
     }
 
-    fn infer(&self, body: Value) -> Response {
-        let request = match protocol::InferRequest::parse(body, self.model.info()) {
+    fn infer(&self, body: Value, binary: &[u8]) -> Response {
+        let info = self.model.info();
+        let mut request = match protocol::InferRequest::parse(body, binary, info) {
             Ok(request) => request,
             Err(message) => return Response::error(400, message),
         };
-        match self.model.predict(request.inputs) {
-            Ok(outputs) => match protocol::infer_response(
-                self.model.info(),
-                request.id,
-                outputs,
-                &request.outputs,
-            ) {
-                Ok(response) => Response::json(200, &response),
+        let inputs = std::mem::take(&mut request.inputs);
+        match self.model.predict(inputs) {
+            Ok(outputs) => match protocol::infer_response(info, &request, outputs) {
+                Ok((header, binary)) if binary.is_empty() => Response::json(200, &header),
+                Ok((header, binary)) => Response::with_binary(&header, binary),
                 Err(message) => Response::error(400, message),
             },
             Err(e) => predict_failure(e),
         }
     }
 
-    fn predict(&self, body: Value) -> Response {
+    fn predict(&self, body: Value, binary: &[u8]) -> Response {
+        if !binary.is_empty() {
+            return Response::error(
+                400,
+                "/predict takes JSON only; send binary tensors to /v2/models/{name}/infer",
+            );
+        }
         let Some(inputs) = body.get("inputs") else {
             return Response::error(
                 400,

@@ -53,7 +53,7 @@ pub fn server_metadata(name: &str) -> Value {
     json!({
         "name": name,
         "version": env!("CARGO_PKG_VERSION"),
-        "extensions": [],
+        "extensions": ["binary_tensor_data"],
     })
 }
 
@@ -142,14 +142,16 @@ fn quote_non_finite(text: &str) -> Option<String> {
     changed.then_some(out)
 }
 
-/// An inference request, as the protocol defines it. `parameters` (of the
-/// request, an input or an output) are accepted and ignored, like any other
+/// An inference request, as the protocol defines it. `parameters` other
+/// than the binary extension's are accepted and ignored, like any other
 /// field this server has no use for: none changes how it infers.
 #[derive(Deserialize)]
 struct WireRequest {
     id: Option<String>,
     inputs: Vec<WireInput>,
     outputs: Option<Vec<WireOutput>>,
+    #[serde(default)]
+    parameters: Parameters,
 }
 
 #[derive(Deserialize)]
@@ -157,27 +159,51 @@ struct WireInput {
     name: String,
     shape: Vec<i64>,
     datatype: String,
-    data: Value,
+    data: Option<Value>,
+    #[serde(default)]
+    parameters: Parameters,
 }
 
 #[derive(Deserialize)]
 struct WireOutput {
     name: String,
+    #[serde(default)]
+    parameters: Parameters,
+}
+
+/// The `parameters` the binary extension defines.
+#[derive(Deserialize, Default)]
+struct Parameters {
+    /// An input's raw size in the body's binary part.
+    binary_data_size: Option<u64>,
+    /// An output asked for in binary (or not).
+    binary_data: Option<bool>,
+    /// The request's default for outputs that do not say.
+    binary_data_output: Option<bool>,
+}
+
+/// One output to return, and whether in binary.
+pub struct RequestedOutput {
+    pub name: String,
+    pub binary: bool,
 }
 
 /// A checked inference request: the inputs as tensors, and which outputs
-/// to return (all when `None`).
+/// to return (all when `None`, in binary if `binary_outputs`).
 pub struct InferRequest {
     pub id: Option<String>,
     pub inputs: Vec<Tensor>,
-    pub outputs: Option<Vec<String>>,
+    pub outputs: Option<Vec<RequestedOutput>>,
+    pub binary_outputs: bool,
 }
 
 impl InferRequest {
-    /// Reads a request body. Datatypes are checked against the model's
-    /// declarations here, so the message names the protocol's datatypes;
-    /// everything else about the inputs is checked by the engine.
-    pub fn parse(body: Value, info: &ModelInfo) -> Result<InferRequest, String> {
+    /// Reads a request: its JSON header and, with the binary extension, the
+    /// raw tensors that follow it (`binary`, empty without). Datatypes are
+    /// checked against the model's declarations here, so the message names
+    /// the protocol's datatypes; everything else about the inputs is checked
+    /// by the engine.
+    pub fn parse(body: Value, binary: &[u8], info: &ModelInfo) -> Result<InferRequest, String> {
         if !body.is_object() {
             return Err(
                 "not an inference request: expected a JSON object with `inputs`, \
@@ -187,36 +213,55 @@ impl InferRequest {
         }
         let wire: WireRequest =
             serde_json::from_value(body).map_err(|e| format!("not an inference request: {e}"))?;
+        let mut rest = binary;
         let inputs = wire
             .inputs
             .into_iter()
-            .map(|input| input_tensor(input, info))
+            .map(|input| input_tensor(input, &mut rest, info))
             .collect::<Result<Vec<_>, _>>()?;
+        if !rest.is_empty() {
+            return Err(format!(
+                "the body has {} bytes of binary data after the inputs' binary_data_size",
+                rest.len()
+            ));
+        }
+        let binary_outputs = wire.parameters.binary_data_output.unwrap_or(false);
         let outputs = match wire.outputs {
             None => None,
             Some(requested) => {
-                let names: Vec<String> = requested.into_iter().map(|o| o.name).collect();
-                if let Some(unknown) = names
+                if let Some(unknown) = requested
                     .iter()
-                    .find(|n| !info.outputs.iter().any(|t| &t.name == *n))
+                    .find(|o| !info.outputs.iter().any(|t| t.name == o.name))
                 {
                     return Err(format!(
-                        "unknown output `{unknown}` requested; the model's outputs are {}",
+                        "unknown output `{}` requested; the model's outputs are {}",
+                        unknown.name,
                         list(&info.outputs)
                     ));
                 }
-                Some(names)
+                Some(
+                    requested
+                        .into_iter()
+                        .map(|o| RequestedOutput {
+                            binary: o.parameters.binary_data.unwrap_or(binary_outputs),
+                            name: o.name,
+                        })
+                        .collect(),
+                )
             }
         };
         Ok(InferRequest {
             id: wire.id,
             inputs,
             outputs,
+            binary_outputs,
         })
     }
 }
 
-fn input_tensor(input: WireInput, info: &ModelInfo) -> Result<Tensor, String> {
+/// Reads one input, from its JSON `data` or, with `binary_data_size`, from
+/// the next bytes of `binary`.
+fn input_tensor(input: WireInput, binary: &mut &[u8], info: &ModelInfo) -> Result<Tensor, String> {
     let name = &input.name;
     let element_type =
         datatype::parse(&input.datatype).map_err(|e| format!("input `{name}`: {e}"))?;
@@ -240,49 +285,92 @@ fn input_tensor(input: WireInput, info: &ModelInfo) -> Result<Tensor, String> {
                 input.shape
             )
         })?;
-    // Data may be flat or nested; either way it is read in row-major order
-    // and its length is checked against `shape` by the engine.
-    let (_, leaves) = flatten(&input.data).map_err(|e| format!("input `{name}`: {e}"))?;
-    let data = elements(element_type, &leaves)
-        .map_err(|e| format!("input `{name}` ({}): {e}", input.datatype))?;
+    let data = match (input.parameters.binary_data_size, input.data) {
+        (Some(size), None) => {
+            let size = usize::try_from(size).unwrap_or(usize::MAX);
+            let Some((bytes, rest)) = binary.split_at_checked(size) else {
+                return Err(format!(
+                    "input `{name}`: binary_data_size is {size}, but only {} bytes of binary data are left",
+                    binary.len()
+                ));
+            };
+            *binary = rest;
+            let count = shape
+                .iter()
+                .try_fold(1usize, |n, &d| n.checked_mul(d as usize))
+                .ok_or_else(|| format!("input `{name}`: shape {:?} is too large", input.shape))?;
+            crate::binary::read(element_type, &input.datatype, count, bytes)
+                .map_err(|e| format!("input `{name}` ({}): {e}", input.datatype))?
+        }
+        (None, Some(data)) => {
+            // Data may be flat or nested; either way it is read in
+            // row-major order and its length is checked against `shape`
+            // by the engine.
+            let (_, leaves) = flatten(&data).map_err(|e| format!("input `{name}`: {e}"))?;
+            elements(element_type, &leaves)
+                .map_err(|e| format!("input `{name}` ({}): {e}", input.datatype))?
+        }
+        (Some(_), Some(_)) => {
+            return Err(format!(
+                "input `{name}` has both `data` and a binary_data_size; send one"
+            ));
+        }
+        (None, None) => {
+            return Err(format!(
+                "input `{name}` has no `data` (nor binary_data_size)"
+            ));
+        }
+    };
     Ok(Tensor::new(name.clone(), shape, data))
 }
 
 /// The response to an inference request: the requested outputs (all, in
-/// the model's order, when none were named).
+/// the model's order, when none were named), as the JSON header and the
+/// binary part that follows it (empty if no output is binary).
 pub fn infer_response(
     info: &ModelInfo,
-    id: Option<String>,
+    request: &InferRequest,
     outputs: Vec<Tensor>,
-    requested: &Option<Vec<String>>,
-) -> Result<Value, String> {
-    let selected: Vec<&Tensor> = match requested {
-        None => outputs.iter().collect(),
-        Some(names) => names
+) -> Result<(Value, Vec<u8>), String> {
+    let selected: Vec<(&Tensor, bool)> = match &request.outputs {
+        None => outputs
             .iter()
-            .map(|n| {
+            .map(|t| (t, request.binary_outputs))
+            .collect(),
+        Some(requested) => requested
+            .iter()
+            .map(|r| {
                 outputs
                     .iter()
-                    .find(|t| &t.name == n)
-                    .ok_or_else(|| format!("the model gave no output `{n}`"))
+                    .find(|t| t.name == r.name)
+                    .map(|t| (t, r.binary))
+                    .ok_or_else(|| format!("the model gave no output `{}`", r.name))
             })
             .collect::<Result<_, _>>()?,
     };
+    let mut binary = Vec::new();
     let outputs: Vec<Value> = selected
         .into_iter()
-        .map(|t| {
+        .map(|(t, in_binary)| {
             let mut output = json!({
                 "name": t.name,
                 "datatype": datatype::name(t.data.element_type()),
                 "shape": t.shape,
-                "data": data_to_json(&t.data),
             });
-            if let Some(parameters) = info
+            let mut parameters = info
                 .outputs
                 .iter()
                 .find(|o| o.name == t.name)
                 .and_then(class_label_parameters)
-            {
+                .unwrap_or_else(|| json!({}));
+            if in_binary {
+                let bytes = crate::binary::write(&t.data);
+                parameters["binary_data_size"] = json!(bytes.len());
+                binary.extend_from_slice(&bytes);
+            } else {
+                output["data"] = data_to_json(&t.data);
+            }
+            if parameters.as_object().is_some_and(|p| !p.is_empty()) {
                 output["parameters"] = parameters;
             }
             output
@@ -293,10 +381,10 @@ pub fn infer_response(
         "model_version": info.version,
         "outputs": outputs,
     });
-    if let Some(id) = id {
-        response["id"] = Value::String(id);
+    if let Some(id) = &request.id {
+        response["id"] = Value::String(id.clone());
     }
-    Ok(response)
+    Ok((response, binary))
 }
 
 fn list(tensors: &[TensorInfo]) -> String {

@@ -277,10 +277,163 @@ fn content_types() {
         &["text/plain", "application/json"],
     );
     assert_error(
-        &infer(&[("inference-header-content-length", "120")]),
+        &infer(&[("inference-header-content-length", "100000")]),
         400,
-        &["binary", "binary_data=False"],
+        &["Inference-Header-Content-Length is 100000", "body is only"],
     );
+}
+
+/// A request of the binary extension: the JSON header, then the raw bytes.
+fn binary_request(header: &Value, binary: &[u8]) -> (Vec<u8>, String) {
+    let mut body = header.to_string().into_bytes();
+    let length = body.len().to_string();
+    body.extend_from_slice(binary);
+    (body, length)
+}
+
+/// Splits a binary-extension response into its JSON header and raw bytes.
+fn binary_response(response: &Response) -> (Value, Vec<u8>) {
+    let length: usize = response
+        .headers
+        .iter()
+        .find(|(n, _)| *n == "inference-header-content-length")
+        .map(|(_, v)| v.parse().unwrap())
+        .unwrap_or_else(|| {
+            panic!(
+                "no Inference-Header-Content-Length in {:?}",
+                response.headers
+            )
+        });
+    let (header, binary) = response.body.split_at(length);
+    (serde_json::from_slice(header).unwrap(), binary.to_vec())
+}
+
+#[test]
+fn binary_tensors_in_and_out_match_the_json_answer() {
+    // What tritonclient sends by default: inputs as raw little-endian bytes
+    // after the JSON header, outputs asked for in binary.
+    let features: Vec<f32> = vec![5.1, 3.5, 1.4, 0.2, 6.7, 3.0, 5.2, 2.3];
+    let raw: Vec<u8> = features.iter().flat_map(|x| x.to_le_bytes()).collect();
+    let header = json!({
+        "id": "b-1",
+        "inputs": [{"name": "features", "shape": [2, 4], "datatype": "FP32",
+                    "parameters": {"binary_data_size": raw.len()}}],
+        "parameters": {"binary_data_output": true},
+    });
+    let (body, length) = binary_request(&header, &raw);
+    let headers = [
+        ("content-type", "application/octet-stream"),
+        ("inference-header-content-length", length.as_str()),
+    ];
+    let response = call(&IRIS, "POST", "/v2/models/iris/infer", &headers, &body);
+    assert_eq!(
+        response.status,
+        200,
+        "{:?}",
+        String::from_utf8_lossy(&response.body)
+    );
+    let (answer, binary) = binary_response(&response);
+    assert_eq!(answer["id"], "b-1");
+
+    let json = self::body(&post(
+        &IRIS,
+        "/v2/models/iris/infer",
+        &iris_request(json!([2, 4]), json!(features)),
+    ));
+    let mut offset = 0;
+    for (output, expected) in answer["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(json["outputs"].as_array().unwrap())
+    {
+        assert!(output.get("data").is_none(), "{output}");
+        let size = output["parameters"]["binary_data_size"].as_u64().unwrap() as usize;
+        let bytes = &binary[offset..offset + size];
+        offset += size;
+        let decoded: Vec<f64> = match output["datatype"].as_str().unwrap() {
+            "INT64" => bytes
+                .chunks(8)
+                .map(|c| i64::from_le_bytes(c.try_into().unwrap()) as f64)
+                .collect(),
+            "FP32" => bytes
+                .chunks(4)
+                .map(|c| f32::from_le_bytes(c.try_into().unwrap()) as f64)
+                .collect(),
+            other => panic!("datatype {other}"),
+        };
+        // JSON writes an f32 with the fewest digits that read back as it.
+        let want: Vec<f64> = expected["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| f64::from(v.as_f64().unwrap() as f32))
+            .collect();
+        assert_eq!(decoded, want, "{}", output["name"]);
+        assert_eq!(output["shape"], expected["shape"]);
+    }
+    assert_eq!(offset, binary.len());
+
+    // Per output: binary for one, JSON for the other.
+    let header = json!({
+        "inputs": [{"name": "features", "shape": [2, 4], "datatype": "FP32",
+                    "parameters": {"binary_data_size": raw.len()}}],
+        "outputs": [{"name": "label", "parameters": {"binary_data": true}},
+                    {"name": "probabilities", "parameters": {"binary_data": false}}],
+    });
+    let (body, length) = binary_request(&header, &raw);
+    let response = call(
+        &IRIS,
+        "POST",
+        "/v2/models/iris/infer",
+        &[("inference-header-content-length", length.as_str())],
+        &body,
+    );
+    let (answer, binary) = binary_response(&response);
+    assert_eq!(binary.len(), 2 * 8, "two int64 labels");
+    assert!(answer["outputs"][1]["data"].is_array(), "{answer}");
+}
+
+#[test]
+fn bad_binary_data_is_400_naming_the_input() {
+    let send = |header: Value, binary: &[u8]| {
+        let (body, length) = binary_request(&header, binary);
+        call(
+            &IRIS,
+            "POST",
+            "/v2/models/iris/infer",
+            &[("inference-header-content-length", length.as_str())],
+            &body,
+        )
+    };
+    let input = |size: usize| {
+        json!({"inputs": [{"name": "features", "shape": [1, 4], "datatype": "FP32",
+                           "parameters": {"binary_data_size": size}}]})
+    };
+    assert_error(
+        &send(input(12), &[0; 12]),
+        400,
+        &["`features`", "12 bytes", "4 FP32 elements take 16"],
+    );
+    assert_error(
+        &send(input(32), &[0; 16]),
+        400,
+        &["`features`", "binary_data_size is 32", "16 bytes"],
+    );
+    assert_error(
+        &send(input(16), &[0; 20]),
+        400,
+        &["4 bytes of binary data after"],
+    );
+    let both = json!({"inputs": [{"name": "features", "shape": [1, 4], "datatype": "FP32",
+                                  "data": [1, 2, 3, 4], "parameters": {"binary_data_size": 16}}]});
+    assert_error(
+        &send(both, &[0; 16]),
+        400,
+        &["`features`", "both `data` and a binary_data_size"],
+    );
+    let neither = json!({"inputs": [{"name": "features", "shape": [1, 4], "datatype": "FP32"}]});
+    assert_error(&send(neither, &[]), 400, &["`features`", "no `data`"]);
 }
 
 #[test]
