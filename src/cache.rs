@@ -6,7 +6,7 @@
 //! or a different configuration never loads stale code. Files are written
 //! to a temporary name and renamed, so a reader never sees half a file.
 
-use std::hash::{Hash as _, Hasher};
+use std::hash::Hasher;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -83,19 +83,27 @@ impl CompileCache {
     }
 
     fn entry(&self, engine: &Engine, wasm: &[u8]) -> PathBuf {
-        let mut config = StableHasher(Sha256::new());
-        engine.precompile_compatibility_hash().hash(&mut config);
-        let config: String = config.0.finalize()[..8]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let config = stable_hash(engine.precompile_compatibility_hash());
         let name = format!("{:x}-{config}.cwasm", Sha256::digest(wasm));
         self.dir.join(name)
     }
 }
 
+/// A value's hash as 16 hex digits that stay the same across Rust releases
+/// (for names of cache entries).
+pub(crate) fn stable_hash(value: impl std::hash::Hash) -> String {
+    let mut hasher = StableHasher(Sha256::new());
+    value.hash(&mut hasher);
+    hasher.0.finalize()[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 /// Code wasmtime compiles and can save: a component or a core module.
 pub(crate) trait Compiled: Sized {
+    /// A component (as opposed to a core module).
+    const IS_COMPONENT: bool;
     fn compile(engine: &Engine, wasm: &[u8]) -> wasmtime::Result<Self>;
     /// # Safety
     /// `path` must hold the output of `serialize` for the same engine.
@@ -104,6 +112,7 @@ pub(crate) trait Compiled: Sized {
 }
 
 impl Compiled for Component {
+    const IS_COMPONENT: bool = true;
     fn compile(engine: &Engine, wasm: &[u8]) -> wasmtime::Result<Self> {
         Component::new(engine, wasm)
     }
@@ -117,6 +126,7 @@ impl Compiled for Component {
 }
 
 impl Compiled for Module {
+    const IS_COMPONENT: bool = false;
     fn compile(engine: &Engine, wasm: &[u8]) -> wasmtime::Result<Self> {
         Module::new(engine, wasm)
     }

@@ -59,13 +59,14 @@ pub struct RuntimeOptions {
     /// host allows. `None`: map each instance's memory when it starts (no
     /// limit on their number).
     pub pooled_instances: Option<u32>,
-    /// Keep every function Cranelift compiles, for the life of the runtime,
-    /// and reuse it when another component has the same function: every
-    /// model component carries the same engine code, so the second model
-    /// a runtime compiles costs a fraction of the first. Costs the memory
-    /// of the compiled code (tens of MB); worth it for a process that
-    /// compiles several models (`wasmodel check`, tests), not for one that
-    /// serves one.
+    /// Keep every function Cranelift compiles in memory, for the life of
+    /// the runtime, and reuse it when another component has the same
+    /// function. With a compile cache, compiled functions are reused
+    /// anyway, from disk (every model component carries the same engine
+    /// code, so a new model compiles in a fraction of the time), and let go
+    /// after each compile; keeping them costs their memory (tens of MB)
+    /// and saves reading them again, worth it for a process that compiles
+    /// many models (the tests), not for one that serves one.
     pub reuse_compiled_functions: bool,
 }
 
@@ -78,6 +79,7 @@ pub(crate) struct Shared {
     engine: Engine,
     pub(crate) limits: Limits,
     cache: Option<CompileCache>,
+    functions: Option<Arc<FunctionCache>>,
     /// Stops advancing the epoch when the last user is gone.
     _ticker: EpochTicker,
 }
@@ -86,9 +88,19 @@ impl Runtime {
     pub fn new(options: RuntimeOptions) -> Result<Runtime, Error> {
         let mut config = Config::new();
         config.wasm_component_model(true).epoch_interruption(true);
-        if options.reuse_compiled_functions {
+        // Compiled functions reused across components: on disk beside the
+        // compile cache, and in memory if asked (see `function_cache`).
+        let functions = (options.cache.is_some() || options.reuse_compiled_functions).then(|| {
+            Arc::new(FunctionCache::new(
+                options.cache.as_ref().map(|c| c.dir().to_owned()),
+                options.reuse_compiled_functions,
+            ))
+        });
+        if let Some(functions) = &functions {
             config
-                .enable_incremental_compilation(Arc::new(FunctionCache::default()))
+                .enable_incremental_compilation(
+                    Arc::clone(functions) as Arc<dyn wasmtime::CacheStore>
+                )
                 .map_err(Error::Wasmtime)?;
         }
         if let Some(instances) = options.pooled_instances {
@@ -97,12 +109,16 @@ impl Runtime {
         #[cfg(feature = "profiling")]
         config.profiler(profiler()?);
         let engine = Engine::new(&config).map_err(Error::Wasmtime)?;
+        if let Some(functions) = &functions {
+            functions.bind(engine.precompile_compatibility_hash());
+        }
         let ticker = EpochTicker::start(&engine)?;
         Ok(Runtime {
             shared: Arc::new(Shared {
                 engine,
                 limits: options.limits,
                 cache: options.cache,
+                functions,
                 _ticker: ticker,
             }),
         })
@@ -123,13 +139,20 @@ impl Runtime {
         wasm: &[u8],
         compiling: impl FnOnce(),
     ) -> Result<T, Error> {
-        match &self.shared.cache {
+        let compiled = match &self.shared.cache {
             Some(cache) => cache.load(&self.shared.engine, wasm, compiling),
             None => {
                 compiling();
                 T::compile(&self.shared.engine, wasm).map_err(Error::Wasmtime)
             }
+        };
+        if let Some(functions) = &self.shared.functions {
+            // Only components' functions are worth keeping on disk: the
+            // builder's engine module (instrumented for Wizer) compiles to
+            // other functions, and is cached whole anyway.
+            functions.finish_compile(T::IS_COMPONENT);
         }
+        compiled
     }
 
     /// Loads a model component from a file.
