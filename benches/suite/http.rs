@@ -39,6 +39,9 @@ pub struct Target {
     pub method: hyper::Method,
     pub path: String,
     pub body: Bytes,
+    /// The binary tensor data extension: the length of the JSON header
+    /// that starts `body` (sent as `Inference-Header-Content-Length`).
+    pub header_length: Option<usize>,
 }
 
 /// One round of load.
@@ -54,6 +57,8 @@ pub struct Measured {
     pub start: Samples,
     /// At `Load::connections`.
     pub round: Round,
+    /// The same, with the other target (the same inputs in binary), if any.
+    pub other_round: Option<Round>,
     /// Peak resident set, bytes: the whole `wasmodel serve`, or the largest
     /// FastAPI worker.
     pub peak_rss: u64,
@@ -82,11 +87,12 @@ pub enum Server<'a> {
 
 /// Starts the server `starts + 1` times (the first, untimed, compiles and
 /// caches what it needs), timing each later start to its first answer; then
-/// loads the last one.
+/// loads the last one, with `target` and then with `other`, if any.
 pub fn measure(
     tokio: &tokio::runtime::Runtime,
     server: Server<'_>,
     target: &Target,
+    other: Option<&Target>,
     load: Load,
     starts: usize,
 ) -> anyhow::Result<Measured> {
@@ -125,6 +131,9 @@ pub fn measure(
         rss_one = peak_rss(process.0.id())?;
     }
     let round = tokio.block_on(run(addr, target, load))?;
+    let other_round = other
+        .map(|other| tokio.block_on(run(addr, other, load)))
+        .transpose()?;
     // The whole `wasmodel serve`, or the FastAPI worker that grew most.
     let mut rss_by_kind = Vec::new();
     let (peak_rss, pss) = if is_wasmodel {
@@ -145,6 +154,7 @@ pub fn measure(
     Ok(Measured {
         start,
         round,
+        other_round,
         peak_rss,
         rss_one,
         pss,
@@ -193,7 +203,7 @@ impl Server<'_> {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .spawn()
-            .context("cannot start the server (run scripts/setup.sh)")
+            .context("cannot start the server (run scripts/setup.sh --bench)")
     }
 }
 
@@ -254,11 +264,17 @@ async fn wait_ready(
 }
 
 fn request(addr: SocketAddr, target: &Target) -> hyper::Request<Full<Bytes>> {
-    hyper::Request::builder()
+    let builder = hyper::Request::builder()
         .method(target.method.clone())
         .uri(&target.path)
-        .header(hyper::header::HOST, addr.to_string())
-        .header(hyper::header::CONTENT_TYPE, "application/json")
+        .header(hyper::header::HOST, addr.to_string());
+    let builder = match target.header_length {
+        None => builder.header(hyper::header::CONTENT_TYPE, "application/json"),
+        Some(length) => builder
+            .header(hyper::header::CONTENT_TYPE, "application/octet-stream")
+            .header("inference-header-content-length", length.to_string()),
+    };
+    builder
         .body(Full::new(target.body.clone()))
         .expect("a valid request")
 }
