@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Installs what building and testing wasmodel needs, saying what it does:
+# Installs what wasmodel needs, saying what it does. With no option, only
+# what the main job needs (scripts/demo.sh: build wasmodel, build a model's
+# component, predict, serve):
 #  1. a way to build the engine guest for wasm32-unknown-unknown (the
 #     predictor) and wasm32-wasip1 (the HTTP component):
 #     - the targets' std, if the Rust toolchain already has it;
@@ -7,6 +9,8 @@
 #     - else Debian's rustc-web with its std source, LLVM's wasm-ld and
 #       wasi-libc, which build.rs uses with -Zbuild-std (machines where
 #       rustup cannot download targets);
+#     and curl, which scripts/demo.sh asks the server with.
+# --tests adds what the test suite needs (scripts/test.sh):
 #  2. rustfmt and clippy;
 #  3. a Python venv in .venv with the pinned onnxruntime the tests check
 #     their reference outputs against and the pinned tritonclient they drive
@@ -14,16 +18,28 @@
 #  4. the wasmtime CLI (unless one is on PATH), built from crates.io into
 #     .tools/ with only `serve`, for the test that runs HTTP components under
 #     the real `wasmtime serve`.
-#  5. the benchmark's peers (benches/peers/): FastAPI and uvicorn into .venv
-#     (benches/peers/requirements.txt, every dependency pinned), and the
-#     pinned onnxruntime-web for Node (`npm ci` from package-lock.json; Node
-#     and npm from Debian if they are missing).
+# --bench adds, to those of --tests, the benchmark suite's peers
+# (`cargo bench --bench suite`):
+#  5. FastAPI and uvicorn into .venv (benches/peers/requirements.txt, every
+#     dependency pinned), and the pinned onnxruntime-web for Node (`npm ci`
+#     from package-lock.json; Node and npm from Debian if they are missing).
 # Safe to run again: it only installs what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 say() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+TESTS=false
+BENCH=false
+for arg in "$@"; do
+    case "$arg" in
+        --tests) TESTS=true ;;
+        --bench) TESTS=true BENCH=true ;;
+        -h|--help) sed -n '2,/^$/p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) printf 'usage: scripts/setup.sh [--tests] [--bench]\n' >&2; exit 2 ;;
+    esac
+done
 
 TARGETS=(wasm32-unknown-unknown wasm32-wasip1)
 SUDO=""
@@ -69,6 +85,11 @@ fi
 # curl, which scripts/demo.sh talks to `wasmodel serve` with.
 command -v curl >/dev/null || apt_install curl || die "install curl"
 
+if ! $TESTS; then
+    say "setup done (the main job's; scripts/setup.sh --tests adds the test suite's)"
+    exit 0
+fi
+
 # 2. Formatting and lints.
 for component in rustfmt clippy; do
     if ! cargo "${component/rustfmt/fmt}" --version >/dev/null 2>&1; then
@@ -98,6 +119,11 @@ elif [ "$(.tools/bin/wasmtime --version 2>/dev/null)" != "wasmtime $WASMTIME_VER
         --no-default-features \
         --features serve,run,cranelift,parallel-compilation,pooling-allocator,component-model-async \
         --root .tools --target-dir target/tools
+fi
+
+if ! $BENCH; then
+    say "setup done (the tests'; scripts/setup.sh --bench adds the benchmarks')"
+    exit 0
 fi
 
 # 5. The benchmark's peers: a FastAPI server in .venv, onnxruntime-web in Node.

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 step() { printf '\n==> %s\n' "$*" >&2; }
 
-scripts/setup.sh
+scripts/setup.sh --tests
 step "cargo fmt --check"
 cargo fmt --all -- --check
 step "cargo clippy (host, engine, both guest flavours)"
