@@ -14,7 +14,8 @@
 #  2. rustfmt and clippy;
 #  3. a Python venv in .venv with the pinned onnxruntime the tests check
 #     their reference outputs against and the pinned tritonclient they drive
-#     `wasmodel serve` with (models/requirements.txt);
+#     `wasmodel serve` with (models/requirements.txt), and the pinned KServe
+#     client in .venv-kserve (tests/python/kserve-requirements.txt);
 #  4. the wasmtime CLI (unless one is on PATH), built from crates.io into
 #     .tools/ with only `serve`, for the test that runs HTTP components under
 #     the real `wasmtime serve`.
@@ -108,6 +109,18 @@ if ! cmp -s models/requirements.txt .venv/.installed-requirements 2>/dev/null; t
     say "pip install -r models/requirements.txt"
     .venv/bin/pip install --quiet --disable-pip-version-check -r models/requirements.txt
     cp models/requirements.txt .venv/.installed-requirements
+fi
+# 3b. The KServe Python client, in a venv of its own (its dependencies pin
+#     another protobuf than onnx's in .venv).
+if [ ! -x .venv-kserve/bin/python ]; then
+    say "creating .venv-kserve"
+    python3 -m venv .venv-kserve || die "cannot create a Python venv: install python3-venv"
+fi
+KSERVE_REQUIREMENTS=tests/python/kserve-requirements.txt
+if ! cmp -s "$KSERVE_REQUIREMENTS" .venv-kserve/.installed-requirements 2>/dev/null; then
+    say "pip install -r $KSERVE_REQUIREMENTS (the KServe client)"
+    .venv-kserve/bin/pip install --quiet --disable-pip-version-check -r "$KSERVE_REQUIREMENTS"
+    cp "$KSERVE_REQUIREMENTS" .venv-kserve/.installed-requirements
 fi
 # 4. The wasmtime CLI, for the `wasmtime serve` compatibility test.
 WASMTIME_VERSION=48.0.8

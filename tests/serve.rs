@@ -732,6 +732,37 @@ fn triton_client(addr: SocketAddr, stem: &str) {
 }
 
 #[test]
+fn an_unmodified_kserve_client_gets_onnxruntime_outputs() {
+    let python = crate::support::repo().join(".venv-kserve/bin/python");
+    assert!(
+        python.exists(),
+        "{} is missing: run scripts/setup.sh --tests, which installs the pinned KServe client",
+        python.display()
+    );
+    for stem in ["iris", "dtypes", "zoo/columns_onehot_logreg"] {
+        let server = TestServer::start(stem, Limits::default(), quiet());
+        let output = Command::new(&python)
+            .arg(crate::support::repo().join("tests/python/kserve_client.py"))
+            .args(["--url", &format!("http://{}", server.addr)])
+            .args(["--model", stem.rsplit('/').next().unwrap(), "--inputs"])
+            .arg(fixture_path(&format!("{stem}.json")))
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "the KServe client against {stem}:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let answers: Value = serde_json::from_slice(&output.stdout).unwrap();
+        let f = fixture(stem);
+        for how in ["default", "binary_outputs"] {
+            let got = tensors_from_json_object(&answers[how], |_| None).unwrap();
+            assert_outputs_match(&got, &f.outputs, f.rtol, f.atol);
+        }
+    }
+}
+
+#[test]
 fn an_unmodified_triton_client_gets_onnxruntime_outputs() {
     for stem in [
         "iris",
