@@ -18,6 +18,7 @@
 //! | GET | `/v2/models/{name}[/versions/{v}]/ready` | 200, empty |
 //! | POST | `/v2/models/{name}[/versions/{v}]/infer` | inference |
 //! | POST | `/predict` | convenience: `{"inputs": {name: tensor}}` as the CLI reads it |
+//! | POST | `/v2/repository/index` | the model repository extension: `[{name, version, state}]` |
 //!
 //! Infer requests and responses may carry tensors as JSON or in binary
 //! (the binary tensor data extension, tritonclient's default: [`binary`]).
@@ -169,6 +170,15 @@ impl<'m> Service<'m> {
                     _ => not_found(path),
                 }
             }
+            ["v2", "repository", "index"] => match request.method {
+                // The model repository extension: the models this server
+                // has (this one), whatever the body asks.
+                "POST" => Response::json(
+                    200,
+                    &json!([{ "name": info.name, "version": info.version, "state": "READY" }]),
+                ),
+                _ => Response::method_not_allowed("POST"),
+            },
             ["predict"] => self.post(request, |body, binary| self.predict(body, binary)),
             _ => not_found(path),
         }

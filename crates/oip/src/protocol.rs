@@ -53,7 +53,7 @@ pub fn server_metadata(name: &str) -> Value {
     json!({
         "name": name,
         "version": env!("CARGO_PKG_VERSION"),
-        "extensions": ["binary_tensor_data"],
+        "extensions": ["binary_tensor_data", "model_repository"],
     })
 }
 

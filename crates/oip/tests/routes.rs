@@ -205,6 +205,27 @@ fn convenience_predict_route() {
 }
 
 #[test]
+fn the_repository_index_lists_the_model() {
+    let response = call(&IRIS, "POST", "/v2/repository/index", &[], b"");
+    assert_eq!(
+        body(&response),
+        json!([{"name": "iris", "version": "1", "state": "READY"}])
+    );
+    let response = call(
+        &IRIS,
+        "POST",
+        "/v2/repository/index",
+        JSON,
+        b"{\"ready\": true}",
+    );
+    assert_eq!(response.status, 200);
+    assert_eq!(
+        call(&IRIS, "GET", "/v2/repository/index", &[], b"").status,
+        405
+    );
+}
+
+#[test]
 fn unknown_models_versions_and_routes_are_404() {
     assert_error(
         &get("/v2/models/resnet"),
