@@ -27,6 +27,7 @@ pub mod check;
 mod error;
 mod function_cache;
 pub mod inspect;
+mod metrics;
 mod runtime;
 mod serve;
 pub mod tensor_io;
@@ -38,7 +39,7 @@ pub use builder::{
 pub use cache::CompileCache;
 pub use error::Error;
 pub use runtime::{Limits, LoadedModel, ModelInstance, Runtime, RuntimeOptions};
-pub use serve::{HttpModel, ServeOptions, Server};
+pub use serve::{HttpModel, LogFormat, ServeOptions, Server};
 pub use wasmodel_engine::json;
 pub use wasmodel_engine::{
     ClassLabels, Dimension, ElementType, InputError, InputErrorKind, LoadError, ModelInfo,

@@ -423,6 +423,11 @@ impl CallState {
             memory: 0,
         }
     }
+
+    /// Bytes of linear memory the instance has (memories only grow).
+    pub(crate) fn memory(&self) -> usize {
+        self.memory
+    }
 }
 
 impl ResourceLimiter for CallState {

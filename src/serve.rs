@@ -1,7 +1,8 @@
 //! Serving HTTP model components (`wasmodel build --http`) the way
-//! `wasmtime serve` does: wasmtime-wasi-http behind hyper, the component
+//! `wasmtime serve` does: wasmtime-wasi-http behind hyper, each component
 //! pre-instantiated once ([`HttpModel`]), a fresh instance in a fresh store
-//! for every request.
+//! for every request; one or several models in one server, each under
+//! `/v2/models/{its name}/`, with `GET /metrics` (see `metrics`).
 //!
 //! Around each request the host enforces what the component cannot:
 //! a maximum body size (413, before the guest runs), a concurrency limit
@@ -14,6 +15,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -32,6 +34,7 @@ use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use wasmtime_wasi_http::{WasiBody, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
 
+use crate::metrics::{Metrics, Route};
 use crate::runtime::{CallState, Shared, classify};
 use crate::{Error, Limits, Runtime};
 
@@ -44,6 +47,8 @@ pub struct ServeOptions {
     pub max_concurrency: usize,
     /// One line per request on stderr.
     pub access_log: bool,
+    /// How those lines look.
+    pub log_format: LogFormat,
     /// Longest wait for a request body to arrive (408 after).
     pub read_timeout: Duration,
     /// Longest wait for a free slot (503 after).
@@ -58,6 +63,7 @@ impl Default for ServeOptions {
             max_body: 64 << 20,
             max_concurrency: std::thread::available_parallelism().map_or(2, |n| n.get() * 2),
             access_log: true,
+            log_format: LogFormat::Text,
             read_timeout: Duration::from_secs(30),
             queue_timeout: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(10),
@@ -71,6 +77,8 @@ impl Default for ServeOptions {
 pub struct HttpModel {
     pre: ProxyPre<RequestState>,
     shared: Arc<Shared>,
+    /// Whether loading it compiled it (it was not in the compile cache).
+    compiled: bool,
 }
 
 impl Runtime {
@@ -107,7 +115,11 @@ impl Runtime {
                 exports.join(", ")
             )));
         }
-        let component: Component = self.compile(wasm, compiling)?;
+        let mut compiled = false;
+        let component: Component = self.compile(wasm, || {
+            compiled = true;
+            compiling();
+        })?;
         let mut linker = Linker::<RequestState>::new(self.engine());
         wasmtime_wasi_http::p2::add_to_linker_async(&mut linker).map_err(Error::Wasmtime)?;
         let instance_pre = linker.instantiate_pre(&component).map_err(|e| {
@@ -123,6 +135,7 @@ impl Runtime {
         Ok(HttpModel {
             pre,
             shared: Arc::clone(&self.shared),
+            compiled,
         })
     }
 }
@@ -132,8 +145,54 @@ impl HttpModel {
     /// memory and time limits. Failures of the component become error
     /// responses; this never fails.
     pub async fn handle(&self, request: Request<Full<Bytes>>) -> Response<HyperOutgoingBody> {
+        self.handle_observed(request, |_| {}).await
+    }
+
+    /// The model's name and version, as its component answers the model
+    /// repository extension (`POST /v2/repository/index`).
+    pub async fn identify(&self) -> Result<(String, String), Error> {
+        let request = Request::post("/v2/repository/index")
+            .header(hyper::header::HOST, "localhost")
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| Error::Trap(format!("cannot make a request: {e}")))?;
+        let response = self.handle(request).await;
+        let status = response.status();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| Error::Trap(format!("reading the component's model list: {e}")))?
+            .to_bytes();
+        let listed: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+        match (&listed[0]["name"], &listed[0]["version"]) {
+            (serde_json::Value::String(name), serde_json::Value::String(version))
+                if status.is_success() =>
+            {
+                Ok((name.clone(), version.clone()))
+            }
+            _ => Err(Error::NotAModelComponent(format!(
+                "it does not say which model it serves (POST /v2/repository/index answered \
+                 {status}: {}); rebuild it with this wasmodel's `build --http`",
+                String::from_utf8_lossy(&body)
+            ))),
+        }
+    }
+
+    /// Whether loading it compiled it (it was not in the compile cache).
+    pub fn was_compiled(&self) -> bool {
+        self.compiled
+    }
+
+    /// [`handle`](Self::handle), calling `memory` with the linear memory the
+    /// request's instance ended with, once it has finished (which may be
+    /// after the response's head is returned).
+    pub(crate) async fn handle_observed(
+        &self,
+        request: Request<Full<Bytes>>,
+        memory: impl FnOnce(usize) + Send + 'static,
+    ) -> Response<HyperOutgoingBody> {
         let limits = self.shared.limits;
-        match tokio::time::timeout(limits.timeout, self.run(request)).await {
+        match tokio::time::timeout(limits.timeout, self.run(request, memory)).await {
             Ok(Ok(response)) => response,
             Ok(Err(e)) => error_response(status_of(&e), &e.to_string()),
             // The guest is interrupted by the epoch; this only catches a
@@ -150,6 +209,7 @@ impl HttpModel {
     async fn run(
         &self,
         request: Request<Full<Bytes>>,
+        memory: impl FnOnce(usize) + Send + 'static,
     ) -> Result<Response<HyperOutgoingBody>, Error> {
         let limits = self.shared.limits;
         let mut store = new_store(&self.pre, limits);
@@ -177,7 +237,9 @@ impl HttpModel {
                 }
                 Err(e) => Err(e),
             };
-            result.map_err(|e| classify(e, &store.data().limits, limits))
+            let result = result.map_err(|e| classify(e, &store.data().limits, limits));
+            memory(store.data().limits.memory());
+            result
         });
 
         match receiver.await {
@@ -233,18 +295,37 @@ fn status_of(e: &Error) -> StatusCode {
     }
 }
 
-/// A `{"error": message}` response, as the component itself gives them.
-fn error_response(status: StatusCode, message: &str) -> Response<HyperOutgoingBody> {
-    let body = serde_json::json!({ "error": message }).to_string();
+/// A response of a status and a whole body.
+fn full_response(status: StatusCode, body: String) -> Response<HyperOutgoingBody> {
     let mut response = Response::new(
         Full::new(Bytes::from(body))
             .map_err(|e: Infallible| match e {})
             .boxed_unsync(),
     );
     *response.status_mut() = status;
+    response
+}
+
+/// A `{"error": message}` response, as the component itself gives them.
+fn error_response(status: StatusCode, message: &str) -> Response<HyperOutgoingBody> {
+    let body = serde_json::json!({ "error": message }).to_string();
+    let mut response = full_response(status, body);
     response.headers_mut().insert(
         hyper::header::CONTENT_TYPE,
         hyper::header::HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+/// 405, with the method the route takes.
+fn method_not_allowed(allow: &'static str) -> Response<HyperOutgoingBody> {
+    let mut response = error_response(
+        StatusCode::METHOD_NOT_ALLOWED,
+        &format!("method not allowed; use {allow}"),
+    );
+    response.headers_mut().insert(
+        hyper::header::ALLOW,
+        hyper::header::HeaderValue::from_static(allow),
     );
     response
 }
@@ -302,26 +383,88 @@ impl WasiHttpHooks for NoOutgoingRequests {
     }
 }
 
-/// An HTTP server for one [`HttpModel`].
+/// How `wasmodel serve` writes its access log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// `peer "METHOD path" status bodyB ms`
+    #[default]
+    Text,
+    /// One JSON object a line: `time`, `peer`, `method`, `path`, `model`,
+    /// `status`, `body_bytes`, `ms`.
+    Json,
+}
+
+/// An HTTP server for one or several [`HttpModel`]s, each answering under
+/// `/v2/models/{its name}/`.
 pub struct Server {
     listener: TcpListener,
-    model: HttpModel,
+    models: Vec<ServedModel>,
     options: ServeOptions,
 }
 
+/// A model a server serves: its component, and the name and version it
+/// answers to.
+struct ServedModel {
+    name: String,
+    version: String,
+    model: HttpModel,
+}
+
 impl Server {
-    /// Binds `addr` (port 0 picks a free port; see [`Server::local_addr`]).
+    /// Binds `addr` (port 0 picks a free port; see [`Server::local_addr`])
+    /// for one model.
     pub async fn bind(
         addr: SocketAddr,
         model: HttpModel,
         options: ServeOptions,
     ) -> Result<Server, Error> {
+        Server::bind_models(addr, vec![model], options).await
+    }
+
+    /// Binds `addr` for several models: each is asked which model it serves
+    /// (two of the same name are refused; a component alone that does not
+    /// say gets every request but `/metrics`), and requests to
+    /// `/v2/models/{name}/...` go to that model's component. The server's
+    /// own routes (`/v2`, `/v2/health/...`) are answered by the first,
+    /// `/v2/repository/index` lists them all, and `/predict` is answered
+    /// only when there is one model.
+    pub async fn bind_models(
+        addr: SocketAddr,
+        models: Vec<HttpModel>,
+        options: ServeOptions,
+    ) -> Result<Server, Error> {
+        if models.is_empty() {
+            return Err(Error::NotAModelComponent("no model to serve".into()));
+        }
+        let single = models.len() == 1;
+        let mut served: Vec<ServedModel> = Vec::with_capacity(models.len());
+        for model in models {
+            let (name, version) = match model.identify().await {
+                Ok(identity) => identity,
+                // Alone, a component that does not say which model it
+                // serves (a plain wasi:http component, or one built by an
+                // older wasmodel) gets every request, as `wasmtime serve`
+                // would give it.
+                Err(_) if single => (String::new(), String::new()),
+                Err(e) => return Err(e),
+            };
+            if served.iter().any(|m| m.name == name) {
+                return Err(Error::NotAModelComponent(format!(
+                    "two components serve a model named `{name}`; rebuild one with `--name`"
+                )));
+            }
+            served.push(ServedModel {
+                name,
+                version,
+                model,
+            });
+        }
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| Error::Bind { addr, source })?;
         Ok(Server {
             listener,
-            model,
+            models: served,
             options,
         })
     }
@@ -330,18 +473,31 @@ impl Server {
         Ok(self.listener.local_addr()?)
     }
 
+    /// The name and version of every model served, in order.
+    pub fn models(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.models
+            .iter()
+            .map(|m| (m.name.as_str(), m.version.as_str()))
+    }
+
     /// Serves until `shutdown` completes, then stops accepting, lets the
     /// requests in flight finish (up to the grace period) and returns.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
         let Server {
             listener,
-            model,
+            models,
             options,
         } = self;
+        let compiled = models.iter().filter(|m| m.model.compiled).count() as u64;
+        let metrics = Metrics::new(
+            models.iter().map(|m| (m.name.as_str(), m.version.as_str())),
+            [models.len() as u64 - compiled, compiled],
+        );
         let handler = Arc::new(Handler {
-            model,
+            models,
             options,
             slots: Semaphore::new(options.max_concurrency.max(1)),
+            metrics: Arc::new(metrics),
         });
         let (stop, stopping) = watch::channel(false);
         let mut connections = tokio::task::JoinSet::new();
@@ -404,9 +560,24 @@ impl Server {
 
 /// What every connection shares.
 struct Handler {
-    model: HttpModel,
+    models: Vec<ServedModel>,
     options: ServeOptions,
     slots: Semaphore,
+    metrics: Arc<Metrics>,
+}
+
+/// Where a request goes.
+enum Destination {
+    /// A model's component (its index), for a kind of route.
+    Model(usize, Route),
+    /// `GET /metrics`.
+    Metrics,
+    /// `/v2/repository/index`.
+    Repository,
+    /// `/v2/models/{name}/...` of a model this server does not serve.
+    UnknownModel(String),
+    /// `/predict` with several models.
+    AmbiguousPredict,
 }
 
 impl Handler {
@@ -417,19 +588,142 @@ impl Handler {
     ) -> Response<HyperOutgoingBody> {
         let started = Instant::now();
         let (method, path) = (request.method().clone(), request.uri().path().to_owned());
-        let (response, body_len) = self.answer(request).await;
+        let destination = self.destination(&path);
+        let (response, body_len, model, route) = match destination {
+            Destination::Model(index, route) => {
+                let (response, body_len) = self.answer(request, index).await;
+                (response, body_len, Some(index), route)
+            }
+            Destination::Metrics => (self.metrics_response(&method), 0, None, Route::Metrics),
+            Destination::Repository => (self.repository(&method), 0, None, Route::Server),
+            Destination::UnknownModel(name) => {
+                let response = error_response(
+                    StatusCode::NOT_FOUND,
+                    &format!(
+                        "unknown model `{name}`; this server serves {}",
+                        self.names()
+                    ),
+                );
+                (response, 0, None, Route::Other)
+            }
+            Destination::AmbiguousPredict => {
+                let response = error_response(
+                    StatusCode::NOT_FOUND,
+                    &format!(
+                        "/predict answers for a server of one model; this one serves {}: \
+                         use /v2/models/NAME/infer",
+                        self.names()
+                    ),
+                );
+                (response, 0, None, Route::Other)
+            }
+        };
+        let took = started.elapsed();
+        let status = response.status().as_u16();
+        let series = model.map_or(&self.metrics.server, |i| &self.metrics.models[i]);
+        series.answered(route, status, took);
         if self.options.access_log {
-            eprintln!(
-                "{peer} \"{method} {path}\" {} {body_len}B {:.1}ms",
-                response.status().as_u16(),
-                started.elapsed().as_secs_f64() * 1e3
-            );
+            let model = model.map_or("", |i| self.models[i].name.as_str());
+            match self.options.log_format {
+                LogFormat::Text => eprintln!(
+                    "{peer} \"{method} {path}\" {status} {body_len}B {:.1}ms",
+                    took.as_secs_f64() * 1e3
+                ),
+                LogFormat::Json => eprintln!(
+                    "{}",
+                    serde_json::json!({
+                        "time": std::time::SystemTime::now()
+                            .duration_since(std::time::UNIX_EPOCH)
+                            .map_or(0.0, |d| d.as_secs_f64()),
+                        "peer": peer.to_string(),
+                        "method": method.as_str(),
+                        "path": path,
+                        "model": model,
+                        "status": status,
+                        "body_bytes": body_len,
+                        "ms": took.as_secs_f64() * 1e3,
+                    })
+                ),
+            }
         }
         response
     }
 
+    /// Which component (or which of the server's own answers) a path is for.
+    fn destination(&self, path: &str) -> Destination {
+        let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+        let opaque = self.models.len() == 1 && self.models[0].name.is_empty();
+        match segments.as_slice() {
+            ["metrics"] => Destination::Metrics,
+            _ if opaque => Destination::Model(0, Route::Other),
+            ["v2", "repository", "index"] => Destination::Repository,
+            ["v2", "models", name, rest @ ..] => {
+                let Some(index) = self.models.iter().position(|m| m.name == *name) else {
+                    return Destination::UnknownModel((*name).to_owned());
+                };
+                let rest = match rest {
+                    ["versions", _, rest @ ..] => rest,
+                    rest => rest,
+                };
+                let route = match rest {
+                    [] => Route::ModelMetadata,
+                    ["ready"] => Route::ModelReady,
+                    ["infer"] => Route::Infer,
+                    _ => Route::Other,
+                };
+                Destination::Model(index, route)
+            }
+            ["predict"] if self.models.len() > 1 => Destination::AmbiguousPredict,
+            ["predict"] => Destination::Model(0, Route::Infer),
+            ["v2", ..] => Destination::Model(0, Route::Server),
+            _ => Destination::Model(0, Route::Other),
+        }
+    }
+
+    fn names(&self) -> String {
+        self.models
+            .iter()
+            .map(|m| format!("`{}`", m.name))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    fn metrics_response(&self, method: &hyper::Method) -> Response<HyperOutgoingBody> {
+        if method != hyper::Method::GET {
+            return method_not_allowed("GET");
+        }
+        let mut response = full_response(StatusCode::OK, self.metrics.render());
+        response.headers_mut().insert(
+            hyper::header::CONTENT_TYPE,
+            hyper::header::HeaderValue::from_static("text/plain; version=0.0.4"),
+        );
+        response
+    }
+
+    /// The model repository extension: every model served.
+    fn repository(&self, method: &hyper::Method) -> Response<HyperOutgoingBody> {
+        if method != hyper::Method::POST {
+            return method_not_allowed("POST");
+        }
+        let listed: Vec<serde_json::Value> = self
+            .models
+            .iter()
+            .map(|m| serde_json::json!({ "name": m.name, "version": m.version, "state": "READY" }))
+            .collect();
+        let mut response =
+            full_response(StatusCode::OK, serde_json::Value::from(listed).to_string());
+        response.headers_mut().insert(
+            hyper::header::CONTENT_TYPE,
+            hyper::header::HeaderValue::from_static("application/json"),
+        );
+        response
+    }
     /// The response, and how many body bytes were read.
-    async fn answer(&self, request: Request<Incoming>) -> (Response<HyperOutgoingBody>, usize) {
+    async fn answer(
+        &self,
+        request: Request<Incoming>,
+        index: usize,
+    ) -> (Response<HyperOutgoingBody>, usize) {
         let max = self.options.max_body;
         let too_large = || {
             error_response(
@@ -479,7 +773,11 @@ impl Handler {
             }
         };
         let body_len = body.len();
-        let Ok(Ok(_slot)) = tokio::time::timeout(queue_timeout, self.slots.acquire()).await else {
+        let series = &self.metrics.models[index];
+        let queued = Instant::now();
+        let slot = tokio::time::timeout(queue_timeout, self.slots.acquire()).await;
+        series.queued(queued.elapsed());
+        let Ok(Ok(_slot)) = slot else {
             let mut response = error_response(
                 StatusCode::SERVICE_UNAVAILABLE,
                 &format!(
@@ -493,10 +791,21 @@ impl Handler {
             );
             return (response, body_len);
         };
-        let response = self
+        let computing = Instant::now();
+        self.metrics
+            .instances_in_use
+            .fetch_add(1, Ordering::Relaxed);
+        let metrics = Arc::clone(&self.metrics);
+        let response = self.models[index]
             .model
-            .handle(Request::from_parts(parts, Full::new(body)))
+            .handle_observed(Request::from_parts(parts, Full::new(body)), move |bytes| {
+                metrics.models[index].used_memory(bytes);
+            })
             .await;
+        self.metrics
+            .instances_in_use
+            .fetch_sub(1, Ordering::Relaxed);
+        series.computed(computing.elapsed());
         (response, body_len)
     }
 }

@@ -24,16 +24,31 @@ struct TestServer {
 
 impl TestServer {
     fn start(stem: &str, limits: Limits, options: ServeOptions) -> TestServer {
-        let model = runtime_with(limits)
-            .load_http(&http_component(stem).component)
-            .unwrap_or_else(|e| panic!("loading {stem} --http: {e}"));
+        TestServer::start_many(&[stem], limits, options)
+    }
+
+    /// A server of several models, one component each.
+    fn start_many(stems: &[&str], limits: Limits, options: ServeOptions) -> TestServer {
+        let runtime = runtime_with(limits);
+        let models = stems
+            .iter()
+            .map(|stem| {
+                runtime
+                    .load_http(&http_component(stem).component)
+                    .unwrap_or_else(|e| panic!("loading {stem} --http: {e}"))
+            })
+            .collect();
         let tokio = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
             .unwrap();
         let server = tokio
-            .block_on(Server::bind(([127, 0, 0, 1], 0).into(), model, options))
+            .block_on(Server::bind_models(
+                ([127, 0, 0, 1], 0).into(),
+                models,
+                options,
+            ))
             .unwrap();
         let addr = server.local_addr().unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -397,6 +412,155 @@ fn text_columns_go_in_as_bytes_and_class_labels_come_out() {
 }
 
 #[test]
+fn several_models_answer_under_their_names() {
+    let server = TestServer::start_many(&["iris", "zoo/svc_rbf"], Limits::default(), quiet());
+    assert_infer_matches_onnxruntime(&server, "iris", "/v2/models/iris/infer");
+    let f = fixture("zoo/svc_rbf");
+    let answer = server.post_json("/v2/models/svc_rbf/infer", &infer_request("zoo/svc_rbf"));
+    assert_eq!(
+        answer.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&answer.body)
+    );
+    assert_outputs_match(&outputs(&answer.json()), &f.outputs, f.rtol, f.atol);
+    assert_eq!(server.get("/v2/models/svc_rbf").json()["name"], "svc_rbf");
+    assert_eq!(server.get("/v2/models/iris/ready").status, 200);
+    assert_eq!(server.get("/v2/health/ready").status, 200);
+    assert_eq!(server.get("/v2").json()["name"], "wasmodel");
+
+    let listed = server.post_json("/v2/repository/index", &json!({}));
+    assert_eq!(
+        listed.json(),
+        json!([{"name": "iris", "version": "1", "state": "READY"},
+               {"name": "svc_rbf", "version": "1", "state": "READY"}])
+    );
+    let unknown = server.get("/v2/models/churn");
+    assert_eq!(unknown.status, 404);
+    let message = unknown.json()["error"].as_str().unwrap().to_owned();
+    assert!(
+        message.contains("`churn`") && message.contains("`iris`, `svc_rbf`"),
+        "{message}"
+    );
+    let predict = server.post_json("/predict", &json!({"inputs": {}}));
+    assert_eq!(predict.status, 404);
+}
+
+#[test]
+fn two_components_of_one_model_are_refused() {
+    let runtime = runtime_with(Limits::default());
+    let model = runtime
+        .load_http(&http_component("iris").component)
+        .unwrap();
+    let tokio = tokio::runtime::Runtime::new().unwrap();
+    let bound = tokio.block_on(Server::bind_models(
+        ([127, 0, 0, 1], 0).into(),
+        vec![model.clone(), model],
+        quiet(),
+    ));
+    let e = bound.map(|_| ()).unwrap_err().to_string();
+    assert!(e.contains("`iris`") && e.contains("--name"), "{e}");
+}
+
+#[test]
+fn metrics_count_requests_and_parse_as_prometheus_text() {
+    let server = TestServer::start_many(&["iris", "multi_io"], Limits::default(), quiet());
+    for _ in 0..3 {
+        assert_eq!(
+            server
+                .post_json("/v2/models/iris/infer", &infer_request("iris"))
+                .status,
+            200
+        );
+    }
+    let bad = server.post_json("/v2/models/iris/infer", &json!({"inputs": []}));
+    assert_eq!(bad.status, 400);
+    assert_eq!(server.get("/v2/models/multi_io").status, 200);
+    let metrics = server.get("/metrics");
+    assert_eq!(metrics.status, 200);
+    assert_eq!(
+        metrics.header("content-type"),
+        Some("text/plain; version=0.0.4")
+    );
+
+    // Parsed by the reference parser, prometheus_client's.
+    let python = crate::support::repo().join(".venv/bin/python");
+    let script = r#"
+import json, sys
+from prometheus_client.parser import text_string_to_metric_families
+samples = {}
+for family in text_string_to_metric_families(sys.stdin.read()):
+    for s in family.samples:
+        key = s.name + "{" + ",".join(f"{k}={v}" for k, v in sorted(s.labels.items())) + "}"
+        samples[key] = s.value
+print(json.dumps(samples))
+"#;
+    let mut child = Command::new(&python)
+        .args(["-c", script])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(&metrics.body)
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let samples: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let sample = |key: &str| {
+        samples[key]
+            .as_f64()
+            .unwrap_or_else(|| panic!("no sample {key} in {samples:#}"))
+    };
+    assert_eq!(
+        sample("wasmodel_requests_total{model=iris,route=infer,status=200,version=1}"),
+        3.0
+    );
+    assert_eq!(
+        sample("wasmodel_requests_total{model=iris,route=infer,status=400,version=1}"),
+        1.0
+    );
+    assert_eq!(
+        sample("wasmodel_inference_request_success_total{model=iris,version=1}"),
+        3.0
+    );
+    assert_eq!(
+        sample("wasmodel_inference_request_failure_total{model=iris,version=1}"),
+        1.0
+    );
+    assert_eq!(
+        sample("wasmodel_requests_total{model=multi_io,route=model_metadata,status=200,version=1}"),
+        1.0
+    );
+    assert_eq!(
+        sample("wasmodel_request_duration_seconds_count{model=iris,version=1}"),
+        4.0
+    );
+    assert_eq!(
+        sample("wasmodel_compute_duration_seconds_count{model=iris,version=1}"),
+        4.0
+    );
+    assert_eq!(
+        sample("wasmodel_queue_duration_seconds_count{model=iris,version=1}"),
+        4.0
+    );
+    assert!(sample("wasmodel_instance_memory_bytes_count{model=iris,version=1}") >= 1.0);
+    assert!(sample("wasmodel_instance_memory_bytes_sum{model=iris,version=1}") > 1e6);
+    assert_eq!(sample("wasmodel_instances_in_use{}"), 0.0);
+    let cache = sample("wasmodel_compile_cache_hits_total{}")
+        + sample("wasmodel_compile_cache_misses_total{}");
+    assert_eq!(cache, 2.0, "two components loaded");
+}
+
+#[test]
 fn a_model_with_several_inputs_and_types_matches_onnxruntime() {
     let server = TestServer::start("multi_io", Limits::default(), quiet());
     assert_infer_matches_onnxruntime(&server, "multi_io", "/v2/models/multi_io/infer");
@@ -699,6 +863,87 @@ fn the_binary_serves_logs_and_stops_on_ctrl_c() {
         "no access-log line in {stderr}"
     );
     assert!(stderr.contains("Shutting down"), "{stderr}");
+}
+
+#[test]
+fn the_binary_serves_a_directory_of_models_with_json_logs() {
+    // What `wasmodel build` leaves in a directory: predictors beside the
+    // HTTP components; only the latter are served.
+    let dir = tempfile::tempdir().unwrap();
+    for stem in ["iris", "wine_mlp"] {
+        std::fs::write(
+            dir.path().join(format!("{stem}-http.wasm")),
+            &http_component(stem).component,
+        )
+        .unwrap();
+    }
+    std::fs::write(
+        dir.path().join("iris.wasm"),
+        &*crate::support::component("iris"),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wasmodel"))
+        .arg("serve")
+        .arg(dir.path())
+        .args(["--addr", "127.0.0.1:0", "--log-format", "json"])
+        .env("WASMODEL_CACHE_DIR", cache_dir())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    let addr: SocketAddr = line
+        .trim()
+        .strip_prefix("Listening on http://")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .parse()
+        .unwrap();
+    assert_eq!(
+        send(addr, "GET", "/v2/models/wine_mlp", &[], b"").status,
+        200
+    );
+    assert_eq!(
+        send(addr, "GET", "/v2/models/iris/ready", &[], b"").status,
+        200
+    );
+
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("Skipping") && stderr.contains("iris.wasm"),
+        "{stderr}"
+    );
+    let logged: Vec<Value> = stderr
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+        .collect();
+    assert_eq!(logged.len(), 2, "{stderr}");
+    assert_eq!(
+        (
+            &logged[0]["path"],
+            &logged[0]["model"],
+            &logged[0]["status"]
+        ),
+        (
+            &json!("/v2/models/wine_mlp"),
+            &json!("wine_mlp"),
+            &json!(200)
+        )
+    );
+    assert!(
+        logged[1]["ms"].is_number() && logged[1]["peer"].is_string(),
+        "{}",
+        logged[1]
+    );
 }
 
 /// Runs tests/python/triton_client.py (an unmodified tritonclient, with its

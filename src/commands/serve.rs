@@ -4,39 +4,49 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::Context as _;
-use wasmodel::{ServeOptions, Server};
+use wasmodel::{LogFormat, ServeOptions, Server};
 
 use super::{RuntimeArgs, compiling_notice, read_component};
 
-/// Serve an HTTP model component (`wasmodel build --http`) over the Open
-/// Inference Protocol v2, the way `wasmtime serve` runs it.
+/// Serve HTTP model components (`wasmodel build --http`) over the Open
+/// Inference Protocol v2, the way `wasmtime serve` runs them.
 ///
-/// The component is compiled once (then cached) and pre-instantiated; every
-/// request gets a fresh instance with its own memory and time limits, so a
-/// request that fails or runs over its budget costs only itself. The
-/// component gets the wasi:http/proxy world and nothing else: no files, no
-/// environment, and every outgoing request is refused.
+/// Give one component, several, or directories of them: each model answers
+/// under /v2/models/ITS_NAME/ (two components of the same model name are
+/// refused). Each component is compiled once (then cached) and
+/// pre-instantiated; every request gets a fresh instance with its own
+/// memory and time limits, so a request that fails or runs over its budget
+/// costs only itself. Components get the wasi:http/proxy world and nothing
+/// else: no files, no environment, and every outgoing request is refused.
 ///
-/// Routes (answered by the component): GET /v2, /v2/health/live,
-/// /v2/health/ready, /v2/models/NAME[/versions/V][/ready]; POST
-/// /v2/models/NAME[/versions/V]/infer; POST /predict. The host answers 413
-/// for a body over --max-body, 503 when the memory limit is hit or no slot
-/// frees up in time, 504 when a request runs past --timeout.
+/// Routes: GET /v2/models/NAME[/versions/V][/ready], POST
+/// /v2/models/NAME[/versions/V]/infer (JSON or binary tensors), answered by
+/// that model's component; GET /v2, /v2/health/live, /v2/health/ready;
+/// POST /v2/repository/index, every model served; POST /predict, with one
+/// model; GET /metrics, Prometheus text format (requests by model, route and
+/// status; histograms of request, queueing and compute time and of instance
+/// memory; instances in use; compile-cache hits). The host answers 413 for a
+/// body over --max-body, 503 when the memory limit is hit or no slot frees
+/// up in time, 504 when a request runs past --timeout.
 ///
 /// Prints `Listening on http://ADDR` once ready (with the real port when
-/// --addr has port 0), one access-log line per request on stderr, and
-/// stops on Ctrl-C after letting requests in flight finish.
+/// --addr has port 0), one access-log line per request on stderr (text or
+/// JSON), and stops on Ctrl-C after letting requests in flight finish.
 #[derive(clap::Parser)]
 #[command(after_help = "\
 Examples:
   wasmodel build models/iris.onnx --http -o iris-http.wasm
   wasmodel serve iris-http.wasm --addr 127.0.0.1:8080
+  wasmodel serve iris-http.wasm churn-http.wasm --log-format json
+  wasmodel serve components/          # every HTTP component in the directory
+  curl -s localhost:8080/metrics
   curl -s localhost:8080/v2/models/iris
   curl -s localhost:8080/v2/models/iris/infer -H 'content-type: application/json' \\
     -d '{\"inputs\":[{\"name\":\"features\",\"shape\":[1,4],\"datatype\":\"FP32\",\"data\":[5.1,3.5,1.4,0.2]}]}'")]
 pub struct ServeCommand {
-    /// The HTTP component, from `wasmodel build --http`
-    component: PathBuf,
+    /// HTTP components from `wasmodel build --http`, or directories of them
+    #[arg(required = true, value_name = "COMPONENT")]
+    components: Vec<PathBuf>,
     /// Address to listen on; port 0 picks a free port
     #[arg(long, default_value = "127.0.0.1:8080")]
     addr: SocketAddr,
@@ -50,6 +60,10 @@ pub struct ServeCommand {
     /// Do not log each request on stderr
     #[arg(long)]
     quiet: bool,
+    /// How each request is logged: text (`peer "METHOD path" status bytes
+    /// ms`) or json (one object a line)
+    #[arg(long, value_enum, default_value = "text")]
+    log_format: LogFormatArg,
     #[command(flatten)]
     runtime: RuntimeArgs,
 }
@@ -64,6 +78,10 @@ impl ServeCommand {
             max_body: self.max_body.saturating_mul(1 << 20),
             max_concurrency: self.concurrency.unwrap_or(defaults.max_concurrency),
             access_log: !self.quiet,
+            log_format: match self.log_format {
+                LogFormatArg::Text => LogFormat::Text,
+                LogFormatArg::Json => LogFormat::Json,
+            },
             ..defaults
         };
         // One instance per request in flight, and one while loading.
@@ -72,23 +90,43 @@ impl ServeCommand {
             .and_then(|n| n.checked_add(1))
             .context("--concurrency is too large")?;
         let runtime = self.runtime.runtime_pooled(Some(instances))?;
-        let path = &self.component;
-        let wasm = read_component(path)?;
-        let model = runtime
-            .load_http_reporting(&wasm, compiling_notice(path, &wasm))
-            .with_context(|| format!("cannot serve {}", path.display()))?;
+        let paths = component_files(&self.components)?;
+        let mut models = Vec::with_capacity(paths.len());
+        for (path, from_directory) in &paths {
+            let wasm = read_component(path)?;
+            // A directory from `wasmodel build` also holds predictors.
+            if *from_directory && !is_http_component(&wasm) {
+                eprintln!("Skipping {}: not an HTTP component", path.display());
+                continue;
+            }
+            let model = runtime
+                .load_http_reporting(&wasm, compiling_notice(path, &wasm))
+                .with_context(|| format!("cannot serve {}", path.display()))?;
+            models.push(model);
+        }
+        if models.is_empty() {
+            anyhow::bail!("no HTTP component to serve (build one with `wasmodel build --http`)");
+        }
 
         let tokio = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
             .context("cannot start the async runtime")?;
         tokio.block_on(async {
-            let server = Server::bind(self.addr, model, options).await?;
+            let server = Server::bind_models(self.addr, models, options).await?;
             // Tests and scripts read this line to find the port.
             println!("Listening on http://{}", server.local_addr()?);
+            let served: Vec<String> = server
+                .models()
+                .map(|(name, version)| match name {
+                    // A component that does not say which model it serves.
+                    "" => "the component (every route)".to_string(),
+                    name => format!("{name} (version {version})"),
+                })
+                .collect();
             eprintln!(
                 "Serving {} (at most {} requests at once; Ctrl-C stops)",
-                path.display(),
+                served.join(", "),
                 options.max_concurrency
             );
             server
@@ -103,4 +141,42 @@ impl ServeCommand {
             Ok::<_, anyhow::Error>(())
         })
     }
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormatArg {
+    Text,
+    Json,
+}
+
+/// Whether the bytes are a component exporting `wasi:http/incoming-handler`.
+fn is_http_component(wasm: &[u8]) -> bool {
+    wasmodel::inspect::Interfaces::of(wasm).is_ok_and(|i| {
+        i.exports
+            .iter()
+            .any(|e| e.starts_with("wasi:http/incoming-handler@"))
+    })
+}
+
+/// The component files to serve: each file given, and the `.wasm` files
+/// of each directory given (sorted), with whether it came from a directory.
+fn component_files(given: &[PathBuf]) -> anyhow::Result<Vec<(PathBuf, bool)>> {
+    let mut files = Vec::new();
+    for path in given {
+        if path.is_dir() {
+            let mut found: Vec<PathBuf> = std::fs::read_dir(path)
+                .with_context(|| format!("cannot list {}", path.display()))?
+                .filter_map(|e| Some(e.ok()?.path()))
+                .filter(|p| p.extension().is_some_and(|e| e == "wasm"))
+                .collect();
+            if found.is_empty() {
+                anyhow::bail!("{} holds no .wasm component", path.display());
+            }
+            found.sort();
+            files.extend(found.into_iter().map(|p| (p, true)));
+        } else {
+            files.push((path.clone(), false));
+        }
+    }
+    Ok(files)
 }
