@@ -30,6 +30,7 @@ pub mod inspect;
 mod metrics;
 mod runtime;
 mod serve;
+pub mod spin_manifest;
 pub mod tensor_io;
 pub mod wit;
 

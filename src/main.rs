@@ -24,6 +24,7 @@ enum Wasmodel {
     Inspect(commands::inspect::InspectCommand),
     Predict(commands::predict::PredictCommand),
     Serve(commands::serve::ServeCommand),
+    Spin(commands::spin::SpinCommand),
 }
 
 fn main() -> ExitCode {
@@ -33,6 +34,7 @@ fn main() -> ExitCode {
         Wasmodel::Inspect(c) => c.execute(),
         Wasmodel::Predict(c) => c.execute(),
         Wasmodel::Serve(c) => c.execute(),
+        Wasmodel::Spin(c) => c.execute(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

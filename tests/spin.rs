@@ -58,11 +58,7 @@ struct Build {
 #[test]
 fn spin_toml_builds_and_routes_the_default_model() {
     let text = std::fs::read_to_string(repo().join("spin.toml")).unwrap();
-    let manifest: Manifest = toml::from_str(&text).unwrap_or_else(|e| panic!("spin.toml: {e}"));
-    assert_eq!(manifest.spin_manifest_version, 2);
-    assert!(!manifest.application.name.is_empty() && !manifest.application.version.is_empty());
-    assert!(!manifest.application.description.is_empty());
-
+    let manifest = check_manifest(&text, repo());
     let routes: Vec<&str> = manifest
         .trigger
         .http
@@ -70,6 +66,64 @@ fn spin_toml_builds_and_routes_the_default_model() {
         .map(|t| t.route.as_str())
         .collect();
     assert!(routes.contains(&"/v2/..."), "{routes:?}");
+}
+
+#[test]
+fn spin_add_writes_a_manifest_of_several_models() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("spin.toml");
+    for model in ["iris", "wine_mlp"] {
+        let run = Command::new(env!("CARGO_BIN_EXE_wasmodel"))
+            .args(["spin", "add"])
+            .arg(repo().join("models").join(format!("{model}.onnx")))
+            .arg("--manifest")
+            .arg(&manifest)
+            .args(["--wasmodel", "cargo run --release --quiet --"])
+            .output()
+            .unwrap();
+        assert!(
+            run.status.success(),
+            "{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+    }
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    let parsed = check_manifest(&text, dir.path());
+    let routes: Vec<(&str, &str)> = parsed
+        .trigger
+        .http
+        .iter()
+        .map(|t| (t.route.as_str(), t.component.as_str()))
+        .collect();
+    assert_eq!(
+        routes,
+        [
+            ("/v2/models/iris/...", "iris"),
+            ("/v2/...", "iris"),
+            ("/v2/models/wine-mlp/...", "wine-mlp"),
+        ]
+    );
+    // A model wasmodel cannot run is refused, and the manifest kept.
+    let run = Command::new(env!("CARGO_BIN_EXE_wasmodel"))
+        .args(["spin", "add"])
+        .arg(repo().join("tests/fixtures/unsupported/dict_vectorizer.onnx"))
+        .arg("--manifest")
+        .arg(&manifest)
+        .output()
+        .unwrap();
+    assert!(!run.status.success());
+    assert!(String::from_utf8_lossy(&run.stderr).contains("DictVectorizer"));
+    assert_eq!(std::fs::read_to_string(&manifest).unwrap(), text);
+}
+
+/// Checks a manifest against the schema, that its routes name components,
+/// and that each component's build command (`cargo run ... -- <wasmodel
+/// arguments>`, run from `base`) makes an HTTP component that serves.
+fn check_manifest(text: &str, base: &std::path::Path) -> Manifest {
+    let manifest: Manifest = toml::from_str(text).unwrap_or_else(|e| panic!("{e}:\n{text}"));
+    assert_eq!(manifest.spin_manifest_version, 2);
+    assert!(!manifest.application.name.is_empty() && !manifest.application.version.is_empty());
+    assert!(!manifest.application.description.is_empty());
     for trigger in &manifest.trigger.http {
         assert!(
             manifest.component.contains_key(&trigger.component),
@@ -85,7 +139,7 @@ fn spin_toml_builds_and_routes_the_default_model() {
             "{id}"
         );
         for path in &component.build.watch {
-            assert!(repo().join(path).exists(), "{id} watches missing {path}");
+            assert!(base.join(path).exists(), "{id} watches missing {path}");
         }
         // The build command is `cargo run ... -- <wasmodel arguments>`,
         // writing the component's `source`.
@@ -111,7 +165,7 @@ fn spin_toml_builds_and_routes_the_default_model() {
         args[output + 1] = built.display().to_string();
         let run = Command::new(env!("CARGO_BIN_EXE_wasmodel"))
             .args(&args)
-            .current_dir(repo())
+            .current_dir(base)
             .env("WASMODEL_CACHE_DIR", cache_dir())
             .output()
             .unwrap();
@@ -125,4 +179,5 @@ fn spin_toml_builds_and_routes_the_default_model() {
             .load_http(&wasm)
             .unwrap_or_else(|e| panic!("{id}: the built component does not serve: {e}"));
     }
+    manifest
 }

@@ -100,7 +100,12 @@ impl BuildCommand {
             .with_context(|| format!("cannot build {}", self.model.display()))?;
 
         // Write beside the target and rename, so a failure never leaves half
-        // a component behind.
+        // a component behind (in a directory made if needed: a Spin
+        // manifest's `target/...`).
+        if let Some(dir) = output.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+        }
         let tmp = output.with_extension("wasm.partial");
         std::fs::write(&tmp, &built.component)
             .with_context(|| format!("cannot write {}", tmp.display()))?;

@@ -16,6 +16,7 @@ pub mod check;
 pub mod inspect;
 pub mod predict;
 pub mod serve;
+pub mod spin;
 
 pub const EXAMPLES: &str = "\
 Examples:
@@ -25,6 +26,7 @@ Examples:
   wasmodel check my_model.onnx
   wasmodel build models/iris.onnx --http -o iris-http.wasm
   wasmodel serve iris-http.wasm --addr 127.0.0.1:8080
+  wasmodel spin add models/iris.onnx && spin build && spin up
 
 Exit status: 0 on success, 1 on any error (the message says which), 2 on a usage error.";
 
