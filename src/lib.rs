@@ -28,6 +28,7 @@ mod error;
 mod function_cache;
 pub mod inspect;
 mod metrics;
+mod precompiled;
 mod runtime;
 mod serve;
 pub mod spin_manifest;
@@ -39,6 +40,7 @@ pub use builder::{
 };
 pub use cache::CompileCache;
 pub use error::Error;
+pub use precompiled::is_precompiled;
 pub use runtime::{Limits, LoadedModel, ModelInstance, Runtime, RuntimeOptions};
 pub use serve::{HttpModel, LogFormat, ServeOptions, Server};
 pub use wasmodel_engine::json;

@@ -21,6 +21,7 @@ mod commands;
 enum Wasmodel {
     Build(commands::build::BuildCommand),
     Check(commands::check::CheckCommand),
+    Compile(commands::compile::CompileCommand),
     Inspect(commands::inspect::InspectCommand),
     Predict(commands::predict::PredictCommand),
     Serve(commands::serve::ServeCommand),
@@ -31,6 +32,7 @@ fn main() -> ExitCode {
     let result = match Wasmodel::parse() {
         Wasmodel::Build(c) => c.execute(),
         Wasmodel::Check(c) => c.execute(),
+        Wasmodel::Compile(c) => c.execute(),
         Wasmodel::Inspect(c) => c.execute(),
         Wasmodel::Predict(c) => c.execute(),
         Wasmodel::Serve(c) => c.execute(),

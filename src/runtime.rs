@@ -146,13 +146,19 @@ impl Runtime {
                 T::compile(&self.shared.engine, wasm).map_err(Error::Wasmtime)
             }
         };
-        if let Some(functions) = &self.shared.functions {
-            // Only components' functions are worth keeping on disk: the
-            // builder's engine module (instrumented for Wizer) compiles to
-            // other functions, and is cached whole anyway.
-            functions.finish_compile(T::IS_COMPONENT);
-        }
+        // Only components' functions are worth keeping on disk: the
+        // builder's engine module (instrumented for Wizer) compiles to other
+        // functions, and is cached whole anyway.
+        self.finish_compile(T::IS_COMPONENT);
         compiled
+    }
+
+    /// Ends a compile for the store of compiled functions (see
+    /// `function_cache`): keeps the new ones on disk if `persist`.
+    pub(crate) fn finish_compile(&self, persist: bool) {
+        if let Some(functions) = &self.shared.functions {
+            functions.finish_compile(persist);
+        }
     }
 
     /// Loads a model component from a file.
@@ -184,31 +190,17 @@ impl Runtime {
         }
         // Refuse the wrong kind of component before compiling it (seconds).
         let interfaces = crate::inspect::Interfaces::of(wasm)?;
-        let exports = &interfaces.exports;
-        let exports_any = |prefix: &str| exports.iter().any(|e| e.starts_with(prefix));
-        if let Some(old) = exports
-            .iter()
-            .find(|e| e.starts_with("wasmodel:model/predictor@") && *e != PREDICTOR_INTERFACE)
-        {
-            return Err(Error::NotAModelComponent(format!(
-                "it was built by another version of wasmodel: it exports {old}, this wasmodel \
-                 runs {PREDICTOR_INTERFACE}; rebuild it from its ONNX file with `wasmodel build`"
-            )));
-        }
-        if !exports_any("wasmodel:model/predictor@") {
-            return Err(Error::NotAModelComponent(
-                if exports_any("wasi:http/incoming-handler@") {
-                    "it is an HTTP component: serve it with `wasmodel serve`, Spin or `wasmtime serve`"
-                        .to_string()
-                } else {
-                    format!(
-                        "it does not export wasmodel:model/predictor (it exports: {}); build one with `wasmodel build`",
-                        exports.join(", ")
-                    )
-                },
-            ));
-        }
+        check_predictor_exports(&interfaces.exports)?;
         let component: Component = self.compile(wasm, compiling)?;
+        self.finish_load(component, interfaces)
+    }
+
+    /// Pre-instantiates a compiled model component and reads its metadata.
+    pub(crate) fn finish_load(
+        &self,
+        component: Component,
+        interfaces: crate::inspect::Interfaces,
+    ) -> Result<LoadedModel, Error> {
         let linker = Linker::<CallState>::new(&self.shared.engine);
         let instance_pre = linker.instantiate_pre(&component).map_err(|e| {
             Error::NotAModelComponent(format!(
@@ -232,6 +224,35 @@ impl Runtime {
         })?;
         Ok(model)
     }
+}
+
+/// Refuses a component that is not a model predictor of this wasmodel's
+/// interface, saying what it is instead.
+pub(crate) fn check_predictor_exports(exports: &[String]) -> Result<(), Error> {
+    let exports_any = |prefix: &str| exports.iter().any(|e| e.starts_with(prefix));
+    if let Some(old) = exports
+        .iter()
+        .find(|e| e.starts_with("wasmodel:model/predictor@") && *e != PREDICTOR_INTERFACE)
+    {
+        return Err(Error::NotAModelComponent(format!(
+            "it was built by another version of wasmodel: it exports {old}, this wasmodel \
+                 runs {PREDICTOR_INTERFACE}; rebuild it from its ONNX file with `wasmodel build`"
+        )));
+    }
+    if !exports_any("wasmodel:model/predictor@") {
+        return Err(Error::NotAModelComponent(
+            if exports_any("wasi:http/incoming-handler@") {
+                "it is an HTTP component: serve it with `wasmodel serve`, Spin or `wasmtime serve`"
+                    .to_string()
+            } else {
+                format!(
+                    "it does not export wasmodel:model/predictor (it exports: {}); build one with `wasmodel build`",
+                    exports.join(", ")
+                )
+            },
+        ));
+    }
+    Ok(())
 }
 
 /// The profiler `WASMODEL_PROFILE` asks for: `perfmap` (symbols for `perf

@@ -105,21 +105,21 @@ impl Runtime {
             ));
         }
         // Refuse the wrong kind of component before compiling it (seconds).
-        let exports = crate::inspect::Interfaces::of(wasm)?.exports;
-        if !exports
-            .iter()
-            .any(|e| e.starts_with("wasi:http/incoming-handler@"))
-        {
-            return Err(Error::NotAModelComponent(format!(
-                "it is not an HTTP component (it exports: {}); build one with `wasmodel build --http`",
-                exports.join(", ")
-            )));
-        }
+        check_http_exports(&crate::inspect::Interfaces::of(wasm)?.exports)?;
         let mut compiled = false;
         let component: Component = self.compile(wasm, || {
             compiled = true;
             compiling();
         })?;
+        self.finish_load_http(component, compiled)
+    }
+
+    /// Pre-instantiates a compiled HTTP component in the proxy world.
+    pub(crate) fn finish_load_http(
+        &self,
+        component: Component,
+        compiled: bool,
+    ) -> Result<HttpModel, Error> {
         let mut linker = Linker::<RequestState>::new(self.engine());
         wasmtime_wasi_http::p2::add_to_linker_async(&mut linker).map_err(Error::Wasmtime)?;
         let instance_pre = linker.instantiate_pre(&component).map_err(|e| {
@@ -356,6 +356,20 @@ impl WasiHttpView for RequestState {
             hooks: &mut self.hooks,
         }
     }
+}
+
+/// Refuses a component that is not an HTTP component.
+pub(crate) fn check_http_exports(exports: &[String]) -> Result<(), Error> {
+    if exports
+        .iter()
+        .any(|e| e.starts_with("wasi:http/incoming-handler@"))
+    {
+        return Ok(());
+    }
+    Err(Error::NotAModelComponent(format!(
+        "it is not an HTTP component (it exports: {}); build one with `wasmodel build --http`",
+        exports.join(", ")
+    )))
 }
 
 /// A model has no business calling out: every outgoing request is denied

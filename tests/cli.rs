@@ -280,3 +280,44 @@ fn predict_takes_text_inputs_and_shows_class_labels() {
     );
     assert!(stdout.contains("classes 0, 1"), "{stdout}");
 }
+
+#[test]
+fn a_precompiled_component_loads_only_when_allowed_and_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = cache_dir();
+    let wasm = build_iris(dir.path(), &cache);
+    let cwasm = dir.path().join("iris.cwasm");
+    let (stdout, _) = ok(wasmodel(
+        &["compile", &wasm, "-o", cwasm.to_str().unwrap()],
+        &cache,
+    ));
+    assert!(stdout.contains("--allow-precompiled"), "{stdout}");
+
+    let input = format!("features={}", fixture_path("iris_features.json").display());
+    let cwasm = cwasm.to_str().unwrap();
+    let stderr = failure(wasmodel(&["predict", cwasm, "--input", &input], &cache));
+    assert!(stderr.contains("--allow-precompiled"), "{stderr}");
+    let (stdout, _) = ok(wasmodel(
+        &["predict", cwasm, "--allow-precompiled", "--input", &input],
+        &cache,
+    ));
+    let f = fixture("iris");
+    assert_outputs_match(&outputs_of(&stdout), &f.outputs, f.rtol, f.atol);
+
+    // A damaged file is refused, not run.
+    let mut bytes = std::fs::read(cwasm).unwrap();
+    bytes.truncate(bytes.len() / 2);
+    let damaged = dir.path().join("damaged.cwasm");
+    std::fs::write(&damaged, bytes).unwrap();
+    let stderr = failure(wasmodel(
+        &[
+            "predict",
+            damaged.to_str().unwrap(),
+            "--allow-precompiled",
+            "--input",
+            &input,
+        ],
+        &cache,
+    ));
+    assert!(stderr.contains("cannot load"), "{stderr}");
+}

@@ -866,6 +866,66 @@ fn the_binary_serves_logs_and_stops_on_ctrl_c() {
 }
 
 #[test]
+fn the_binary_serves_a_component_precompiled_for_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let wasm = dir.path().join("iris-http.wasm");
+    let cwasm = dir.path().join("iris-http.cwasm");
+    std::fs::write(&wasm, &http_component("iris").component).unwrap();
+    let compiled = Command::new(env!("CARGO_BIN_EXE_wasmodel"))
+        .arg("compile")
+        .arg(&wasm)
+        .arg("-o")
+        .arg(&cwasm)
+        .env("WASMODEL_CACHE_DIR", cache_dir())
+        .output()
+        .unwrap();
+    assert!(
+        compiled.status.success(),
+        "{}",
+        String::from_utf8_lossy(&compiled.stderr)
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wasmodel"))
+        .arg("serve")
+        .arg(&cwasm)
+        .args([
+            "--allow-precompiled",
+            "--concurrency",
+            "3",
+            "--addr",
+            "127.0.0.1:0",
+            "--quiet",
+        ])
+        .env("WASMODEL_CACHE_DIR", cache_dir())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    let Some(addr) = line.trim().strip_prefix("Listening on http://") else {
+        let _ = child.kill();
+        let mut stderr = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut stderr)
+            .unwrap();
+        panic!("serve did not start: {line:?} {stderr}");
+    };
+    let addr: SocketAddr = addr.parse().unwrap();
+    let server = TestServer {
+        addr,
+        stop: None,
+        thread: None,
+    };
+    assert_infer_matches_onnxruntime(&server, "iris", "/v2/models/iris/infer");
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[test]
 fn the_binary_serves_a_directory_of_models_with_json_logs() {
     // What `wasmodel build` leaves in a directory: predictors beside the
     // HTTP components; only the latter are served.

@@ -2,10 +2,9 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context as _;
 use sha2::{Digest as _, Sha256};
 
-use super::{RuntimeArgs, compiling_notice, mb, print_list, print_model_info, read_component};
+use super::{PrecompiledArgs, RuntimeArgs, load, mb, print_list, print_model_info, read_component};
 
 /// Show a model component's metadata, imports, exports, size and digest.
 ///
@@ -25,6 +24,8 @@ pub struct InspectCommand {
     json: bool,
     #[command(flatten)]
     runtime: RuntimeArgs,
+    #[command(flatten)]
+    precompiled: PrecompiledArgs,
 }
 
 impl InspectCommand {
@@ -32,9 +33,7 @@ impl InspectCommand {
         let runtime = self.runtime.runtime()?;
         let wasm = read_component(&self.component)?;
         let digest = format!("sha256:{:x}", Sha256::digest(&wasm));
-        let model = runtime
-            .load_reporting(&wasm, compiling_notice(&self.component, &wasm))
-            .with_context(|| format!("cannot load {}", self.component.display()))?;
+        let model = load(&runtime, &self.precompiled, &self.component)?;
         let (info, interfaces) = (model.info(), model.interfaces());
 
         if self.json {

@@ -13,6 +13,7 @@ use wasmodel::{
 
 pub mod build;
 pub mod check;
+pub mod compile;
 pub mod inspect;
 pub mod predict;
 pub mod serve;
@@ -24,6 +25,7 @@ Examples:
   wasmodel inspect iris.wasm
   wasmodel predict iris.wasm --input features=tests/fixtures/iris_features.json
   wasmodel check my_model.onnx
+  wasmodel compile iris.wasm -o iris.cwasm
   wasmodel build models/iris.onnx --http -o iris-http.wasm
   wasmodel serve iris-http.wasm --addr 127.0.0.1:8080
   wasmodel spin add models/iris.onnx && spin build && spin up
@@ -49,6 +51,30 @@ pub struct RuntimeArgs {
     /// Largest input tensor accepted, in MiB
     #[arg(long, value_name = "MIB", default_value_t = 64)]
     max_input: usize,
+}
+
+/// Whether the commands that load components may load precompiled ones.
+#[derive(clap::Args)]
+pub struct PrecompiledArgs {
+    /// Load precompiled components (`wasmodel compile`): they are trusted as
+    /// machine code, so only load files you compiled yourself
+    #[arg(long)]
+    allow_precompiled: bool,
+}
+
+impl PrecompiledArgs {
+    /// Refuses to load the precompiled file at `path` unless
+    /// `--allow-precompiled` was given.
+    pub fn check(&self, path: &std::path::Path) -> anyhow::Result<()> {
+        if self.allow_precompiled {
+            return Ok(());
+        }
+        anyhow::bail!(
+            "{} is a precompiled component (`wasmodel compile`), which is loaded as machine \
+             code: pass --allow-precompiled to load it, if you compiled it yourself",
+            path.display()
+        )
+    }
 }
 
 impl RuntimeArgs {
@@ -113,9 +139,21 @@ pub fn build_progress(step: wasmodel::BuildStep) {
     }
 }
 
-/// Loads a predictor component, saying so first if it has to be compiled.
-pub fn load(runtime: &Runtime, path: &std::path::Path) -> anyhow::Result<LoadedModel> {
+/// Loads a predictor component, saying so first if it has to be compiled;
+/// or a precompiled one, if allowed.
+pub fn load(
+    runtime: &Runtime,
+    precompiled: &PrecompiledArgs,
+    path: &std::path::Path,
+) -> anyhow::Result<LoadedModel> {
     let wasm = read_component(path)?;
+    if wasmodel::is_precompiled(&wasm) {
+        precompiled.check(path)?;
+        // SAFETY: the user vouched for the file with --allow-precompiled;
+        // wasmtime checks its version and configuration.
+        return unsafe { runtime.load_precompiled(&wasm) }
+            .with_context(|| format!("cannot load {}", path.display()));
+    }
     runtime
         .load_reporting(&wasm, compiling_notice(path, &wasm))
         .with_context(|| format!("cannot load {}", path.display()))

@@ -6,7 +6,7 @@ use std::time::Instant;
 use anyhow::{Context as _, bail};
 use wasmodel::json::{add_class_labels, tensors_to_json};
 
-use super::{RuntimeArgs, load, read_inputs};
+use super::{PrecompiledArgs, RuntimeArgs, load, read_inputs};
 
 /// Run a model component on input tensors and print its outputs as JSON.
 ///
@@ -41,6 +41,8 @@ pub struct PredictCommand {
     timings: bool,
     #[command(flatten)]
     runtime: RuntimeArgs,
+    #[command(flatten)]
+    precompiled: PrecompiledArgs,
 }
 
 impl PredictCommand {
@@ -50,7 +52,7 @@ impl PredictCommand {
         }
         let runtime = self.runtime.runtime()?;
         let started = Instant::now();
-        let model = load(&runtime, &self.component)?;
+        let model = load(&runtime, &self.precompiled, &self.component)?;
         let loaded = started.elapsed();
         let info = model.info();
         let tensors = read_inputs(info, &self.inputs, self.inputs_file.as_deref())?;

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use wasmodel::{LogFormat, ServeOptions, Server};
 
-use super::{RuntimeArgs, compiling_notice, read_component};
+use super::{PrecompiledArgs, RuntimeArgs, compiling_notice, read_component};
 
 /// Serve HTTP model components (`wasmodel build --http`) over the Open
 /// Inference Protocol v2, the way `wasmtime serve` runs them.
@@ -44,7 +44,8 @@ Examples:
   curl -s localhost:8080/v2/models/iris/infer -H 'content-type: application/json' \\
     -d '{\"inputs\":[{\"name\":\"features\",\"shape\":[1,4],\"datatype\":\"FP32\",\"data\":[5.1,3.5,1.4,0.2]}]}'")]
 pub struct ServeCommand {
-    /// HTTP components from `wasmodel build --http`, or directories of them
+    /// HTTP components from `wasmodel build --http` (or precompiled by
+    /// `wasmodel compile`), or directories of them
     #[arg(required = true, value_name = "COMPONENT")]
     components: Vec<PathBuf>,
     /// Address to listen on; port 0 picks a free port
@@ -66,6 +67,8 @@ pub struct ServeCommand {
     log_format: LogFormatArg,
     #[command(flatten)]
     runtime: RuntimeArgs,
+    #[command(flatten)]
+    precompiled: PrecompiledArgs,
 }
 
 impl ServeCommand {
@@ -94,14 +97,21 @@ impl ServeCommand {
         let mut models = Vec::with_capacity(paths.len());
         for (path, from_directory) in &paths {
             let wasm = read_component(path)?;
-            // A directory from `wasmodel build` also holds predictors.
-            if *from_directory && !is_http_component(&wasm) {
-                eprintln!("Skipping {}: not an HTTP component", path.display());
-                continue;
+            let model = if wasmodel::is_precompiled(&wasm) {
+                self.precompiled.check(path)?;
+                // SAFETY: the user vouched for the file with
+                // --allow-precompiled; wasmtime checks its version and
+                // configuration.
+                unsafe { runtime.load_http_precompiled(&wasm) }
+            } else {
+                // A directory from `wasmodel build` also holds predictors.
+                if *from_directory && !is_http_component(&wasm) {
+                    eprintln!("Skipping {}: not an HTTP component", path.display());
+                    continue;
+                }
+                runtime.load_http_reporting(&wasm, compiling_notice(path, &wasm))
             }
-            let model = runtime
-                .load_http_reporting(&wasm, compiling_notice(path, &wasm))
-                .with_context(|| format!("cannot serve {}", path.display()))?;
+            .with_context(|| format!("cannot serve {}", path.display()))?;
             models.push(model);
         }
         if models.is_empty() {
