@@ -14,8 +14,9 @@
 #  2. rustfmt and clippy;
 #  3. a Python venv in .venv with the pinned onnxruntime the tests check
 #     their reference outputs against and the pinned tritonclient they drive
-#     `wasmodel serve` with (models/requirements.txt), and the pinned KServe
-#     client in .venv-kserve (tests/python/kserve-requirements.txt);
+#     `wasmodel serve` with (models/requirements.txt), the Python package's
+#     pinned wasmtime-py and pytest (python/requirements.txt), and the pinned
+#     KServe client in .venv-kserve (tests/python/kserve-requirements.txt);
 #  4. the wasmtime CLI (unless one is on PATH), built from crates.io into
 #     .tools/ with only `serve`, for the test that runs HTTP components under
 #     the real `wasmtime serve`.
@@ -109,6 +110,12 @@ if ! cmp -s models/requirements.txt .venv/.installed-requirements 2>/dev/null; t
     say "pip install -r models/requirements.txt"
     .venv/bin/pip install --quiet --disable-pip-version-check -r models/requirements.txt
     cp models/requirements.txt .venv/.installed-requirements
+fi
+# 3a. The Python package's test requirements (wasmtime-py, pytest), pinned.
+if ! cmp -s python/requirements.txt .venv/.installed-python-requirements 2>/dev/null; then
+    say "pip install -r python/requirements.txt (the Python package's tests)"
+    .venv/bin/pip install --quiet --disable-pip-version-check -r python/requirements.txt
+    cp python/requirements.txt .venv/.installed-python-requirements
 fi
 # 3b. The KServe Python client, in a venv of its own (its dependencies pin
 #     another protobuf than onnx's in .venv).

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: setup, formatting, lints (host and guest), the
-# onnxruntime check of the reference outputs, and the Rust tests (unit tests
-# of every crate and the integration tests in tests/).
+# onnxruntime check of the reference outputs, the Rust tests (unit tests
+# of every crate and the integration tests in tests/), and the Python
+# package's tests (python/tests, against onnxruntime).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,3 +17,5 @@ step "reference outputs still match onnxruntime"
 .venv/bin/python models/reference.py --check
 step "cargo test"
 cargo test --workspace --release
+step "python package tests (pytest)"
+(cd python && WASMODEL_BIN="$PWD/../target/release/wasmodel" ../.venv/bin/python -m pytest -q)
