@@ -38,6 +38,10 @@
 //!   that compiled nothing, against one that compiled another model before
 //!   (whose engine functions are reused from disk).
 //!
+//! - **P7 embedding hosts**: the same component's warm predict from Python,
+//!   through the repository's package (`python/`) and through wasmtime-py's
+//!   own component API, ÷ the Rust host's (P1's component column).
+//!
 //! Times are p50 and p99 over the runs; nothing here is asserted, only
 //! reported. `BENCHMARKS.md` holds a run and how to read it.
 
@@ -353,6 +357,9 @@ struct ModelResult {
     compile: [Duration; 2],
     ort_native: Peer,
     ort_web: Peer,
+    /// The component from Python: the wasmodel package, and wasmtime-py's
+    /// own component API.
+    python_hosts: [Peer; 2],
     served: http::Measured,
     /// The infer request's body, in JSON and in binary, bytes.
     request_bytes: [usize; 2],
@@ -481,23 +488,28 @@ fn measure(bench: Bench<'_>, name: &str, kind: &str) -> anyhow::Result<ModelResu
     eprintln!("P2: onnxruntime (native, Python) and onnxruntime-web (wasm, Node)...");
     let inputs_json = scratch.join(format!("{name}-inputs.json"));
     std::fs::write(&inputs_json, oip_inputs(&inputs).to_string())?;
-    let peer = |program: &str, script: &str| {
+    let python = repo.join(".venv/bin/python").to_string_lossy().into_owned();
+    let peer = |program: &str, script: &str, model: &Path, args: &[&str]| {
         run_peer(
             repo,
-            program,
-            script,
-            &path,
+            (program, script, args),
+            model,
             &inputs_json,
             settings,
             &expected,
         )
         .unwrap_or_else(|e| Peer::Failed(format!("{e:#}")))
     };
-    let ort_native = peer(
-        &repo.join(".venv/bin/python").to_string_lossy(),
-        "ort_native.py",
-    );
-    let ort_web = peer("node", "ort_web.mjs");
+    let ort_native = peer(&python, "ort_native.py", &path, &[]);
+    let ort_web = peer("node", "ort_web.mjs", &path, &[]);
+
+    eprintln!("P7: the same component from Python (wasmtime-py)...");
+    let component_path = scratch.join(format!("{name}.wasm"));
+    std::fs::write(&component_path, &preinit)?;
+    let python_hosts = [
+        peer(&python, "wasmodel_python.py", &component_path, &[]),
+        peer(&python, "wasmodel_python.py", &component_path, &["--naive"]),
+    ];
 
     eprintln!("P6: a first load with nothing cached, and after another model's...");
     let compile = first_loads(bench, &preinit)?;
@@ -562,6 +574,7 @@ fn measure(bench: Bench<'_>, name: &str, kind: &str) -> anyhow::Result<ModelResu
         compile,
         ort_native,
         ort_web,
+        python_hosts,
         served,
         request_bytes,
         fastapi,
@@ -750,11 +763,11 @@ fn max_diff_of(expected: &[Tensor], got: &[Tensor], who: &str) -> anyhow::Result
     max_diff(&flat(expected), &flat(got), who)
 }
 
-/// Runs a peer script from `benches/peers/` and reads its one JSON line.
+/// Runs a peer script from `benches/peers/` (`program script model inputs
+/// --runs N --warmup W args...`) and reads its one JSON line.
 fn run_peer(
     repo: &Path,
-    program: &str,
-    script: &str,
+    (program, script, args): (&str, &str, &[&str]),
     model: &Path,
     inputs: &Path,
     settings: &Settings,
@@ -767,6 +780,7 @@ fn run_peer(
         .arg(inputs)
         .args(["--runs", &settings.runs.to_string()])
         .args(["--warmup", &settings.warmup.to_string()])
+        .args(args)
         .stdin(Stdio::null())
         .output()
         .with_context(|| format!("cannot run {program} (run scripts/setup.sh --bench)"))?;
@@ -1176,6 +1190,43 @@ fn report(
             reused,
             reused / first
         );
+    }
+
+    println!(
+        "\nP7 embedding hosts: the same component's warm predict from Python (wasmtime-py), ÷ from Rust (wasmodel's host)"
+    );
+    println!(
+        "{:<30} {:>17} {:>17} {:>9} {:>17} {:>9}",
+        "model", "Rust host", "wasmodel (Py)", "÷ Rust", "wasmtime-py API", "÷ Rust"
+    );
+    for r in results {
+        let cells = r.python_hosts.each_ref().map(|p| match p {
+            Peer::Ran { times, .. } => (pair(times), format!("{:.2}", times.p50() / r.warm.p50())),
+            Peer::Failed(_) => ("n/a".into(), "n/a".into()),
+        });
+        let [(package, package_ratio), (naive, naive_ratio)] = cells;
+        println!(
+            "{:<30} {:>17} {:>17} {:>9} {:>17} {:>9}",
+            label(r),
+            pair(&r.warm),
+            package,
+            package_ratio,
+            naive,
+            naive_ratio
+        );
+    }
+    for r in results {
+        for p in &r.python_hosts {
+            match p {
+                Peer::Ran {
+                    runtime, max_diff, ..
+                } => println!(
+                    "  {}: {runtime}, outputs within {max_diff:.1e} of tract's",
+                    r.name
+                ),
+                Peer::Failed(why) => println!("  {}: n/a: {why}", r.name),
+            }
+        }
     }
 
     let errors = hello.round.errors
