@@ -19,10 +19,13 @@
 #     KServe client in .venv-kserve (tests/python/kserve-requirements.txt);
 #  4. the wasmtime CLI (unless one is on PATH), built from crates.io into
 #     .tools/ with only `serve`, for the test that runs HTTP components under
-#     the real `wasmtime serve`.
+#     the real `wasmtime serve`;
+#  5. Node.js and npm (Debian's, if missing), the pinned jco and
+#     playwright-core in js/node_modules, and Debian's Chromium, for the
+#     Node and browser tests.
 # --bench adds, to those of --tests, the benchmark suite's peers
 # (`cargo bench --bench suite`):
-#  5. FastAPI and uvicorn into .venv (benches/peers/requirements.txt, every
+#  6. FastAPI and uvicorn into .venv (benches/peers/requirements.txt, every
 #     dependency pinned), and the pinned onnxruntime-web for Node (`npm ci`
 #     from package-lock.json; Node and npm from Debian if they are missing).
 # Safe to run again: it only installs what is missing.
@@ -141,12 +144,29 @@ elif [ "$(.tools/bin/wasmtime --version 2>/dev/null)" != "wasmtime $WASMTIME_VER
         --root .tools --target-dir target/tools
 fi
 
+# 5. Node.js for the jco tests (js/): the pinned jco and playwright-core
+#    (`npm ci` from js/package-lock.json), and Debian's Chromium, which the
+#    browser test drives headless (skipped, saying so, without it).
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    apt_install nodejs npm || true
+fi
+command -v node >/dev/null && command -v npm >/dev/null \
+    || die "the tests need Node.js 20 or later and npm: install them"
+if ! cmp -s js/package-lock.json js/node_modules/.installed-package-lock.json 2>/dev/null; then
+    say "npm ci in js (jco, playwright-core)"
+    (cd js && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error) || die "npm ci in js failed"
+    cp js/package-lock.json js/node_modules/.installed-package-lock.json
+fi
+if [ ! -x /usr/bin/chromium ] && [ -z "${CHROMIUM:-}" ]; then
+    apt_install chromium || say "cannot install Chromium: the browser test will be skipped"
+fi
+
 if ! $BENCH; then
     say "setup done (the tests'; scripts/setup.sh --bench adds the benchmarks')"
     exit 0
 fi
 
-# 5. The benchmark's peers: a FastAPI server in .venv, onnxruntime-web in Node.
+# 6. The benchmark's peers: a FastAPI server in .venv, onnxruntime-web in Node.
 PEERS=benches/peers
 if ! cmp -s "$PEERS/requirements.txt" .venv/.installed-peer-requirements 2>/dev/null; then
     say "pip install -r $PEERS/requirements.txt"
@@ -154,12 +174,7 @@ if ! cmp -s "$PEERS/requirements.txt" .venv/.installed-peer-requirements 2>/dev/
         -r models/requirements.txt -r "$PEERS/requirements.txt"
     cp "$PEERS/requirements.txt" .venv/.installed-peer-requirements
 fi
-if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
-    apt_install nodejs npm || true
-fi
-if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
-    say "no node/npm (install Node.js 18 or later): skipping onnxruntime-web, the benchmark's wasm peer"
-elif ! cmp -s "$PEERS/package-lock.json" "$PEERS/node_modules/.installed-package-lock.json" 2>/dev/null; then
+if ! cmp -s "$PEERS/package-lock.json" "$PEERS/node_modules/.installed-package-lock.json" 2>/dev/null; then
     say "npm ci in $PEERS (onnxruntime-web)"
     (cd "$PEERS" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error) \
         || die "npm ci in $PEERS failed"

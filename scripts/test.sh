@@ -2,7 +2,8 @@
 # The whole test suite: setup, formatting, lints (host and guest), the
 # onnxruntime check of the reference outputs, the Rust tests (unit tests
 # of every crate and the integration tests in tests/), and the Python
-# package's tests (python/tests, against onnxruntime).
+# package's tests (python/tests, against onnxruntime), and the Node and
+# browser tests of the jco path (js/test).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,3 +20,5 @@ step "cargo test"
 cargo test --workspace --release
 step "python package tests (pytest)"
 (cd python && WASMODEL_BIN="$PWD/../target/release/wasmodel" ../.venv/bin/python -m pytest -q)
+step "Node and browser tests (jco, headless Chromium)"
+(cd js && WASMODEL_BIN="$PWD/../target/release/wasmodel" npm test --silent)

@@ -40,7 +40,8 @@
 //!
 //! - **P7 embedding hosts**: the same component's warm predict from Python,
 //!   through the repository's package (`python/`) and through wasmtime-py's
-//!   own component API, ÷ the Rust host's (P1's component column).
+//!   own component API, and from Node through jco (`js/`), ÷ the Rust
+//!   host's (P1's component column).
 //!
 //! Times are p50 and p99 over the runs; nothing here is asserted, only
 //! reported. `BENCHMARKS.md` holds a run and how to read it.
@@ -357,9 +358,9 @@ struct ModelResult {
     compile: [Duration; 2],
     ort_native: Peer,
     ort_web: Peer,
-    /// The component from Python: the wasmodel package, and wasmtime-py's
-    /// own component API.
-    python_hosts: [Peer; 2],
+    /// The component from other hosts: Python through the wasmodel package
+    /// and through wasmtime-py's own component API, Node through jco.
+    embedded: [Peer; 3],
     served: http::Measured,
     /// The infer request's body, in JSON and in binary, bytes.
     request_bytes: [usize; 2],
@@ -503,12 +504,13 @@ fn measure(bench: Bench<'_>, name: &str, kind: &str) -> anyhow::Result<ModelResu
     let ort_native = peer(&python, "ort_native.py", &path, &[]);
     let ort_web = peer("node", "ort_web.mjs", &path, &[]);
 
-    eprintln!("P7: the same component from Python (wasmtime-py)...");
+    eprintln!("P7: the same component from Python (wasmtime-py) and Node (jco)...");
     let component_path = scratch.join(format!("{name}.wasm"));
     std::fs::write(&component_path, &preinit)?;
-    let python_hosts = [
+    let embedded = [
         peer(&python, "wasmodel_python.py", &component_path, &[]),
         peer(&python, "wasmodel_python.py", &component_path, &["--naive"]),
+        peer("node", "wasmodel_node.mjs", &component_path, &[]),
     ];
 
     eprintln!("P6: a first load with nothing cached, and after another model's...");
@@ -574,7 +576,7 @@ fn measure(bench: Bench<'_>, name: &str, kind: &str) -> anyhow::Result<ModelResu
         compile,
         ort_native,
         ort_web,
-        python_hosts,
+        embedded,
         served,
         request_bytes,
         fastapi,
@@ -1193,30 +1195,36 @@ fn report(
     }
 
     println!(
-        "\nP7 embedding hosts: the same component's warm predict from Python (wasmtime-py), ÷ from Rust (wasmodel's host)"
+        "\nP7 embedding hosts: the same component's warm predict from Python (wasmtime-py) and Node (jco), ÷ from Rust (wasmodel's host)"
     );
     println!(
-        "{:<30} {:>17} {:>17} {:>9} {:>17} {:>9}",
-        "model", "Rust host", "wasmodel (Py)", "÷ Rust", "wasmtime-py API", "÷ Rust"
+        "{:<30} {:>17} {:>17} {:>7} {:>17} {:>7} {:>17} {:>7}",
+        "model", "Rust host", "Python package", "÷", "wasmtime-py API", "÷", "Node, jco", "÷"
     );
     for r in results {
-        let cells = r.python_hosts.each_ref().map(|p| match p {
+        let cells = r.embedded.each_ref().map(|p| match p {
             Peer::Ran { times, .. } => (pair(times), format!("{:.2}", times.p50() / r.warm.p50())),
             Peer::Failed(_) => ("n/a".into(), "n/a".into()),
         });
-        let [(package, package_ratio), (naive, naive_ratio)] = cells;
+        let [
+            (package, package_ratio),
+            (naive, naive_ratio),
+            (node, node_ratio),
+        ] = cells;
         println!(
-            "{:<30} {:>17} {:>17} {:>9} {:>17} {:>9}",
+            "{:<30} {:>17} {:>17} {:>7} {:>17} {:>7} {:>17} {:>7}",
             label(r),
             pair(&r.warm),
             package,
             package_ratio,
             naive,
-            naive_ratio
+            naive_ratio,
+            node,
+            node_ratio
         );
     }
     for r in results {
-        for p in &r.python_hosts {
+        for p in &r.embedded {
             match p {
                 Peer::Ran {
                     runtime, max_diff, ..
