@@ -6,7 +6,9 @@
 //! - `engine-http.wasm`: the HTTP component, for `wasm32-wasip1` (spin-sdk
 //!   needs WASI; `wasmodel build --http` adapts it to the proxy world);
 //! - `hello-http.wasm` (`crates/hello-http`): a hello-world HTTP
-//!   component, the baseline of `benches/suite`.
+//!   component, the baseline of `benches/suite`;
+//! - `example-spin-app.wasm` (`examples/spin-app`): a user's Spin app that
+//!   imports a model's predictor, for `tests/spin_app.rs`.
 //!
 //! `build/guest.rs` runs cargo for them with whichever wasm toolchain this
 //! machine has (rustup's targets, or Debian's `rustc-web`).
@@ -37,7 +39,7 @@ struct Guest {
     prebuilt_var: &'static str,
 }
 
-const GUESTS: [Guest; 3] = [
+const GUESTS: [Guest; 4] = [
     Guest {
         package: "wasmodel-guest",
         feature: "predictor",
@@ -66,6 +68,17 @@ const GUESTS: [Guest; 3] = [
         output: "hello-http.wasm",
         prebuilt_var: "WASMODEL_HELLO_HTTP_WASM",
     },
+    // A user's own Spin app that imports a model's predictor, which the
+    // tests plug a model into and serve (seconds: it shares spin-sdk's
+    // build with the HTTP engine).
+    Guest {
+        package: "wasmodel-example-spin-app",
+        feature: "",
+        target: "wasm32-wasip1",
+        rustflags: "-C target-feature=+simd128",
+        output: "example-spin-app.wasm",
+        prebuilt_var: "WASMODEL_EXAMPLE_SPIN_APP_WASM",
+    },
 ];
 
 fn main() {
@@ -79,6 +92,7 @@ fn main() {
         "crates/oip",
         "crates/guest",
         "crates/hello-http",
+        "examples/spin-app",
         "wit",
         "Cargo.lock",
     ] {

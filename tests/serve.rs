@@ -16,13 +16,22 @@ use crate::support::{
 };
 
 /// A server on a free port, in its own thread; stopped when dropped.
-struct TestServer {
-    addr: SocketAddr,
+pub(crate) struct TestServer {
+    pub(crate) addr: SocketAddr,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl TestServer {
+    /// A server this test did not start (another process's), at `addr`.
+    pub(crate) fn at(addr: SocketAddr) -> TestServer {
+        TestServer {
+            addr,
+            stop: None,
+            thread: None,
+        }
+    }
+
     fn start(stem: &str, limits: Limits, options: ServeOptions) -> TestServer {
         TestServer::start_many(&[stem], limits, options)
     }
@@ -74,11 +83,11 @@ impl TestServer {
         send(self.addr, method, path, headers, body)
     }
 
-    fn get(&self, path: &str) -> Answer {
+    pub(crate) fn get(&self, path: &str) -> Answer {
         self.send("GET", path, &[], b"")
     }
 
-    fn post_json(&self, path: &str, body: &Value) -> Answer {
+    pub(crate) fn post_json(&self, path: &str, body: &Value) -> Answer {
         let body = body.to_string();
         self.send(
             "POST",
@@ -109,14 +118,14 @@ fn quiet() -> ServeOptions {
 
 /// One HTTP/1.1 response.
 #[derive(Debug)]
-struct Answer {
-    status: u16,
+pub(crate) struct Answer {
+    pub(crate) status: u16,
     headers: Vec<(String, String)>,
     body: Vec<u8>,
 }
 
 impl Answer {
-    fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_slice(&self.body).unwrap_or_else(|e| {
             panic!(
                 "status {}, body not JSON ({e}): {}",
@@ -271,7 +280,7 @@ fn outputs(response: &Value) -> Vec<Tensor> {
     tensors_from_json_object(&Value::Object(by_name), |_| None).unwrap()
 }
 
-fn assert_infer_matches_onnxruntime(server: &TestServer, stem: &str, path: &str) {
+pub(crate) fn assert_infer_matches_onnxruntime(server: &TestServer, stem: &str, path: &str) {
     let f = fixture(stem);
     let answer = server.post_json(path, &infer_request(stem));
     assert_eq!(
@@ -1083,7 +1092,7 @@ fn an_unmodified_triton_client_gets_onnxruntime_outputs() {
 
 /// The wasmtime CLI: `$WASMODEL_WASMTIME`, else `wasmtime` on `PATH`, else
 /// where `scripts/setup.sh` installs it.
-fn wasmtime_cli() -> Option<std::path::PathBuf> {
+pub(crate) fn wasmtime_cli() -> Option<std::path::PathBuf> {
     if let Some(path) = std::env::var_os("WASMODEL_WASMTIME") {
         return Some(path.into());
     }

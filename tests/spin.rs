@@ -6,7 +6,7 @@ use std::process::Command;
 
 use serde::Deserialize;
 
-use crate::support::{cache_dir, repo, runtime};
+use crate::support::{cache_dir, http_component, repo, runtime};
 
 // The parts of Spin's manifest v2 schema this manifest uses, refusing
 // anything else, so a misspelt key fails here rather than in `spin up`.
@@ -180,4 +180,27 @@ fn check_manifest(text: &str, base: &std::path::Path) -> Manifest {
             .unwrap_or_else(|e| panic!("{id}: the built component does not serve: {e}"));
     }
     manifest
+}
+
+#[test]
+fn spin_up_serves_the_repositorys_manifest() {
+    let Some(spin) = crate::spin_app::spin_cli() else {
+        eprintln!(
+            "SKIPPED: no Spin CLI (not on PATH, no ../shared/tools/spin): Spin is on no registry"
+        );
+        return;
+    };
+    // spin.toml as it is, beside the component its build command makes.
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(repo().join("spin.toml")).unwrap();
+    std::fs::write(dir.path().join("spin.toml"), &text).unwrap();
+    let manifest: toml::Value = toml::from_str(&text).unwrap();
+    let source = manifest["component"]["iris"]["source"].as_str().unwrap();
+    let source = dir.path().join(source);
+    std::fs::create_dir_all(source.parent().unwrap()).unwrap();
+    std::fs::write(&source, &http_component("iris").component).unwrap();
+    let (_spin, server) =
+        crate::spin_app::spin_up(&spin, &dir.path().join("spin.toml"), "/v2/health/ready");
+    assert_eq!(server.get("/v2/models/iris").status, 200);
+    crate::serve::assert_infer_matches_onnxruntime(&server, "iris", "/v2/models/iris/infer");
 }

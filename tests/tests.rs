@@ -23,3 +23,5 @@ mod cli;
 mod serve;
 // spin.toml builds and routes the default model.
 mod spin;
+// A user's own Spin app importing a model: composed, and under `spin up`.
+mod spin_app;

@@ -1,0 +1,231 @@
+//! A user's own Spin app (`examples/spin-app`), which imports a model's
+//! predictor: plugged with the iris component the way `wac plug` does (its
+//! library) into one component that the real `wasmtime serve` runs; and,
+//! where the Spin CLI is, run by `spin up` with the model wired in as a
+//! component dependency by the example's spin.toml.
+
+use std::io::{BufRead as _, BufReader, Read as _};
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use wac_graph::{CompositionGraph, EncodeOptions, types::Package};
+
+use crate::serve::{TestServer, wasmtime_cli};
+use crate::support::{component, fixture, repo};
+
+/// The app as cargo builds it for wasm32-wasip1 (build.rs).
+const APP_MODULE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/example-spin-app.wasm"));
+
+const SPECIES: [&str; 3] = ["setosa", "versicolor", "virginica"];
+
+/// The app's module as a component, through the same WASI adapter Spin
+/// and `wasmodel build --http` use.
+fn app_component() -> Vec<u8> {
+    wit_component::ComponentEncoder::default()
+        .module(APP_MODULE)
+        .and_then(|encoder| {
+            encoder.adapter(
+                "wasi_snapshot_preview1",
+                wasi_preview1_component_adapter_provider::WASI_SNAPSHOT_PREVIEW1_PROXY_ADAPTER,
+            )
+        })
+        .and_then(|mut encoder| encoder.encode())
+        .expect("the app's module wraps as a component")
+}
+
+/// `wac plug --plug model.wasm app.wasm`.
+fn plug(app: Vec<u8>, model: Vec<u8>) -> Vec<u8> {
+    let mut graph = CompositionGraph::new();
+    let app = Package::from_bytes("app", None, app, graph.types_mut()).unwrap();
+    let app = graph.register_package(app).unwrap();
+    let model = Package::from_bytes("model", None, model, graph.types_mut()).unwrap();
+    let model = graph.register_package(model).unwrap();
+    wac_graph::plug(&mut graph, vec![model], app).unwrap();
+    graph.encode(EncodeOptions::default()).unwrap()
+}
+
+/// Each of onnxruntime's iris rows asked of the app, its species checked.
+fn assert_app_answers_like_onnxruntime(server: &TestServer) {
+    let f = fixture("iris");
+    let (features, labels) = (&f.inputs[0], &f.outputs[0]);
+    let wasmodel::TensorData::F32(x) = &features.data else {
+        panic!("iris takes f32")
+    };
+    let wasmodel::TensorData::I64(labels) = &labels.data else {
+        panic!("iris's label is i64")
+    };
+    for (row, label) in x.chunks(4).zip(labels) {
+        let flower = json!({
+            "sepal_length": row[0], "sepal_width": row[1], "petal_length": row[2], "petal_width": row[3],
+        });
+        let answer = server.post_json("/iris", &flower);
+        assert_eq!(answer.status, 200, "{answer:?}");
+        let body = answer.json();
+        assert_eq!(
+            body["species"], SPECIES[*label as usize],
+            "{flower} -> {body}"
+        );
+        assert!(
+            body["model"]
+                .as_str()
+                .unwrap()
+                .starts_with("iris 1 sha256:"),
+            "{body}"
+        );
+    }
+    let bad = server.post_json("/iris", &json!({ "sepal_length": "long" }));
+    assert_eq!(bad.status, 400, "{bad:?}");
+}
+
+#[test]
+fn the_users_app_plugged_with_a_model_runs_under_wasmtime_serve() {
+    let composed = plug(app_component(), component("iris").to_vec());
+    // One component, importing only what the proxy world gives.
+    let interfaces = wasmodel::inspect::Interfaces::of(&composed).unwrap();
+    assert!(
+        interfaces.imports.iter().all(|i| i.starts_with("wasi:")),
+        "{:?}",
+        interfaces.imports
+    );
+
+    let Some(wasmtime) = wasmtime_cli() else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "no wasmtime CLI in CI: scripts/setup.sh should have installed it"
+        );
+        eprintln!("SKIPPED: no wasmtime CLI (run scripts/setup.sh, or set WASMODEL_WASMTIME)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let wasm = dir.path().join("app.wasm");
+    std::fs::write(&wasm, &composed).unwrap();
+    let mut child = Command::new(&wasmtime)
+        .args(["serve", "--addr", "127.0.0.1:0"])
+        .arg(&wasm)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut said = String::new();
+    let addr: SocketAddr = loop {
+        let mut line = String::new();
+        if stderr.read_line(&mut line).unwrap() == 0 {
+            let _ = child.kill();
+            panic!("wasmtime serve exited before serving:\n{said}");
+        }
+        said.push_str(&line);
+        if let Some(rest) = line.trim().strip_prefix("Serving HTTP on http://") {
+            break rest.trim_end_matches('/').parse().unwrap();
+        }
+    };
+    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    let server = TestServer::at(addr);
+    assert_app_answers_like_onnxruntime(&server);
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// The Spin CLI: `spin` on `PATH`, else `../shared/tools/spin` beside the
+/// repository (see that directory's README); it is on no registry.
+pub(crate) fn spin_cli() -> Option<PathBuf> {
+    let on_path = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join("spin"))
+            .find(|p| p.is_file())
+    });
+    on_path.or_else(|| {
+        let shared = repo().join("../shared/tools/spin");
+        shared.is_file().then_some(shared)
+    })
+}
+
+/// `spin up` of a manifest, killed when dropped.
+pub(crate) struct SpinUp(Child);
+
+impl Drop for SpinUp {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Runs `spin up --from manifest` on a free port and waits (Spin compiles
+/// a new component first: minutes on 2 cores) until `probe` answers.
+pub(crate) fn spin_up(spin: &Path, manifest: &Path, probe: &str) -> (SpinUp, TestServer) {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let mut child = Command::new(spin)
+        .arg("up")
+        .arg("--from")
+        .arg(manifest)
+        .args(["--listen", &addr.to_string()])
+        .env("SPIN_DISABLE_TELEMETRY", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let server = TestServer::at(addr);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut said = String::new();
+            let _ = child.stderr.take().unwrap().read_to_string(&mut said);
+            panic!("spin up exited ({status}) before serving:\n{said}");
+        }
+        if std::net::TcpStream::connect(addr).is_ok() {
+            // Listening means loaded: any answer will do.
+            server.get(probe);
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(600),
+            "spin up did not serve within 10 minutes"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    (SpinUp(child), server)
+}
+
+#[test]
+fn spin_up_runs_the_users_app_with_the_model_as_a_dependency() {
+    let Some(spin) = spin_cli() else {
+        eprintln!(
+            "SKIPPED: no Spin CLI (not on PATH, no ../shared/tools/spin): Spin is on no registry"
+        );
+        return;
+    };
+    // The example's manifest as it is, beside the files it names.
+    let dir = tempfile::tempdir().unwrap();
+    let manifest: Value = toml::from_str::<Value>(
+        &std::fs::read_to_string(repo().join("examples/spin-app/spin.toml")).unwrap(),
+    )
+    .unwrap();
+    let source = manifest["component"]["app"]["source"].as_str().unwrap();
+    let model =
+        manifest["component"]["app"]["dependencies"]["wasmodel:model/predictor@0.2.0"]["path"]
+            .as_str()
+            .unwrap();
+    std::fs::copy(
+        repo().join("examples/spin-app/spin.toml"),
+        dir.path().join("spin.toml"),
+    )
+    .unwrap();
+    for (path, bytes) in [
+        (source, app_component()),
+        (model, component("iris").to_vec()),
+    ] {
+        let path = dir.path().join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, bytes).unwrap();
+    }
+    let (_spin, server) = spin_up(&spin, &dir.path().join("spin.toml"), "/iris");
+    assert_app_answers_like_onnxruntime(&server);
+}
