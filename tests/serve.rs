@@ -839,22 +839,7 @@ fn the_binary_serves_logs_and_stops_on_ctrl_c() {
     let dir = tempfile::tempdir().unwrap();
     let wasm = dir.path().join("iris-http.wasm");
     std::fs::write(&wasm, &http_component("iris").component).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wasmodel"))
-        .args(["serve", wasm.to_str().unwrap(), "--addr", "127.0.0.1:0"])
-        .env("WASMODEL_CACHE_DIR", cache_dir())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    stdout.read_line(&mut line).unwrap();
-    let addr: SocketAddr = line
-        .trim()
-        .strip_prefix("Listening on http://")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .parse()
-        .unwrap();
+    let (child, addr) = spawn_wasmodel_serve(&[&wasm]);
 
     let answer = send(addr, "GET", "/v2/health/ready", &[], b"");
     assert_eq!(answer.status, 200);
@@ -893,42 +878,14 @@ fn the_binary_serves_a_component_precompiled_for_it() {
         "{}",
         String::from_utf8_lossy(&compiled.stderr)
     );
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wasmodel"))
-        .arg("serve")
-        .arg(&cwasm)
-        .args([
-            "--allow-precompiled",
-            "--concurrency",
-            "3",
-            "--addr",
-            "127.0.0.1:0",
-            "--quiet",
-        ])
-        .env("WASMODEL_CACHE_DIR", cache_dir())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    stdout.read_line(&mut line).unwrap();
-    let Some(addr) = line.trim().strip_prefix("Listening on http://") else {
-        let _ = child.kill();
-        let mut stderr = String::new();
-        child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut stderr)
-            .unwrap();
-        panic!("serve did not start: {line:?} {stderr}");
-    };
-    let addr: SocketAddr = addr.parse().unwrap();
-    let server = TestServer {
-        addr,
-        stop: None,
-        thread: None,
-    };
+    let (mut child, addr) = spawn_wasmodel_serve(&[
+        cwasm.as_os_str(),
+        "--allow-precompiled".as_ref(),
+        "--concurrency".as_ref(),
+        "3".as_ref(),
+        "--quiet".as_ref(),
+    ]);
+    let server = TestServer::at(addr);
     assert_infer_matches_onnxruntime(&server, "iris", "/v2/models/iris/infer");
     let _ = child.kill();
     let _ = child.wait();
@@ -951,24 +908,11 @@ fn the_binary_serves_a_directory_of_models_with_json_logs() {
         &*crate::support::component("iris"),
     )
     .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wasmodel"))
-        .arg("serve")
-        .arg(dir.path())
-        .args(["--addr", "127.0.0.1:0", "--log-format", "json"])
-        .env("WASMODEL_CACHE_DIR", cache_dir())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    stdout.read_line(&mut line).unwrap();
-    let addr: SocketAddr = line
-        .trim()
-        .strip_prefix("Listening on http://")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .parse()
-        .unwrap();
+    let (child, addr) = spawn_wasmodel_serve(&[
+        dir.path().as_os_str(),
+        "--log-format".as_ref(),
+        "json".as_ref(),
+    ]);
     assert_eq!(
         send(addr, "GET", "/v2/models/wine_mlp", &[], b"").status,
         200
@@ -1090,42 +1034,49 @@ fn an_unmodified_triton_client_gets_onnxruntime_outputs() {
     }
 }
 
-/// The wasmtime CLI: `$WASMODEL_WASMTIME`, else `wasmtime` on `PATH`, else
-/// where `scripts/setup.sh` installs it.
-pub(crate) fn wasmtime_cli() -> Option<std::path::PathBuf> {
-    if let Some(path) = std::env::var_os("WASMODEL_WASMTIME") {
-        return Some(path.into());
+/// Starts `wasmodel serve ARGS... --addr 127.0.0.1:0` and waits for its
+/// `Listening on` line: the child (stderr piped, for the caller to read;
+/// stdout drained) and the address. Panics with the server's stderr if it does not start.
+fn spawn_wasmodel_serve<S: AsRef<std::ffi::OsStr>>(
+    args: &[S],
+) -> (std::process::Child, SocketAddr) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wasmodel"))
+        .arg("serve")
+        .args(args)
+        .args(["--addr", "127.0.0.1:0"])
+        .env("WASMODEL_CACHE_DIR", cache_dir())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    match line.trim().strip_prefix("Listening on http://") {
+        Some(addr) => {
+            // Keep reading what it prints, so it never writes to a closed pipe.
+            std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
+            (child, addr.parse().unwrap())
+        }
+        None => {
+            let _ = child.kill();
+            let mut stderr = String::new();
+            let _ = child.stderr.take().unwrap().read_to_string(&mut stderr);
+            panic!("serve did not start: {line:?} {stderr}");
+        }
     }
-    let on_path = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|dir| dir.join("wasmtime"))
-            .find(|p| p.is_file())
-    });
-    on_path.or_else(|| {
-        let local = crate::support::repo().join(".tools/bin/wasmtime");
-        local.is_file().then_some(local)
-    })
 }
 
-#[test]
-fn the_wasmtime_cli_serves_the_component_unmodified() {
-    let Some(wasmtime) = wasmtime_cli() else {
-        // scripts/setup.sh installs it, so scripts/test.sh always runs this;
-        // only a bare `cargo test` outside CI may skip it.
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "no wasmtime CLI in CI: scripts/setup.sh should have installed it"
-        );
-        eprintln!("SKIPPED: no wasmtime CLI (run scripts/setup.sh, or set WASMODEL_WASMTIME)");
-        return;
-    };
-    let dir = tempfile::tempdir().unwrap();
-    let wasm = dir.path().join("iris-http.wasm");
-    std::fs::write(&wasm, &http_component("iris").component).unwrap();
-    // Default flags: the wasi:http/proxy world and nothing else.
-    let mut child = Command::new(&wasmtime)
+/// Starts the wasmtime CLI's `serve` on `wasm` with its default flags (the
+/// proxy world and nothing else) and waits until it serves: the child
+/// (its log drained, so it never blocks) and the address.
+pub(crate) fn spawn_wasmtime_serve(
+    wasmtime: &std::path::Path,
+    wasm: &std::path::Path,
+) -> (std::process::Child, SocketAddr) {
+    let mut child = Command::new(wasmtime)
         .args(["serve", "--addr", "127.0.0.1:0"])
-        .arg(&wasm)
+        .arg(wasm)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -1143,14 +1094,48 @@ fn the_wasmtime_cli_serves_the_component_unmodified() {
             break rest.trim_end_matches('/').parse().unwrap();
         }
     };
-    // Keep draining its log so it never blocks on a full pipe.
     std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    (child, addr)
+}
 
-    let server = TestServer {
-        addr,
-        stop: None,
-        thread: None,
+/// The wasmtime CLI: `$WASMODEL_WASMTIME`, else `wasmtime` on `PATH`, else
+/// where `scripts/setup.sh` installs it. `None` (the caller skips) only
+/// outside CI: scripts/setup.sh installs it, so scripts/test.sh always
+/// runs the tests that need it.
+pub(crate) fn wasmtime_cli() -> Option<std::path::PathBuf> {
+    let found = std::env::var_os("WASMODEL_WASMTIME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("PATH").and_then(|paths| {
+                std::env::split_paths(&paths)
+                    .map(|dir| dir.join("wasmtime"))
+                    .find(|p| p.is_file())
+            })
+        })
+        .or_else(|| {
+            let local = crate::support::repo().join(".tools/bin/wasmtime");
+            local.is_file().then_some(local)
+        });
+    if found.is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "no wasmtime CLI in CI: scripts/setup.sh should have installed it"
+        );
+        eprintln!("SKIPPED: no wasmtime CLI (run scripts/setup.sh, or set WASMODEL_WASMTIME)");
+    }
+    found
+}
+
+#[test]
+fn the_wasmtime_cli_serves_the_component_unmodified() {
+    let Some(wasmtime) = wasmtime_cli() else {
+        return;
     };
+    let dir = tempfile::tempdir().unwrap();
+    let wasm = dir.path().join("iris-http.wasm");
+    std::fs::write(&wasm, &http_component("iris").component).unwrap();
+    let (mut child, addr) = spawn_wasmtime_serve(&wasmtime, &wasm);
+    let server = TestServer::at(addr);
     let meta = server.get("/v2/models/iris");
     assert_eq!(meta.status, 200, "{meta:?}");
     assert_eq!(meta.json()["platform"], "onnx_onnxv1");

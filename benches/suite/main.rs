@@ -765,6 +765,19 @@ fn max_diff_of(expected: &[Tensor], got: &[Tensor], who: &str) -> anyhow::Result
     max_diff(&flat(expected), &flat(got), who)
 }
 
+/// Under a table of peers: what each peer ran and how close its outputs
+/// were, or why it did not run.
+fn print_peer_notes<'a>(model: &str, peers: impl IntoIterator<Item = &'a Peer>) {
+    for p in peers {
+        match p {
+            Peer::Ran {
+                runtime, max_diff, ..
+            } => println!("  {model}: {runtime}, outputs within {max_diff:.1e} of tract's"),
+            Peer::Failed(why) => println!("  {model}: n/a: {why}"),
+        }
+    }
+}
+
 /// Runs a peer script from `benches/peers/` (`program script model inputs
 /// --runs N --warmup W args...`) and reads its one JSON line.
 fn run_peer(
@@ -912,17 +925,7 @@ fn report(
         );
     }
     for r in results {
-        for p in [&r.ort_web, &r.ort_native] {
-            match p {
-                Peer::Ran {
-                    runtime, max_diff, ..
-                } => println!(
-                    "  {}: {runtime}, outputs within {max_diff:.1e} of tract's",
-                    r.name
-                ),
-                Peer::Failed(why) => println!("  {}: n/a: {why}", r.name),
-            }
-        }
+        print_peer_notes(&r.name, [&r.ort_web, &r.ort_native]);
     }
 
     println!(
@@ -1224,17 +1227,7 @@ fn report(
         );
     }
     for r in results {
-        for p in &r.embedded {
-            match p {
-                Peer::Ran {
-                    runtime, max_diff, ..
-                } => println!(
-                    "  {}: {runtime}, outputs within {max_diff:.1e} of tract's",
-                    r.name
-                ),
-                Peer::Failed(why) => println!("  {}: n/a: {why}", r.name),
-            }
-        }
+        print_peer_notes(&r.name, &r.embedded);
     }
 
     let errors = hello.round.errors
