@@ -44,7 +44,9 @@
 //!   host's (P1's component column).
 //!
 //! Times are p50 and p99 over the runs; nothing here is asserted, only
-//! reported. `BENCHMARKS.md` holds a run and how to read it.
+//! reported. Each model's headline ratios are printed as soon as it is
+//! measured (and P1 says how it is going every 10 s), so a long run leaves
+//! results; the tables at the end give them all. `BENCHMARKS.md` holds a run and how to read it.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -177,6 +179,7 @@ fn main() -> anyhow::Result<()> {
     {
         eprintln!("== {name}");
         let result = measure(bench, name, kind).with_context(|| format!("benchmarking {name}"))?;
+        print_summary(&result);
         results.push(result);
     }
     report(&results, &hello, &variants, &settings)
@@ -309,6 +312,77 @@ impl Samples {
     fn p99(&self) -> f64 {
         self.ms(0.99)
     }
+}
+
+/// Says how P1 is going every few seconds, so a slow run shows where it is
+/// and whether the calls slow down as they go.
+struct Progress {
+    runs: usize,
+    started: Instant,
+    last: Instant,
+}
+
+impl Progress {
+    const EVERY: Duration = Duration::from_secs(10);
+
+    fn new(runs: usize) -> Progress {
+        let now = Instant::now();
+        Progress {
+            runs,
+            started: now,
+            last: now,
+        }
+    }
+
+    fn report(&mut self, run: usize, native: &Samples, warm: &Samples) {
+        if self.last.elapsed() < Self::EVERY || run == self.runs {
+            return;
+        }
+        self.last = Instant::now();
+        let last_ms = |s: &Samples| s.0.last().map_or(f64::NAN, |d| d.as_secs_f64() * 1e3);
+        eprintln!(
+            "  P1: {run}/{} runs in {:.0} s; p50 so far native {} ms, component {} ms; last run {} / {} ms",
+            self.runs,
+            self.started.elapsed().as_secs_f64(),
+            short(native.p50()),
+            short(warm.p50()),
+            short(last_ms(native)),
+            short(last_ms(warm)),
+        );
+    }
+}
+
+/// One model's headline ratios, printed as soon as it is measured, so a
+/// long run leaves its results even if a later model never finishes (the
+/// tables at the end repeat them with the details).
+fn print_summary(r: &ModelResult) {
+    let peer = |p: &Peer| match p {
+        Peer::Ran { times, .. } => format!("{:.2}", r.warm.p50() / times.p50()),
+        Peer::Failed(_) => "n/a".into(),
+    };
+    let embedded = |p: &Peer| match p {
+        Peer::Ran { times, .. } => format!("{:.2}", times.p50() / r.warm.p50()),
+        Peer::Failed(_) => "n/a".into(),
+    };
+    let fastapi = match &r.fastapi {
+        Ok(f) => format!("{:.2}", r.served.round.rate / f.round.rate),
+        Err(_) => "n/a".into(),
+    };
+    println!(
+        "{} measured: P1 component ÷ native {:.2} ({} / {} ms); P2 ÷ ort-web {}, ÷ ort {}; \
+         P3 fresh {} ms; P4 {:.0} req/s, ÷ FastAPI {fastapi}; P7 Python {}, Node {}",
+        r.name,
+        r.warm.p50() / r.native.p50(),
+        short(r.warm.p50()),
+        short(r.native.p50()),
+        peer(&r.ort_web),
+        peer(&r.ort_native),
+        short(r.cold_preinit.p50()),
+        r.served.round.rate,
+        embedded(&r.embedded[0]),
+        embedded(&r.embedded[2]),
+    );
+    let _ = std::io::stdout().flush();
 }
 
 /// What a peer runtime measured, or why it could not.
@@ -450,12 +524,14 @@ fn measure(bench: Bench<'_>, name: &str, kind: &str) -> anyhow::Result<ModelResu
             *max_diff = max_diff_of(&expected, &got, "an engine variant")?.max(*max_diff);
         }
     }
-    for _ in 0..settings.runs {
+    let mut progress = Progress::new(settings.runs);
+    for run in 1..=settings.runs {
         native.time(|| native_model.predict(inputs.clone()))?;
         warm.time(|| instance.predict(inputs.clone()))?;
         for (instance, samples) in variant_instances.iter_mut().zip(&mut variant_warm) {
             samples.time(|| instance.predict(inputs.clone()))?;
         }
+        progress.report(run, &native, &warm);
     }
     let memory_warm = instance.memory_size();
     drop((instance, variant_instances));
