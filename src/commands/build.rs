@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use wasmodel::{ComponentBuilder, Flavour};
 
-use super::{RuntimeArgs, build_progress, mb, print_list, print_model_info};
+use super::{RuntimeArgs, build_progress, mb, model_name, print_list, print_model_info};
 
 /// Compile an ONNX model into a sandboxed WebAssembly component.
 ///
@@ -64,14 +64,7 @@ impl BuildCommand {
     pub fn execute(self) -> anyhow::Result<()> {
         let onnx = std::fs::read(&self.model)
             .with_context(|| format!("cannot read {}", self.model.display()))?;
-        let name = match self.name {
-            Some(name) => name,
-            None => self
-                .model
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .context("the model path has no file name; pass --name")?,
-        };
+        let name = model_name(self.name, &self.model)?;
         let flavour = if self.http {
             Flavour::Http
         } else {

@@ -9,7 +9,9 @@ use wasmodel::check::reference::{self, Reference, Unavailable};
 use wasmodel::graph::operators;
 use wasmodel::{ComponentBuilder, Tensor, format_shape};
 
-use super::{RuntimeArgs, build_progress, compiling_notice, print_model_info, read_inputs};
+use super::{
+    RuntimeArgs, build_progress, compiling_notice, model_name, print_model_info, read_inputs,
+};
 
 /// Check that an ONNX model works in a wasmodel component, and gives the
 /// answers onnxruntime gives.
@@ -116,11 +118,7 @@ impl CheckCommand {
         }
 
         // 2. The component.
-        let name = self
-            .model
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "model".into());
+        let name = model_name(None, &self.model)?;
         let runtime = self.runtime.runtime()?;
         eprintln!("\nBuilding the component...");
         let built = ComponentBuilder::new(name)

@@ -139,6 +139,18 @@ pub fn build_progress(step: wasmodel::BuildStep) {
     }
 }
 
+/// A model's name: `--name` if given, else its file's stem
+/// (`models/iris.onnx` → `iris`).
+pub fn model_name(name: Option<String>, model: &std::path::Path) -> anyhow::Result<String> {
+    match name {
+        Some(name) => Ok(name),
+        None => model
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .context("the model path has no file name; pass --name"),
+    }
+}
+
 /// Loads a predictor component, saying so first if it has to be compiled;
 /// or a precompiled one, if allowed.
 pub fn load(

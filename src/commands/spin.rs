@@ -63,13 +63,12 @@ impl AddCommand {
     fn execute(self) -> anyhow::Result<()> {
         let onnx = std::fs::read(&self.model)
             .with_context(|| format!("cannot read {}", self.model.display()))?;
+        // Spin's component ids are lower-case kebab: `wine_mlp` → `wine-mlp`.
         let name = match self.name {
             Some(name) => name,
-            None => self
-                .model
-                .file_stem()
-                .map(|s| s.to_string_lossy().to_lowercase().replace('_', "-"))
-                .context("the model path has no file name; pass --name")?,
+            None => super::model_name(None, &self.model)?
+                .to_lowercase()
+                .replace('_', "-"),
         };
         wasmodel_engine::Model::load(&onnx, &name, "1")
             .with_context(|| format!("{} cannot be served", self.model.display()))?;
