@@ -7,7 +7,7 @@ use std::process::{Command, Output};
 use serde_json::Value;
 use wasmodel::json::tensors_from_json_object;
 
-use crate::support::{assert_outputs_match, cache_dir, fixture, fixture_path, model_path};
+use crate::support::{assert_outputs_match, cache_dir, fixture, fixture_path, model_path, ok};
 
 fn wasmodel(args: &[&str], cache: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_wasmodel"))
@@ -15,16 +15,6 @@ fn wasmodel(args: &[&str], cache: &Path) -> Output {
         .env("WASMODEL_CACHE_DIR", cache)
         .output()
         .expect("the wasmodel binary runs")
-}
-
-fn ok(output: Output) -> (String, String) {
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    assert!(
-        output.status.success(),
-        "wasmodel failed:\n{stderr}\n{stdout}"
-    );
-    (stdout, stderr)
 }
 
 fn failure(output: Output) -> String {

@@ -844,14 +844,7 @@ fn the_binary_serves_logs_and_stops_on_ctrl_c() {
     let answer = send(addr, "GET", "/v2/health/ready", &[], b"");
     assert_eq!(answer.status, 200);
 
-    let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let output = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{stderr}");
+    let stderr = stop_with_ctrl_c(child);
     assert!(
         stderr.contains("\"GET /v2/health/ready\" 200"),
         "no access-log line in {stderr}"
@@ -865,18 +858,15 @@ fn the_binary_serves_a_component_precompiled_for_it() {
     let wasm = dir.path().join("iris-http.wasm");
     let cwasm = dir.path().join("iris-http.cwasm");
     std::fs::write(&wasm, &http_component("iris").component).unwrap();
-    let compiled = Command::new(env!("CARGO_BIN_EXE_wasmodel"))
-        .arg("compile")
-        .arg(&wasm)
-        .arg("-o")
-        .arg(&cwasm)
-        .env("WASMODEL_CACHE_DIR", cache_dir())
-        .output()
-        .unwrap();
-    assert!(
-        compiled.status.success(),
-        "{}",
-        String::from_utf8_lossy(&compiled.stderr)
+    crate::support::ok(
+        Command::new(env!("CARGO_BIN_EXE_wasmodel"))
+            .arg("compile")
+            .arg(&wasm)
+            .arg("-o")
+            .arg(&cwasm)
+            .env("WASMODEL_CACHE_DIR", cache_dir())
+            .output()
+            .unwrap(),
     );
     let (mut child, addr) = spawn_wasmodel_serve(&[
         cwasm.as_os_str(),
@@ -922,14 +912,7 @@ fn the_binary_serves_a_directory_of_models_with_json_logs() {
         200
     );
 
-    let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let output = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{stderr}");
+    let stderr = stop_with_ctrl_c(child);
     assert!(
         stderr.contains("Skipping") && stderr.contains("iris.wasm"),
         "{stderr}"
@@ -1065,6 +1048,20 @@ fn spawn_wasmodel_serve<S: AsRef<std::ffi::OsStr>>(
             panic!("serve did not start: {line:?} {stderr}");
         }
     }
+}
+
+/// Sends the server Ctrl-C (SIGINT), checks that it exits cleanly, and
+/// returns what it printed on stderr.
+fn stop_with_ctrl_c(child: std::process::Child) -> String {
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(output.status.success(), "{stderr}");
+    stderr
 }
 
 /// Starts the wasmtime CLI's `serve` on `wasm` with its default flags (the

@@ -6,7 +6,7 @@ use std::process::Command;
 
 use serde::Deserialize;
 
-use crate::support::{cache_dir, http_component, repo, runtime};
+use crate::support::{cache_dir, http_component, ok, repo, runtime};
 
 // The parts of Spin's manifest v2 schema this manifest uses, refusing
 // anything else, so a misspelt key fails here rather than in `spin up`.
@@ -73,19 +73,14 @@ fn spin_add_writes_a_manifest_of_several_models() {
     let dir = tempfile::tempdir().unwrap();
     let manifest = dir.path().join("spin.toml");
     for model in ["iris", "wine_mlp"] {
-        let run = Command::new(env!("CARGO_BIN_EXE_wasmodel"))
+        ok(Command::new(env!("CARGO_BIN_EXE_wasmodel"))
             .args(["spin", "add"])
             .arg(repo().join("models").join(format!("{model}.onnx")))
             .arg("--manifest")
             .arg(&manifest)
             .args(["--wasmodel", "cargo run --release --quiet --"])
             .output()
-            .unwrap();
-        assert!(
-            run.status.success(),
-            "{}",
-            String::from_utf8_lossy(&run.stderr)
-        );
+            .unwrap());
     }
     let text = std::fs::read_to_string(&manifest).unwrap();
     let parsed = check_manifest(&text, dir.path());
@@ -163,17 +158,12 @@ fn check_manifest(text: &str, base: &std::path::Path) -> Manifest {
         let dir = tempfile::tempdir().unwrap();
         let built = dir.path().join("component.wasm");
         args[output + 1] = built.display().to_string();
-        let run = Command::new(env!("CARGO_BIN_EXE_wasmodel"))
+        ok(Command::new(env!("CARGO_BIN_EXE_wasmodel"))
             .args(&args)
             .current_dir(base)
             .env("WASMODEL_CACHE_DIR", cache_dir())
             .output()
-            .unwrap();
-        assert!(
-            run.status.success(),
-            "{}",
-            String::from_utf8_lossy(&run.stderr)
-        );
+            .unwrap());
         let wasm = std::fs::read(&built).unwrap();
         runtime()
             .load_http(&wasm)

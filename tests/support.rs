@@ -147,3 +147,14 @@ pub fn assert_outputs_match(got: &[Tensor], expected: &[Tensor], rtol: f64, atol
         }
     }
 }
+
+/// The stdout and stderr of a `wasmodel` run that must have succeeded.
+pub fn ok(output: std::process::Output) -> (String, String) {
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(
+        output.status.success(),
+        "wasmodel failed:\n{stderr}\n{stdout}"
+    );
+    (stdout, stderr)
+}
