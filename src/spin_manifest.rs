@@ -45,15 +45,7 @@ pub fn add_model(existing: Option<&str>, model: &ModelEntry) -> Result<String, E
     }
 
     // The component.
-    let components = doc
-        .entry("component")
-        .or_insert_with(|| {
-            let mut t = Table::new();
-            t.set_implicit(true);
-            Item::Table(t)
-        })
-        .as_table_mut()
-        .ok_or_else(|| Error::Build("`component` is not a table".into()))?;
+    let components = implicit_table(&mut doc, "component")?;
     let mut component = Table::new();
     component.insert("source", value(model.source));
     component.insert("allowed_outbound_hosts", value(Array::new()));
@@ -72,15 +64,7 @@ pub fn add_model(existing: Option<&str>, model: &ModelEntry) -> Result<String, E
     components.insert(model.name, Item::Table(component));
 
     // Its route, and the server routes if no component has them yet.
-    let triggers = doc
-        .entry("trigger")
-        .or_insert_with(|| {
-            let mut t = Table::new();
-            t.set_implicit(true);
-            Item::Table(t)
-        })
-        .as_table_mut()
-        .ok_or_else(|| Error::Build("`trigger` is not a table".into()))?
+    let triggers = implicit_table(&mut doc, "trigger")?
         .entry("http")
         .or_insert_with(|| Item::ArrayOfTables(ArrayOfTables::new()))
         .as_array_of_tables_mut()
@@ -145,6 +129,19 @@ fn check_name(name: &str) -> Result<(), Error> {
              starting with a letter (pass --name)"
         )))
     }
+}
+
+/// The top-level table `key` (`[component]`, `[trigger]`), created as an
+/// implicit table (no header of its own) if the manifest has none.
+fn implicit_table<'a>(doc: &'a mut DocumentMut, key: &str) -> Result<&'a mut Table, Error> {
+    doc.entry(key)
+        .or_insert_with(|| {
+            let mut t = Table::new();
+            t.set_implicit(true);
+            Item::Table(t)
+        })
+        .as_table_mut()
+        .ok_or_else(|| Error::Build(format!("`{key}` is not a table")))
 }
 
 #[cfg(test)]
