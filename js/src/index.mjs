@@ -117,6 +117,7 @@ export class Model {
       inputs: info.inputs.map(tensorInfo),
       outputs: info.outputs.map(tensorInfo),
     };
+    this.declared = new Map(this.info.inputs.map((t) => [t.name, t]));
   }
 
   /**
@@ -127,8 +128,7 @@ export class Model {
    * in the model's output order. Throws `PredictError`.
    */
   predict(inputs) {
-    const declared = new Map(this.info.inputs.map((t) => [t.name, t]));
-    const tensors = Object.entries(inputs).map(([name, tensor]) => lower(name, tensor, declared.get(name)));
+    const tensors = Object.entries(inputs).map(([name, tensor]) => lower(name, tensor, this.declared.get(name)));
     let outputs;
     try {
       outputs = this.predictor.predict(tensors);
