@@ -89,6 +89,7 @@ fn main() {
     // What the guests are built from.
     for input in [
         "crates/engine",
+        "crates/kernels",
         "crates/oip",
         "crates/guest",
         "crates/hello-http",

@@ -92,24 +92,46 @@ fn dynamic_batch_dimensions_are_marked() {
     );
 }
 
+/// Each item of a fixture's batch, sent alone, gets onnxruntime's answer
+/// for it: a batch of one runs the model's second plan, optimized with the
+/// batch fixed (`crates/engine/src/batch_one.rs`), the whole batch the
+/// general one, from one loaded component.
+fn each_item_alone_matches_onnxruntime(stem: &str) {
+    let fixture = fixture(stem);
+    let model = model(stem);
+    let batch = fixture.inputs[0].shape[0] as usize;
+    assert!(batch > 1, "{stem}'s fixture is one item");
+    for item in 0..batch {
+        let inputs: Vec<Tensor> = fixture.inputs.iter().map(|t| row(t, item)).collect();
+        let expected: Vec<Tensor> = fixture.outputs.iter().map(|t| row(t, item)).collect();
+        let got = model
+            .predict(inputs)
+            .unwrap_or_else(|e| panic!("predict item {item} of {stem}: {e}"));
+        assert_outputs_match(&got, &expected, fixture.rtol, fixture.atol);
+    }
+}
+
+/// Item `item` of an f32 tensor's leading axis, as a batch of one.
+fn row(tensor: &Tensor, item: usize) -> Tensor {
+    let wasmodel::TensorData::F32(data) = &tensor.data else {
+        panic!("{} is not f32", tensor.name)
+    };
+    let width = data.len() / tensor.shape[0] as usize;
+    let mut shape = tensor.shape.clone();
+    shape[0] = 1;
+    Tensor::new(
+        tensor.name.clone(),
+        shape,
+        wasmodel::TensorData::F32(data[item * width..(item + 1) * width].to_vec()),
+    )
+}
+
 #[test]
-fn one_loaded_component_serves_many_batch_sizes() {
-    let fixture = fixture("wine_mlp");
-    let model = model("wine_mlp");
-    let full = model.predict(fixture.inputs.clone()).unwrap();
-    // The first row alone gives the first row of the full batch's answer.
-    let mut first = fixture.inputs[0].clone();
-    let wasmodel::TensorData::F32(data) = &first.data else {
-        panic!("wine takes f32")
-    };
-    let width = first.shape[1] as usize;
-    first.data = wasmodel::TensorData::F32(data[..width].to_vec());
-    first.shape[0] = 1;
-    let one = model.predict(vec![first]).unwrap();
-    let (wasmodel::TensorData::F32(one), wasmodel::TensorData::F32(all)) =
-        (&one[0].data, &full[0].data)
-    else {
-        panic!("wine gives f32 logits")
-    };
-    assert_eq!(one[..], all[..one.len()]);
+fn a_batch_of_one_matches_onnxruntime_mlp() {
+    each_item_alone_matches_onnxruntime("wine_mlp");
+}
+
+#[test]
+fn a_batch_of_one_matches_onnxruntime_cnn() {
+    each_item_alone_matches_onnxruntime("digits_cnn");
 }

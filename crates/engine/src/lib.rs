@@ -6,6 +6,7 @@
 //! `wasmodel build` uses it natively to refuse a model before packaging it,
 //! so the two never disagree about what a valid model or input is.
 
+mod batch_one;
 mod error;
 pub mod graph;
 #[cfg(feature = "json")]

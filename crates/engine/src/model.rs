@@ -9,6 +9,7 @@ use tract_onnx::prelude::{
 };
 use tract_onnx::tract_hir::internal::Factoid as _;
 
+use crate::batch_one;
 use crate::error::{LoadError, PredictError};
 use crate::graph;
 use crate::onnx_ml;
@@ -29,6 +30,15 @@ pub fn onnx() -> tract_onnx::Onnx {
 pub struct Model {
     info: ModelInfo,
     plan: Arc<TypedRunnableModel>,
+    /// The same model optimized for a batch of one (see `batch_one`).
+    batch_one: Option<BatchOne>,
+}
+
+#[derive(Debug, Clone)]
+struct BatchOne {
+    plan: Arc<TypedRunnableModel>,
+    /// Per declared input: whether its leading axis is the dynamic batch.
+    dynamic_leading: Vec<bool>,
 }
 
 impl Model {
@@ -110,6 +120,16 @@ impl Model {
                 })
                 .map(|(_, labels)| labels.clone());
         }
+        // Kernels are chosen while optimizing: ours must be in tract's
+        // registries by then.
+        wasmodel_kernels::link();
+        let batch_one = batch_one::plan(&typed).map(|plan| BatchOne {
+            plan,
+            dynamic_leading: inputs
+                .iter()
+                .map(|i| matches!(i.shape.first(), Some(Dimension::Dynamic(_))))
+                .collect(),
+        });
         let plan = typed
             .into_optimized()
             .and_then(|m| m.into_runnable())
@@ -125,6 +145,7 @@ impl Model {
                 outputs,
             },
             plan,
+            batch_one,
         })
     }
 
@@ -141,8 +162,11 @@ impl Model {
             .into_iter()
             .map(to_tract)
             .collect::<Result<TVec<TValue>, PredictError>>()?;
-        let results = self
-            .plan
+        let plan = match &self.batch_one {
+            Some(one) if batch_one::applies(&one.dynamic_leading, &values) => &one.plan,
+            _ => &self.plan,
+        };
+        let results = plan
             .run(values)
             .map_err(|e| PredictError::Internal(format!("tract: {}", error_chain(&e))))?;
         self.info
