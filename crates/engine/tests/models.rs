@@ -1,12 +1,13 @@
 //! The engine, natively, on every model in `models/`: it loads, and its
-//! outputs equal onnxruntime's reference outputs in `tests/fixtures/`. The
+//! outputs equal onnxruntime's reference outputs in `tests/fixtures/`, for
+//! the fixture's whole batch and for each of its items alone. The
 //! same checks run on the Wasm components in the top-level tests; this one
 //! tells an engine fault from a packaging fault.
 
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
-use wasmodel_engine::{ClassLabels, LoadError, Model, Tensor, TensorData, json};
+use wasmodel_engine::{ClassLabels, Dimension, LoadError, Model, Tensor, TensorData, json};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -39,14 +40,69 @@ fn check(path: &Path, fixture: &Path) -> Result<(), String> {
         fixture["tolerance"]["atol"].as_f64().ok_or("no atol")?,
     );
     let model = Model::load(&std::fs::read(path).unwrap(), stem, "1").map_err(|e| e.to_string())?;
-    let got = model
-        .predict(tensors(&fixture["inputs"]))
-        .map_err(|e| e.to_string())?;
+    let inputs = tensors(&fixture["inputs"]);
     let want = tensors(&fixture["outputs"]);
+    let got = model.predict(inputs.clone()).map_err(|e| e.to_string())?;
+    compare(&model, &fixture, &got, &want, rtol, atol)?;
+
+    // Each item alone, where inputs and outputs all lead with the dynamic
+    // batch: a batch of one runs the engine's second plan (optimized with
+    // the batch fixed), which must give the same rows.
+    let leads_with_batch = |infos: &[wasmodel_engine::TensorInfo]| {
+        infos
+            .iter()
+            .all(|i| matches!(i.shape.first(), Some(Dimension::Dynamic(_))))
+    };
+    let batch = inputs.first().map_or(0, |t| t.shape[0]);
+    if leads_with_batch(&model.info().inputs) && leads_with_batch(&model.info().outputs) {
+        for item in 0..batch {
+            let alone: Vec<Tensor> = inputs.iter().map(|t| row(t, item)).collect();
+            let got = model
+                .predict(alone)
+                .map_err(|e| format!("item {item}: {e}"))?;
+            let want: Vec<Tensor> = want.iter().map(|t| row(t, item)).collect();
+            compare(&model, &fixture, &got, &want, rtol, atol)
+                .map_err(|e| format!("item {item} alone: {e}"))?;
+        }
+    }
+    Ok(())
+}
+
+/// Item `item` of a tensor's leading axis, as a batch of one.
+fn row(tensor: &Tensor, item: u32) -> Tensor {
+    fn slice<T: Clone>(data: &[T], batch: u32, item: u32) -> Vec<T> {
+        let width = data.len() / batch as usize;
+        data[item as usize * width..(item as usize + 1) * width].to_vec()
+    }
+    let batch = tensor.shape[0];
+    let data = match &tensor.data {
+        TensorData::F32(v) => TensorData::F32(slice(v, batch, item)),
+        TensorData::F64(v) => TensorData::F64(slice(v, batch, item)),
+        TensorData::I32(v) => TensorData::I32(slice(v, batch, item)),
+        TensorData::I64(v) => TensorData::I64(slice(v, batch, item)),
+        TensorData::U8(v) => TensorData::U8(slice(v, batch, item)),
+        TensorData::Bool(v) => TensorData::Bool(slice(v, batch, item)),
+        TensorData::String(v) => TensorData::String(slice(v, batch, item)),
+    };
+    let mut shape = tensor.shape.clone();
+    shape[0] = 1;
+    Tensor::new(tensor.name.clone(), shape, data)
+}
+
+/// `got` against onnxruntime's `want` (and the fixture's class labels
+/// against the model's); says what differs.
+fn compare(
+    model: &Model,
+    fixture: &Value,
+    got: &[Tensor],
+    want: &[Tensor],
+    rtol: f64,
+    atol: f64,
+) -> Result<(), String> {
     if got.len() != want.len() {
         return Err(format!("{} outputs, onnxruntime {}", got.len(), want.len()));
     }
-    for ((g, w), info) in got.iter().zip(&want).zip(&model.info().outputs) {
+    for ((g, w), info) in got.iter().zip(want).zip(&model.info().outputs) {
         if (&g.name, &g.shape) != (&w.name, &w.shape) {
             return Err(format!(
                 "output {} {:?}, onnxruntime {} {:?}",
