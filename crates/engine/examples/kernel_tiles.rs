@@ -58,26 +58,34 @@ fn usage(problem: &str) -> ExitCode {
     }
 }
 
-/// The kernels to try here: natively only tract's own.
-fn candidates() -> Vec<&'static str> {
+/// The kernels to try here, natively only tract's own. In wasm: `tract`
+/// (tract's matrix kernels and max-pool), each tile of `wasmodel-kernels`
+/// with its max-pool, and the chosen tile with tract's max-pool
+/// (`TILE/tract-maxpool`).
+fn candidates() -> Vec<String> {
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     {
-        let mut all = vec!["tract"];
-        all.extend(wasmodel_kernels::mmm::tiles());
+        let tiles = wasmodel_kernels::mmm::tiles();
+        let mut all = vec!["tract".to_owned(), format!("{}/tract-maxpool", tiles[0])];
+        all.extend(tiles.iter().map(|t| t.to_string()));
         all
     }
     #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-    vec!["native"]
+    vec!["native".to_owned()]
 }
 
-/// Loads the model with `kernel` chosen for its matrix products.
-fn load(bytes: &[u8], name: &str, kernel: &str) -> Result<Model, String> {
+/// Loads the model with the kernels `candidate` names.
+fn load(bytes: &[u8], name: &str, candidate: &str) -> Result<Model, String> {
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    if !wasmodel_kernels::mmm::choose(kernel) {
-        return Err(format!("no kernel called {kernel}"));
+    {
+        let (tile, maxpool) = candidate.split_once('/').unwrap_or((candidate, ""));
+        if !wasmodel_kernels::mmm::choose(tile) {
+            return Err(format!("no kernel called {tile}"));
+        }
+        wasmodel_kernels::measuring::use_our_maxpool(tile != "tract" && maxpool != "tract-maxpool");
     }
     #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-    let _ = kernel;
+    let _ = candidate;
     Model::load(bytes, name, "1").map_err(|e| e.to_string())
 }
 
@@ -88,7 +96,7 @@ fn measure(path: &str, runs: usize, only: Option<&[String]>) -> Result<(), Strin
         .map_or("model".into(), |s| s.to_string_lossy().into_owned());
     let mut kernels = candidates();
     if let Some(only) = only {
-        kernels.retain(|k| only.iter().any(|o| o == k));
+        kernels.retain(|k| only.contains(k));
         if kernels.is_empty() {
             return Err(format!("none of {only:?} is a kernel here"));
         }
@@ -117,7 +125,7 @@ fn measure(path: &str, runs: usize, only: Option<&[String]>) -> Result<(), Strin
     println!("{name}: median of {runs} rounds");
     for ((kernel, ms), out) in kernels.iter().zip(&medians).zip(&outputs) {
         println!(
-            "  {kernel:<24} {ms:>9.3} ms  {:>5.2}x of {}  max |diff| {:.1e}",
+            "  {kernel:<32} {ms:>9.3} ms  {:>5.2}x of {}  max |diff| {:.1e}",
             ms / medians[0],
             kernels[0],
             max_diff(&outputs[0], out)

@@ -47,7 +47,10 @@ pub(crate) fn plan(typed: &TypedModel) -> Option<Arc<TypedRunnableModel>> {
     typed
         .set_symbols(&ones)
         .and_then(|m| m.into_optimized())
-        .and_then(|m| m.into_runnable())
+        .and_then(|mut m| {
+            wasmodel_kernels::optimize(&mut m)?;
+            m.into_runnable()
+        })
         .ok()
 }
 

@@ -132,7 +132,10 @@ impl Model {
         });
         let plan = typed
             .into_optimized()
-            .and_then(|m| m.into_runnable())
+            .and_then(|mut m| {
+                wasmodel_kernels::optimize(&mut m)?;
+                m.into_runnable()
+            })
             .map_err(|e| LoadError::Unsupported(error_chain(&e)))?;
 
         Ok(Model {
