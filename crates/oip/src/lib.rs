@@ -24,13 +24,14 @@
 //! (the binary tensor data extension, tritonclient's default: [`binary`]).
 
 pub mod binary;
+mod input_data;
 mod protocol;
 
 use serde_json::{Value, json};
 use wasmodel_engine::json::{add_class_labels, tensors_from_json_object, tensors_to_json};
 use wasmodel_engine::{Model, PredictError};
 
-pub use protocol::datatype;
+pub use protocol::{InferRequest, RequestedOutput, datatype};
 
 /// The name this server gives in its metadata.
 pub const SERVER_NAME: &str = "wasmodel";
@@ -166,7 +167,7 @@ impl<'m> Service<'m> {
                         Response::json(200, &protocol::model_metadata(info))
                     }),
                     ["ready"] => get(request, || Response::empty(200)),
-                    ["infer"] => self.post(request, |body, binary| self.infer(body, binary)),
+                    ["infer"] => self.post(request, |header, binary| self.infer(header, binary)),
                     _ => not_found(path),
                 }
             }
@@ -179,18 +180,25 @@ impl<'m> Service<'m> {
                 ),
                 _ => Response::method_not_allowed("POST"),
             },
-            ["predict"] => self.post(request, |body, binary| self.predict(body, binary)),
+            ["predict"] => self.post(request, |header, binary| {
+                match protocol::parse_body::<Value>(header) {
+                    Ok(body) => self.predict(body, binary),
+                    Err(e) => {
+                        Response::error(400, format!("the request body is not valid JSON: {e}"))
+                    }
+                }
+            }),
             _ => not_found(path),
         }
     }
 
-    /// Checks method, size and content type of a POST, then parses its
-    /// JSON body (or, with the binary extension, its JSON header) for
-    /// `answer`, with the binary data that follows it (empty without).
+    /// Checks method, size and content type of a POST, then hands `answer`
+    /// its JSON body (or, with the binary extension, its JSON header) and
+    /// the binary data that follows it (empty without).
     fn post(
         &self,
         request: &Request<'_>,
-        answer: impl FnOnce(Value, &[u8]) -> Response,
+        answer: impl FnOnce(&[u8], &[u8]) -> Response,
     ) -> Response {
         if request.method != "POST" {
             return Response::method_not_allowed("POST");
@@ -229,15 +237,12 @@ impl<'m> Service<'m> {
                 (request.body, &[][..])
             }
         };
-        match protocol::parse_body(header) {
-            Ok(body) => answer(body, binary),
-            Err(e) => Response::error(400, format!("the request body is not valid JSON: {e}")),
-        }
+        answer(header, binary)
     }
 
-    fn infer(&self, body: Value, binary: &[u8]) -> Response {
+    fn infer(&self, header: &[u8], binary: &[u8]) -> Response {
         let info = self.model.info();
-        let mut request = match protocol::InferRequest::parse(body, binary, info) {
+        let mut request = match protocol::InferRequest::parse(header, binary, info) {
             Ok(request) => request,
             Err(message) => return Response::error(400, message),
         };

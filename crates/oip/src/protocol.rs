@@ -1,9 +1,12 @@
 //! The protocol's JSON documents: metadata, inference request and response.
 
-use serde::Deserialize;
+use serde::de::{self, DeserializeOwned, IgnoredAny, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
 use serde_json::{Value, json};
-use wasmodel_engine::json::{class_labels_to_json, data_to_json, elements, flatten};
+use wasmodel_engine::json::{class_labels_to_json, data_to_json};
 use wasmodel_engine::{Dimension, ModelInfo, Tensor, TensorInfo};
+
+use crate::input_data::{DataSeed, InputData, Problem};
 
 /// Datatype names of the protocol, and the element types they stand for.
 pub mod datatype {
@@ -98,13 +101,16 @@ pub fn model_metadata(info: &ModelInfo) -> Value {
 /// (which JSON has no words for, but tritonclient writes for non-finite
 /// floats, missing values among them) are read as the strings `"NaN"`,
 /// `"Infinity"` and `"-Infinity"`, which float tensors take.
-pub fn parse_body(body: &[u8]) -> Result<Value, serde_json::Error> {
-    match serde_json::from_slice::<Value>(body) {
+pub fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, serde_json::Error> {
+    match serde_json::from_slice::<T>(body) {
         Ok(value) => Ok(value),
-        Err(e) => match std::str::from_utf8(body).ok().and_then(quote_non_finite) {
-            Some(quoted) => serde_json::from_str(&quoted).map_err(|_| e),
-            None => Err(e),
-        },
+        Err(e) if e.is_syntax() => {
+            match std::str::from_utf8(body).ok().and_then(quote_non_finite) {
+                Some(quoted) => serde_json::from_str(&quoted).map_err(|_| e),
+                None => Err(e),
+            }
+        }
+        Err(e) => Err(e),
     }
 }
 
@@ -154,14 +160,69 @@ struct WireRequest {
     parameters: Parameters,
 }
 
-#[derive(Deserialize)]
+/// One input of a request. Its `data` is read straight into a typed
+/// buffer when `datatype` comes first ([`crate::input_data`]), so it is
+/// deserialized by hand rather than derived.
 struct WireInput {
     name: String,
     shape: Vec<i64>,
     datatype: String,
-    data: Option<Value>,
-    #[serde(default)]
+    data: Option<InputData>,
     parameters: Parameters,
+}
+
+impl<'de> Deserialize<'de> for WireInput {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<WireInput, D::Error> {
+        const FIELDS: &[&str] = &["name", "shape", "datatype", "data", "parameters"];
+        deserializer.deserialize_struct("WireInput", FIELDS, WireInputVisitor)
+    }
+}
+
+struct WireInputVisitor;
+
+impl<'de> Visitor<'de> for WireInputVisitor {
+    type Value = WireInput;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an input: {name, shape, datatype, data}")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<WireInput, A::Error> {
+        fn once<T, E: de::Error>(
+            slot: &mut Option<T>,
+            field: &'static str,
+            value: T,
+        ) -> Result<(), E> {
+            match slot.replace(value) {
+                Some(_) => Err(E::duplicate_field(field)),
+                None => Ok(()),
+            }
+        }
+        let (mut name, mut shape, mut datatype, mut data, mut parameters) =
+            (None, None, None::<String>, None, None);
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            match key.as_ref() {
+                "name" => once(&mut name, "name", map.next_value()?)?,
+                "shape" => once(&mut shape, "shape", map.next_value()?)?,
+                "datatype" => once(&mut datatype, "datatype", map.next_value()?)?,
+                "data" => {
+                    let known = datatype.as_deref().and_then(|d| datatype::parse(d).ok());
+                    once(&mut data, "data", map.next_value_seed(DataSeed(known))?)?
+                }
+                "parameters" => once(&mut parameters, "parameters", map.next_value()?)?,
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(WireInput {
+            name: name.ok_or_else(|| de::Error::missing_field("name"))?,
+            shape: shape.ok_or_else(|| de::Error::missing_field("shape"))?,
+            datatype: datatype.ok_or_else(|| de::Error::missing_field("datatype"))?,
+            data,
+            parameters: parameters.unwrap_or_default(),
+        })
+    }
 }
 
 #[derive(Deserialize)]
@@ -203,16 +264,18 @@ impl InferRequest {
     /// checked against the model's declarations here, so the message names
     /// the protocol's datatypes; everything else about the inputs is checked
     /// by the engine.
-    pub fn parse(body: Value, binary: &[u8], info: &ModelInfo) -> Result<InferRequest, String> {
-        if !body.is_object() {
-            return Err(
+    pub fn parse(header: &[u8], binary: &[u8], info: &ModelInfo) -> Result<InferRequest, String> {
+        let wire: WireRequest = parse_body(header).map_err(|e| {
+            if !e.is_data() {
+                format!("the request body is not valid JSON: {e}")
+            } else if !header.trim_ascii_start().starts_with(b"{") {
                 "not an inference request: expected a JSON object with `inputs`, \
                  a list of {name, shape, datatype, data}"
-                    .into(),
-            );
-        }
-        let wire: WireRequest =
-            serde_json::from_value(body).map_err(|e| format!("not an inference request: {e}"))?;
+                    .into()
+            } else {
+                format!("not an inference request: {e}")
+            }
+        })?;
         let mut rest = binary;
         let inputs = wire
             .inputs
@@ -302,14 +365,14 @@ fn input_tensor(input: WireInput, binary: &mut &[u8], info: &ModelInfo) -> Resul
             crate::binary::read(element_type, &input.datatype, count, bytes)
                 .map_err(|e| format!("input `{name}` ({}): {e}", input.datatype))?
         }
-        (None, Some(data)) => {
-            // Data may be flat or nested; either way it is read in
-            // row-major order and its length is checked against `shape`
-            // by the engine.
-            let (_, leaves) = flatten(&data).map_err(|e| format!("input `{name}`: {e}"))?;
-            elements(element_type, &leaves)
-                .map_err(|e| format!("input `{name}` ({}): {e}", input.datatype))?
-        }
+        // Data may be flat or nested; either way it is read in row-major
+        // order and its length is checked against `shape` by the engine.
+        (None, Some(data)) => data
+            .into_data(element_type)
+            .map_err(|problem| match problem {
+                Problem::Shape(e) => format!("input `{name}`: {e}"),
+                Problem::Element(e) => format!("input `{name}` ({}): {e}", input.datatype),
+            })?,
         (Some(_), Some(_)) => {
             return Err(format!(
                 "input `{name}` has both `data` and a binary_data_size; send one"
@@ -403,11 +466,11 @@ mod tests {
     #[test]
     fn bare_non_finite_floats_are_read_as_their_strings() {
         let body = br#"{"data":[NaN,1.0,-Infinity,Infinity],"name":"NaN in a string \" NaN"}"#;
-        let value = parse_body(body).unwrap();
+        let value: Value = parse_body(body).unwrap();
         assert_eq!(value["data"], json!(["NaN", 1.0, "-Infinity", "Infinity"]));
         assert_eq!(value["name"], "NaN in a string \" NaN");
-        assert!(parse_body(b"{\"a\": NaNx}").is_err());
-        assert!(parse_body(b"{\"a\": [1,").is_err());
+        assert!(parse_body::<Value>(b"{\"a\": NaNx}").is_err());
+        assert!(parse_body::<Value>(b"{\"a\": [1,").is_err());
     }
 
     #[test]

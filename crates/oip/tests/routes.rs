@@ -576,3 +576,59 @@ fn wrong_inputs_are_400_naming_the_input_expected_and_got() {
         200
     );
 }
+
+/// Requests as tritonclient writes them, `datatype` before `data` (the
+/// order in which the data is read straight into a typed buffer; `json!`
+/// sorts keys, so the requests above have it after), are read alike.
+#[test]
+fn datatype_before_data_is_read_the_same() {
+    let request = |data: &str| {
+        format!(
+            r#"{{"inputs": [{{"name": "features", "shape": [2, 4], "datatype": "FP32", "data": {data}}}]}}"#
+        )
+    };
+    let infer = |body: String| {
+        call(
+            &IRIS,
+            "POST",
+            "/v2/models/iris/infer",
+            JSON,
+            body.as_bytes(),
+        )
+    };
+    let rows = "[[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]";
+    let sorted = post(
+        &IRIS,
+        "/v2/models/iris/infer",
+        &iris_request(json!([2, 4]), serde_json::from_str(rows).unwrap()),
+    );
+    assert_eq!(sorted.status, 200);
+    assert_eq!(body(&infer(request(rows))), body(&sorted));
+    assert_eq!(
+        body(&infer(request("[5.1, 3.5, 1.4, 0.2, 6.7, 3.0, 5.2, 2.3]"))),
+        body(&sorted)
+    );
+    assert_error(
+        &infer(request("[[1, 2, \"x\", 4], [5, 6, 7, 8]]")),
+        400,
+        &[
+            "`features` (FP32)",
+            "element 2 is \"x\", which is not a number",
+        ],
+    );
+    // The arrays' shape is reported before a bad element, as the engine
+    // checks it first.
+    assert_error(
+        &infer(request("[[1, 2, \"x\", 4], [5, 6, 7]]")),
+        400,
+        &[
+            "`features`",
+            "ragged array: [1] has 3 elements where 4 were expected",
+        ],
+    );
+    assert_error(
+        &infer(request("[[1, 2, 3, 4], [5, 6, 7, 8]")),
+        400,
+        &["not valid JSON"],
+    );
+}
