@@ -505,17 +505,8 @@ mod tests {
             json!([[[1, 2]], [[3, 4], [5, 6]]]),
             json!([[1, "x"], [3]]),
         ];
-        let types = [
-            ElementType::F32,
-            ElementType::F64,
-            ElementType::I32,
-            ElementType::I64,
-            ElementType::U8,
-            ElementType::Bool,
-            ElementType::String,
-        ];
         for data in &documents {
-            for element_type in types {
+            for element_type in ElementType::ALL {
                 // Parsed from text as a request is: serde_json's float
                 // parsing is not the `json!` macro's.
                 let parsed: Value = serde_json::from_str(&data.to_string()).unwrap();
