@@ -4,8 +4,9 @@
 //! scan of its body.
 //!
 //! The data may be flat or nested, like the engine's own JSON reader
-//! ([`wasmodel_engine::json::flatten`] and [`elements`]), and is held to
-//! the same rules with the same messages: nested arrays must not be ragged,
+//! ([`wasmodel_engine::json::flatten`] and
+//! [`elements`](wasmodel_engine::json::elements)), and is held to the same
+//! rules with the same messages: nested arrays must not be ragged,
 //! and each element must be exactly representable in the input's type.
 //! What the data breaks is kept as a [`Problem`] rather than failing the
 //! parse, so that the caller reports it the way it reports everything else
@@ -121,7 +122,7 @@ impl Sink {
 
     /// Appends element `i` (`text` is a string's or an object's), or says
     /// why it is not of the sink's type, in the engine's words
-    /// ([`elements`]).
+    /// ([`elements`](wasmodel_engine::json::elements)).
     #[inline]
     fn push(&mut self, i: usize, leaf: Leaf, text: Option<String>) -> Result<(), String> {
         let refuse = |what: &str, text: Option<&str>| {
