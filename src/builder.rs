@@ -34,6 +34,7 @@ use std::time::{Duration, Instant};
 use wasmtime::{Caller, Extern, Instance, Linker, Module, Store, TypedFunc};
 use wasmtime_wizer::{InstanceState, SnapshotVal, ValType, Wizer};
 
+use crate::vector_state;
 use crate::wit::{HTTP_WORLD, MODEL_WORLD, check_targets, check_world};
 use crate::{ENGINE_WASM, Error, HTTP_ENGINE_WASM, ModelInfo, Runtime};
 
@@ -368,6 +369,7 @@ fn initialize(
         args[2 * i] = ptr;
         args[2 * i + 1] = len;
     }
+    vector_state::clear_upper_state();
     let status = init
         .call(&mut *store, args.into())
         .map_err(|e| fail("the engine trapped while loading the model", e))?;

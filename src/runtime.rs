@@ -17,6 +17,7 @@ use wasmtime::{Config, Engine, ResourceLimiter, Store, Trap};
 
 use crate::bindings::{self, ModelPre};
 use crate::function_cache::FunctionCache;
+use crate::vector_state;
 use crate::wit::PREDICTOR_INTERFACE;
 use crate::{CompileCache, Error, InputError, InputErrorKind, ModelInfo, PredictError, Tensor};
 
@@ -336,6 +337,7 @@ impl LoadedModel {
         let mut store = Store::new(&self.shared.engine, CallState::new(limits.max_memory));
         store.limiter(|state| state);
         set_deadline(&mut store, limits);
+        vector_state::clear_upper_state();
         match self.pre.instantiate(&mut store) {
             Ok(bindings) => Ok(ModelInstance {
                 model: self,
@@ -402,6 +404,7 @@ impl ModelInstance<'_> {
     ) -> Result<R, Error> {
         let limits = self.model.shared.limits;
         set_deadline(&mut self.store, limits);
+        vector_state::clear_upper_state();
         f(&self.bindings, &mut self.store).map_err(|e| classify(e, self.store.data(), limits))
     }
 }

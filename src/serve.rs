@@ -36,6 +36,7 @@ use wasmtime_wasi_http::{WasiBody, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, 
 
 use crate::metrics::{Metrics, Route};
 use crate::runtime::{CallState, Shared, classify};
+use crate::vector_state;
 use crate::{Error, Limits, Runtime};
 
 /// How a [`Server`] treats requests.
@@ -228,6 +229,7 @@ impl HttpModel {
         // after the response head has been sent.
         let pre = self.pre.clone();
         let task = tokio::task::spawn(async move {
+            vector_state::clear_upper_state();
             let result = match pre.instantiate_async(&mut store).await {
                 Ok(proxy) => {
                     proxy
