@@ -9,6 +9,12 @@
 //! here are the shapes that fit, so that the choice is measured rather
 //! than guessed (`crates/engine/examples/kernel_tiles.rs`, BENCHMARKS.md).
 //!
+//! A tile also takes `U`, the k-steps per pass of its loop. wasmodel runs
+//! components with epoch interruption (its time limit; Spin and `wasmtime
+//! serve` with a timeout do the same), which compiles a check of the epoch
+//! into every loop back-edge; in a loop of one k-step that check cost
+//! SqueezeNet 1.6× its time.
+//!
 //! One generic body serves every tile (`tile`); the fused operations a
 //! kernel must handle (`FusedKerSpec`) are the same for all of them.
 //!
@@ -139,7 +145,7 @@ fn each<const MR: usize, const NV: usize>(acc: &mut Acc<MR, NV>, f: impl Fn(v128
 /// `ops` must come from tract's matmul driver for a kernel of this
 /// `MR × 4·NV` shape, with its pointers valid as that driver promises.
 #[inline(always)]
-unsafe fn tile<const MR: usize, const NV: usize, M: Madd, B: Broadcast>(
+unsafe fn tile<const MR: usize, const NV: usize, const U: usize, M: Madd, B: Broadcast>(
     ops: &[FusedKerSpec<f32>],
 ) -> isize {
     let zero = f32x4_splat(0.0);
@@ -220,26 +226,50 @@ unsafe fn tile<const MR: usize, const NV: usize, M: Madd, B: Broadcast>(
                 FusedKerSpec::AddMatMul { k, pa, pb, .. } => {
                     let mut a = pa as *const u32;
                     let mut b = pb as *const v128;
-                    for _ in 0..k {
-                        let mut bs = [zero; NV];
-                        for (j, bv) in bs.iter_mut().enumerate() {
-                            *bv = v128_load(b.add(j));
+                    // U k-steps per pass of the loop: wasmodel runs
+                    // components with epoch interruption, which checks the
+                    // epoch on every loop back-edge.
+                    for _ in 0..k / U {
+                        for _ in 0..U {
+                            k_step::<MR, NV, M, B>(&mut acc, &mut a, &mut b);
                         }
-                        let loaded = B::load::<MR>(a);
-                        for (r, row) in acc.iter_mut().enumerate() {
-                            let av = B::row(a, &loaded, r);
-                            for (v, bv) in row.iter_mut().zip(bs) {
-                                *v = M::madd(*v, av, bv);
-                            }
-                        }
-                        a = a.add(MR);
-                        b = b.add(NV);
+                    }
+                    for _ in 0..k % U {
+                        k_step::<MR, NV, M, B>(&mut acc, &mut a, &mut b);
                     }
                 }
             }
         }
     }
     0
+}
+
+/// One k-step: `acc += a[..MR] ⊗ b[..4·NV]`, then both panels advance.
+///
+/// # Safety
+/// `a` and `b` point to a k-step of packed A and B (see `tile`).
+#[inline(always)]
+unsafe fn k_step<const MR: usize, const NV: usize, M: Madd, B: Broadcast>(
+    acc: &mut Acc<MR, NV>,
+    a: &mut *const u32,
+    b: &mut *const v128,
+) {
+    // SAFETY: the caller's.
+    unsafe {
+        let mut bs = [f32x4_splat(0.0); NV];
+        for (j, bv) in bs.iter_mut().enumerate() {
+            *bv = v128_load(b.add(j));
+        }
+        let loaded = B::load::<MR>(*a);
+        for (r, row) in acc.iter_mut().enumerate() {
+            let av = B::row(*a, &loaded, r);
+            for (v, bv) in row.iter_mut().zip(bs) {
+                *v = M::madd(*v, av, bv);
+            }
+        }
+        *a = a.add(MR);
+        *b = b.add(NV);
+    }
 }
 
 /// `acc[r][..] = f(splat(p[r]), acc[r][..])`.
@@ -331,7 +361,7 @@ unsafe fn store<const MR: usize, const NV: usize>(acc: &Acc<MR, NV>, tile: &Outp
 /// Declares the tiles: for each, the kernel function, its `DynKernel` and
 /// its registry entry; then `tiles()`, every tile's name.
 macro_rules! tiles {
-    ($($(#[$attr:meta])* $name:ident: $mr:literal x $nv:literal, $madd:ty, $bcast:ty $(, $feature:literal)?;)*) => {
+    ($($(#[$attr:meta])* $name:ident: $mr:literal x $nv:literal / $u:literal, $madd:ty, $bcast:ty $(, $feature:literal)?;)*) => {
         $(
             $(#[$attr])*
             #[allow(non_upper_case_globals)]
@@ -340,7 +370,7 @@ macro_rules! tiles {
                 $(#[target_feature(enable = $feature)])?
                 unsafe fn kernel(ops: &[FusedKerSpec<f32>]) -> isize {
                     // SAFETY: tract calls a kernel with a driver-made list.
-                    unsafe { tile::<$mr, $nv, $madd, $bcast>(ops) }
+                    unsafe { tile::<$mr, $nv, $u, $madd, $bcast>(ops) }
                 }
                 let mut k = DynKernel::new(
                     stringify!($name),
@@ -380,40 +410,55 @@ macro_rules! tiles {
 }
 
 tiles! {
-    // The chosen tile, first: 0.86× tract's own 8×8 on SqueezeNet, the
-    // same on digits_cnn (BENCHMARKS.md, "Matrix tiles").
-    wasmodel_f32_4x8: 4 x 2, MulAdd, Shuffle;
+    // The chosen tile, first: 4×8, two k-steps per loop pass; the fastest
+    // under epoch interruption, as wasmodel runs components (BENCHMARKS.md,
+    // "Matrix tiles").
+    wasmodel_f32_4x8_u2: 4 x 2 / 2, MulAdd, Shuffle;
     // The others measured against it (`candidates`).
     #[cfg(feature = "candidates")]
-    wasmodel_f32_8x8: 8 x 2, MulAdd, Shuffle;
+    wasmodel_f32_4x8: 4 x 2 / 1, MulAdd, Shuffle;
     #[cfg(feature = "candidates")]
-    wasmodel_f32_4x12: 4 x 3, MulAdd, Shuffle;
+    wasmodel_f32_8x8: 8 x 2 / 1, MulAdd, Shuffle;
     #[cfg(feature = "candidates")]
-    wasmodel_f32_4x16: 4 x 4, MulAdd, Shuffle;
+    wasmodel_f32_4x12: 4 x 3 / 1, MulAdd, Shuffle;
     #[cfg(feature = "candidates")]
-    wasmodel_f32_12x4: 12 x 1, MulAdd, Shuffle;
+    wasmodel_f32_4x16: 4 x 4 / 1, MulAdd, Shuffle;
     #[cfg(feature = "candidates")]
-    wasmodel_f32_4x8_splat: 4 x 2, MulAdd, LoadSplat;
+    wasmodel_f32_12x4: 12 x 1 / 1, MulAdd, Shuffle;
     #[cfg(feature = "candidates")]
-    wasmodel_f32_5x8_splat: 5 x 2, MulAdd, LoadSplat;
+    wasmodel_f32_4x8_splat: 4 x 2 / 1, MulAdd, LoadSplat;
     #[cfg(feature = "candidates")]
-    wasmodel_f32_6x8_splat: 6 x 2, MulAdd, LoadSplat;
+    wasmodel_f32_5x8_splat: 5 x 2 / 1, MulAdd, LoadSplat;
     #[cfg(feature = "candidates")]
-    wasmodel_f32_8x8_splat: 8 x 2, MulAdd, LoadSplat;
+    wasmodel_f32_6x8_splat: 6 x 2 / 1, MulAdd, LoadSplat;
     #[cfg(feature = "candidates")]
-    wasmodel_f32_2x16_splat: 2 x 4, MulAdd, LoadSplat;
+    wasmodel_f32_8x8_splat: 8 x 2 / 1, MulAdd, LoadSplat;
     #[cfg(feature = "candidates")]
-    wasmodel_f32_3x16_splat: 3 x 4, MulAdd, LoadSplat;
+    wasmodel_f32_2x16_splat: 2 x 4 / 1, MulAdd, LoadSplat;
     #[cfg(feature = "candidates")]
-    wasmodel_f32_4x12_splat: 4 x 3, MulAdd, LoadSplat;
+    wasmodel_f32_3x16_splat: 3 x 4 / 1, MulAdd, LoadSplat;
     #[cfg(feature = "candidates")]
-    wasmodel_f32_4x8_fma: 4 x 2, Relaxed, Shuffle, "relaxed-simd";
+    wasmodel_f32_4x12_splat: 4 x 3 / 1, MulAdd, LoadSplat;
     #[cfg(feature = "candidates")]
-    wasmodel_f32_8x8_fma: 8 x 2, Relaxed, Shuffle, "relaxed-simd";
+    wasmodel_f32_4x8_fma: 4 x 2 / 1, Relaxed, Shuffle, "relaxed-simd";
     #[cfg(feature = "candidates")]
-    wasmodel_f32_4x8_splat_fma: 4 x 2, Relaxed, LoadSplat, "relaxed-simd";
+    wasmodel_f32_8x8_fma: 8 x 2 / 1, Relaxed, Shuffle, "relaxed-simd";
     #[cfg(feature = "candidates")]
-    wasmodel_f32_2x16_splat_fma: 2 x 4, Relaxed, LoadSplat, "relaxed-simd";
+    wasmodel_f32_4x8_splat_fma: 4 x 2 / 1, Relaxed, LoadSplat, "relaxed-simd";
+    #[cfg(feature = "candidates")]
+    wasmodel_f32_2x16_splat_fma: 2 x 4 / 1, Relaxed, LoadSplat, "relaxed-simd";
+    #[cfg(feature = "candidates")]
+    wasmodel_f32_4x8_u4: 4 x 2 / 4, MulAdd, Shuffle;
+    #[cfg(feature = "candidates")]
+    wasmodel_f32_8x8_u2: 8 x 2 / 2, MulAdd, Shuffle;
+    #[cfg(feature = "candidates")]
+    wasmodel_f32_8x8_u4: 8 x 2 / 4, MulAdd, Shuffle;
+    #[cfg(feature = "candidates")]
+    wasmodel_f32_4x12_u4: 4 x 3 / 4, MulAdd, Shuffle;
+    #[cfg(feature = "candidates")]
+    wasmodel_f32_4x16_u2: 4 x 4 / 2, MulAdd, Shuffle;
+    #[cfg(feature = "candidates")]
+    wasmodel_f32_4x16_u4: 4 x 4 / 4, MulAdd, Shuffle;
 }
 
 /// Which tile the tier answers with: an index into [`tiles`] (the first,
