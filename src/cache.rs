@@ -4,11 +4,14 @@
 //! Entries are keyed by the SHA-256 of the wasm bytes and by wasmtime's
 //! compatibility hash of the engine's configuration, so a wasmtime upgrade
 //! or a different configuration never loads stale code. Files are written
-//! to a temporary name and renamed, so a reader never sees half a file.
+//! to a temporary name and renamed, so a reader never sees half a file; an
+//! entry that fails to load (truncated, foreign) is compiled again and
+//! replaced. A cache that cannot be written costs later runs a compile,
+//! with a warning, and never the load at hand.
 
 use std::hash::Hasher;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use sha2::{Digest as _, Sha256};
 use wasmtime::component::Component;
@@ -66,8 +69,15 @@ impl CompileCache {
         }
         compiling();
         let compiled = T::compile(engine, wasm).map_err(Error::Wasmtime)?;
-        let bytes = compiled.serialize().map_err(Error::Wasmtime)?;
-        self.store(&entry, &bytes)?;
+        // A cache that cannot be written (read-only, full, not a
+        // directory) costs the next run a compile, not this one its model.
+        let stored = compiled
+            .serialize()
+            .map_err(Error::Wasmtime)
+            .and_then(|bytes| self.store(&entry, &bytes));
+        if let Err(e) = stored {
+            warn_once(&self.dir, &e);
+        }
         Ok(compiled)
     }
 
@@ -78,14 +88,34 @@ impl CompileCache {
         static STORES: AtomicU64 = AtomicU64::new(0);
         let unique = STORES.fetch_add(1, Ordering::Relaxed);
         let tmp = entry.with_extension(format!("tmp{}-{unique}", std::process::id()));
-        std::fs::write(&tmp, bytes).map_err(Error::file(&tmp))?;
-        std::fs::rename(&tmp, entry).map_err(Error::file(entry))
+        let written = std::fs::write(&tmp, bytes)
+            .map_err(Error::file(&tmp))
+            .and_then(|()| std::fs::rename(&tmp, entry).map_err(Error::file(entry)));
+        if written.is_err() {
+            // No half-written file left behind (a full disk).
+            let _ = std::fs::remove_file(&tmp);
+        }
+        written
     }
 
     fn entry(&self, engine: &Engine, wasm: &[u8]) -> PathBuf {
         let config = stable_hash(engine.precompile_compatibility_hash());
         let name = format!("{:x}-{config}.cwasm", Sha256::digest(wasm));
         self.dir.join(name)
+    }
+}
+
+/// Says on standard error, once per process, that compiled code is not
+/// being kept: each later run compiles again (seconds to tens of seconds).
+fn warn_once(dir: &Path, error: &Error) {
+    static WARNED: AtomicBool = AtomicBool::new(false);
+    if !WARNED.swap(true, Ordering::Relaxed) {
+        eprintln!(
+            "warning: compiled code is not kept, so the next run compiles again: \
+             cannot write the compile cache in {} ({error}); set WASMODEL_CACHE_DIR \
+             to a writable directory",
+            dir.display()
+        );
     }
 }
 

@@ -109,6 +109,62 @@ fn second_predict_uses_the_compile_cache() {
     assert_eq!(first_out, second_out);
 }
 
+/// A compile cache that cannot be written costs a compile, never the
+/// prediction; a truncated entry is compiled again and replaced, never
+/// loaded.
+#[test]
+fn a_broken_compile_cache_costs_a_compile_not_the_prediction() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = cache_dir();
+    let wasm = build_iris(dir.path(), &cache);
+    let input = fixture_path("iris_features.json");
+    let args = ["predict", wasm.as_str(), "--input", input.to_str().unwrap()];
+    let (expected, _) = ok(wasmodel(&args, &cache));
+
+    // A cache "directory" under a regular file: nothing can be written.
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "not a directory").unwrap();
+    let (stdout, stderr) = ok(wasmodel(&args, &file.join("cache")));
+    assert_eq!(stdout, expected);
+    assert!(
+        stderr.contains("warning: compiled code is not kept")
+            && stderr.contains("WASMODEL_CACHE_DIR"),
+        "{stderr}"
+    );
+
+    // The shared cache's entry for this component, cut in half in a cache
+    // of this test's own (other tests map the shared one).
+    let name = {
+        use sha2::Digest as _;
+        format!("{:x}-", sha2::Sha256::digest(std::fs::read(&wasm).unwrap()))
+    };
+    let entry = std::fs::read_dir(&cache)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            let file = p.file_name().unwrap().to_str().unwrap();
+            file.starts_with(&name) && file.ends_with(".cwasm")
+        })
+        .expect("the first predict cached the component");
+    let full = std::fs::read(&entry).unwrap();
+    let own = dir.path().join("own-cache");
+    std::fs::create_dir(&own).unwrap();
+    let truncated = own.join(entry.file_name().unwrap());
+    std::fs::write(&truncated, &full[..full.len() / 2]).unwrap();
+    let (stdout, stderr) = ok(wasmodel(&args, &own));
+    assert_eq!(stdout, expected);
+    assert!(
+        stderr.contains("Compiling"),
+        "not compiled again:\n{stderr}"
+    );
+    let (stdout, stderr) = ok(wasmodel(&args, &own));
+    assert_eq!(stdout, expected);
+    assert!(
+        !stderr.contains("Compiling"),
+        "the damaged entry was not replaced:\n{stderr}"
+    );
+}
+
 #[test]
 fn predict_reports_bad_input_without_crashing() {
     let dir = tempfile::tempdir().unwrap();
