@@ -6,8 +6,9 @@
 # `kernel_tiles` natively and for wasm32-wasip1 (minutes the first time:
 # tract for wasip1, shared with the HTTP engine's build), runs it natively
 # (tract's native kernels: the floor) and then under the wasmtime CLI
-# (scripts/setup.sh --tests installs one into .tools/), one wasm process
-# timing every tile in rounds.
+# (scripts/setup.sh --tests installs one into .tools/), with epoch
+# interruption on as wasmodel runs components: one wasm process timing
+# every tile in rounds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
