@@ -207,48 +207,74 @@ fn collect<'a>(
     }
 }
 
+/// The number a JSON string stands for where JSON has none (`"NaN"`,
+/// `"Infinity"`, `"-Infinity"`, as [`tensors_to_json`] writes them, and
+/// numpy's `"nan"`, `"inf"`, `"-inf"`).
+pub fn non_finite(word: &str) -> Option<f64> {
+    match word {
+        "NaN" | "nan" => Some(f64::NAN),
+        "Infinity" | "inf" => Some(f64::INFINITY),
+        "-Infinity" | "-inf" => Some(f64::NEG_INFINITY),
+        _ => None,
+    }
+}
+
+/// What an element of `element_type` must be in JSON, for the message
+/// that refuses one: "element 3 is \"x\", which is not a number".
+pub fn expected(element_type: ElementType) -> &'static str {
+    match element_type {
+        ElementType::F32 | ElementType::F64 => "a number",
+        ElementType::I32 => "an i32 integer",
+        ElementType::I64 => "an i64 integer",
+        ElementType::U8 => "an integer from 0 to 255",
+        ElementType::Bool => "true or false",
+        ElementType::String => "a string",
+    }
+}
+
 /// Converts JSON leaves to elements of `element_type`, exactly: no rounding
 /// of fractional numbers into integers, no out-of-range values.
 pub fn elements(element_type: ElementType, leaves: &[&Value]) -> Result<TensorData, String> {
     fn each<T>(
         leaves: &[&Value],
-        what: &str,
+        element_type: ElementType,
         f: impl Fn(&Value) -> Option<T>,
     ) -> Result<Vec<T>, String> {
         leaves
             .iter()
             .enumerate()
-            .map(|(i, v)| f(v).ok_or_else(|| format!("element {i} is {v}, which is not {what}")))
+            .map(|(i, v)| {
+                f(v).ok_or_else(|| {
+                    format!(
+                        "element {i} is {v}, which is not {}",
+                        expected(element_type)
+                    )
+                })
+            })
             .collect()
     }
     fn real(v: &Value) -> Option<f64> {
         match v {
             Value::Number(n) => n.as_f64(),
-            Value::String(s) => match s.as_str() {
-                "NaN" | "nan" => Some(f64::NAN),
-                "Infinity" | "inf" => Some(f64::INFINITY),
-                "-Infinity" | "-inf" => Some(f64::NEG_INFINITY),
-                _ => None,
-            },
+            Value::String(s) => non_finite(s),
             _ => None,
         }
     }
     let integer = |v: &Value| v.as_i64();
+    let t = element_type;
     Ok(match element_type {
-        ElementType::F32 => {
-            TensorData::F32(each(leaves, "a number", |v| real(v).map(|x| x as f32))?)
-        }
-        ElementType::F64 => TensorData::F64(each(leaves, "a number", real)?),
-        ElementType::I32 => TensorData::I32(each(leaves, "an i32 integer", |v| {
+        ElementType::F32 => TensorData::F32(each(leaves, t, |v| real(v).map(|x| x as f32))?),
+        ElementType::F64 => TensorData::F64(each(leaves, t, real)?),
+        ElementType::I32 => TensorData::I32(each(leaves, t, |v| {
             integer(v).and_then(|x| i32::try_from(x).ok())
         })?),
-        ElementType::I64 => TensorData::I64(each(leaves, "an i64 integer", integer)?),
-        ElementType::U8 => TensorData::U8(each(leaves, "an integer from 0 to 255", |v| {
+        ElementType::I64 => TensorData::I64(each(leaves, t, integer)?),
+        ElementType::U8 => TensorData::U8(each(leaves, t, |v| {
             integer(v).and_then(|x| u8::try_from(x).ok())
         })?),
-        ElementType::Bool => TensorData::Bool(each(leaves, "true or false", Value::as_bool)?),
+        ElementType::Bool => TensorData::Bool(each(leaves, t, Value::as_bool)?),
         ElementType::String => {
-            TensorData::String(each(leaves, "a string", |v| v.as_str().map(str::to_owned))?)
+            TensorData::String(each(leaves, t, |v| v.as_str().map(str::to_owned))?)
         }
     })
 }

@@ -22,7 +22,7 @@ use std::fmt;
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
-use wasmodel_engine::{ElementType, TensorData};
+use wasmodel_engine::{ElementType, TensorData, json};
 
 /// What an input's data breaks.
 #[derive(Debug, Clone, PartialEq)]
@@ -69,8 +69,10 @@ enum Leaf {
 }
 
 impl InputData {
-    /// The elements as `element_type`, or what is wrong with them: the
-    /// arrays' shape first, then the first element that does not fit.
+    /// The elements as `element_type` (the type the input's `datatype`
+    /// names; elements read after it are of that type already), or what
+    /// is wrong with them: the arrays' shape first, then the first element
+    /// that does not fit.
     pub(crate) fn into_data(self, element_type: ElementType) -> Result<TensorData, Problem> {
         if let Some(message) = self.shape_problem {
             return Err(Problem::Shape(message));
@@ -79,11 +81,8 @@ impl InputData {
             return Err(Problem::Element(message));
         }
         match self.column {
-            Column::Typed(sink) if sink.data.element_type() == element_type => Ok(sink.data),
-            Column::Typed(sink) => Err(Problem::Element(format!(
-                "the data was read as {:?} elements, not {element_type:?}",
-                sink.data.element_type()
-            ))),
+            // Read as the same `datatype` names, which came first.
+            Column::Typed(sink) => Ok(sink.data),
             Column::Leaves { leaves, strings } => {
                 let mut sink = Sink::new(element_type, leaves.len());
                 let mut strings: Vec<Option<String>> = strings.into_iter().map(Some).collect();
@@ -125,33 +124,31 @@ impl Sink {
     /// ([`elements`](wasmodel_engine::json::elements)).
     #[inline]
     fn push(&mut self, i: usize, leaf: Leaf, text: Option<String>) -> Result<(), String> {
-        let refuse = |what: &str, text: Option<&str>| {
-            format!("element {i} is {}, which is not {what}", Shown(leaf, text))
-        };
         let s = text.as_deref();
+        let what = json::expected(self.data.element_type());
+        let refuse =
+            |s: Option<&str>| format!("element {i} is {}, which is not {what}", Shown(leaf, s));
         match &mut self.data {
-            TensorData::F32(v) => {
-                v.push(real(leaf, s).ok_or_else(|| refuse("a number", s))? as f32)
-            }
-            TensorData::F64(v) => v.push(real(leaf, s).ok_or_else(|| refuse("a number", s))?),
+            TensorData::F32(v) => v.push(real(leaf, s).ok_or_else(|| refuse(s))? as f32),
+            TensorData::F64(v) => v.push(real(leaf, s).ok_or_else(|| refuse(s))?),
             TensorData::I32(v) => v.push(
                 integer(leaf)
                     .and_then(|x| i32::try_from(x).ok())
-                    .ok_or_else(|| refuse("an i32 integer", s))?,
+                    .ok_or_else(|| refuse(s))?,
             ),
-            TensorData::I64(v) => v.push(integer(leaf).ok_or_else(|| refuse("an i64 integer", s))?),
+            TensorData::I64(v) => v.push(integer(leaf).ok_or_else(|| refuse(s))?),
             TensorData::U8(v) => v.push(
                 integer(leaf)
                     .and_then(|x| u8::try_from(x).ok())
-                    .ok_or_else(|| refuse("an integer from 0 to 255", s))?,
+                    .ok_or_else(|| refuse(s))?,
             ),
             TensorData::Bool(v) => match leaf {
                 Leaf::Bool(b) => v.push(b),
-                _ => return Err(refuse("true or false", s)),
+                _ => return Err(refuse(s)),
             },
             TensorData::String(v) => match (leaf, text) {
                 (Leaf::Str(_), Some(text)) => v.push(text),
-                (_, text) => return Err(refuse("a string", text.as_deref())),
+                (_, text) => return Err(refuse(text.as_deref())),
             },
         }
         Ok(())
@@ -164,9 +161,7 @@ fn real(leaf: Leaf, text: Option<&str>) -> Option<f64> {
         (Leaf::Unsigned(x), _) => Some(x as f64),
         (Leaf::Signed(x), _) => Some(x as f64),
         (Leaf::Float(x), _) => Some(x),
-        (Leaf::Str(_), Some("NaN" | "nan")) => Some(f64::NAN),
-        (Leaf::Str(_), Some("Infinity" | "inf")) => Some(f64::INFINITY),
-        (Leaf::Str(_), Some("-Infinity" | "-inf")) => Some(f64::NEG_INFINITY),
+        (Leaf::Str(_), Some(word)) => json::non_finite(word),
         _ => None,
     }
 }
