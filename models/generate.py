@@ -265,6 +265,132 @@ def squeezenet(path: Path) -> None:
     torch_export(net, [example], ["image"], ["logits"], path)
 
 
+def resnet18(path: Path) -> None:
+    """ResNet-18 (He et al. 2016; the torchvision architecture, written out
+    like SqueezeNet's): 1000 ImageNet classes from a 3x224x224 image,
+    11,689,512 parameters, residual blocks of 3x3 convolutions with batch
+    normalisation. Not trained: seeded random weights, initialised as
+    torchvision does. The suite's ResNet-class network."""
+    import torch
+    from torch import nn
+
+    class BasicBlock(nn.Module):
+        def __init__(self, inplanes, planes, stride):
+            super().__init__()
+            self.conv1 = nn.Conv2d(inplanes, planes, 3, stride=stride, padding=1, bias=False)
+            self.bn1 = nn.BatchNorm2d(planes)
+            self.conv2 = nn.Conv2d(planes, planes, 3, padding=1, bias=False)
+            self.bn2 = nn.BatchNorm2d(planes)
+            self.downsample = None
+            if stride != 1 or inplanes != planes:
+                self.downsample = nn.Sequential(
+                    nn.Conv2d(inplanes, planes, 1, stride=stride, bias=False),
+                    nn.BatchNorm2d(planes),
+                )
+
+        def forward(self, x):
+            out = torch.relu(self.bn1(self.conv1(x)))
+            out = self.bn2(self.conv2(out))
+            identity = x if self.downsample is None else self.downsample(x)
+            return torch.relu(out + identity)
+
+    class ResNet18(nn.Module):
+        def __init__(self, classes=1000):
+            super().__init__()
+            layers = [nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False), nn.BatchNorm2d(64),
+                      nn.ReLU(), nn.MaxPool2d(3, stride=2, padding=1)]
+            inplanes = 64
+            for planes, stride in [(64, 1), (128, 2), (256, 2), (512, 2)]:
+                layers += [BasicBlock(inplanes, planes, stride), BasicBlock(planes, planes, 1)]
+                inplanes = planes
+            self.features = nn.Sequential(*layers)
+            self.fc = nn.Linear(512, classes)
+            for m in self.modules():
+                if isinstance(m, nn.Conv2d):
+                    nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+
+        def forward(self, image):
+            x = nn.functional.adaptive_avg_pool2d(self.features(image), 1)
+            return self.fc(torch.flatten(x, 1))
+
+    cnn_export("resnet18", ResNet18, path)
+
+
+def mobilenet_v2(path: Path) -> None:
+    """MobileNetV2 (Sandler et al. 2018; the torchvision architecture,
+    written out): 1000 ImageNet classes from a 3x224x224 image, 3,504,872
+    parameters, inverted residual blocks of depthwise 3x3 convolutions with
+    ReLU6. Not trained: seeded random weights. Convolutions are initialised
+    He-normal over their fan-in, not their fan-out as torchvision does: in
+    an untrained network the fan-out rule shrinks every depthwise layer's
+    output (its fan-out counts all channels, its fan-in 9 taps), and the
+    logits came out near 1e-9, on the way to float32's subnormals, whose
+    slow arithmetic a benchmark must not time. The suite's MobileNet-class
+    network."""
+    import torch
+    from torch import nn
+
+    def conv_bn(inp, oup, kernel, stride=1, groups=1, relu6=True):
+        layers = [nn.Conv2d(inp, oup, kernel, stride, (kernel - 1) // 2, groups=groups,
+                            bias=False), nn.BatchNorm2d(oup)]
+        return layers + [nn.ReLU6()] if relu6 else layers
+
+    class InvertedResidual(nn.Module):
+        def __init__(self, inp, oup, stride, expand_ratio):
+            super().__init__()
+            hidden = round(inp * expand_ratio)
+            self.use_residual = stride == 1 and inp == oup
+            layers = conv_bn(inp, hidden, 1) if expand_ratio != 1 else []
+            layers += conv_bn(hidden, hidden, 3, stride, groups=hidden)
+            layers += conv_bn(hidden, oup, 1, relu6=False)
+            self.conv = nn.Sequential(*layers)
+
+        def forward(self, x):
+            return x + self.conv(x) if self.use_residual else self.conv(x)
+
+    class MobileNetV2(nn.Module):
+        def __init__(self, classes=1000):
+            super().__init__()
+            layers = conv_bn(3, 32, 3, 2)
+            inp = 32
+            # expansion t, channels c, repeats n, first stride s
+            for t, c, n, s in [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2),
+                               (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)]:
+                for i in range(n):
+                    layers.append(InvertedResidual(inp, c, s if i == 0 else 1, t))
+                    inp = c
+            layers += conv_bn(inp, 1280, 1)
+            self.features = nn.Sequential(*layers)
+            self.classifier = nn.Sequential(nn.Dropout(0.2), nn.Linear(1280, classes))
+            for m in self.modules():
+                if isinstance(m, nn.Conv2d):
+                    nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")
+                elif isinstance(m, nn.Linear):
+                    nn.init.normal_(m.weight, 0, 0.01)
+                    nn.init.zeros_(m.bias)
+
+        def forward(self, image):
+            x = nn.functional.adaptive_avg_pool2d(self.features(image), 1)
+            return self.classifier(torch.flatten(x, 1))
+
+    cnn_export("mobilenet_v2", MobileNetV2, path)
+
+
+def cnn_export(name: str, make, path: Path) -> None:
+    """Exports an untrained ImageNet-shaped network built by `make` under
+    its own seed, so its weights do not depend on which models ran before.
+    In eval mode the exporter folds each batch normalisation into its
+    convolution, as it does for a user's trained network."""
+    import torch
+
+    torch.manual_seed(SEED)
+    net = make()
+    parameters = sum(p.numel() for p in net.parameters())
+    print(f"{name}: {parameters} parameters (random, seeded; not trained)")
+    example = torch.rand(2, 3, 224, 224, generator=torch.Generator().manual_seed(SEED))
+    torch_export(net, [example], ["image"], ["logits"], path)
+
+
 # -- ONNX by hand ----------------------------------------------------------------
 
 def dtypes(path: Path) -> None:
@@ -330,6 +456,8 @@ GENERATORS = {
     "multi_io": lambda: multi_io(MODELS / "multi_io.onnx"),
     "dtypes": lambda: dtypes(MODELS / "dtypes.onnx"),
     "squeezenet": lambda: squeezenet(MODELS / "squeezenet.onnx"),
+    "resnet18": lambda: resnet18(MODELS / "resnet18.onnx"),
+    "mobilenet_v2": lambda: mobilenet_v2(MODELS / "mobilenet_v2.onnx"),
 }
 # These draw their initial weights from torch's global generator one after
 # another, seeded once: each one's weights depend on those before it having

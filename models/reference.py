@@ -28,7 +28,7 @@ onnxruntime gives as a list of dicts) is stored as what wasmodel presents it
 as: the probability tensor [rows, classes], columns in the order of the
 ZipMap's labels, which the tensor carries as "class_labels". Non-finite floats are the strings "NaN",
 "Infinity" and "-Infinity". A tensor of more than COMPACT elements (the
-squeezenet image) has its data on one line, whole numbers without ".0".
+image of an ImageNet-shaped model) has its data on one line, whole numbers without ".0".
 """
 
 import argparse
@@ -75,12 +75,13 @@ ONNX_TO_NUMPY = {
     onnx.TensorProto.STRING: object,
 }
 BATCH = 5
-# squeezenet's one image is 150528 values: a batch of one, of whole numbers.
-BATCHES = {"squeezenet": 1}
+# An ImageNet-shaped image is 150528 values: a batch of one, of whole numbers.
+IMAGE_MODELS = ("squeezenet", "resnet18", "mobilenet_v2")
+BATCHES = {name: 1 for name in IMAGE_MODELS}
 # Each model's input seed, fixed so that adding a model draws no other
 # model's inputs anew.
 INPUT_SEEDS = {"digits_cnn": 0, "dtypes": 1, "iris": 2, "multi_io": 3, "wine_mlp": 4,
-               "squeezenet": 5}
+               "squeezenet": 5, "resnet18": 6, "mobilenet_v2": 7}
 COMPACT = 10_000
 
 
@@ -105,10 +106,10 @@ def model_inputs(path: Path, rng: np.random.Generator) -> dict:
         elif path.stem == "wine_mlp":
             from_dataset = np.array([13.0, 2.3, 2.4, 19.5, 100, 2.3, 2.0, 0.36, 1.6, 5.1, 0.96, 2.6, 750])
             data = from_dataset * rng.uniform(0.7, 1.3, size=shape)
-        elif path.stem == "squeezenet":
+        elif path.stem in IMAGE_MODELS:
             # Pixel levels 0..9: whole numbers take two bytes each in the
-            # fixture. (With its zero biases the network is positively
-            # homogeneous, so this is a 0..1 image scaled by 9.)
+            # fixture. (With its zero biases SqueezeNet is positively
+            # homogeneous, so for it this is a 0..1 image scaled by 9.)
             data = rng.integers(0, 10, size=shape)
         elif dtype == np.uint8:
             data = rng.integers(0, 256, size=shape)

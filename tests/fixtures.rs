@@ -72,7 +72,16 @@ macro_rules! model_tests {
     )*};
 }
 
-model_tests!(iris, wine_mlp, digits_cnn, multi_io, dtypes, squeezenet);
+model_tests!(
+    iris,
+    wine_mlp,
+    digits_cnn,
+    multi_io,
+    dtypes,
+    squeezenet,
+    resnet18,
+    mobilenet_v2
+);
 
 #[test]
 fn dynamic_batch_dimensions_are_marked() {
