@@ -24,7 +24,7 @@ while [ $# -gt 0 ]; do
         *) MODELS+=("$1"); shift ;;
     esac
 done
-[ ${#MODELS[@]} -gt 0 ] || MODELS=(models/squeezenet.onnx models/digits_cnn.onnx models/zoo/cnn/*.onnx)
+[ ${#MODELS[@]} -gt 0 ] || MODELS=(models/squeezenet.onnx models/resnet18.onnx models/mobilenet_v2.onnx models/digits_cnn.onnx)
 MODELS=($(for m in "${MODELS[@]}"; do [ -f "$m" ] && echo "$m"; done))
 [ ${#MODELS[@]} -gt 0 ] || die "no model to time"
 

@@ -7,8 +7,9 @@
 //!                               --model squeezenet --engines --quick]
 //! ```
 //!
-//! For every model (the default `iris`, the tabular MLP `wine_mlp` and the
-//! SqueezeNet 1.1 CNN, all in `models/`), on the same seeded input:
+//! For every model (the default `iris`, the tabular MLP `wine_mlp` and
+//! three CNNs: SqueezeNet 1.1, ResNet-18 and MobileNetV2, all in
+//! `models/`), on the same seeded input:
 //!
 //! - **P1 sandbox overhead**: a warm instance's `predict` through the
 //!   component ÷ native tract (the same tract version, the same optimized
@@ -73,10 +74,12 @@ static ALLOCATOR: heap::Counting = heap::Counting;
 const HELLO: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/hello-http.wasm"));
 
 /// The suite's models: file stem in `models/`, and what it stands for.
-const MODELS: [(&str, &str); 3] = [
+const MODELS: [(&str, &str); 5] = [
     ("iris", "default (forest)"),
     ("wine_mlp", "tabular MLP"),
     ("squeezenet", "CNN"),
+    ("resnet18", "ResNet CNN"),
+    ("mobilenet_v2", "MobileNet CNN"),
 ];
 
 struct Settings {
