@@ -256,13 +256,7 @@ def squeezenet(path: Path) -> None:
         def forward(self, image):
             return torch.flatten(self.classifier(self.features(image)), 1)
 
-    # Its own seed, so its weights do not depend on which models ran before.
-    torch.manual_seed(SEED)
-    net = SqueezeNet()
-    parameters = sum(p.numel() for p in net.parameters())
-    print(f"squeezenet: {parameters} parameters (random, seeded; not trained)")
-    example = torch.rand(2, 3, 224, 224, generator=torch.Generator().manual_seed(SEED))
-    torch_export(net, [example], ["image"], ["logits"], path)
+    cnn_export("squeezenet", SqueezeNet, path)
 
 
 def resnet18(path: Path) -> None:
