@@ -124,31 +124,34 @@ impl Sink {
     /// ([`elements`](wasmodel_engine::json::elements)).
     #[inline]
     fn push(&mut self, i: usize, leaf: Leaf, text: Option<String>) -> Result<(), String> {
+        use ElementType as T;
         let s = text.as_deref();
-        let what = json::expected(self.data.element_type());
-        let refuse =
-            |s: Option<&str>| format!("element {i} is {}, which is not {what}", Shown(leaf, s));
+        // Only on the way out: this runs for every element of a request.
+        let refuse = |t: ElementType, s: Option<&str>| {
+            let what = json::expected(t);
+            format!("element {i} is {}, which is not {what}", Shown(leaf, s))
+        };
         match &mut self.data {
-            TensorData::F32(v) => v.push(real(leaf, s).ok_or_else(|| refuse(s))? as f32),
-            TensorData::F64(v) => v.push(real(leaf, s).ok_or_else(|| refuse(s))?),
+            TensorData::F32(v) => v.push(real(leaf, s).ok_or_else(|| refuse(T::F32, s))? as f32),
+            TensorData::F64(v) => v.push(real(leaf, s).ok_or_else(|| refuse(T::F64, s))?),
             TensorData::I32(v) => v.push(
                 integer(leaf)
                     .and_then(|x| i32::try_from(x).ok())
-                    .ok_or_else(|| refuse(s))?,
+                    .ok_or_else(|| refuse(T::I32, s))?,
             ),
-            TensorData::I64(v) => v.push(integer(leaf).ok_or_else(|| refuse(s))?),
+            TensorData::I64(v) => v.push(integer(leaf).ok_or_else(|| refuse(T::I64, s))?),
             TensorData::U8(v) => v.push(
                 integer(leaf)
                     .and_then(|x| u8::try_from(x).ok())
-                    .ok_or_else(|| refuse(s))?,
+                    .ok_or_else(|| refuse(T::U8, s))?,
             ),
             TensorData::Bool(v) => match leaf {
                 Leaf::Bool(b) => v.push(b),
-                _ => return Err(refuse(s)),
+                _ => return Err(refuse(T::Bool, s)),
             },
             TensorData::String(v) => match (leaf, text) {
                 (Leaf::Str(_), Some(text)) => v.push(text),
-                (_, text) => return Err(refuse(text.as_deref())),
+                (_, text) => return Err(refuse(T::String, text.as_deref())),
             },
         }
         Ok(())
