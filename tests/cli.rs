@@ -7,7 +7,9 @@ use std::process::{Command, Output};
 use serde_json::Value;
 use wasmodel::json::tensors_from_json_object;
 
-use crate::support::{assert_outputs_match, cache_dir, fixture, fixture_path, model_path, ok};
+use crate::support::{
+    assert_outputs_match, cache_dir, fixture, fixture_path, model_path, ok, sha256_hex,
+};
 
 fn wasmodel(args: &[&str], cache: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_wasmodel"))
@@ -134,10 +136,7 @@ fn a_broken_compile_cache_costs_a_compile_not_the_prediction() {
 
     // The shared cache's entry for this component, cut in half in a cache
     // of this test's own (other tests map the shared one).
-    let name = {
-        use sha2::Digest as _;
-        format!("{:x}-", sha2::Sha256::digest(std::fs::read(&wasm).unwrap()))
-    };
+    let name = format!("{}-", sha256_hex(&std::fs::read(&wasm).unwrap()));
     let entry = std::fs::read_dir(&cache)
         .unwrap()
         .map(|e| e.unwrap().path())

@@ -3,7 +3,7 @@
 
 use wasmodel::{Dimension, ElementType, Tensor, TensorInfo};
 
-use crate::support::{assert_outputs_match, fixture, model, model_path};
+use crate::support::{assert_outputs_match, fixture, model, model_path, sha256_hex};
 
 /// Builds the model's component, runs the fixture's inputs through it under
 /// wasmtime and compares with onnxruntime's outputs.
@@ -50,11 +50,6 @@ fn metadata_matches_onnx(stem: &str) {
         actual(&fixture.outputs),
         "outputs of {stem}"
     );
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::Digest as _;
-    format!("{:x}", sha2::Sha256::digest(bytes))
 }
 
 macro_rules! model_tests {

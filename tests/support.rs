@@ -158,3 +158,10 @@ pub fn ok(output: std::process::Output) -> (String, String) {
     );
     (stdout, stderr)
 }
+
+/// The SHA-256 of `bytes` in lowercase hex, as model digests and compile
+/// cache entries are named.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    format!("{:x}", sha2::Sha256::digest(bytes))
+}
