@@ -33,6 +33,7 @@ mod runtime;
 mod serve;
 pub mod spin_manifest;
 pub mod tensor_io;
+mod tokio_timer;
 mod vector_state;
 pub mod wit;
 

@@ -36,6 +36,7 @@ use wasmtime_wasi_http::{WasiBody, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, 
 
 use crate::metrics::{Metrics, Route};
 use crate::runtime::{CallState, Shared, classify};
+use crate::tokio_timer::TokioTimer;
 use crate::vector_state;
 use crate::{Error, Limits, Runtime};
 
@@ -50,7 +51,9 @@ pub struct ServeOptions {
     pub access_log: bool,
     /// How those lines look.
     pub log_format: LogFormat,
-    /// Longest wait for a request body to arrive (408 after).
+    /// Longest wait for a request's head (the connection is closed after
+    /// it, and so is a keep-alive connection idle that long between
+    /// requests), then for its body (408 after).
     pub read_timeout: Duration,
     /// Longest wait for a free slot (503 after).
     pub queue_timeout: Duration,
@@ -541,7 +544,11 @@ impl Server {
                     let handler = Arc::clone(&handler);
                     async move { Ok::<_, Infallible>(handler.handle(peer, request).await) }
                 });
+                // A client that dribbles its request head in (or sends
+                // nothing) holds a connection for `read_timeout` at most.
                 let connection = http1::Builder::new()
+                    .timer(TokioTimer)
+                    .header_read_timeout(options.read_timeout)
                     .keep_alive(true)
                     .serve_connection(TokioIo::new(stream), service);
                 let mut connection = std::pin::pin!(connection);
@@ -582,6 +589,56 @@ struct Handler {
     metrics: Arc<Metrics>,
 }
 
+/// One request's line in the metrics and the access log, written when it
+/// is answered, or when hyper drops it unanswered because its client hung
+/// up: then as 499, nginx's "client closed request".
+struct Record<'a> {
+    handler: &'a Handler,
+    peer: SocketAddr,
+    method: hyper::Method,
+    path: String,
+    started: Instant,
+    model: Option<usize>,
+    route: Route,
+    done: bool,
+}
+
+/// The status a request is counted and logged with when its client hung
+/// up before the answer.
+const CLIENT_CLOSED_REQUEST: u16 = 499;
+
+impl Record<'_> {
+    fn finish(&mut self, status: u16, body_len: usize) {
+        self.done = true;
+        self.handler.log(self, status, body_len);
+    }
+}
+
+impl Drop for Record<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.finish(CLIENT_CLOSED_REQUEST, 0);
+        }
+    }
+}
+
+/// A component instance running a request, in the `instances_in_use`
+/// gauge until dropped, however the request ends.
+struct InUse<'a>(&'a Metrics);
+
+impl<'a> InUse<'a> {
+    fn new(metrics: &'a Metrics) -> Self {
+        metrics.instances_in_use.fetch_add(1, Ordering::Relaxed);
+        InUse(metrics)
+    }
+}
+
+impl Drop for InUse<'_> {
+    fn drop(&mut self) {
+        self.0.instances_in_use.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// Where a request goes.
 enum Destination {
     /// A model's component (its index), for a kind of route.
@@ -602,16 +659,29 @@ impl Handler {
         peer: SocketAddr,
         request: Request<Incoming>,
     ) -> Response<HyperOutgoingBody> {
-        let started = Instant::now();
-        let (method, path) = (request.method().clone(), request.uri().path().to_owned());
-        let destination = self.destination(&path);
-        let (response, body_len, model, route) = match destination {
+        let mut record = Record {
+            handler: self,
+            peer,
+            method: request.method().clone(),
+            path: request.uri().path().to_owned(),
+            started: Instant::now(),
+            model: None,
+            route: Route::Other,
+            done: false,
+        };
+        let (response, body_len) = match self.destination(&record.path) {
             Destination::Model(index, route) => {
-                let (response, body_len) = self.answer(request, index).await;
-                (response, body_len, Some(index), route)
+                (record.model, record.route) = (Some(index), route);
+                self.answer(request, index).await
             }
-            Destination::Metrics => (self.metrics_response(&method), 0, None, Route::Metrics),
-            Destination::Repository => (self.repository(&method), 0, None, Route::Server),
+            Destination::Metrics => {
+                record.route = Route::Metrics;
+                (self.metrics_response(&record.method), 0)
+            }
+            Destination::Repository => {
+                record.route = Route::Server;
+                (self.repository(&record.method), 0)
+            }
             Destination::UnknownModel(name) => {
                 let response = error_response(
                     StatusCode::NOT_FOUND,
@@ -620,7 +690,7 @@ impl Handler {
                         self.names()
                     ),
                 );
-                (response, 0, None, Route::Other)
+                (response, 0)
             }
             Destination::AmbiguousPredict => {
                 let response = error_response(
@@ -631,38 +701,45 @@ impl Handler {
                         self.names()
                     ),
                 );
-                (response, 0, None, Route::Other)
+                (response, 0)
             }
         };
-        let took = started.elapsed();
-        let status = response.status().as_u16();
-        let series = model.map_or(&self.metrics.server, |i| &self.metrics.models[i]);
-        series.answered(route, status, took);
-        if self.options.access_log {
-            let model = model.map_or("", |i| self.models[i].name.as_str());
-            match self.options.log_format {
-                LogFormat::Text => eprintln!(
-                    "{peer} \"{method} {path}\" {status} {body_len}B {:.1}ms",
-                    took.as_secs_f64() * 1e3
-                ),
-                LogFormat::Json => eprintln!(
-                    "{}",
-                    serde_json::json!({
-                        "time": std::time::SystemTime::now()
-                            .duration_since(std::time::UNIX_EPOCH)
-                            .map_or(0.0, |d| d.as_secs_f64()),
-                        "peer": peer.to_string(),
-                        "method": method.as_str(),
-                        "path": path,
-                        "model": model,
-                        "status": status,
-                        "body_bytes": body_len,
-                        "ms": took.as_secs_f64() * 1e3,
-                    })
-                ),
-            }
-        }
+        record.finish(response.status().as_u16(), body_len);
         response
+    }
+
+    /// Counts a request in the metrics and writes its access-log line.
+    fn log(&self, r: &Record<'_>, status: u16, body_len: usize) {
+        let took = r.started.elapsed();
+        let series = r
+            .model
+            .map_or(&self.metrics.server, |i| &self.metrics.models[i]);
+        series.answered(r.route, status, took);
+        if !self.options.access_log {
+            return;
+        }
+        let (peer, method, path) = (r.peer, &r.method, &r.path);
+        match self.options.log_format {
+            LogFormat::Text => eprintln!(
+                "{peer} \"{method} {path}\" {status} {body_len}B {:.1}ms",
+                took.as_secs_f64() * 1e3
+            ),
+            LogFormat::Json => eprintln!(
+                "{}",
+                serde_json::json!({
+                    "time": std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0.0, |d| d.as_secs_f64()),
+                    "peer": peer.to_string(),
+                    "method": method.as_str(),
+                    "path": path,
+                    "model": r.model.map_or("", |i| self.models[i].name.as_str()),
+                    "status": status,
+                    "body_bytes": body_len,
+                    "ms": took.as_secs_f64() * 1e3,
+                })
+            ),
+        }
     }
 
     /// Which component (or which of the server's own answers) a path is for.
@@ -808,9 +885,7 @@ impl Handler {
             return (response, body_len);
         };
         let computing = Instant::now();
-        self.metrics
-            .instances_in_use
-            .fetch_add(1, Ordering::Relaxed);
+        let _in_use = InUse::new(&self.metrics);
         let metrics = Arc::clone(&self.metrics);
         let response = self.models[index]
             .model
@@ -818,9 +893,6 @@ impl Handler {
                 metrics.models[index].used_memory(bytes);
             })
             .await;
-        self.metrics
-            .instances_in_use
-            .fetch_sub(1, Ordering::Relaxed);
         series.computed(computing.elapsed());
         (response, body_len)
     }

@@ -32,7 +32,7 @@ impl TestServer {
         }
     }
 
-    fn start(stem: &str, limits: Limits, options: ServeOptions) -> TestServer {
+    pub(crate) fn start(stem: &str, limits: Limits, options: ServeOptions) -> TestServer {
         TestServer::start_many(&[stem], limits, options)
     }
 
@@ -109,7 +109,7 @@ impl Drop for TestServer {
     }
 }
 
-fn quiet() -> ServeOptions {
+pub(crate) fn quiet() -> ServeOptions {
     ServeOptions {
         access_log: false,
         ..ServeOptions::default()
@@ -121,7 +121,7 @@ fn quiet() -> ServeOptions {
 pub(crate) struct Answer {
     pub(crate) status: u16,
     headers: Vec<(String, String)>,
-    body: Vec<u8>,
+    pub(crate) body: Vec<u8>,
 }
 
 impl Answer {
@@ -135,7 +135,7 @@ impl Answer {
         })
     }
 
-    fn error(&self) -> String {
+    pub(crate) fn error(&self) -> String {
         self.json()["error"]
             .as_str()
             .unwrap_or_else(|| panic!("no error message: {self:?}"))
@@ -193,7 +193,7 @@ fn send(
     parse_response(&raw)
 }
 
-fn parse_response(raw: &[u8]) -> Answer {
+pub(crate) fn parse_response(raw: &[u8]) -> Answer {
     let end = raw
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
@@ -246,7 +246,7 @@ fn datatype(dtype: &str) -> &'static str {
 }
 
 /// An OIP infer request with a fixture's inputs.
-fn infer_request(stem: &str) -> Value {
+pub(crate) fn infer_request(stem: &str) -> Value {
     let path = fixture_path(&format!("{stem}.json"));
     let json: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let inputs: Vec<Value> = json["inputs"]
@@ -266,7 +266,7 @@ fn infer_request(stem: &str) -> Value {
 }
 
 /// The outputs of an OIP infer response, as tensors.
-fn outputs(response: &Value) -> Vec<Tensor> {
+pub(crate) fn outputs(response: &Value) -> Vec<Tensor> {
     let mut by_name = serde_json::Map::new();
     for output in response["outputs"].as_array().expect("outputs") {
         let dtype = wasmodel_oip::datatype::parse(output["datatype"].as_str().unwrap())
@@ -751,7 +751,7 @@ fn a_body_over_the_limit_is_refused_however_it_is_sent() {
 }
 
 /// An infer request for `rows` 8×8 images for the digits CNN.
-fn digits_request(rows: usize) -> Value {
+pub(crate) fn digits_request(rows: usize) -> Value {
     json!({ "inputs": [{
         "name": "image",
         "shape": [rows, 1, 8, 8],
@@ -1020,7 +1020,7 @@ fn an_unmodified_triton_client_gets_onnxruntime_outputs() {
 /// Starts `wasmodel serve ARGS... --addr 127.0.0.1:0` and waits for its
 /// `Listening on` line: the child (stderr piped, for the caller to read;
 /// stdout drained) and the address. Panics with the server's stderr if it does not start.
-fn spawn_wasmodel_serve<S: AsRef<std::ffi::OsStr>>(
+pub(crate) fn spawn_wasmodel_serve<S: AsRef<std::ffi::OsStr>>(
     args: &[S],
 ) -> (std::process::Child, SocketAddr) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_wasmodel"))
@@ -1052,7 +1052,7 @@ fn spawn_wasmodel_serve<S: AsRef<std::ffi::OsStr>>(
 
 /// Sends the server Ctrl-C (SIGINT), checks that it exits cleanly, and
 /// returns what it printed on stderr.
-fn stop_with_ctrl_c(child: std::process::Child) -> String {
+pub(crate) fn stop_with_ctrl_c(child: std::process::Child) -> String {
     let status = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()

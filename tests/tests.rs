@@ -21,6 +21,9 @@ mod build;
 mod cli;
 // `wasmodel serve` and the HTTP component, over a real socket.
 mod serve;
+// `wasmodel serve` against slow, idle and vanishing clients, and Ctrl-C
+// under load.
+mod serve_faults;
 // spin.toml builds and routes the default model.
 mod spin;
 // A user's own Spin app importing a model: composed, and under `spin up`.
