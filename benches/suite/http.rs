@@ -13,7 +13,7 @@
 //!   instance adds to `wasmodel serve`'s peak (a round at one connection,
 //!   then one at N).
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -21,9 +21,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use wasmtime_wasi_http::io::TokioIo;
 
 use super::Samples;
+use crate::net::{Process, connect, free_port, proc_kb};
 
 /// How long and how hard to load each server.
 #[derive(Clone, Copy)]
@@ -207,33 +207,6 @@ impl Server<'_> {
     }
 }
 
-/// A server process, killed if dropped before it is stopped.
-struct Process(Child);
-
-impl Process {
-    fn stop(&mut self, signal: &str) -> anyhow::Result<()> {
-        Command::new("kill")
-            .args([signal, &self.0.id().to_string()])
-            .status()?;
-        self.0.wait()?;
-        Ok(())
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        if matches!(self.0.try_wait(), Ok(None)) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-}
-
-/// A port nothing listens on now (the server binds it a moment later).
-fn free_port() -> anyhow::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
 /// Asks `target` every 2 ms until it answers 200; the time since `spawned`.
 async fn wait_ready(
     addr: SocketAddr,
@@ -357,16 +330,6 @@ fn clone_request(request: &hyper::Request<Full<Bytes>>) -> hyper::Request<Full<B
     clone
 }
 
-async fn connect(
-    addr: SocketAddr,
-) -> anyhow::Result<hyper::client::conn::http1::SendRequest<Full<Bytes>>> {
-    let stream = tokio::net::TcpStream::connect(addr).await?;
-    stream.set_nodelay(true)?;
-    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-    tokio::spawn(connection);
-    Ok(sender)
-}
-
 /// A process's peak resident set (`VmHWM`), in bytes.
 fn peak_rss(pid: u32) -> anyhow::Result<u64> {
     proc_kb(pid, "status", "VmHWM:")
@@ -414,20 +377,6 @@ fn resident_by_kind(pid: u32) -> anyhow::Result<Vec<(&'static str, u64)>> {
     }
     kinds.sort_by_key(|(_, bytes)| std::cmp::Reverse(*bytes));
     Ok(kinds)
-}
-
-/// The `key  N kB` line of `/proc/PID/file`, in bytes.
-fn proc_kb(pid: u32, file: &str, key: &str) -> anyhow::Result<u64> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/{file}"))
-        .with_context(|| format!("cannot read /proc/{pid}/{file} (Linux only)"))?;
-    let kb: u64 = text
-        .lines()
-        .find_map(|l| l.strip_prefix(key))
-        .and_then(|v| v.trim().strip_suffix("kB"))
-        .with_context(|| format!("no {key} in /proc/{pid}/{file}"))?
-        .trim()
-        .parse()?;
-    Ok(kb * 1024)
 }
 
 /// The uvicorn supervisor's worker processes (Python's multiprocessing

@@ -65,6 +65,8 @@ use wasmodel::{
 mod engines;
 mod heap;
 mod http;
+#[path = "../common/net.rs"]
+mod net;
 
 #[global_allocator]
 static ALLOCATOR: heap::Counting = heap::Counting;
