@@ -128,6 +128,6 @@ fn visit(graph: &GraphProto, f: &mut impl FnMut(&NodeProto)) {
     }
 }
 
-fn nested_graphs(attribute: &AttributeProto) -> impl Iterator<Item = &GraphProto> {
+pub(crate) fn nested_graphs(attribute: &AttributeProto) -> impl Iterator<Item = &GraphProto> {
     attribute.g.iter().chain(attribute.graphs.iter())
 }

@@ -12,9 +12,11 @@ pub mod graph;
 #[cfg(feature = "json")]
 pub mod json;
 mod model;
+pub mod npy;
 pub mod onnx_ml;
 mod types;
 mod validate;
+mod wiring;
 
 pub use error::{InputError, InputErrorKind, LoadError, PredictError};
 pub use model::{Model, onnx};

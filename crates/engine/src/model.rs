@@ -17,6 +17,7 @@ use crate::types::{
     ClassLabels, Dimension, ElementType, ModelInfo, Tensor, TensorData, TensorInfo,
 };
 use crate::validate;
+use crate::wiring;
 
 /// tract's ONNX parser, with wasmodel's ONNX-ML operators registered.
 pub fn onnx() -> tract_onnx::Onnx {
@@ -94,9 +95,37 @@ impl Model {
             )));
         }
 
+        // 1c. Names the graph's outputs use must be defined (tract would
+        // panic on one that is not).
+        wiring::check(graph)?;
+
+        // 2-4. tract's part. It panics on some malformed files (an
+        // `unwrap` on an axis out of range, found by fuzzing: see
+        // `fuzz/regressions/onnx_load/`); natively, where panics unwind,
+        // that is a refusal of the file, not a crash of `wasmodel build`,
+        // which loads every model natively before packaging it. (In wasm a
+        // panic aborts.)
+        let info = ModelInfo {
+            name: name.to_owned(),
+            version: version.to_owned(),
+            digest,
+            producer,
+            inputs: Vec::new(),
+            outputs: Vec::new(),
+        };
+        contain_panics(|| Model::translate(&framework, &proto, class_labels, info))
+    }
+
+    /// Translates, types, describes and optimizes a decoded model.
+    fn translate(
+        framework: &tract_onnx::Onnx,
+        proto: &tract_onnx::pb::ModelProto,
+        class_labels: Vec<(String, ClassLabels)>,
+        info: ModelInfo,
+    ) -> Result<Model, LoadError> {
         // 2. Translate the graph.
         let model = framework
-            .model_for_proto_model(&proto)
+            .model_for_proto_model(proto)
             .map_err(|e| LoadError::Unsupported(error_chain(&e)))?;
 
         // 3. Give every input dimension the file leaves unnamed a symbol of
@@ -140,12 +169,9 @@ impl Model {
 
         Ok(Model {
             info: ModelInfo {
-                name: name.to_owned(),
-                version: version.to_owned(),
-                digest,
-                producer,
                 inputs,
                 outputs,
+                ..info
             },
             plan,
             batch_one,
@@ -365,6 +391,20 @@ fn slice<T: tract_onnx::prelude::Datum + Clone>(
         .try_as_plain_ram()
         .and_then(|view| view.as_slice::<T>().map(<[T]>::to_vec))
         .map_err(|e| PredictError::Internal(format!("reading output `{name}`: {e}")))
+}
+
+/// Runs `f`, turning a panic in it into a refusal of the model.
+fn contain_panics(f: impl FnOnce() -> Result<Model, LoadError>) -> Result<Model, LoadError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|payload| {
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or("(no message)");
+        Err(LoadError::Unsupported(format!(
+            "tract failed on this file ({message}); the file is likely malformed"
+        )))
+    })
 }
 
 /// tract's errors carry their cause chain; show all of it on one line.
