@@ -28,6 +28,8 @@
 #  6. FastAPI and uvicorn into .venv (benches/peers/requirements.txt, every
 #     dependency pinned), and the pinned onnxruntime-web for Node (`npm ci`
 #     from package-lock.json; Node and npm from Debian if they are missing).
+# --fuzz adds, alone or with the others, what scripts/fuzz.sh needs:
+#  7. cargo-fuzz (pinned) into .tools, and a C++ compiler for libFuzzer.
 # Safe to run again: it only installs what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,12 +39,14 @@ die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
 TESTS=false
 BENCH=false
+FUZZ=false
 for arg in "$@"; do
     case "$arg" in
         --tests) TESTS=true ;;
         --bench) TESTS=true BENCH=true ;;
+        --fuzz) FUZZ=true ;;
         -h|--help) sed -n '2,/^$/p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-        *) printf 'usage: scripts/setup.sh [--tests] [--bench]\n' >&2; exit 2 ;;
+        *) printf 'usage: scripts/setup.sh [--tests] [--bench] [--fuzz]\n' >&2; exit 2 ;;
     esac
 done
 
@@ -89,6 +93,18 @@ fi
 
 # curl, which scripts/demo.sh talks to `wasmodel serve` with.
 command -v curl >/dev/null || apt_install curl || die "install curl"
+
+# 7. cargo-fuzz for the fuzz targets (fuzz/, scripts/fuzz.sh).
+CARGO_FUZZ_VERSION=0.13.2
+if $FUZZ; then
+    command -v c++ >/dev/null || apt_install g++ \
+        || die "the fuzz targets need a C++ compiler (libFuzzer is C++): install g++"
+    if [ "$(.tools/bin/cargo-fuzz --version 2>/dev/null)" != "cargo-fuzz $CARGO_FUZZ_VERSION" ]; then
+        say "cargo install cargo-fuzz $CARGO_FUZZ_VERSION into .tools (a minute, once)"
+        cargo install cargo-fuzz --version "$CARGO_FUZZ_VERSION" --locked --quiet --force \
+            --root .tools --target-dir target/tools
+    fi
+fi
 
 if ! $TESTS; then
     say "setup done (the main job's; scripts/setup.sh --tests adds the test suite's)"

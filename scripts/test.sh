@@ -14,6 +14,8 @@ step "cargo fmt --check"
 cargo fmt --all -- --check
 step "cargo clippy (host, engine, both guest flavours)"
 cargo clippy --workspace --all-targets --all-features --release -- -D warnings
+step "cargo fmt --check and clippy, fuzz targets (scripts/fuzz.sh runs them)"
+(cd fuzz && cargo fmt -- --check && cargo clippy --all-targets -- -D warnings)
 step "reference outputs still match onnxruntime"
 .venv/bin/python models/reference.py --check
 step "cargo test"

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Fuzzes every decoder that bytes from outside reach (fuzz/: cargo-fuzz and
+# libFuzzer): the OIP service (JSON and binary requests), the CLI's tensor
+# files (.npy, JSON), the engine's input checks and the ONNX loader.
+#
+#   scripts/fuzz.sh [--seconds N] [TARGET...]   each target N s (default 30)
+#
+# Each target starts from its committed seeds (fuzz/corpus/TARGET, made by
+# fuzz/seeds.py; onnx_load from the repository's small models) and from the
+# inputs that once crashed it (fuzz/regressions/TARGET), and writes
+# what it learns to target/fuzz-corpus/TARGET, which later runs reuse.
+# A crash stops the target and leaves the input in fuzz/artifacts/TARGET/;
+# so does an input that allocates more than 2 GiB or runs more than 30 s.
+# Built on the stable toolchain with RUSTC_BOOTSTRAP=1 (cargo-fuzz asks for
+# nightly flags) and no sanitizer (-s none): safe Rust needs none, and the
+# machines here have no nightly. Exits non-zero if any target failed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+seconds=30
+targets=()
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --seconds) seconds=$2; shift 2 ;;
+        -h|--help) sed -n '2,/^set -e/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -*) printf 'usage: scripts/fuzz.sh [--seconds N] [TARGET...]\n' >&2; exit 2 ;;
+        *) targets+=("$1"); shift ;;
+    esac
+done
+[ ${#targets[@]} -gt 0 ] || targets=(oip_request tensor_files engine_inputs onnx_load)
+
+scripts/setup.sh --fuzz
+export RUSTC_BOOTSTRAP=1
+FUZZ=(.tools/bin/cargo-fuzz)
+echo "==> building the fuzz targets (coverage-instrumented; minutes, once)" >&2
+"${FUZZ[@]}" build -s none
+
+# onnx_load's seeds: every committed model under 200 kB.
+onnx_seeds=target/fuzz-seeds/onnx_load
+rm -rf "$onnx_seeds" && mkdir -p "$onnx_seeds"
+find models tests/fixtures -name '*.onnx' -size -200k -exec cp {} "$onnx_seeds/" \;
+
+failed=()
+for target in "${targets[@]}"; do
+    corpus=target/fuzz-corpus/$target
+    mkdir -p "$corpus"
+    seeds=(fuzz/corpus/"$target")
+    [ "$target" = onnx_load ] && seeds=("$onnx_seeds")
+    [ -d "${seeds[0]}" ] || seeds=()
+    # Every input that once crashed a target is replayed first.
+    [ -d fuzz/regressions/"$target" ] && seeds+=(fuzz/regressions/"$target")
+    echo "==> fuzzing $target for $seconds s" >&2
+    if ! "${FUZZ[@]}" run -s none "$target" "$corpus" "${seeds[@]}" -- \
+        -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=30 -print_final_stats=1 \
+        2> "target/fuzz-$target.log"; then
+        failed+=("$target")
+        tail -40 "target/fuzz-$target.log" >&2
+    fi
+    grep -E '^(#[0-9]+.*DONE|stat::number_of_executed_units|stat::peak_rss_mb)' \
+        "target/fuzz-$target.log" >&2 || true
+done
+if [ ${#failed[@]} -gt 0 ]; then
+    echo "fuzzing found crashes in: ${failed[*]} (inputs in fuzz/artifacts/)" >&2
+    exit 1
+fi
+echo "==> fuzzing done: ${targets[*]}, $seconds s each, no crash" >&2
