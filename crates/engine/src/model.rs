@@ -275,7 +275,11 @@ fn describe(model: &TypedModel, role: &'static str) -> Result<Vec<TensorInfo>, L
                     name: name.clone(),
                     found: format!("{:?}", fact.datum_type),
                 })?;
-            let shape = fact.shape.iter().map(dimension).collect();
+            let shape = fact
+                .shape
+                .iter()
+                .map(|d| dimension(d, role, &name))
+                .collect::<Result<_, _>>()?;
             Ok(TensorInfo {
                 name,
                 element_type,
@@ -291,10 +295,18 @@ fn one_column_per_class(shape: &[Dimension], labels: &ClassLabels) -> bool {
     matches!(shape, [_, Dimension::Fixed(n)] if *n as usize == labels.len())
 }
 
-fn dimension(dim: &TDim) -> Dimension {
-    match dim.as_i64().map(u32::try_from) {
-        Some(Ok(n)) => Dimension::Fixed(n),
-        _ => Dimension::Dynamic(dim.to_string()),
+/// A declared dimension: a number a tensor can have (0 to `u32::MAX`), or
+/// the caller's choice. A negative or larger number no input could match
+/// (it used to be reported as a dynamic dimension named after the number).
+fn dimension(dim: &TDim, role: &str, name: &str) -> Result<Dimension, LoadError> {
+    match dim.as_i64() {
+        Some(n) => u32::try_from(n).map(Dimension::Fixed).map_err(|_| {
+            LoadError::Malformed(format!(
+                "{role} `{name}` declares dimension {n}; a dimension is between 0 and {}",
+                u32::MAX
+            ))
+        }),
+        None => Ok(Dimension::Dynamic(dim.to_string())),
     }
 }
 

@@ -11,10 +11,15 @@ use tract_onnx::pb::GraphProto;
 use crate::error::LoadError;
 use crate::graph::nested_graphs;
 
-/// Refuses a graph, or a graph nested in one of its nodes (Loop, If and
-/// Scan bodies), with an output that none of its inputs, initializers or
-/// nodes defines.
+/// Refuses a graph without outputs, and a graph, or a graph nested in one
+/// of its nodes (Loop, If and Scan bodies), with an output that none of
+/// its inputs, initializers or nodes defines.
 pub(crate) fn check(graph: &GraphProto) -> Result<(), LoadError> {
+    // A model that computes nothing would make a component that answers
+    // nothing (found by fuzzing too).
+    if graph.output.is_empty() {
+        return Err(LoadError::Malformed("the graph has no outputs".into()));
+    }
     check_scope(graph, "the graph")
 }
 

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use wasmodel_engine::{LoadError, Model};
+use wasmodel_engine::{Dimension, LoadError, Model};
 
 fn regression(name: &str) -> Vec<u8> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -52,4 +52,69 @@ fn a_panic_in_tract_is_a_refusal() {
         error.contains("tract failed on this file") && error.contains("axis"),
         "{error}"
     );
+}
+
+/// A hostile file of `tests/fixtures/hostile/` (made by its generate.py).
+fn hostile(name: &str) -> Vec<u8> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/hostile")
+        .join(format!("{name}.onnx"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[test]
+fn an_initializer_larger_than_its_data_is_refused() {
+    // 2^30 floats declared, 16 bytes given.
+    let error = refusal(&hostile("initializer_larger_than_its_data")).to_string();
+    assert!(error.contains("does not match shape"), "{error}");
+}
+
+#[test]
+fn dimensions_no_tensor_can_have_are_refused() {
+    // 2^40: it used to be reported as a dynamic dimension named
+    // "1099511627776", which any input then matched.
+    let error = refusal(&hostile("absurd_dimensions")).to_string();
+    assert!(
+        error.contains("input `x` declares dimension 1099511627776"),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_negative_dimension_is_the_callers_choice() {
+    // ONNX has no negative dimensions; the engine reads -7 as unnamed,
+    // as it does an absent one, and names it.
+    let model = Model::load(&hostile("negative_dimension"), "negative", "1").unwrap();
+    assert_eq!(
+        model.info().inputs[0].shape,
+        [Dimension::Dynamic("x_dim0".into()), Dimension::Fixed(3)]
+    );
+}
+
+#[test]
+fn a_cycle_is_refused() {
+    let error = refusal(&hostile("cycle")).to_string();
+    assert!(error.contains("Loop detected"), "{error}");
+}
+
+#[test]
+fn a_constant_too_large_to_allocate_is_refused() {
+    // ConstantOfShape of 2^40 floats, folded while loading: tract's
+    // allocation fails, and it panics; the engine refuses the file.
+    let error = refusal(&hostile("constant_of_enormous_shape")).to_string();
+    assert!(error.contains("failed to allocate"), "{error}");
+}
+
+#[test]
+fn nested_subgraphs_load() {
+    // If inside If, 30 deep: within what protobuf decoders accept, and
+    // loaded without trouble (no recursion to fear at this depth).
+    let model = Model::load(&hostile("nested_ifs"), "nested", "1").unwrap();
+    assert_eq!(model.info().outputs.len(), 1);
+}
+
+#[test]
+fn a_graph_without_outputs_is_refused() {
+    let error = refusal(&regression("no-outputs.onnx")).to_string();
+    assert!(error.contains("the graph has no outputs"), "{error}");
 }
