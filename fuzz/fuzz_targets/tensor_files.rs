@@ -3,7 +3,7 @@
 //! an error, never a panic or an allocation out of proportion to the file.
 //!
 //! Input: byte 0 picks the reader (0: `.npy`; else JSON as the element type
-//! it selects), the rest is the file.
+//! it selects in `ElementType::ALL`), the rest is the file.
 
 #![no_main]
 
@@ -11,16 +11,6 @@ use libfuzzer_sys::fuzz_target;
 use wasmodel_engine::ElementType;
 use wasmodel_engine::json::tensor_from_json;
 use wasmodel_engine::npy::tensor_from_npy;
-
-const TYPES: [ElementType; 7] = [
-    ElementType::F32,
-    ElementType::F64,
-    ElementType::I32,
-    ElementType::I64,
-    ElementType::U8,
-    ElementType::Bool,
-    ElementType::String,
-];
 
 fuzz_target!(|data: &[u8]| {
     let Some((&selector, file)) = data.split_first() else {
@@ -32,7 +22,11 @@ fuzz_target!(|data: &[u8]| {
         let Ok(value) = serde_json::from_slice::<serde_json::Value>(file) else {
             return;
         };
-        tensor_from_json("x", TYPES[usize::from(selector) % TYPES.len()], &value)
+        tensor_from_json(
+            "x",
+            ElementType::ALL[usize::from(selector) % ElementType::ALL.len()],
+            &value,
+        )
     };
     if let Ok(t) = tensor {
         // What was read is what its shape says.
