@@ -10,7 +10,8 @@
 # inputs that once crashed it (fuzz/regressions/TARGET), and writes
 # what it learns to target/fuzz-corpus/TARGET, which later runs reuse.
 # A crash stops the target and leaves the input in fuzz/artifacts/TARGET/;
-# so does an input that allocates more than 2 GiB or runs more than 30 s.
+# so does an input that takes the process over 2 GiB resident or runs more
+# than 30 s.
 # Built on the stable toolchain with RUSTC_BOOTSTRAP=1 (cargo-fuzz asks for
 # nightly flags) and no sanitizer (-s none): safe Rust needs none, and the
 # machines here have no nightly. Exits non-zero if any target failed.
