@@ -201,11 +201,9 @@ fn exchange(addr: SocketAddr, path: &str, body: &str) -> Fate {
     let Ok(mut stream) = TcpStream::connect(addr) else {
         return Fate::Refused;
     };
-    let head = format!(
-        "POST {path} HTTP/1.1\r\nhost: test\r\nconnection: close\r\n\
-         content-type: application/json\r\ncontent-length: {}\r\n\r\n",
-        body.len()
-    );
+    // `connection: close`: one request per connection, so an answer ends
+    // where the stream does.
+    let head = post_head(path, body.len()).replacen("\r\n", "\r\nconnection: close\r\n", 1);
     // The server may close an accepted connection before reading it.
     let _ = stream
         .write_all(head.as_bytes())

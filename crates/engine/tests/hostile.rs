@@ -3,14 +3,25 @@
 //! `fuzz/regressions/onnx_load/` are inputs the `onnx_load` fuzz target
 //! crashed the engine with before it was fixed, named for what they do.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use wasmodel_engine::{Dimension, LoadError, Model};
 
-fn regression(name: &str) -> Vec<u8> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../fuzz/regressions/onnx_load")
-        .join(name);
+/// The fuzz target's crashing inputs.
+const REGRESSIONS: &str = "fuzz/regressions/onnx_load";
+/// Hostile files made by `generate.py` there.
+const HOSTILE: &str = "tests/fixtures/hostile";
+
+/// A directory of the repository.
+fn dir(relative: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(relative)
+}
+
+/// The bytes of `name` in the repository directory `relative`.
+fn read(relative: &str, name: &str) -> Vec<u8> {
+    let path = dir(relative).join(name);
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
@@ -23,7 +34,7 @@ fn refusal(onnx: &[u8]) -> LoadError {
 
 #[test]
 fn every_fuzz_regression_is_refused() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/regressions/onnx_load");
+    let dir = dir(REGRESSIONS);
     let mut seen = 0;
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
@@ -36,7 +47,7 @@ fn every_fuzz_regression_is_refused() {
 
 #[test]
 fn an_output_that_nothing_defines_is_named() {
-    let error = refusal(&regression("output-that-nothing-defines.onnx")).to_string();
+    let error = refusal(&read(REGRESSIONS, "output-that-nothing-defines.onnx")).to_string();
     assert!(
         error.contains("output `Y` that no node, input or initializer defines"),
         "{error}"
@@ -47,25 +58,17 @@ fn an_output_that_nothing_defines_is_named() {
 fn a_panic_in_tract_is_a_refusal() {
     // A reduction over axis 65 of a rank-2 tensor: tract-hir `unwrap`s the
     // axis and panics while typing the graph.
-    let error = refusal(&regression("reduce-axis-out-of-range.onnx")).to_string();
+    let error = refusal(&read(REGRESSIONS, "reduce-axis-out-of-range.onnx")).to_string();
     assert!(
         error.contains("tract failed on this file") && error.contains("axis"),
         "{error}"
     );
 }
 
-/// A hostile file of `tests/fixtures/hostile/` (made by its generate.py).
-fn hostile(name: &str) -> Vec<u8> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/fixtures/hostile")
-        .join(format!("{name}.onnx"));
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
 #[test]
 fn an_initializer_larger_than_its_data_is_refused() {
     // 2^30 floats declared, 16 bytes given.
-    let error = refusal(&hostile("initializer_larger_than_its_data")).to_string();
+    let error = refusal(&read(HOSTILE, "initializer_larger_than_its_data.onnx")).to_string();
     assert!(error.contains("does not match shape"), "{error}");
 }
 
@@ -73,7 +76,7 @@ fn an_initializer_larger_than_its_data_is_refused() {
 fn dimensions_no_tensor_can_have_are_refused() {
     // 2^40: it used to be reported as a dynamic dimension named
     // "1099511627776", which any input then matched.
-    let error = refusal(&hostile("absurd_dimensions")).to_string();
+    let error = refusal(&read(HOSTILE, "absurd_dimensions.onnx")).to_string();
     assert!(
         error.contains("input `x` declares dimension 1099511627776"),
         "{error}"
@@ -84,7 +87,7 @@ fn dimensions_no_tensor_can_have_are_refused() {
 fn a_negative_dimension_is_the_callers_choice() {
     // ONNX has no negative dimensions; the engine reads -7 as unnamed,
     // as it does an absent one, and names it.
-    let model = Model::load(&hostile("negative_dimension"), "negative", "1").unwrap();
+    let model = Model::load(&read(HOSTILE, "negative_dimension.onnx"), "negative", "1").unwrap();
     assert_eq!(
         model.info().inputs[0].shape,
         [Dimension::Dynamic("x_dim0".into()), Dimension::Fixed(3)]
@@ -93,7 +96,7 @@ fn a_negative_dimension_is_the_callers_choice() {
 
 #[test]
 fn a_cycle_is_refused() {
-    let error = refusal(&hostile("cycle")).to_string();
+    let error = refusal(&read(HOSTILE, "cycle.onnx")).to_string();
     assert!(error.contains("Loop detected"), "{error}");
 }
 
@@ -101,7 +104,7 @@ fn a_cycle_is_refused() {
 fn a_constant_too_large_to_allocate_is_refused() {
     // ConstantOfShape of 2^40 floats, folded while loading: tract's
     // allocation fails, and it panics; the engine refuses the file.
-    let error = refusal(&hostile("constant_of_enormous_shape")).to_string();
+    let error = refusal(&read(HOSTILE, "constant_of_enormous_shape.onnx")).to_string();
     assert!(error.contains("failed to allocate"), "{error}");
 }
 
@@ -109,12 +112,12 @@ fn a_constant_too_large_to_allocate_is_refused() {
 fn nested_subgraphs_load() {
     // If inside If, 30 deep: within what protobuf decoders accept, and
     // loaded without trouble (no recursion to fear at this depth).
-    let model = Model::load(&hostile("nested_ifs"), "nested", "1").unwrap();
+    let model = Model::load(&read(HOSTILE, "nested_ifs.onnx"), "nested", "1").unwrap();
     assert_eq!(model.info().outputs.len(), 1);
 }
 
 #[test]
 fn a_graph_without_outputs_is_refused() {
-    let error = refusal(&regression("no-outputs.onnx")).to_string();
+    let error = refusal(&read(REGRESSIONS, "no-outputs.onnx")).to_string();
     assert!(error.contains("the graph has no outputs"), "{error}");
 }
