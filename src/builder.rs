@@ -34,14 +34,16 @@ use std::time::{Duration, Instant};
 use wasmtime::{Caller, Extern, Instance, Linker, Module, Store, TypedFunc};
 use wasmtime_wizer::{InstanceState, SnapshotVal, ValType, Wizer};
 
+use crate::runtime::{CallState, classify, set_deadline};
 use crate::vector_state;
 use crate::wit::{HTTP_WORLD, MODEL_WORLD, check_targets, check_world};
-use crate::{ENGINE_WASM, Error, HTTP_ENGINE_WASM, ModelInfo, Runtime};
+use crate::{ENGINE_WASM, Error, HTTP_ENGINE_WASM, Limits, ModelInfo, Runtime};
 
 /// The engine's build-time entry point, removed from the output.
 const INIT_EXPORT: &str = "wasmodel-init";
-/// Ten minutes of epoch ticks (see `runtime::EPOCH_TICK`).
-const INIT_DEADLINE_TICKS: u64 = 60_000;
+/// How long loading the model may take, natively and then in the engine,
+/// unless changed with [`ComponentBuilder::time_limit`].
+pub const DEFAULT_BUILD_TIME_LIMIT: Duration = Duration::from_secs(600);
 
 /// A long step of a build, reported as it starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,6 +90,7 @@ pub struct ComponentBuilder {
     preinit: bool,
     /// An engine module to use instead of the embedded one.
     engine: Option<Arc<[u8]>>,
+    time_limit: Duration,
 }
 
 impl std::fmt::Debug for ComponentBuilder {
@@ -98,6 +101,7 @@ impl std::fmt::Debug for ComponentBuilder {
             .field("flavour", &self.flavour)
             .field("preinit", &self.preinit)
             .field("engine_bytes", &self.engine.as_ref().map(|e| e.len()))
+            .field("time_limit", &self.time_limit)
             .finish()
     }
 }
@@ -131,6 +135,7 @@ impl ComponentBuilder {
             flavour: Flavour::Predictor,
             preinit: true,
             engine: None,
+            time_limit: DEFAULT_BUILD_TIME_LIMIT,
         }
     }
 
@@ -152,6 +157,18 @@ impl ComponentBuilder {
     /// what pre-initialization saves).
     pub fn preinit(mut self, preinit: bool) -> ComponentBuilder {
         self.preinit = preinit;
+        self
+    }
+
+    /// How long loading the model may take: natively, where it is checked
+    /// first, and again in the engine, where it is pre-initialized (each
+    /// gets the whole limit). A model that takes longer is refused with
+    /// [`Error::LoadTimeout`]. Ten minutes unless changed
+    /// ([`DEFAULT_BUILD_TIME_LIMIT`]). The native load cannot be
+    /// interrupted: past the limit its thread is left to finish in the
+    /// background (see [`load_model`](crate::load_model)).
+    pub fn time_limit(mut self, limit: Duration) -> ComponentBuilder {
+        self.time_limit = limit;
         self
     }
 
@@ -180,7 +197,7 @@ impl ComponentBuilder {
     ) -> Result<BuiltComponent, Error> {
         // 1. Native check: the same engine code, outside wasm.
         let started = Instant::now();
-        let info = wasmodel_engine::Model::load(onnx, &self.name, &self.version)?
+        let info = crate::load_model(onnx, &self.name, &self.version, self.time_limit)?
             .info()
             .clone();
         let check_time = started.elapsed();
@@ -191,14 +208,20 @@ impl ComponentBuilder {
         let (wizer, (cx, instrumented)) = (wizer(), instrument(engine)?);
         let module: Module =
             runtime.compile(&instrumented, || report(BuildStep::CompilingEngine))?;
-        let mut store = Store::new(runtime.engine(), ());
-        // The same code already ran natively in step 1; this bound only
-        // guards against a wasm-specific hang.
-        store.set_epoch_deadline(INIT_DEADLINE_TICKS);
+        // The runtime's memory limit: the component will run under it. The
+        // time limit is the build's: wasm takes a few times the native
+        // time that step 1 already checked.
+        let limits = Limits {
+            timeout: self.time_limit,
+            ..runtime.limits()
+        };
+        let mut store = Store::new(runtime.engine(), CallState::new(limits.max_memory));
+        store.limiter(|state| state);
+        set_deadline(&mut store, limits);
         let instance = build_time_linker(runtime, &module)
             .and_then(|linker| linker.instantiate(&mut store, &module))
             .map_err(|e| Error::Build(format!("instantiating the engine: {e:#}")))?;
-        initialize(&mut store, &instance, onnx, self)?;
+        initialize(&mut store, &instance, onnx, self, limits)?;
 
         // 3. Snapshot the initialized state into a new core module.
         let snapshot = block_on(wizer.snapshot(
@@ -246,14 +269,14 @@ fn instrument(engine: &[u8]) -> Result<(wasmtime_wizer::ModuleContext<'_>, Vec<u
 /// nothing of this host ends up in the snapshot: `random_get` fills with
 /// zeros, and the environment is empty (tract's kernel setup looks one up).
 /// Every other import traps if called.
-fn build_time_linker(runtime: &Runtime, module: &Module) -> wasmtime::Result<Linker<()>> {
+fn build_time_linker(runtime: &Runtime, module: &Module) -> wasmtime::Result<Linker<CallState>> {
     const WASI: &str = "wasi_snapshot_preview1";
     let mut linker = Linker::new(runtime.engine());
     // environ_sizes_get(count_ptr, size_ptr): zero variables, zero bytes.
     linker.func_wrap(
         WASI,
         "environ_sizes_get",
-        |mut caller: Caller<'_, ()>, count: i32, size: i32| -> i32 {
+        |mut caller: Caller<'_, CallState>, count: i32, size: i32| -> i32 {
             match zero_guest(&mut caller, count, 4).and(zero_guest(&mut caller, size, 4)) {
                 Some(()) => 0,
                 None => WASI_ERRNO_FAULT,
@@ -270,7 +293,7 @@ fn build_time_linker(runtime: &Runtime, module: &Module) -> wasmtime::Result<Lin
     linker.func_wrap(
         WASI,
         "random_get",
-        |mut caller: Caller<'_, ()>, ptr: i32, len: i32| -> i32 {
+        |mut caller: Caller<'_, CallState>, ptr: i32, len: i32| -> i32 {
             match zero_guest(&mut caller, ptr, len) {
                 Some(()) => 0,
                 None => WASI_ERRNO_FAULT,
@@ -283,7 +306,7 @@ fn build_time_linker(runtime: &Runtime, module: &Module) -> wasmtime::Result<Lin
 
 /// Zeroes `len` bytes at `ptr` in the guest's memory; `None` if that is
 /// outside it.
-fn zero_guest(caller: &mut Caller<'_, ()>, ptr: i32, len: i32) -> Option<()> {
+fn zero_guest(caller: &mut Caller<'_, CallState>, ptr: i32, len: i32) -> Option<()> {
     let Some(Extern::Memory(memory)) = caller.get_export("memory") else {
         return None;
     };
@@ -335,12 +358,20 @@ type InitArgs = (i32, i32, i32, i32, i32, i32, i32);
 
 /// Copies the model into the engine's memory and calls `wasmodel-init`.
 fn initialize(
-    store: &mut Store<()>,
+    store: &mut Store<CallState>,
     instance: &Instance,
     onnx: &[u8],
     builder: &ComponentBuilder,
+    limits: Limits,
 ) -> Result<(), Error> {
     let fail = |what: &str, e: wasmtime::Error| Error::Build(format!("{what}: {e:#}"));
+    // A call into the engine: the limits hit are said as such.
+    let failed_call =
+        |what: &str, e: wasmtime::Error, state: &CallState| match classify(e, state, limits) {
+            Error::Timeout { seconds } => Error::LoadTimeout { seconds },
+            Error::Trap(trap) => Error::Build(format!("{what}: {trap}")),
+            other => other,
+        };
     let realloc: TypedFunc<(i32, i32, i32, i32), i32> = instance
         .get_typed_func(&mut *store, "cabi_realloc")
         .map_err(|e| fail("the engine has no allocator export", e))?;
@@ -362,7 +393,7 @@ fn initialize(
         })?;
         let ptr = realloc
             .call(&mut *store, (0, 0, 1, len))
-            .map_err(|e| fail("allocating in the engine", e))?;
+            .map_err(|e| failed_call("allocating in the engine", e, store.data()))?;
         memory
             .write(&mut *store, ptr as u32 as usize, bytes)
             .map_err(|e| Error::Build(format!("writing into the engine: {e}")))?;
@@ -370,9 +401,13 @@ fn initialize(
         args[2 * i + 1] = len;
     }
     vector_state::clear_upper_state();
-    let status = init
-        .call(&mut *store, args.into())
-        .map_err(|e| fail("the engine trapped while loading the model", e))?;
+    let status = init.call(&mut *store, args.into()).map_err(|e| {
+        failed_call(
+            "the engine trapped while loading the model",
+            e,
+            store.data(),
+        )
+    })?;
     if status == 0 {
         return Ok(());
     }
@@ -392,7 +427,7 @@ fn initialize(
 
 /// What Wizer reads from the initialized instance.
 struct Snapshotter<'a> {
-    store: &'a mut Store<()>,
+    store: &'a mut Store<CallState>,
     instance: Instance,
 }
 

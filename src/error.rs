@@ -25,6 +25,13 @@ pub enum Error {
     /// The call ran past its time limit and was interrupted.
     #[error("the model did not answer within the time limit of {seconds:.1} s")]
     Timeout { seconds: f64 },
+    /// Loading the model while building (natively, or in the engine when
+    /// pre-initializing) ran past the build's time limit.
+    #[error(
+        "loading the model took longer than the time limit of {seconds:.1} s (graphs of many \
+         thousands of nodes can: tract's optimizer slows down with the square of the node count)"
+    )]
+    LoadTimeout { seconds: f64 },
     /// The guest trapped (for example `unreachable`, after a panic inside
     /// the engine). The host is unaffected; the instance is discarded.
     #[error("the model component trapped: {0}")]

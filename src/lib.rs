@@ -28,6 +28,7 @@ mod error;
 mod function_cache;
 pub mod inspect;
 mod metrics;
+mod native_load;
 mod precompiled;
 mod runtime;
 mod serve;
@@ -38,10 +39,12 @@ mod vector_state;
 pub mod wit;
 
 pub use builder::{
-    BuildStep, BuiltComponent, ComponentBuilder, Flavour, http_component_from_module,
+    BuildStep, BuiltComponent, ComponentBuilder, DEFAULT_BUILD_TIME_LIMIT, Flavour,
+    http_component_from_module,
 };
 pub use cache::CompileCache;
 pub use error::Error;
+pub use native_load::load_model;
 pub use precompiled::is_precompiled;
 pub use runtime::{Limits, LoadedModel, ModelInstance, Runtime, RuntimeOptions};
 pub use serve::{HttpModel, LogFormat, ServeOptions, Server};

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 mod commands;
+mod heap_limit;
 
 /// Compile ONNX models into sandboxed WebAssembly components, and run them.
 ///

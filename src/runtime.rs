@@ -409,7 +409,7 @@ impl ModelInstance<'_> {
     }
 }
 
-fn set_deadline(store: &mut Store<CallState>, limits: Limits) {
+pub(crate) fn set_deadline(store: &mut Store<CallState>, limits: Limits) {
     let ticks = limits.timeout.as_millis() / EPOCH_TICK.as_millis();
     store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX).max(1));
 }

@@ -172,3 +172,19 @@ fn a_component_of_an_older_interface_is_refused_with_a_hint_to_rebuild() {
         "{message}"
     );
 }
+
+/// Pre-initializing runs the model's load in the engine under the memory
+/// limit its instances will have: a model that cannot fit is refused when
+/// built, not on its first call.
+#[test]
+fn a_model_over_the_instance_memory_limit_is_refused_when_built() {
+    let onnx = std::fs::read(fixture_path("hostile/constant_of_a_gibibyte.onnx")).unwrap();
+    let runtime = crate::support::runtime_with(wasmodel::Limits {
+        max_memory: 256 << 20,
+        ..wasmodel::Limits::default()
+    });
+    match ComponentBuilder::new("m").build(&runtime, &onnx) {
+        Err(Error::MemoryLimit { limit }) => assert_eq!(limit, 256 << 20),
+        other => panic!("expected the memory limit, got {:?}", other.map(|_| ())),
+    }
+}

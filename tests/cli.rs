@@ -366,3 +366,43 @@ fn a_precompiled_component_loads_only_when_allowed_and_whole() {
     ));
     assert!(stderr.contains("cannot load"), "{stderr}");
 }
+
+/// A model that needs more than the build's limits to load ends
+/// `wasmodel build` with an error saying which, soon, writing nothing: a
+/// constant of 1 GiB folded at load time meets `--max-build-memory`, and
+/// a chain of 100 000 nodes, which tract would optimize for an hour,
+/// meets `--build-timeout`.
+#[test]
+fn a_model_over_the_build_limits_is_refused_at_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("hostile.wasm");
+    let build = |onnx: &Path, limit: &[&str]| {
+        let started = std::time::Instant::now();
+        let mut args = vec!["build", onnx.to_str().unwrap(), "-o", out.to_str().unwrap()];
+        args.extend(limit);
+        let stderr = failure(wasmodel(&args, &cache_dir()));
+        assert!(!out.exists(), "a refused build wrote {}", out.display());
+        (stderr, started.elapsed())
+    };
+
+    let gib = fixture_path("hostile/constant_of_a_gibibyte.onnx");
+    let (stderr, _) = build(&gib, &["--max-build-memory", "256"]);
+    assert!(
+        stderr.contains("out of memory") && stderr.contains("heap limit of 256 MiB"),
+        "{stderr}"
+    );
+
+    let chain = dir.path().join("chain.onnx");
+    let generated = Command::new(crate::support::repo().join(".venv/bin/python"))
+        .arg(fixture_path("hostile/generate.py"))
+        .args(["--chain", "100000"])
+        .arg(&chain)
+        .status()
+        .expect("the project's Python runs (scripts/setup.sh --tests)");
+    assert!(generated.success());
+    let (stderr, took) = build(&chain, &["--build-timeout", "2"]);
+    assert!(stderr.contains("time limit of 2.0 s"), "{stderr}");
+    // Decoding and translating 100 000 nodes come first; a hang would not
+    // end at all.
+    assert!(took.as_secs() < 120, "refused only after {took:?}");
+}

@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use wasmodel::{ComponentBuilder, Flavour};
 
-use super::{RuntimeArgs, build_progress, mb, model_name, print_list, print_model_info};
+use super::{
+    BuildLimitArgs, RuntimeArgs, build_progress, mb, model_name, print_list, print_model_info,
+};
 
 /// Compile an ONNX model into a sandboxed WebAssembly component.
 ///
@@ -58,10 +60,13 @@ pub struct BuildCommand {
     no_preinit: bool,
     #[command(flatten)]
     runtime: RuntimeArgs,
+    #[command(flatten)]
+    limits: BuildLimitArgs,
 }
 
 impl BuildCommand {
     pub fn execute(self) -> anyhow::Result<()> {
+        let time_limit = self.limits.apply()?;
         let onnx = std::fs::read(&self.model)
             .with_context(|| format!("cannot read {}", self.model.display()))?;
         let name = model_name(self.name, &self.model)?;
@@ -89,6 +94,7 @@ impl BuildCommand {
             .version(self.version)
             .flavour(flavour)
             .preinit(!self.no_preinit)
+            .time_limit(time_limit)
             .build_reporting(&runtime, &onnx, build_progress)
             .with_context(|| format!("cannot build {}", self.model.display()))?;
 

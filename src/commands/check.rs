@@ -10,7 +10,8 @@ use wasmodel::graph::operators;
 use wasmodel::{ComponentBuilder, Tensor, format_shape};
 
 use super::{
-    RuntimeArgs, build_progress, compiling_notice, model_name, print_model_info, read_inputs,
+    BuildLimitArgs, RuntimeArgs, build_progress, compiling_notice, model_name, print_model_info,
+    read_inputs,
 };
 
 /// Check that an ONNX model works in a wasmodel component, and gives the
@@ -65,10 +66,13 @@ pub struct CheckCommand {
     atol: f64,
     #[command(flatten)]
     runtime: RuntimeArgs,
+    #[command(flatten)]
+    limits: BuildLimitArgs,
 }
 
 impl CheckCommand {
     pub fn execute(self) -> anyhow::Result<()> {
+        let time_limit = self.limits.apply()?;
         let onnx = std::fs::read(&self.model)
             .with_context(|| format!("cannot read {}", self.model.display()))?;
         println!("Checking {}", self.model.display());
@@ -122,6 +126,7 @@ impl CheckCommand {
         let runtime = self.runtime.runtime()?;
         eprintln!("\nBuilding the component...");
         let built = ComponentBuilder::new(name)
+            .time_limit(time_limit)
             .build_reporting(&runtime, &onnx, build_progress)
             .with_context(|| format!("{} does not build", self.model.display()))?;
         println!();

@@ -53,6 +53,32 @@ pub struct RuntimeArgs {
     max_input: usize,
 }
 
+/// Limits on loading a model natively and building its component, for the
+/// commands that do (`build`, `check`, `spin add`).
+#[derive(clap::Args)]
+pub struct BuildLimitArgs {
+    /// Longest loading the model may take, in seconds: natively, where it is
+    /// checked, and again in the engine, where it is pre-initialized
+    #[arg(long, value_name = "SECONDS", default_value_t = 600.0)]
+    build_timeout: f64,
+    /// Largest heap this command may use, in MiB: a model that asks for more
+    /// while it is loaded ends the command with an error
+    #[arg(long, value_name = "MIB", default_value_t = 8192)]
+    max_build_memory: usize,
+}
+
+impl BuildLimitArgs {
+    /// Caps this process's heap, and returns the time limit.
+    pub fn apply(&self) -> anyhow::Result<Duration> {
+        let limit = Duration::try_from_secs_f64(self.build_timeout)
+            .ok()
+            .filter(|t| !t.is_zero())
+            .context("--build-timeout must be a positive number of seconds")?;
+        crate::heap_limit::set(self.max_build_memory.saturating_mul(1 << 20));
+        Ok(limit)
+    }
+}
+
 /// Whether the commands that load components may load precompiled ones.
 #[derive(clap::Args)]
 pub struct PrecompiledArgs {

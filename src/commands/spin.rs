@@ -49,6 +49,8 @@ struct AddCommand {
     /// How the build command runs wasmodel
     #[arg(long, default_value = "wasmodel")]
     wasmodel: String,
+    #[command(flatten)]
+    limits: super::BuildLimitArgs,
 }
 
 impl SpinCommand {
@@ -61,6 +63,7 @@ impl SpinCommand {
 
 impl AddCommand {
     fn execute(self) -> anyhow::Result<()> {
+        let time_limit = self.limits.apply()?;
         let onnx = std::fs::read(&self.model)
             .with_context(|| format!("cannot read {}", self.model.display()))?;
         // Spin's component ids are lower-case kebab: `wine_mlp` → `wine-mlp`.
@@ -70,7 +73,7 @@ impl AddCommand {
                 .to_lowercase()
                 .replace('_', "-"),
         };
-        wasmodel_engine::Model::load(&onnx, &name, "1")
+        wasmodel::load_model(&onnx, &name, "1", time_limit)
             .with_context(|| format!("{} cannot be served", self.model.display()))?;
         let base = self
             .manifest
