@@ -4,12 +4,17 @@
 //! Entries are keyed by the SHA-256 of the wasm bytes and by wasmtime's
 //! compatibility hash of the engine's configuration, so a wasmtime upgrade
 //! or a different configuration never loads stale code. Files are written
-//! to a temporary name and renamed, so a reader never sees half a file; an
-//! entry that fails to load (truncated, foreign) is compiled again and
-//! replaced. A cache that cannot be written costs later runs a compile,
-//! with a warning, and never the load at hand.
+//! to a temporary name and renamed, so a reader never sees half a file.
+//! Each ends in the CRC-32 of what comes before it, checked before the
+//! file is loaded: wasmtime loads compiled code as it finds it, so a
+//! damaged byte would otherwise run (a flipped bit in an instruction, or
+//! in the model's weights). An entry that fails the check or fails to load
+//! (truncated, damaged, foreign) is compiled again and replaced. A cache
+//! that cannot be written costs later runs a compile, with a warning, and
+//! never the load at hand.
 
 use std::hash::Hasher;
+use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
@@ -58,11 +63,13 @@ impl CompileCache {
         compiling: impl FnOnce(),
     ) -> Result<T, Error> {
         let entry = self.entry(engine, wasm);
-        if entry.is_file() {
+        if entry.is_file() && checksum_holds(&entry) {
             // SAFETY: the file was written by `serialize` below, under a name
             // that binds it to these exact wasm bytes and to this engine's
-            // configuration, in the user's own cache directory.
-            // A damaged or foreign entry fails to load and is replaced.
+            // configuration, in the user's own cache directory, and it is
+            // whole. A foreign entry fails to load and is replaced.
+            // (wasmtime reads the compiled code's ELF by its headers, so the
+            // checksum after it is not in its way.)
             if let Ok(compiled) = unsafe { T::deserialize_file(engine, &entry) } {
                 return Ok(compiled);
             }
@@ -88,7 +95,12 @@ impl CompileCache {
         static STORES: AtomicU64 = AtomicU64::new(0);
         let unique = STORES.fetch_add(1, Ordering::Relaxed);
         let tmp = entry.with_extension(format!("tmp{}-{unique}", std::process::id()));
-        let written = std::fs::write(&tmp, bytes)
+        let checksum = crc32fast::hash(bytes).to_le_bytes();
+        let written = std::fs::File::create(&tmp)
+            .and_then(|mut file| {
+                file.write_all(bytes)?;
+                file.write_all(&checksum)
+            })
             .map_err(Error::file(&tmp))
             .and_then(|()| std::fs::rename(&tmp, entry).map_err(Error::file(entry)));
         if written.is_err() {
@@ -103,6 +115,30 @@ impl CompileCache {
         let name = format!("{:x}-{config}.cwasm", Sha256::digest(wasm));
         self.dir.join(name)
     }
+}
+
+/// Whether the file ends in the CRC-32 of what comes before it. Read in
+/// pieces: entries are tens to hundreds of MB.
+fn checksum_holds(entry: &Path) -> bool {
+    let check = || -> std::io::Result<bool> {
+        let mut file = std::fs::File::open(entry)?;
+        let Some(content) = file.metadata()?.len().checked_sub(4) else {
+            return Ok(false);
+        };
+        let mut hasher = crc32fast::Hasher::new();
+        let mut buffer = vec![0u8; 1 << 20];
+        let mut reader = (&mut file).take(content);
+        loop {
+            match reader.read(&mut buffer)? {
+                0 => break,
+                read => hasher.update(&buffer[..read]),
+            }
+        }
+        let mut stored = [0u8; 4];
+        file.read_exact(&mut stored)?;
+        Ok(u32::from_le_bytes(stored) == hasher.finalize())
+    };
+    check().unwrap_or(false)
 }
 
 /// Says on standard error, once per process, that compiled code is not

@@ -134,8 +134,9 @@ fn a_broken_compile_cache_costs_a_compile_not_the_prediction() {
         "{stderr}"
     );
 
-    // The shared cache's entry for this component, cut in half in a cache
-    // of this test's own (other tests map the shared one).
+    // The shared cache's entry for this component, cut in half, then with
+    // a byte changed, in a cache of this test's own (other tests map the
+    // shared one).
     let name = format!("{}-", sha256_hex(&std::fs::read(&wasm).unwrap()));
     let entry = std::fs::read_dir(&cache)
         .unwrap()
@@ -150,18 +151,27 @@ fn a_broken_compile_cache_costs_a_compile_not_the_prediction() {
     std::fs::create_dir(&own).unwrap();
     let truncated = own.join(entry.file_name().unwrap());
     std::fs::write(&truncated, &full[..full.len() / 2]).unwrap();
-    let (stdout, stderr) = ok(wasmodel(&args, &own));
-    assert_eq!(stdout, expected);
-    assert!(
-        stderr.contains("Compiling"),
-        "not compiled again:\n{stderr}"
-    );
-    let (stdout, stderr) = ok(wasmodel(&args, &own));
-    assert_eq!(stdout, expected);
-    assert!(
-        !stderr.contains("Compiling"),
-        "the damaged entry was not replaced:\n{stderr}"
-    );
+    let compiled_again_then_kept = || {
+        let (stdout, stderr) = ok(wasmodel(&args, &own));
+        assert_eq!(stdout, expected);
+        assert!(
+            stderr.contains("Compiling"),
+            "not compiled again:\n{stderr}"
+        );
+        let (stdout, stderr) = ok(wasmodel(&args, &own));
+        assert_eq!(stdout, expected);
+        assert!(
+            !stderr.contains("Compiling"),
+            "the damaged entry was not replaced:\n{stderr}"
+        );
+    };
+    compiled_again_then_kept();
+
+    // Whole, but one byte changed: it still parses, and would run.
+    let mut damaged = full.clone();
+    damaged[full.len() / 2] ^= 0x20;
+    std::fs::write(&truncated, &damaged).unwrap();
+    compiled_again_then_kept();
 }
 
 #[test]
