@@ -521,20 +521,33 @@ impl Server {
         let (stop, stopping) = watch::channel(false);
         let mut connections = tokio::task::JoinSet::new();
         let mut shutdown = std::pin::pin!(shutdown);
+        // Accepts that failed in a row: said once when it starts and once
+        // when it ends, not 20 times a second.
+        let mut failed_accepts = 0u64;
         loop {
             let (stream, peer) = tokio::select! {
                 () = &mut shutdown => break,
                 accepted = listener.accept() => match accepted {
                     Ok(accepted) => accepted,
                     // Out of file descriptors and the like: the listener
-                    // is fine, this connection is lost.
+                    // is fine and the connection waits in its queue; try
+                    // again once connections had time to close.
                     Err(e) => {
-                        eprintln!("wasmodel serve: accept failed: {e}");
+                        if failed_accepts == 0 {
+                            eprintln!("wasmodel serve: accept failed: {e}; retrying every 50 ms");
+                        }
+                        failed_accepts += 1;
                         tokio::time::sleep(Duration::from_millis(50)).await;
                         continue;
                     }
                 },
             };
+            if failed_accepts > 0 {
+                eprintln!(
+                    "wasmodel serve: accepting again, after {failed_accepts} failed attempts"
+                );
+                failed_accepts = 0;
+            }
             // Responses are small and written in parts (head, body chunks):
             // don't let Nagle's algorithm hold them back.
             let _ = stream.set_nodelay(true);

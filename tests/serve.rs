@@ -1023,7 +1023,16 @@ fn an_unmodified_triton_client_gets_onnxruntime_outputs() {
 pub(crate) fn spawn_wasmodel_serve<S: AsRef<std::ffi::OsStr>>(
     args: &[S],
 ) -> (std::process::Child, SocketAddr) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wasmodel"))
+    spawn_serve_with(Command::new(env!("CARGO_BIN_EXE_wasmodel")), args)
+}
+
+/// [`spawn_wasmodel_serve`] through `command`, which runs the binary (a
+/// wrapper that sets limits, say).
+pub(crate) fn spawn_serve_with<S: AsRef<std::ffi::OsStr>>(
+    mut command: Command,
+    args: &[S],
+) -> (std::process::Child, SocketAddr) {
+    let mut child = command
         .arg("serve")
         .args(args)
         .args(["--addr", "127.0.0.1:0"])

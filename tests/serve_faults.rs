@@ -11,7 +11,7 @@ use wasmodel::{Limits, ServeOptions};
 
 use crate::serve::{
     TestServer, assert_infer_matches_onnxruntime, digits_request, infer_request, outputs,
-    parse_response, quiet, spawn_wasmodel_serve, stop_with_ctrl_c,
+    parse_response, quiet, spawn_serve_with, spawn_wasmodel_serve, stop_with_ctrl_c,
 };
 use crate::support::{assert_outputs_match, fixture, http_component};
 
@@ -258,4 +258,58 @@ fn ctrl_c_under_load_answers_or_cleanly_drops_every_request() {
         "Ctrl-C under load: {answered} answered, {} dropped unanswered",
         dropped.into_inner()
     );
+}
+
+/// A flood of connections that takes every file descriptor the server may
+/// open: the connections beyond them wait unaccepted, the server goes on,
+/// and once the flood ends the next request is served.
+#[test]
+fn a_flood_of_connections_past_the_descriptor_limit_is_survived() {
+    let dir = tempfile::tempdir().unwrap();
+    let wasm = dir.path().join("iris-http.wasm");
+    std::fs::write(&wasm, &http_component("iris").component).unwrap();
+    // 64 descriptors: a few for the server itself, the rest for clients.
+    let mut prlimit = std::process::Command::new("prlimit");
+    prlimit.args(["--nofile=64:64", "--", env!("CARGO_BIN_EXE_wasmodel")]);
+    let (mut child, addr) = spawn_serve_with(prlimit, &[wasm.as_os_str()]);
+    let (path, body) = ("/v2/models/iris/infer", infer_request("iris").to_string());
+    let expected = fixture("iris");
+
+    // 120: past the descriptors, within the listener's queue (a connect
+    // beyond that waits for the kernel to retry it).
+    let flood: Vec<TcpStream> = (0..120)
+        .map(|_| TcpStream::connect(addr).expect("the kernel queues the connection"))
+        .collect();
+    // While flooded, a request either waits in the queue or is answered.
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(child.try_wait().unwrap().is_none(), "the server exited");
+    drop(flood);
+
+    // The server notices the closed connections and serves again.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let answer = loop {
+        if let Fate::Answered(raw) = exchange(addr, path, &body) {
+            break parse_response(&raw);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not served again after the flood"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert_outputs_match(
+        &outputs(&answer.json()),
+        &expected.outputs,
+        expected.rtol,
+        expected.atol,
+    );
+    let stderr = stop_with_ctrl_c(child);
+    // Each stretch of failed accepts said when it started and when it
+    // ended, not at every retry.
+    let (failed, again) = (
+        stderr.matches("accept failed").count(),
+        stderr.matches("accepting again").count(),
+    );
+    assert!(failed >= 1 && again == failed, "{stderr}");
 }
