@@ -7,6 +7,9 @@
 //!   needs WASI; `wasmodel build --http` adapts it to the proxy world);
 //! - `hello-http.wasm` (`crates/hello-http`): a hello-world HTTP
 //!   component, the baseline of `benches/suite`;
+//! - `faulty-http.wasm` (`crates/faulty-http`): an HTTP component that
+//!   traps, loops or exhausts its memory on request, for
+//!   `tests/serve_faults.rs`;
 //! - `example-spin-app.wasm` (`examples/spin-app`): a user's Spin app that
 //!   imports a model's predictor, for `tests/spin_app.rs`.
 //!
@@ -39,7 +42,7 @@ struct Guest {
     prebuilt_var: &'static str,
 }
 
-const GUESTS: [Guest; 4] = [
+const GUESTS: [Guest; 5] = [
     Guest {
         package: "wasmodel-guest",
         feature: "predictor",
@@ -68,6 +71,15 @@ const GUESTS: [Guest; 4] = [
         output: "hello-http.wasm",
         prebuilt_var: "WASMODEL_HELLO_HTTP_WASM",
     },
+    // Faults on request, for `tests/serve_faults.rs` (seconds, as above).
+    Guest {
+        package: "wasmodel-faulty-http",
+        feature: "",
+        target: "wasm32-wasip1",
+        rustflags: "-C target-feature=+simd128",
+        output: "faulty-http.wasm",
+        prebuilt_var: "WASMODEL_FAULTY_HTTP_WASM",
+    },
     // A user's own Spin app that imports a model's predictor, which the
     // tests plug a model into and serve (seconds: it shares spin-sdk's
     // build with the HTTP engine).
@@ -93,6 +105,7 @@ fn main() {
         "crates/oip",
         "crates/guest",
         "crates/hello-http",
+        "crates/faulty-http",
         "examples/spin-app",
         "wit",
         "Cargo.lock",

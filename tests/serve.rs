@@ -38,13 +38,28 @@ impl TestServer {
 
     /// A server of several models, one component each.
     fn start_many(stems: &[&str], limits: Limits, options: ServeOptions) -> TestServer {
+        let components: Vec<_> = stems.iter().map(|stem| http_component(stem)).collect();
+        TestServer::start_components(
+            components.iter().map(|built| built.component.as_slice()),
+            limits,
+            options,
+        )
+    }
+
+    /// A server of these HTTP components.
+    pub(crate) fn start_components<'a>(
+        components: impl IntoIterator<Item = &'a [u8]>,
+        limits: Limits,
+        options: ServeOptions,
+    ) -> TestServer {
         let runtime = runtime_with(limits);
-        let models = stems
-            .iter()
-            .map(|stem| {
+        let models = components
+            .into_iter()
+            .enumerate()
+            .map(|(i, component)| {
                 runtime
-                    .load_http(&http_component(stem).component)
-                    .unwrap_or_else(|e| panic!("loading {stem} --http: {e}"))
+                    .load_http(component)
+                    .unwrap_or_else(|e| panic!("loading component {i}: {e}"))
             })
             .collect();
         let tokio = tokio::runtime::Builder::new_multi_thread()

@@ -313,3 +313,64 @@ fn a_flood_of_connections_past_the_descriptor_limit_is_survived() {
     );
     assert!(failed >= 1 && again == failed, "{stderr}");
 }
+
+/// `crates/faulty-http`, built for wasm32-wasip1 by build.rs.
+const FAULTY: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/faulty-http.wasm"));
+
+/// A component that traps, never returns, or takes memory until there is
+/// none: each such request gets its error status, and only it; another
+/// model served beside it answers correctly all along, and the component
+/// serves its next request.
+#[test]
+fn a_component_that_traps_loops_or_runs_out_of_memory_costs_only_its_request() {
+    let faulty = wasmodel::http_component_from_module(FAULTY).unwrap();
+    let iris = http_component("iris");
+    let server = TestServer::start_components(
+        [iris.component.as_slice(), faulty.as_slice()],
+        Limits {
+            timeout: Duration::from_secs(1),
+            max_memory: 64 << 20,
+            ..Limits::default()
+        },
+        quiet(),
+    );
+    let expected = fixture("iris");
+    let faults_done = std::sync::atomic::AtomicBool::new(false);
+    let iris_answered = AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            while !faults_done.load(Ordering::Relaxed) {
+                let answer = server.post_json("/v2/models/iris/infer", &infer_request("iris"));
+                assert_eq!(answer.status, 200, "{answer:?}");
+                assert_outputs_match(
+                    &outputs(&answer.json()),
+                    &expected.outputs,
+                    expected.rtol,
+                    expected.atol,
+                );
+                iris_answered.fetch_add(1, Ordering::Relaxed);
+            }
+        });
+        for (fault, status, says) in [
+            ("trap", 500, "trapped"),
+            ("loop", 504, "time limit"),
+            ("grow", 503, "memory limit"),
+        ] {
+            for _ in 0..3 {
+                let path = format!("/v2/models/faulty/infer?fault={fault}");
+                let answer = server.post_json(&path, &serde_json::json!({}));
+                assert_eq!(answer.status, status, "{fault}: {answer:?}");
+                assert!(answer.error().contains(says), "{fault}: {answer:?}");
+                let next = server.post_json("/v2/models/faulty/infer", &serde_json::json!({}));
+                assert_eq!(next.status, 200, "after {fault}: {next:?}");
+            }
+        }
+        faults_done.store(true, Ordering::Relaxed);
+    });
+    assert!(iris_answered.into_inner() > 0);
+    let metrics = String::from_utf8_lossy(&server.get("/metrics").body).into_owned();
+    assert!(
+        metrics.contains("\nwasmodel_instances_in_use 0\n"),
+        "{metrics}"
+    );
+}
