@@ -380,8 +380,9 @@ fn a_precompiled_component_loads_only_when_allowed_and_whole() {
 /// A model that needs more than the build's limits to load ends
 /// `wasmodel build` with an error saying which, soon, writing nothing: a
 /// constant of 1 GiB folded at load time meets `--max-build-memory`, and
-/// a chain of 100 000 nodes, which tract would optimize for an hour,
-/// meets `--build-timeout`.
+/// a chain of 100 000 nodes, which tract would take minutes to optimize
+/// (its time grows with the square of the node count), meets
+/// `--build-timeout`.
 #[test]
 fn a_model_over_the_build_limits_is_refused_at_them() {
     let dir = tempfile::tempdir().unwrap();
