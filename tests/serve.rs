@@ -1119,24 +1119,15 @@ pub(crate) fn spawn_wasmtime_serve(
     (child, addr)
 }
 
-/// The wasmtime CLI: `$WASMODEL_WASMTIME`, else `wasmtime` on `PATH`, else
-/// where `scripts/setup.sh` installs it. `None` (the caller skips) only
-/// outside CI: scripts/setup.sh installs it, so scripts/test.sh always
-/// runs the tests that need it.
+#[path = "../benches/common/wasmtime_cli.rs"]
+mod find_wasmtime;
+
+/// The wasmtime CLI (`benches/common/wasmtime_cli.rs` says where it is
+/// looked for). `None` (the caller skips) only outside CI:
+/// scripts/setup.sh installs it, so scripts/test.sh always runs the tests
+/// that need it.
 pub(crate) fn wasmtime_cli() -> Option<std::path::PathBuf> {
-    let found = std::env::var_os("WASMODEL_WASMTIME")
-        .map(std::path::PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("PATH").and_then(|paths| {
-                std::env::split_paths(&paths)
-                    .map(|dir| dir.join("wasmtime"))
-                    .find(|p| p.is_file())
-            })
-        })
-        .or_else(|| {
-            let local = crate::support::repo().join(".tools/bin/wasmtime");
-            local.is_file().then_some(local)
-        });
+    let found = find_wasmtime::find(crate::support::repo());
     if found.is_none() {
         assert!(
             std::env::var_os("CI").is_none(),

@@ -24,6 +24,8 @@
 
 #[path = "../common/net.rs"]
 mod net;
+#[path = "../common/wasmtime_cli.rs"]
+mod wasmtime_cli;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -145,7 +147,7 @@ fn main() -> anyhow::Result<()> {
         .worker_threads(1)
         .enable_all()
         .build()?;
-    let wasmtime = wasmtime_cli(repo);
+    let wasmtime = wasmtime_cli::find(repo);
     if wasmtime.is_none() {
         eprintln!("no wasmtime CLI (scripts/setup.sh --tests installs it): wasmodel serve only");
     }
@@ -572,17 +574,4 @@ async fn round(
     total.memory.sort();
     total.unsent = requests.saturating_sub(total.correct + total.wrong + total.lost);
     Ok(total)
-}
-
-/// The wasmtime CLI: `$WASMODEL_WASMTIME`, `wasmtime` on `PATH`, or where
-/// `scripts/setup.sh --tests` installs it.
-fn wasmtime_cli(repo: &Path) -> Option<PathBuf> {
-    std::env::var_os("WASMODEL_WASMTIME")
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::split_paths(&std::env::var_os("PATH")?)
-                .map(|dir| dir.join("wasmtime"))
-                .find(|p| p.is_file())
-        })
-        .or_else(|| Some(repo.join(".tools/bin/wasmtime")).filter(|p| p.is_file()))
 }
