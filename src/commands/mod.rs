@@ -59,7 +59,8 @@ pub struct RuntimeArgs {
 pub struct BuildLimitArgs {
     /// Longest loading the model may take, in seconds: natively, where it is
     /// checked, and again in the engine, where it is pre-initialized
-    #[arg(long, value_name = "SECONDS", default_value_t = 600.0)]
+    #[arg(long, value_name = "SECONDS",
+          default_value_t = wasmodel::DEFAULT_BUILD_TIME_LIMIT.as_secs_f64())]
     build_timeout: f64,
     /// Largest heap this command may use, in MiB: a model that asks for more
     /// while it is loaded ends the command with an error
