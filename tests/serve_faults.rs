@@ -10,10 +10,10 @@ use std::time::{Duration, Instant};
 use wasmodel::{Limits, ServeOptions};
 
 use crate::serve::{
-    TestServer, assert_infer_matches_onnxruntime, digits_request, infer_request, outputs,
+    Answer, TestServer, assert_infer_matches_onnxruntime, digits_request, infer_request, outputs,
     parse_response, quiet, spawn_serve_with, spawn_wasmodel_serve, stop_with_ctrl_c,
 };
-use crate::support::{assert_outputs_match, fixture, http_component};
+use crate::support::{Fixture, assert_outputs_match, fixture, http_component};
 
 /// Reads until the server closes the connection: what it sent, or `None`
 /// if the connection is still open after `within`.
@@ -34,6 +34,18 @@ fn read_until_closed(stream: &mut TcpStream, within: Duration) -> Option<Vec<u8>
             Err(_) => return Some(got),
         }
     }
+}
+
+/// Asserts that `answer` is a 200 with onnxruntime's outputs for the
+/// fixture's inputs.
+fn assert_answers(answer: &Answer, expected: &Fixture) {
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert_outputs_match(
+        &outputs(&answer.json()),
+        &expected.outputs,
+        expected.rtol,
+        expected.atol,
+    );
 }
 
 /// The head of a POST of `length` bytes of JSON to `path`.
@@ -230,14 +242,7 @@ fn ctrl_c_under_load_answers_or_cleanly_drops_every_request() {
                 loop {
                     match exchange(addr, path, &body) {
                         Fate::Answered(raw) => {
-                            let answer = parse_response(&raw);
-                            assert_eq!(answer.status, 200, "{answer:?}");
-                            assert_outputs_match(
-                                &outputs(&answer.json()),
-                                &expected.outputs,
-                                expected.rtol,
-                                expected.atol,
-                            );
+                            assert_answers(&parse_response(&raw), &expected);
                             answered.fetch_add(1, Ordering::Relaxed);
                         }
                         Fate::Dropped => {
@@ -297,13 +302,7 @@ fn a_flood_of_connections_past_the_descriptor_limit_is_survived() {
         );
         std::thread::sleep(Duration::from_millis(100));
     };
-    assert_eq!(answer.status, 200, "{answer:?}");
-    assert_outputs_match(
-        &outputs(&answer.json()),
-        &expected.outputs,
-        expected.rtol,
-        expected.atol,
-    );
+    assert_answers(&answer, &expected);
     let stderr = stop_with_ctrl_c(child);
     // Each stretch of failed accepts said when it started and when it
     // ended, not at every retry.
@@ -334,20 +333,12 @@ fn a_component_that_traps_loops_or_runs_out_of_memory_costs_only_its_request() {
         },
         quiet(),
     );
-    let expected = fixture("iris");
     let faults_done = std::sync::atomic::AtomicBool::new(false);
     let iris_answered = AtomicUsize::new(0);
     std::thread::scope(|s| {
         s.spawn(|| {
             while !faults_done.load(Ordering::Relaxed) {
-                let answer = server.post_json("/v2/models/iris/infer", &infer_request("iris"));
-                assert_eq!(answer.status, 200, "{answer:?}");
-                assert_outputs_match(
-                    &outputs(&answer.json()),
-                    &expected.outputs,
-                    expected.rtol,
-                    expected.atol,
-                );
+                assert_infer_matches_onnxruntime(&server, "iris", "/v2/models/iris/infer");
                 iris_answered.fetch_add(1, Ordering::Relaxed);
             }
         });
