@@ -12,11 +12,19 @@
 //! (truncated, damaged, foreign) is compiled again and replaced. A cache
 //! that cannot be written costs later runs a compile, with a warning, and
 //! never the load at hand.
+//!
+//! The cache has a size limit ([`DEFAULT_CACHE_SIZE`] unless set): each
+//! store removes the entries used least recently (by modification time,
+//! which a load refreshes) until the `.cwasm` files fit, and temporary
+//! files a writer left behind more than an hour ago. Every wasmodel
+//! release or retrained model makes new entries, and an entry is tens to
+//! hundreds of MB: without a limit the cache grows until the disk is full.
 
 use std::hash::Hasher;
 use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
 
 use sha2::{Digest as _, Sha256};
 use wasmtime::component::Component;
@@ -24,16 +32,42 @@ use wasmtime::{Engine, Module};
 
 use crate::Error;
 
+/// The size the compile cache's entries are kept under unless told
+/// otherwise: 4 GiB, some sixty small models' components or twenty-five
+/// of ResNet-18's.
+pub const DEFAULT_CACHE_SIZE: u64 = 4 << 30;
+
+/// A temporary file older than this was left by a writer that stopped.
+const ABANDONED_WRITE: Duration = Duration::from_secs(3600);
+
 /// Where compiled components (`.cwasm`) are kept.
 #[derive(Debug, Clone)]
 pub struct CompileCache {
     dir: PathBuf,
+    max_size: u64,
 }
 
 impl CompileCache {
-    /// A cache in `dir`, created when first written.
+    /// A cache in `dir`, created when first written, kept under
+    /// [`DEFAULT_CACHE_SIZE`].
     pub fn new(dir: impl Into<PathBuf>) -> CompileCache {
-        CompileCache { dir: dir.into() }
+        CompileCache {
+            dir: dir.into(),
+            max_size: DEFAULT_CACHE_SIZE,
+        }
+    }
+
+    /// The same cache, its entries kept under `bytes` in all: past it, a
+    /// store removes those used least recently (never the one it stored).
+    pub fn with_max_size(self, bytes: u64) -> CompileCache {
+        CompileCache {
+            max_size: bytes,
+            ..self
+        }
+    }
+
+    pub fn max_size(&self) -> u64 {
+        self.max_size
     }
 
     /// `$WASMODEL_CACHE_DIR`, else `$XDG_CACHE_HOME/wasmodel`, else
@@ -71,6 +105,7 @@ impl CompileCache {
             // (wasmtime reads the compiled code's ELF by its headers, so the
             // checksum after it is not in its way.)
             if let Ok(compiled) = unsafe { T::deserialize_file(engine, &entry) } {
+                touch(&entry);
                 return Ok(compiled);
             }
         }
@@ -82,10 +117,56 @@ impl CompileCache {
             .serialize()
             .map_err(Error::Wasmtime)
             .and_then(|bytes| self.store(&entry, &bytes));
-        if let Err(e) = stored {
-            warn_once(&self.dir, &e);
+        match stored {
+            Ok(()) => self.trim(&entry),
+            Err(e) => warn_once(&self.dir, &e),
         }
         Ok(compiled)
+    }
+
+    /// Removes the entries used least recently until the `.cwasm` files
+    /// fit in the size limit, never `keep` (the entry just stored), and
+    /// abandoned temporary files. Best effort: another process may be
+    /// trimming too, and a file already gone is as good as removed. (An
+    /// entry a running process has mapped stays readable to it on Unix.)
+    fn trim(&self, keep: &Path) {
+        let Ok(listing) = std::fs::read_dir(&self.dir) else {
+            return;
+        };
+        let mut total = 0u64;
+        let mut candidates = Vec::new();
+        for item in listing.flatten() {
+            let path = item.path();
+            let Ok(meta) = item.metadata() else { continue };
+            if !meta.is_file() {
+                continue;
+            }
+            let modified = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+            match path.extension().and_then(|e| e.to_str()) {
+                Some("cwasm") => {
+                    total += meta.len();
+                    if path != keep {
+                        candidates.push((modified, meta.len(), path));
+                    }
+                }
+                Some(extension)
+                    if extension.starts_with("tmp")
+                        && modified.elapsed().is_ok_and(|age| age > ABANDONED_WRITE) =>
+                {
+                    let _ = std::fs::remove_file(&path);
+                }
+                _ => {}
+            }
+        }
+        candidates.sort();
+        for (_, len, path) in candidates {
+            if total <= self.max_size {
+                break;
+            }
+            if std::fs::remove_file(&path).is_ok() {
+                total -= len;
+            }
+        }
     }
 
     fn store(&self, entry: &Path, bytes: &[u8]) -> Result<(), Error> {
@@ -115,6 +196,16 @@ impl CompileCache {
         let name = format!("{:x}-{config}.cwasm", Sha256::digest(wasm));
         self.dir.join(name)
     }
+}
+
+/// Marks an entry as just used, for [`CompileCache::trim`]'s order. A cache
+/// that cannot be written keeps the old time, which costs at most an
+/// earlier removal.
+fn touch(entry: &Path) {
+    let _ = std::fs::File::options()
+        .write(true)
+        .open(entry)
+        .and_then(|file| file.set_modified(SystemTime::now()));
 }
 
 /// Whether the file ends in the CRC-32 of what comes before it. Read in
@@ -216,5 +307,79 @@ impl Hasher for StableHasher {
     fn finish(&self) -> u64 {
         let digest = self.0.clone().finalize();
         u64::from_le_bytes(digest[..8].try_into().expect("SHA-256 has 32 bytes"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An empty core module whose bytes (and so its entry) differ by `tag`.
+    fn module(tag: u8) -> Vec<u8> {
+        let mut wasm = b"\0asm\x01\0\0\0".to_vec();
+        // A custom section: id 0, 5 bytes: a name of 3 bytes, one of data.
+        wasm.extend_from_slice(&[0, 5, 3, b't', b'a', b'g', tag]);
+        wasm
+    }
+
+    fn set_age(path: &Path, seconds: u64) {
+        let file = std::fs::File::options().write(true).open(path).unwrap();
+        file.set_modified(SystemTime::now() - Duration::from_secs(seconds))
+            .unwrap();
+    }
+
+    /// Loads `tag`'s module; returns whether it was compiled.
+    fn load(cache: &CompileCache, engine: &Engine, tag: u8) -> bool {
+        let mut compiled = false;
+        let _: Module = cache
+            .load(engine, &module(tag), || compiled = true)
+            .unwrap();
+        compiled
+    }
+
+    #[test]
+    fn a_full_cache_loses_the_entries_used_least_recently() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Engine::default();
+        let unlimited = CompileCache::new(dir.path()).with_max_size(u64::MAX);
+        assert!(load(&unlimited, &engine, 1) && load(&unlimited, &engine, 2));
+        let (a, b) = (
+            unlimited.entry(&engine, &module(1)),
+            unlimited.entry(&engine, &module(2)),
+        );
+        set_age(&a, 300);
+        set_age(&b, 200);
+        // Entries of the same size: room for two of them.
+        let size = std::fs::metadata(&a).unwrap().len();
+        assert_eq!(size, std::fs::metadata(&b).unwrap().len());
+        let cache = CompileCache::new(dir.path()).with_max_size(2 * size + size / 2);
+
+        let abandoned = dir.path().join("x.cwasm.tmp1-0");
+        let writing = dir.path().join("y.cwasm.tmp2-0");
+        std::fs::write(&abandoned, "left by a writer that stopped").unwrap();
+        std::fs::write(&writing, "being written").unwrap();
+        set_age(&abandoned, 2 * 3600);
+        std::fs::create_dir(dir.path().join("functions")).unwrap();
+
+        // A, the older, is used again, so B is now the one used least
+        // recently, and the third entry takes its place.
+        assert!(!load(&cache, &engine, 1), "a hit");
+        assert!(load(&cache, &engine, 3));
+        assert!(a.is_file(), "the entry used again was removed");
+        assert!(!b.exists(), "the entry used least recently was kept");
+        assert!(cache.entry(&engine, &module(3)).is_file());
+        assert!(!abandoned.exists() && writing.exists());
+        assert!(dir.path().join("functions").is_dir());
+        assert!(load(&cache, &engine, 2), "B was compiled again");
+
+        // An entry larger than the limit is still kept, alone.
+        let tiny = CompileCache::new(dir.path()).with_max_size(1);
+        assert!(load(&tiny, &engine, 4));
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "cwasm"))
+            .collect();
+        assert_eq!(left, [cache.entry(&engine, &module(4))]);
     }
 }

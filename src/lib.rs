@@ -42,7 +42,7 @@ pub use builder::{
     BuildStep, BuiltComponent, ComponentBuilder, DEFAULT_BUILD_TIME_LIMIT, Flavour,
     http_component_from_module,
 };
-pub use cache::CompileCache;
+pub use cache::{CompileCache, DEFAULT_CACHE_SIZE};
 pub use error::Error;
 pub use native_load::load_model;
 pub use precompiled::is_precompiled;

@@ -7,8 +7,8 @@ use anyhow::Context as _;
 use wasmodel::json::tensors_from_json_object;
 use wasmodel::tensor_io::read_tensor_file;
 use wasmodel::{
-    CompileCache, Limits, LoadedModel, ModelInfo, Runtime, RuntimeOptions, Tensor, TensorInfo,
-    format_declared_shape,
+    CompileCache, DEFAULT_CACHE_SIZE, Limits, LoadedModel, ModelInfo, Runtime, RuntimeOptions,
+    Tensor, TensorInfo, format_declared_shape,
 };
 
 pub mod build;
@@ -42,6 +42,11 @@ pub struct RuntimeArgs {
     /// Compile every time instead of using the cache
     #[arg(long, conflicts_with = "cache_dir")]
     no_cache: bool,
+    /// Size the compile cache is kept under, in MiB: past it, each new
+    /// entry removes those used least recently
+    #[arg(long, value_name = "MIB", env = "WASMODEL_CACHE_SIZE",
+          default_value_t = DEFAULT_CACHE_SIZE >> 20)]
+    cache_size: u64,
     /// Largest memory one instance of the model may use, in MiB
     #[arg(long, value_name = "MIB", default_value_t = 1024)]
     max_memory: usize,
@@ -122,7 +127,9 @@ impl RuntimeArgs {
             self.cache_dir
                 .clone()
                 .or_else(CompileCache::default_dir)
-                .map(CompileCache::new)
+                .map(|dir| {
+                    CompileCache::new(dir).with_max_size(self.cache_size.saturating_mul(1 << 20))
+                })
         };
         let limits = Limits {
             max_memory: self.max_memory.saturating_mul(1 << 20),
