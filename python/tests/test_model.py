@@ -3,12 +3,15 @@ numbers; and its errors, limits and cache."""
 
 from __future__ import annotations
 
+import os
 import subprocess
+import time
 
 import numpy as np
 import onnxruntime as ort
 import pytest
 import wasmodel
+from wasmodel import _cache
 from conftest import MODELS, REPO, array, fixture, wasmodel_bin
 
 
@@ -134,11 +137,17 @@ def test_a_call_over_the_memory_limit_traps_and_the_next_runs_fresh(component, c
     assert m.predict(image=np.zeros((3, 1, 8, 8), np.float32))["logits"].shape == (3, 10)
 
 
-def test_compiled_code_is_cached_and_a_damaged_cache_file_is_compiled_again(component, tmp_path):
+def test_compiled_code_is_cached_and_a_damaged_cache_file_is_compiled_again(component, tmp_path, monkeypatch):
     path = component("iris")
+    # A cache with room for one entry: the store removes the one before.
+    older = tmp_path / f"python-wasmtime-{_cache.WASMTIME_VERSION}" / "older.cwasm"
+    older.parent.mkdir()
+    older.write_bytes(b"compiled before")
+    monkeypatch.setenv("WASMODEL_CACHE_SIZE", "0")
     first = wasmodel.Model(path, cache_dir=tmp_path)
     assert not first.cache_hit
     (cached,) = tmp_path.glob("python-wasmtime-*/*.cwasm")
+    assert not older.exists()
     assert wasmodel.Model(path, cache_dir=tmp_path).cache_hit
 
     cached.write_bytes(cached.read_bytes()[:-1000])  # truncated
@@ -146,6 +155,27 @@ def test_compiled_code_is_cached_and_a_damaged_cache_file_is_compiled_again(comp
     assert not again.cache_hit
     assert again.predict([[5.1, 3.5, 1.4, 0.2]])["label"].tolist() == [0]
     assert wasmodel.Model(path, cache_dir=tmp_path).cache_hit
+
+
+def test_a_full_cache_loses_the_files_used_least_recently(tmp_path, monkeypatch):
+    def entry(name, size, age):
+        path = tmp_path / name
+        path.write_bytes(b"x" * size)
+        os.utime(path, (time.time() - age, time.time() - age))
+        return path
+
+    a, b, c = entry("a.cwasm", 100, 300), entry("b.cwasm", 100, 200), entry("c.cwasm", 100, 100)
+    new = entry("new.cwasm", 100, 0)
+    abandoned, writing = entry("x.cwasm.1.partial", 10, 7200), entry("y.cwasm.2.partial", 10, 0)
+    _cache.trim(tmp_path, new, 250)
+    assert [p.exists() for p in (a, b, c, new)] == [False, False, True, True]
+    assert not abandoned.exists() and writing.exists()
+    _cache.trim(tmp_path, new, 0)  # an entry over the limit is kept, alone
+    assert not c.exists() and new.exists()
+
+    monkeypatch.setenv("WASMODEL_CACHE_SIZE", "lots")
+    with pytest.raises(ValueError, match="WASMODEL_CACHE_SIZE must be a whole number of MiB, not 'lots'"):
+        _cache.max_size()
 
 
 def test_files_that_are_not_model_components_are_refused_clearly(tmp_path):
