@@ -4,7 +4,7 @@
 // no Chromium is installed (scripts/setup.sh --tests installs it).
 
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 
 import { chromium } from 'playwright-core';
@@ -16,16 +16,19 @@ const executable = process.env.CHROMIUM ?? ['/usr/bin/chromium', '/usr/bin/chrom
 const skip = executable ? false : 'no Chromium (/usr/bin/chromium or $CHROMIUM): scripts/setup.sh --tests installs it';
 let server;
 let browser;
+let dir;
 
 before(async () => {
   if (skip) return;
-  server = await serve(prepare(moduleDir('wasmodel-browser-')), 0);
+  dir = moduleDir('wasmodel-browser-');
+  server = await serve(prepare(dir), 0);
   browser = await chromium.launch({ executablePath: executable, args: ['--no-sandbox'] });
 });
 
 after(async () => {
   await browser?.close();
   server?.close();
+  if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
 test('the page predicts iris in the browser, as onnxruntime does', { skip }, async () => {

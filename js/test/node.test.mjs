@@ -3,9 +3,9 @@
 
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { before, describe, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import { pathToFileURL } from 'node:url';
 
 import { Model, PredictError } from '../src/index.mjs';
@@ -13,6 +13,8 @@ import { JS, MODELS, REPO, assertMatches, fixture, moduleDir, transpile } from '
 
 const dir = moduleDir('wasmodel-node-');
 const models = {};
+
+after(() => rmSync(dir, { recursive: true, force: true }));
 
 before(async () => {
   for (const name of Object.keys(MODELS)) {
