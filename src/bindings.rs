@@ -91,6 +91,7 @@ pub(crate) fn predict_error(e: wit::PredictError) -> engine::PredictError {
                     wit::InputErrorKind::DataLength => engine::InputErrorKind::DataLength,
                     wit::InputErrorKind::Empty => engine::InputErrorKind::Empty,
                     wit::InputErrorKind::TooLarge => engine::InputErrorKind::TooLarge,
+                    wit::InputErrorKind::OutOfRange => engine::InputErrorKind::OutOfRange,
                 },
                 input: e.input,
                 expected: e.expected,

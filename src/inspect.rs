@@ -6,7 +6,7 @@ use wit_component::DecodedWasm;
 use crate::Error;
 
 /// The interfaces (or functions) a component imports and exports, by their
-/// full names, such as `wasmodel:model/predictor@0.2.0`.
+/// full names, such as `wasmodel:model/predictor@0.3.0`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Interfaces {
     pub imports: Vec<String>,

@@ -11,7 +11,7 @@ const FILES: &[(&str, &str)] = include!(concat!(env!("OUT_DIR"), "/wit_files.rs"
 /// The interface a predictor component exports, at the version of `wit/`
 /// (checked against the embedded WIT by a test). Components built by a
 /// wasmodel with another version of it are refused, with a hint to rebuild.
-pub const PREDICTOR_INTERFACE: &str = "wasmodel:model/predictor@0.2.0";
+pub const PREDICTOR_INTERFACE: &str = "wasmodel:model/predictor@0.3.0";
 
 /// The world of a predictor component (`wasmodel:model/model`).
 pub const MODEL_WORLD: &str = "model";

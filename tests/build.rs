@@ -52,7 +52,7 @@ fn a_built_component_imports_nothing() {
     let built = build(&onnx).unwrap();
     assert_eq!(built.imports, Vec::<String>::new());
     let interfaces = wasmodel::inspect::Interfaces::of(&built.component).unwrap();
-    assert_eq!(interfaces.exports, ["wasmodel:model/predictor@0.2.0"]);
+    assert_eq!(interfaces.exports, ["wasmodel:model/predictor@0.3.0"]);
 }
 
 #[test]

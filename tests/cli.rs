@@ -64,7 +64,7 @@ fn build_inspect_predict_json_and_npy() {
     let (stdout, _) = ok(wasmodel(&["inspect", &wasm], &cache));
     assert!(stdout.contains("imports   none"), "{stdout}");
     assert!(
-        stdout.contains("wasmodel:model/predictor@0.2.0"),
+        stdout.contains("wasmodel:model/predictor@0.3.0"),
         "{stdout}"
     );
     assert!(stdout.contains("model     iris (version 1)"), "{stdout}");

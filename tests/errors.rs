@@ -125,6 +125,29 @@ fn data_not_matching_shape() {
 }
 
 #[test]
+fn an_index_past_the_table_it_looks_up() {
+    // multi_io embeds `category` with a table of 4 rows; the fuzzer's id
+    // (fuzz/regressions/engine_inputs/) made tract panic: a trap in the
+    // component, before the engine checked indices.
+    let past = Tensor::new(
+        "category",
+        vec![2],
+        TensorData::I64(vec![1, 5_023_693_216_855_313_706]),
+    );
+    let e = invalid(model("multi_io").predict(vec![numeric(2), past]));
+    assert_eq!(
+        (e.kind, e.input.as_str(), e.got.as_str()),
+        (
+            InputErrorKind::OutOfRange,
+            "category",
+            "index 5023693216855313706"
+        )
+    );
+    assert!(e.expected.contains("[-4, 4)"), "{e}");
+    still_serves();
+}
+
+#[test]
 fn tensor_over_the_size_limit() {
     let runtime = runtime_with(Limits {
         max_input_bytes: 1000,

@@ -185,7 +185,7 @@ fn spin_up_runs_the_users_app_with_the_model_as_a_dependency() {
     .unwrap();
     let source = manifest["component"]["app"]["source"].as_str().unwrap();
     let model =
-        manifest["component"]["app"]["dependencies"]["wasmodel:model/predictor@0.2.0"]["path"]
+        manifest["component"]["app"]["dependencies"]["wasmodel:model/predictor@0.3.0"]["path"]
             .as_str()
             .unwrap();
     std::fs::copy(

@@ -38,6 +38,7 @@ pub enum InputErrorKind {
     DataLength,
     Empty,
     TooLarge,
+    OutOfRange,
 }
 
 /// A caller's mistake in one input.
@@ -77,6 +78,7 @@ impl fmt::Display for InputError {
             InputErrorKind::DataLength => "wrong number of elements for input",
             InputErrorKind::Empty => "empty tensor for input",
             InputErrorKind::TooLarge => "tensor too large for input",
+            InputErrorKind::OutOfRange => "value out of range in input",
         };
         write!(
             f,

@@ -9,6 +9,7 @@
 mod batch_one;
 mod error;
 pub mod graph;
+mod index_check;
 #[cfg(feature = "json")]
 pub mod json;
 mod model;

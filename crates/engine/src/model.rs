@@ -12,6 +12,7 @@ use tract_onnx::tract_hir::internal::Factoid as _;
 use crate::batch_one;
 use crate::error::{LoadError, PredictError};
 use crate::graph;
+use crate::index_check::{self, IndexOutOfRange};
 use crate::onnx_ml;
 use crate::types::{
     ClassLabels, Dimension, ElementType, ModelInfo, Tensor, TensorData, TensorInfo,
@@ -133,10 +134,13 @@ impl Model {
         //    type the graph. If that fails, the unnamed leading dimensions
         //    are likely one batch (skl2onnx gives every column of a table
         //    an input of its own, [?, 1]): try again with one symbol for all.
-        let typed = match name_dimensions(model.clone(), false) {
+        let mut typed = match name_dimensions(model.clone(), false) {
             Ok(typed) => typed,
             Err(first) => name_dimensions(model, true).map_err(|_| first)?,
         };
+        // 3b. Indices that come from the caller are checked before tract
+        //     uses them (`index_check`).
+        index_check::guard(&mut typed).map_err(|e| LoadError::Unsupported(error_chain(&e)))?;
 
         // 4. Describe it, then optimize it for running.
         let inputs = describe(&typed, "input")?;
@@ -197,7 +201,10 @@ impl Model {
         };
         let results = plan
             .run(values)
-            .map_err(|e| PredictError::Internal(format!("tract: {}", error_chain(&e))))?;
+            .map_err(|e| match e.downcast_ref::<IndexOutOfRange>() {
+                Some(out_of_range) => PredictError::InvalidInput(out_of_range.input_error()),
+                None => PredictError::Internal(format!("tract: {}", error_chain(&e))),
+            })?;
         self.info
             .outputs
             .iter()

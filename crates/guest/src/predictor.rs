@@ -116,6 +116,7 @@ fn predict_error(e: engine::PredictError) -> wit::PredictError {
                 engine::InputErrorKind::DataLength => wit::InputErrorKind::DataLength,
                 engine::InputErrorKind::Empty => wit::InputErrorKind::Empty,
                 engine::InputErrorKind::TooLarge => wit::InputErrorKind::TooLarge,
+                engine::InputErrorKind::OutOfRange => wit::InputErrorKind::OutOfRange,
             },
             input: e.input,
             expected: e.expected,

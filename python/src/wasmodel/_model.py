@@ -27,7 +27,7 @@ from .errors import (
 )
 
 #: The interface this package speaks, as `wit/wasmodel.wit` declares it.
-PREDICTOR = "wasmodel:model/predictor@0.2.0"
+PREDICTOR = "wasmodel:model/predictor@0.3.0"
 
 _WASM_MAGIC = b"\0asm"
 #: How often the engine's epoch advances: time limits count in these ticks.

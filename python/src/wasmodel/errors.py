@@ -23,7 +23,8 @@ class InvalidInputError(PredictError):
     Attributes:
         kind: what was wrong, as the WIT `input-error-kind` names it:
             ``missing``, ``unknown``, ``duplicate``, ``element-type``,
-            ``shape``, ``data-length``, ``empty`` or ``too-large``.
+            ``shape``, ``data-length``, ``empty``, ``too-large`` or
+            ``out-of-range``.
         input: the name of the input the problem is about.
         expected: what the model declares.
         got: what was given.
