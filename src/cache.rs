@@ -66,10 +66,6 @@ impl CompileCache {
         }
     }
 
-    pub fn max_size(&self) -> u64 {
-        self.max_size
-    }
-
     /// `$WASMODEL_CACHE_DIR`, else `$XDG_CACHE_HOME/wasmodel`, else
     /// `$HOME/.cache/wasmodel`.
     pub fn default_dir() -> Option<PathBuf> {

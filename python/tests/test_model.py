@@ -173,9 +173,12 @@ def test_a_full_cache_loses_the_files_used_least_recently(tmp_path, monkeypatch)
     _cache.trim(tmp_path, new, 0)  # an entry over the limit is kept, alone
     assert not c.exists() and new.exists()
 
-    monkeypatch.setenv("WASMODEL_CACHE_SIZE", "lots")
-    with pytest.raises(ValueError, match="WASMODEL_CACHE_SIZE must be a whole number of MiB, not 'lots'"):
-        _cache.max_size()
+    for bad in ["lots", "-1", "1.5"]:
+        monkeypatch.setenv("WASMODEL_CACHE_SIZE", bad)
+        with pytest.raises(ValueError, match=f"WASMODEL_CACHE_SIZE must be a whole number of MiB, not '{bad}'"):
+            _cache.max_size()
+    monkeypatch.setenv("WASMODEL_CACHE_SIZE", "3")
+    assert _cache.max_size() == 3 << 20
 
 
 def test_files_that_are_not_model_components_are_refused_clearly(tmp_path):

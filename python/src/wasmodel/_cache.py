@@ -44,13 +44,9 @@ def default_directory() -> Path:
 def max_size() -> int:
     """The cache's size limit in bytes, from `$WASMODEL_CACHE_SIZE` (MiB)."""
     text = os.environ.get("WASMODEL_CACHE_SIZE") or str(DEFAULT_SIZE_MIB)
-    try:
-        mib = int(text)
-    except ValueError:
-        raise ValueError(f"WASMODEL_CACHE_SIZE must be a whole number of MiB, not {text!r}") from None
-    if mib < 0:
+    if not text.isdecimal():
         raise ValueError(f"WASMODEL_CACHE_SIZE must be a whole number of MiB, not {text!r}")
-    return mib << 20
+    return int(text) << 20
 
 
 def trim(directory: Path, keep: Path, limit: int) -> None:
