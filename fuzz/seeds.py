@@ -79,6 +79,11 @@ def main():
     write("tensor_files", "bytes-npy", b"\x00" + npy(np.array([b"ab", b"xyz"])))
     write("tensor_files", "bool-npy", b"\x00" + npy(np.array([[True, False]])))
     write("tensor_files", "text-json", b"\x06" + json.dumps([["north", "west"]]).encode())
+    # The object form, with and without its own dtype (line coverage showed
+    # the fuzzer had never made one).
+    write("tensor_files", "object-json", b"\x07" + json.dumps(
+        {"dtype": "i64", "shape": [2, 2], "data": [[1, 2], [3, 4]]}).encode())
+    write("tensor_files", "object-flat-json", b"\x01" + json.dumps({"shape": [3], "data": [1.5, 2, 3]}).encode())
     # engine_inputs: arbitrary's own encoding; a few byte strings to start.
     for i in range(4):
         write("engine_inputs", f"random-{i}", bytes(np.random.default_rng(i).integers(0, 256, 64, dtype=np.uint8)))

@@ -47,6 +47,18 @@ pub fn tensor_from_json(
                 Some(_) => return Err("`shape` must be a list of non-negative integers".into()),
                 None => return Err("a tensor object needs a `shape` field".into()),
             };
+            // Found by fuzzing (fuzz/regressions/tensor_files/): a shape
+            // that disagrees with the data was read as given.
+            let count = shape
+                .iter()
+                .try_fold(1u64, |n, &d| n.checked_mul(u64::from(d)));
+            if count != Some(leaves.len() as u64) {
+                return Err(format!(
+                    "`shape` {shape:?} holds {} elements, `data` has {}",
+                    count.map_or_else(|| "too many".into(), |n| n.to_string()),
+                    leaves.len()
+                ));
+            }
             (shape, leaves, element_type)
         }
         _ => {
@@ -291,6 +303,25 @@ mod tests {
         assert_eq!(nested, object);
         assert_eq!(nested.shape, [2, 2]);
         assert_eq!(nested.data, TensorData::F32(vec![1.0, 2.5, 3.0, 4.0]));
+    }
+
+    #[test]
+    fn an_object_whose_shape_disagrees_with_its_data_is_refused() {
+        let read = |text: &str| {
+            tensor_from_json("x", ElementType::F32, &serde_json::from_str(text).unwrap())
+        };
+        assert_eq!(
+            read(r#"{"shape": [2, 2], "data": [1, 2, 3]}"#).unwrap_err(),
+            "`shape` [2, 2] holds 4 elements, `data` has 3"
+        );
+        assert_eq!(
+            read(r#"{"shape": [4294967295, 4294967295, 4294967295], "data": []}"#).unwrap_err(),
+            "`shape` [4294967295, 4294967295, 4294967295] holds too many elements, `data` has 0"
+        );
+        assert_eq!(
+            read(r#"{"shape": [0, 3], "data": []}"#).unwrap().shape,
+            [0, 3]
+        );
     }
 
     #[test]
