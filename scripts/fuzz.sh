@@ -4,6 +4,7 @@
 # files (.npy, JSON), the engine's input checks and the ONNX loader.
 #
 #   scripts/fuzz.sh [--seconds N] [TARGET...]   each target N s (default 30)
+#   scripts/fuzz.sh --coverage [TARGET...]      line coverage of the corpus
 #
 # Each target starts from its committed seeds (fuzz/corpus/TARGET, made by
 # fuzz/seeds.py; onnx_load from the repository's small models) and from the
@@ -12,6 +13,12 @@
 # A crash stops the target and leaves the input in fuzz/artifacts/TARGET/;
 # so does an input that takes the process over 2 GiB resident or runs more
 # than 30 s.
+# --coverage fuzzes nothing: it replays each target's corpus in a build
+# instrumented for source coverage and prints, per source file of the
+# project's crates, the lines reached and missed (the whole report in
+# fuzz/coverage/TARGET/report.txt; `llvm-cov show`, printed at the end,
+# shows the lines). It needs rustup's llvm-tools, added here when rustup
+# is present (Debian's rustc-web has no llvm-cov).
 # Built on the stable toolchain with RUSTC_BOOTSTRAP=1 (cargo-fuzz asks for
 # nightly flags) and no sanitizer (-s none): safe Rust needs none, and the
 # machines here have no nightly. Exits non-zero if any target failed.
@@ -19,12 +26,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 seconds=30
+coverage=false
 targets=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --seconds) seconds=$2; shift 2 ;;
+        --coverage) coverage=true; shift ;;
         -h|--help) sed -n '2,/^set -e/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
-        -*) printf 'usage: scripts/fuzz.sh [--seconds N] [TARGET...]\n' >&2; exit 2 ;;
+        -*) printf 'usage: scripts/fuzz.sh [--seconds N | --coverage] [TARGET...]\n' >&2; exit 2 ;;
         *) targets+=("$1"); shift ;;
     esac
 done
@@ -33,6 +42,36 @@ done
 scripts/setup.sh --fuzz
 export RUSTC_BOOTSTRAP=1
 FUZZ=(.tools/bin/cargo-fuzz)
+
+if $coverage; then
+    host=$(rustc -vV | sed -n 's/^host: //p')
+    llvm=$(rustc --print sysroot)/lib/rustlib/$host/bin
+    if [ ! -x "$llvm/llvm-cov" ]; then
+        command -v rustup >/dev/null \
+            || { echo "llvm-cov is missing, and no rustup to add llvm-tools" >&2; exit 1; }
+        echo "==> rustup component add llvm-tools" >&2
+        rustup component add llvm-tools
+    fi
+    for target in "${targets[@]}"; do
+        corpus=target/fuzz-corpus/$target
+        [ -d "$corpus" ] || { echo "no corpus for $target: fuzz it first" >&2; exit 1; }
+        echo "==> $target: replaying $(find "$corpus" -type f | wc -l) inputs, instrumented" >&2
+        "${FUZZ[@]}" coverage -s none "$target" "$corpus" > "target/fuzz-coverage-$target.log" 2>&1 \
+            || { tail -20 "target/fuzz-coverage-$target.log" >&2; exit 1; }
+        binary=target/$host/coverage/$host/release/$target
+        profile=fuzz/coverage/$target/coverage.profdata
+        "$llvm/llvm-cov" report "$binary" -instr-profile="$profile" \
+            --ignore-filename-regex='(\.cargo/registry|/rustc/|fuzz_targets)' \
+            > "fuzz/coverage/$target/report.txt"
+        echo "$target: lines reached per file (lines, missed, cover)"
+        # llvm-cov's columns: file, then regions, functions, lines and
+        # branches, three each (count, missed, cover).
+        awk 'NF == 13 && $1 != "Filename" { printf "  %-48s %6s %6s %8s\n", $1, $8, $9, $10 }' \
+            "fuzz/coverage/$target/report.txt"
+        echo "  (llvm-cov show $binary -instr-profile=$profile)"
+    done
+    exit 0
+fi
 echo "==> building the fuzz targets (coverage-instrumented; minutes, once)" >&2
 "${FUZZ[@]}" build -s none
 
