@@ -30,8 +30,9 @@ def infer_json(inputs):
         for n, t in inputs.items()]}).encode()
 
 
-def infer_binary(inputs):
-    """The binary tensor data extension: a JSON header, then raw tensors."""
+def infer_binary(inputs, outputs):
+    """The binary tensor data extension: a JSON header, then raw tensors;
+    the outputs asked for as binary too."""
     header, blobs = [], b""
     for n, t in inputs.items():
         if t["dtype"] == "string":
@@ -41,7 +42,8 @@ def infer_binary(inputs):
         header.append({"name": n, "shape": t["shape"], "datatype": DATATYPES[t["dtype"]],
                        "parameters": {"binary_data_size": len(blob)}})
         blobs += blob
-    head = json.dumps({"inputs": header, "outputs": [{"name": "x", "parameters": {"binary_data": True}}]}).encode()
+    asked = [{"name": n, "parameters": {"binary_data": True}} for n in outputs]
+    head = json.dumps({"inputs": header, "outputs": asked}).encode()
     return struct.pack("<H", len(head)) + head + blobs
 
 
@@ -60,14 +62,15 @@ def write(target, name, data):
 
 
 def main():
-    dtypes = fixture("dtypes.json")["inputs"]
-    columns = fixture("zoo/columns_onehot_logreg.json")["inputs"]
+    dtypes, dtypes_out = (fixture("dtypes.json")[k] for k in ("inputs", "outputs"))
+    columns, columns_out = (fixture("zoo/columns_onehot_logreg.json")[k] for k in ("inputs", "outputs"))
     # oip_request: byte 0 = model (bit 0) | request kind << 1.
     write("oip_request", "dtypes-json", b"\x00" + infer_json(dtypes))
     write("oip_request", "columns-json", b"\x01" + infer_json(columns))
-    write("oip_request", "dtypes-binary", b"\x02" + infer_binary(dtypes))
-    write("oip_request", "columns-binary", b"\x03" + infer_binary(columns))
-    predict = {n: t["data"] for n, t in dtypes.items()}
+    write("oip_request", "dtypes-binary", b"\x02" + infer_binary(dtypes, dtypes_out))
+    write("oip_request", "columns-binary", b"\x03" + infer_binary(columns, columns_out))
+    # Requests that succeed (line coverage showed none did before).
+    predict = {n: {"dtype": t["dtype"], "shape": t["shape"], "data": t["data"]} for n, t in dtypes.items()}
     write("oip_request", "dtypes-predict", b"\x04" + json.dumps({"inputs": predict}).encode())
     write("oip_request", "columns-get", b"\x07/v2/models/columns/versions/1/ready")
     # tensor_files: byte 0 = 0 for .npy, else JSON read as TYPES[byte % 7].
