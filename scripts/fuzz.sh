@@ -4,7 +4,7 @@
 # files (.npy, JSON), the engine's input checks and the ONNX loader.
 #
 #   scripts/fuzz.sh [--seconds N] [TARGET...]   each target N s (default 30)
-#   scripts/fuzz.sh --coverage [TARGET...]      line coverage of the corpus
+#   scripts/fuzz.sh --coverage [TARGET...]      line coverage of the corpora
 #
 # Each target starts from its committed seeds (fuzz/corpus/TARGET, made by
 # fuzz/seeds.py; onnx_load from the repository's small models) and from the
@@ -13,7 +13,8 @@
 # A crash stops the target and leaves the input in fuzz/artifacts/TARGET/;
 # so does an input that takes the process over 2 GiB resident or runs more
 # than 30 s.
-# --coverage fuzzes nothing: it replays each target's corpus in a build
+# --coverage fuzzes nothing: it replays each target's corpus (what it
+# learned, its seeds, its regressions) in a build
 # instrumented for source coverage and prints, per source file of the
 # project's crates, the lines reached and missed (the whole report in
 # fuzz/coverage/TARGET/report.txt; `llvm-cov show`, printed at the end,
@@ -53,10 +54,14 @@ if $coverage; then
         rustup component add llvm-tools
     fi
     for target in "${targets[@]}"; do
-        corpus=target/fuzz-corpus/$target
-        [ -d "$corpus" ] || { echo "no corpus for $target: fuzz it first" >&2; exit 1; }
-        echo "==> $target: replaying $(find "$corpus" -type f | wc -l) inputs, instrumented" >&2
-        "${FUZZ[@]}" coverage -s none "$target" "$corpus" > "target/fuzz-coverage-$target.log" 2>&1 \
+        [ -d target/fuzz-corpus/"$target" ] || { echo "no corpus for $target: fuzz it first" >&2; exit 1; }
+        # What it learned, its seeds and its regressions.
+        dirs=()
+        for dir in target/fuzz-corpus fuzz/corpus fuzz/regressions; do
+            [ -d "$dir/$target" ] && dirs+=("$dir/$target")
+        done
+        echo "==> $target: replaying $(find "${dirs[@]}" -type f | wc -l) inputs, instrumented" >&2
+        "${FUZZ[@]}" coverage -s none "$target" "${dirs[@]}" > "target/fuzz-coverage-$target.log" 2>&1 \
             || { tail -20 "target/fuzz-coverage-$target.log" >&2; exit 1; }
         binary=target/$host/coverage/$host/release/$target
         profile=fuzz/coverage/$target/coverage.profdata
