@@ -200,7 +200,9 @@ impl IndexCheck {
                 }
             }
             Indexing::Tuple { batch_dims } => {
-                let width = indices.shape().last().copied().unwrap_or(0);
+                // (Indices of no dimensions or none on their last axis
+                // have no tuple to check.)
+                let width = indices.shape().last().copied().unwrap_or(1).max(1);
                 for (i, &index) in values.iter().enumerate() {
                     let axis = batch_dims + i % width;
                     let len = self.axis_len(shape, axis)?;
