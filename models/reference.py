@@ -4,7 +4,8 @@ inputs and outputs in tests/fixtures/<model>.json, which the Rust tests hold
 the Wasm components to. The zoo's models (models/zoo/) keep the held-out
 inputs models/zoo/generate.py stored in tests/fixtures/zoo/<model>.json;
 this adds onnxruntime's outputs to them, as it does for the one-operator
-cases models/onnx_ml_cases.py writes in tests/fixtures/onnx_ml/.
+cases models/onnx_ml_cases.py writes in tests/fixtures/onnx_ml/ and the
+shape classes models/kernel_cases.py writes in tests/fixtures/kernels/.
 
     .venv/bin/python models/reference.py           # write the fixtures
     .venv/bin/python models/reference.py svc_rbf   # only this model's
@@ -50,6 +51,7 @@ MODELS = ROOT / "models"
 ZOO = MODELS / "zoo"
 FIXTURES = ROOT / "tests" / "fixtures"
 ONNX_ML = FIXTURES / "onnx_ml"
+KERNELS = FIXTURES / "kernels"
 
 # Floats must agree within atol + rtol * |onnxruntime's value|: tract and
 # onnxruntime sum in different orders and use different kernels. Integer and
@@ -219,13 +221,16 @@ def main() -> int:
     args = parser.parse_args()
     generated_by = f"onnxruntime {onnxruntime.__version__}"
     failures = 0
-    # The models whose inputs are drawn here, then the zoo's and the ONNX-ML
-    # cases', whose inputs their scripts stored in the fixture.
-    for path in sorted(MODELS.glob("*.onnx")) + sorted(ZOO.glob("*.onnx")) + sorted(ONNX_ML.glob("*.onnx")):
-        stored_inputs = path.parent in (ZOO, ONNX_ML)
+    # The models whose inputs are drawn here, then the zoo's, the ONNX-ML
+    # cases' and the kernels' shape classes, whose inputs their scripts
+    # stored in the fixture.
+    stored_dirs = (ZOO, ONNX_ML, KERNELS)
+    for path in sorted(MODELS.glob("*.onnx")) + [p for d in stored_dirs for p in sorted(d.glob("*.onnx"))]:
+        stored_inputs = path.parent in stored_dirs
         if args.models and path.stem not in args.models:
             continue
-        fixture_path = {ZOO: FIXTURES / "zoo", ONNX_ML: ONNX_ML}.get(path.parent, FIXTURES) / f"{path.stem}.json"
+        fixture_path = {ZOO: FIXTURES / "zoo"}.get(path.parent, path.parent if stored_inputs else FIXTURES) \
+            / f"{path.stem}.json"
         if args.check:
             stored = json.loads(fixture_path.read_text())
             inputs = {name: decode(t) for name, t in stored["inputs"].items()}

@@ -67,6 +67,22 @@ fn build(stem: &str, flavour: Flavour) -> BuiltComponent {
         .unwrap_or_else(|e| panic!("building {stem} ({flavour:?}): {e}"))
 }
 
+/// The component of the ONNX file at `path`, built and loaded for the
+/// caller alone.
+pub fn load_onnx(path: &Path) -> LoadedModel {
+    let onnx = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let name = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .expect("a file name");
+    let built = ComponentBuilder::new(name)
+        .build(runtime(), &onnx)
+        .unwrap_or_else(|e| panic!("building {name}: {e}"));
+    runtime()
+        .load(&built.component)
+        .unwrap_or_else(|e| panic!("loading {name}: {e}"))
+}
+
 /// The component built from `models/<stem>.onnx`, once per run.
 pub fn component(stem: &str) -> Arc<Vec<u8>> {
     static BUILT: PerModel<Vec<u8>> = LazyLock::new(Default::default);

@@ -13,6 +13,9 @@ mod fixtures;
 // The model zoo: scikit-learn, LightGBM and XGBoost exports against
 // onnxruntime.
 mod zoo;
+// wasmodel's own wasm kernels against onnxruntime, shape class by shape
+// class.
+mod kernels;
 // Bad inputs, limits and traps: typed errors, and the host keeps serving.
 mod errors;
 // `wasmodel build` refuses models it cannot run, naming the reason.

@@ -5,21 +5,17 @@
 //! the class labels of every ZipMap in the metadata; then what `wasmodel
 //! check` does, on 16 made-up rows: onnxruntime must agree there too.
 
+use wasmodel::ClassLabels;
 use wasmodel::check::compare::compare;
 use wasmodel::check::inputs::sample_inputs;
 use wasmodel::check::reference;
-use wasmodel::{ClassLabels, ComponentBuilder};
 
-use crate::support::{assert_outputs_match, fixture, repo, runtime};
+use crate::support::{assert_outputs_match, fixture, load_onnx, repo};
 
 fn matches_onnxruntime(stem: &str) {
-    let onnx = std::fs::read(repo().join("models/zoo").join(format!("{stem}.onnx"))).unwrap();
-    let built = ComponentBuilder::new(stem)
-        .build(runtime(), &onnx)
-        .unwrap_or_else(|e| panic!("building {stem}: {e}"));
-    let model = runtime()
-        .load(&built.component)
-        .unwrap_or_else(|e| panic!("loading {stem}: {e}"));
+    let path = repo().join("models/zoo").join(format!("{stem}.onnx"));
+    let onnx = std::fs::read(&path).unwrap();
+    let model = load_onnx(&path);
     let fixture = fixture(&format!("zoo/{stem}"));
     let outputs = model
         .predict(fixture.inputs.clone())
@@ -28,7 +24,6 @@ fn matches_onnxruntime(stem: &str) {
 
     // What `wasmodel check` does: every operator supported, and made-up
     // inputs (beyond the fixture's rows) answered as onnxruntime answers.
-    let path = repo().join("models/zoo").join(format!("{stem}.onnx"));
     let ops = wasmodel::graph::operators(&onnx).unwrap();
     assert!(ops.iter().all(|o| o.supported), "{stem}: {ops:?}");
     let inputs = sample_inputs(model.info(), &onnx, 16, 1).unwrap();

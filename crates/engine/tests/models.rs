@@ -211,6 +211,17 @@ fn every_onnx_ml_case_matches_onnxruntime_natively() {
 }
 
 #[test]
+fn the_kernels_shape_classes_match_onnxruntime_natively() {
+    // What tests/kernels.rs runs through components, where wasmodel's own
+    // wasm kernels run; here tract's native ones (models/kernel_cases.py).
+    let checked = check_all("tests/fixtures/kernels", "tests/fixtures/kernels");
+    assert_eq!(
+        checked, 2,
+        "expected the two models of tests/fixtures/kernels/"
+    );
+}
+
+#[test]
 fn what_the_onnx_ml_operators_do_not_implement_is_refused_by_name() {
     let dir = repo().join("tests/fixtures/onnx_ml/refused");
     let mut checked = 0;
