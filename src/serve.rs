@@ -47,6 +47,9 @@ pub struct ServeOptions {
     pub max_body: usize,
     /// Most requests running in the component at once; more wait.
     pub max_concurrency: usize,
+    /// Most connections open at once; more wait unaccepted, in the
+    /// listener's queue, until one closes.
+    pub max_connections: usize,
     /// One line per request on stderr.
     pub access_log: bool,
     /// How those lines look.
@@ -66,6 +69,7 @@ impl Default for ServeOptions {
         ServeOptions {
             max_body: 64 << 20,
             max_concurrency: std::thread::available_parallelism().map_or(2, |n| n.get() * 2),
+            max_connections: 1024,
             access_log: true,
             log_format: LogFormat::Text,
             read_timeout: Duration::from_secs(30),
@@ -524,7 +528,32 @@ impl Server {
         // Accepts that failed in a row: said once when it starts and once
         // when it ends, not 20 times a second.
         let mut failed_accepts = 0u64;
+        // A connection holds one of these until it closes: past the cap,
+        // new connections wait in the listener's queue (the kernel's
+        // backlog) rather than each take a descriptor and buffers.
+        let open = Arc::new(Semaphore::new(options.max_connections.max(1)));
+        // Said at most once a minute: under steady load at the cap, every
+        // close would otherwise end and start a stretch.
+        let mut cap_said: Option<Instant> = None;
         loop {
+            if open.available_permits() == 0
+                && cap_said.is_none_or(|said| said.elapsed() >= Duration::from_secs(60))
+            {
+                eprintln!(
+                    "wasmodel serve: {} connections open (--max-connections); \
+                     new ones wait until one closes",
+                    options.max_connections.max(1)
+                );
+                cap_said = Some(Instant::now());
+            }
+            let permit = tokio::select! {
+                () = &mut shutdown => break,
+                permit = Arc::clone(&open).acquire_owned() => match permit {
+                    Ok(permit) => permit,
+                    // Never closed: nothing calls `close` on it.
+                    Err(_) => break,
+                },
+            };
             let (stream, peer) = tokio::select! {
                 () = &mut shutdown => break,
                 accepted = listener.accept() => match accepted {
@@ -553,6 +582,7 @@ impl Server {
             let _ = stream.set_nodelay(true);
             let (handler, mut stopping) = (Arc::clone(&handler), stopping.clone());
             connections.spawn(async move {
+                let _open = permit;
                 let service = hyper::service::service_fn(move |request| {
                     let handler = Arc::clone(&handler);
                     async move { Ok::<_, Infallible>(handler.handle(peer, request).await) }

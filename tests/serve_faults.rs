@@ -313,6 +313,39 @@ fn a_flood_of_connections_past_the_descriptor_limit_is_survived() {
     assert!(failed >= 1 && again == failed, "{stderr}");
 }
 
+/// Past `max_connections`, a new connection is not served until an open
+/// one closes; then it is, correctly.
+#[test]
+fn connections_past_the_cap_wait_for_one_to_close() {
+    let server = TestServer::start(
+        "iris",
+        Limits::default(),
+        ServeOptions {
+            max_connections: 2,
+            ..quiet()
+        },
+    );
+    let (path, body) = ("/v2/models/iris/infer", infer_request("iris").to_string());
+    // Two connections that send nothing hold both places.
+    let idle: Vec<TcpStream> = (0..2)
+        .map(|_| TcpStream::connect(server.addr).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let mut third = TcpStream::connect(server.addr).expect("the kernel queues it");
+    let head = post_head(path, body.len()).replacen("\r\n", "\r\nconnection: close\r\n", 1);
+    third.write_all(head.as_bytes()).unwrap();
+    third.write_all(body.as_bytes()).unwrap();
+    assert_eq!(
+        read_until_closed(&mut third, Duration::from_millis(700)),
+        None,
+        "a third connection was served while two were open"
+    );
+    drop(idle);
+    let raw = read_until_closed(&mut third, Duration::from_secs(10))
+        .expect("not served after the idle connections closed");
+    assert_answers(&parse_response(&raw), &fixture("iris"));
+}
+
 /// `crates/faulty-http`, built for wasm32-wasip1 by build.rs.
 const FAULTY: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/faulty-http.wasm"));
 

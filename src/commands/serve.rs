@@ -61,6 +61,10 @@ pub struct ServeCommand {
     /// the number of CPUs]
     #[arg(long, value_name = "N")]
     concurrency: Option<usize>,
+    /// Most connections open at once; more wait, unaccepted, until one
+    /// closes (a connection idle for 30 s is closed)
+    #[arg(long, value_name = "N", default_value_t = ServeOptions::default().max_connections)]
+    max_connections: usize,
     /// Do not log each request on stderr
     #[arg(long)]
     quiet: bool,
@@ -80,9 +84,13 @@ impl ServeCommand {
         if self.concurrency == Some(0) {
             anyhow::bail!("--concurrency must be at least 1");
         }
+        if self.max_connections == 0 {
+            anyhow::bail!("--max-connections must be at least 1");
+        }
         let options = ServeOptions {
             max_body: self.max_body.saturating_mul(1 << 20),
             max_concurrency: self.concurrency.unwrap_or(defaults.max_concurrency),
+            max_connections: self.max_connections,
             access_log: !self.quiet,
             log_format: match self.log_format {
                 LogFormatArg::Text => LogFormat::Text,
