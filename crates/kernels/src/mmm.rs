@@ -461,6 +461,11 @@ tiles! {
     wasmodel_f32_4x16_u2: 4 x 4 / 2, MulAdd, Shuffle;
     #[cfg(feature = "candidates")]
     wasmodel_f32_4x16_u4: 4 x 4 / 4, MulAdd, Shuffle;
+    // The chosen tile with relaxed SIMD's fused multiply-add: with the
+    // tile near what unfused 128-bit arithmetic allows on ResNet-18
+    // (BENCHMARKS.md, "Run of 2026-12-03"), FMA is what is left.
+    #[cfg(feature = "candidates")]
+    wasmodel_f32_4x12_u2_fma: 4 x 3 / 2, Relaxed, Shuffle, "relaxed-simd";
 }
 
 /// Which tile the tier answers with: an index into [`tiles`] (the first,
