@@ -170,6 +170,7 @@ pub(crate) struct Metrics {
     pub(crate) server: ModelMetrics,
     pub(crate) models: Vec<ModelMetrics>,
     pub(crate) instances_in_use: AtomicI64,
+    pub(crate) connections_open: AtomicI64,
     compile_cache: [u64; 2],
 }
 
@@ -187,6 +188,7 @@ impl Metrics {
                 .map(|(name, version)| ModelMetrics::new(name, version))
                 .collect(),
             instances_in_use: AtomicI64::new(0),
+            connections_open: AtomicI64::new(0),
             compile_cache,
         }
     }
@@ -270,17 +272,21 @@ impl Metrics {
                 pick(m).write(&mut out, name, &m.labels);
             }
         }
-        family(
-            "wasmodel_instances_in_use",
-            "gauge",
-            "Component instances running a request now.",
-            &mut out,
-        );
-        let _ = writeln!(
-            out,
-            "wasmodel_instances_in_use {}",
-            self.instances_in_use.load(Ordering::Relaxed)
-        );
+        for (name, help, gauge) in [
+            (
+                "wasmodel_instances_in_use",
+                "Component instances running a request now.",
+                &self.instances_in_use,
+            ),
+            (
+                "wasmodel_connections_open",
+                "Client connections open now (at most --max-connections).",
+                &self.connections_open,
+            ),
+        ] {
+            family(name, "gauge", help, &mut out);
+            let _ = writeln!(out, "{name} {}", gauge.load(Ordering::Relaxed));
+        }
         for (i, (name, help)) in [
             (
                 "wasmodel_compile_cache_hits_total",

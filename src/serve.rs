@@ -24,7 +24,7 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::{Request, Response, StatusCode};
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::{Store, Trap, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -581,8 +581,9 @@ impl Server {
             // don't let Nagle's algorithm hold them back.
             let _ = stream.set_nodelay(true);
             let (handler, mut stopping) = (Arc::clone(&handler), stopping.clone());
+            let open = OpenConnection::new(permit, Arc::clone(&handler.metrics));
             connections.spawn(async move {
-                let _open = permit;
+                let _open = open;
                 let service = hyper::service::service_fn(move |request| {
                     let handler = Arc::clone(&handler);
                     async move { Ok::<_, Infallible>(handler.handle(peer, request).await) }
@@ -679,6 +680,31 @@ impl<'a> InUse<'a> {
 impl Drop for InUse<'_> {
     fn drop(&mut self) {
         self.0.instances_in_use.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// A client connection, holding its place under `--max-connections` and
+/// in the `connections_open` gauge until dropped, however it ends.
+struct OpenConnection {
+    _permit: OwnedSemaphorePermit,
+    metrics: Arc<Metrics>,
+}
+
+impl OpenConnection {
+    fn new(permit: OwnedSemaphorePermit, metrics: Arc<Metrics>) -> Self {
+        metrics.connections_open.fetch_add(1, Ordering::Relaxed);
+        OpenConnection {
+            _permit: permit,
+            metrics,
+        }
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.metrics
+            .connections_open
+            .fetch_sub(1, Ordering::Relaxed);
     }
 }
 

@@ -346,6 +346,36 @@ fn connections_past_the_cap_wait_for_one_to_close() {
     assert_answers(&parse_response(&raw), &fixture("iris"));
 }
 
+/// `wasmodel_connections_open` counts the connections open, the one asking
+/// included, and comes down when they close.
+#[test]
+fn open_connections_are_counted_in_the_metrics() {
+    let server = TestServer::start("iris", Limits::default(), quiet());
+    let open = || {
+        let metrics = String::from_utf8(server.get("/metrics").body).unwrap();
+        metrics
+            .lines()
+            .find_map(|line| line.strip_prefix("wasmodel_connections_open "))
+            .unwrap_or_else(|| panic!("no connections gauge in {metrics}"))
+            .parse::<i64>()
+            .unwrap()
+    };
+    let idle: Vec<TcpStream> = (0..3)
+        .map(|_| TcpStream::connect(server.addr).unwrap())
+        .collect();
+    // Accepted in the order they came, before the request asking.
+    assert_eq!(open(), 4, "three idle connections and the one asking");
+    drop(idle);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while open() != 1 {
+        assert!(
+            Instant::now() < deadline,
+            "the gauge did not come down to the asking connection alone"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// `crates/faulty-http`, built for wasm32-wasip1 by build.rs.
 const FAULTY: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/faulty-http.wasm"));
 

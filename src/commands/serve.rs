@@ -25,12 +25,13 @@ use super::{PrecompiledArgs, RuntimeArgs, compiling_notice, read_component};
 /// POST /v2/repository/index, every model served; POST /predict, with one
 /// model; GET /metrics, Prometheus text format (requests by model, route and
 /// status; histograms of request, queueing and compute time and of instance
-/// memory; instances in use; compile-cache hits). The host answers 413 for a
-/// body over --max-body, 503 when the memory limit is hit or no slot frees
-/// up in time, 504 when a request runs past --timeout. A client has 30 s to
-/// send its request head (the connection is closed after, as is a keep-alive
-/// connection idle that long) and 30 s for its body (408); a request whose
-/// client hangs up first is cancelled and logged as 499.
+/// memory; instances in use; connections open; compile-cache hits). The
+/// host answers 413 for a body over --max-body, 503 when the memory limit
+/// is hit or no slot frees up in time, 504 when a request runs past
+/// --timeout. A client has 30 s to send its request head (the connection is
+/// closed after, as is a keep-alive connection idle that long) and 30 s for
+/// its body (408); a request whose client hangs up first is cancelled and
+/// logged as 499.
 ///
 /// Prints `Listening on http://ADDR` once ready (with the real port when
 /// --addr has port 0), one access-log line per request on stderr (text or
