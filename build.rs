@@ -5,6 +5,10 @@
 //!   nothing);
 //! - `engine-http.wasm`: the HTTP component, for `wasm32-wasip1` (spin-sdk
 //!   needs WASI; `wasmodel build --http` adapts it to the proxy world);
+//! - `engine-relaxed.wasm`, `engine-http-relaxed.wasm`: the same two with
+//!   relaxed SIMD's fused multiply-add in the matrix products, for
+//!   `wasmodel build --relaxed-simd` (they share every dependency's build
+//!   with the two above: only the engine's own crates are built again);
 //! - `hello-http.wasm` (`crates/hello-http`): a hello-world HTTP
 //!   component, the baseline of `benches/suite`;
 //! - `faulty-http.wasm` (`crates/faulty-http`): an HTTP component that
@@ -31,7 +35,7 @@ mod guest;
 /// One wasm guest to build.
 struct Guest {
     package: &'static str,
-    /// Cargo feature that selects the flavour, if any.
+    /// Cargo features that select the flavour, comma-separated, if any.
     feature: &'static str,
     target: &'static str,
     /// Guest-only flags: wasm SIMD for tract's kernels, plus the target's.
@@ -42,7 +46,7 @@ struct Guest {
     prebuilt_var: &'static str,
 }
 
-const GUESTS: [Guest; 5] = [
+const GUESTS: [Guest; 7] = [
     Guest {
         package: "wasmodel-guest",
         feature: "predictor",
@@ -60,6 +64,22 @@ const GUESTS: [Guest; 5] = [
         rustflags: "-C target-feature=+simd128",
         output: "engine-http.wasm",
         prebuilt_var: "WASMODEL_HTTP_ENGINE_WASM",
+    },
+    Guest {
+        package: "wasmodel-guest",
+        feature: "predictor,relaxed-simd",
+        target: "wasm32-unknown-unknown",
+        rustflags: "-C target-feature=+simd128 --cfg getrandom_backend=\"unsupported\"",
+        output: "engine-relaxed.wasm",
+        prebuilt_var: "WASMODEL_RELAXED_ENGINE_WASM",
+    },
+    Guest {
+        package: "wasmodel-guest",
+        feature: "http,relaxed-simd",
+        target: "wasm32-wasip1",
+        rustflags: "-C target-feature=+simd128",
+        output: "engine-http-relaxed.wasm",
+        prebuilt_var: "WASMODEL_RELAXED_HTTP_ENGINE_WASM",
     },
     // The baseline of `benches/suite` (seconds: it shares spin-sdk's
     // build with the HTTP engine).

@@ -20,7 +20,7 @@ pub struct Spec<'a> {
     /// The workspace root.
     pub root: &'a Path,
     pub package: &'a str,
-    /// Cargo feature to enable, or "".
+    /// Cargo features to enable, comma-separated, or "".
     pub feature: &'a str,
     pub target: &'a str,
     /// Flags for this target only (`-C target-feature=...`, `--cfg ...`).

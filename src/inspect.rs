@@ -34,3 +34,24 @@ impl Interfaces {
         }
     }
 }
+
+/// Whether a component needs a host with relaxed SIMD
+/// (`wasmodel build --relaxed-simd`): read by validating it with and without
+/// that proposal, so the answer is about the bytes, not about how they were
+/// built. An invalid component is an error.
+pub fn needs_relaxed_simd(component: &[u8]) -> Result<bool, Error> {
+    use wasmparser::{Validator, WasmFeatures};
+    let invalid = |e: wasmparser::BinaryReaderError| Error::NotAModelComponent(format!("{e}"));
+    let mut without = WasmFeatures::default();
+    without.remove(WasmFeatures::RELAXED_SIMD);
+    if Validator::new_with_features(without)
+        .validate_all(component)
+        .is_ok()
+    {
+        return Ok(false);
+    }
+    Validator::new_with_features(WasmFeatures::default())
+        .validate_all(component)
+        .map_err(invalid)?;
+    Ok(true)
+}

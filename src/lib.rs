@@ -61,3 +61,13 @@ pub const ENGINE_WASM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/engine.
 /// The HTTP engine: `crates/guest` with its `http` feature, built for
 /// `wasm32-wasip1` by `build.rs`, before any model is injected into it.
 pub const HTTP_ENGINE_WASM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/engine-http.wasm"));
+
+/// [`ENGINE_WASM`] with relaxed SIMD's fused multiply-add in its matrix
+/// products: faster where the CPU has FMA, but it validates only on hosts
+/// with relaxed SIMD ([`ComponentBuilder::relaxed_simd`]).
+pub const RELAXED_ENGINE_WASM: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/engine-relaxed.wasm"));
+
+/// [`HTTP_ENGINE_WASM`] with relaxed SIMD, as [`RELAXED_ENGINE_WASM`].
+pub const RELAXED_HTTP_ENGINE_WASM: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/engine-http-relaxed.wasm"));

@@ -6,13 +6,33 @@
 //! LeakyRelu, residual adds and folded batch norms; strided, dilated,
 //! grouped and depthwise convolutions; padded and ceil-mode max-pools. Once
 //! with the batch fixed at one in the file (every product's width known
-//! when kernels are chosen), once with it dynamic, fed three items.
+//! when kernels are chosen), once with it dynamic, fed three items. Both
+//! engine flavours: the portable one, and `--relaxed-simd`'s fused
+//! multiply-add tile.
 
-use crate::support::{assert_outputs_match, fixture, load_onnx, repo};
+use wasmodel::ComponentBuilder;
+use wasmodel::inspect::needs_relaxed_simd;
 
-fn matches_onnxruntime(stem: &str) {
+use crate::support::{assert_outputs_match, fixture, repo, runtime};
+
+fn matches_onnxruntime(stem: &str, relaxed_simd: bool) {
     let fixture = fixture(&format!("kernels/{stem}"));
-    let model = load_onnx(&repo().join(&fixture.model));
+    let path = repo().join(&fixture.model);
+    let onnx = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let built = ComponentBuilder::new(stem)
+        .relaxed_simd(relaxed_simd)
+        .build(runtime(), &onnx)
+        .unwrap_or_else(|e| panic!("building {stem}: {e}"));
+    // The portable flavour must run where relaxed SIMD is off (Node 20);
+    // the other one has the fused multiply-add in it.
+    assert_eq!(
+        needs_relaxed_simd(&built.component).expect("a valid component"),
+        relaxed_simd,
+        "{stem}: does the component need relaxed SIMD?"
+    );
+    let model = runtime()
+        .load(&built.component)
+        .unwrap_or_else(|e| panic!("loading {stem}: {e}"));
     let outputs = model
         .predict(fixture.inputs.clone())
         .unwrap_or_else(|e| panic!("predict {stem}: {e}"));
@@ -21,10 +41,20 @@ fn matches_onnxruntime(stem: &str) {
 
 #[test]
 fn every_shape_class_with_the_batch_fixed_at_one() {
-    matches_onnxruntime("tiles_batch_one");
+    matches_onnxruntime("tiles_batch_one", false);
 }
 
 #[test]
 fn every_shape_class_with_a_dynamic_batch_of_three() {
-    matches_onnxruntime("tiles_batch_dynamic");
+    matches_onnxruntime("tiles_batch_dynamic", false);
+}
+
+#[test]
+fn relaxed_simd_every_shape_class_with_the_batch_fixed_at_one() {
+    matches_onnxruntime("tiles_batch_one", true);
+}
+
+#[test]
+fn relaxed_simd_every_shape_class_with_a_dynamic_batch_of_three() {
+    matches_onnxruntime("tiles_batch_dynamic", true);
 }

@@ -312,6 +312,24 @@ pub(crate) fn assert_infer_matches_onnxruntime(server: &TestServer, stem: &str, 
 }
 
 #[test]
+fn an_http_component_with_relaxed_simd_answers_like_onnxruntime() {
+    // `wasmodel build --http --relaxed-simd`: the fused multiply-add tile
+    // in the HTTP engine, on a CNN whose convolutions and dense layer use it.
+    let stem = "digits_cnn";
+    let onnx = std::fs::read(crate::support::repo().join(format!("models/{stem}.onnx"))).unwrap();
+    let built = wasmodel::ComponentBuilder::new(stem)
+        .flavour(wasmodel::Flavour::Http)
+        .relaxed_simd(true)
+        .build(runtime(), &onnx)
+        .unwrap();
+    assert!(wasmodel::inspect::needs_relaxed_simd(&built.component).unwrap());
+    assert!(!wasmodel::inspect::needs_relaxed_simd(&http_component(stem).component).unwrap());
+    let server =
+        TestServer::start_components([built.component.as_slice()], Limits::default(), quiet());
+    assert_infer_matches_onnxruntime(&server, stem, &format!("/v2/models/{stem}/infer"));
+}
+
+#[test]
 fn every_route_answers_over_the_protocol() {
     let server = TestServer::iris();
 

@@ -2,7 +2,7 @@
 // inputs, typed errors, and the README's example as written.
 
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -79,4 +79,29 @@ test("the README's example", () => {
   writeFileSync(script, example.replace("from 'wasmodel'", `from '${pathToFileURL(join(JS, 'src', 'index.mjs'))}'`));
   const printed = execFileSync(process.execPath, [script], { cwd: dir, encoding: 'utf8' });
   assert.match(printed, /setosa/);
+});
+
+test('a --relaxed-simd component runs where Node has relaxed SIMD, and only there', () => {
+  const module = transpile('digits_cnn', dir, { relaxedSimd: true, as: 'digits_cnn_relaxed' });
+  const script = join(dir, 'relaxed-simd.mjs');
+  writeFileSync(
+    script,
+    `import { Model } from '${pathToFileURL(join(JS, 'src', 'index.mjs'))}';
+import { assertMatches, fixture } from '${pathToFileURL(join(JS, 'test', 'support.mjs'))}';
+const { predictor } = await import('${pathToFileURL(module)}');
+const f = fixture('digits_cnn');
+assertMatches(new Model(predictor).predict(f.inputs), f.outputs, f.tolerance);
+console.log('matched onnxruntime');
+`,
+  );
+  const run = (flags) => spawnSync(process.execPath, [...flags, script], { cwd: dir, encoding: 'utf8' });
+  let ran = run([]);
+  if (ran.status !== 0) {
+    // Node 20's V8 has relaxed SIMD behind a flag: the module is refused
+    // when compiled, saying so.
+    assert.match(ran.stderr, /CompileError[^\n]*simd opcode not available/, ran.stderr);
+    ran = run(['--experimental-wasm-relaxed-simd']);
+  }
+  assert.equal(ran.status, 0, ran.stderr);
+  assert.match(ran.stdout, /matched onnxruntime/);
 });

@@ -33,14 +33,18 @@ export function moduleDir(prefix) {
   return dir;
 }
 
-/** Builds NAME's component into DIR and transpiles it with jco to DIR/NAME/NAME.js. */
-export function transpile(name, dir) {
-  const wasm = join(dir, `${name}.wasm`);
-  execFileSync(wasmodelBin(), ['build', join(REPO, 'models', MODELS[name]), '-o', wasm], { stdio: 'ignore' });
-  execFileSync(join(JS, 'node_modules', '.bin', 'jco'), ['transpile', wasm, '-o', join(dir, name), '--name', name], {
+/**
+ * Builds NAME's component into DIR and transpiles it with jco to DIR/AS/AS.js
+ * (AS is NAME unless given); `relaxedSimd` builds with `--relaxed-simd`.
+ */
+export function transpile(name, dir, { relaxedSimd = false, as = name } = {}) {
+  const wasm = join(dir, `${as}.wasm`);
+  const flags = relaxedSimd ? ['--relaxed-simd'] : [];
+  execFileSync(wasmodelBin(), ['build', join(REPO, 'models', MODELS[name]), '-o', wasm, ...flags], { stdio: 'ignore' });
+  execFileSync(join(JS, 'node_modules', '.bin', 'jco'), ['transpile', wasm, '-o', join(dir, as), '--name', as], {
     stdio: 'ignore',
   });
-  return join(dir, name, `${name}.js`);
+  return join(dir, as, `${as}.js`);
 }
 
 /** The inputs onnxruntime was given and its outputs, as { name: { shape, data } }. */

@@ -25,6 +25,12 @@ use super::{
 /// serverless hosts create per request). It exists to measure what
 /// pre-initialization saves.
 ///
+/// With `--relaxed-simd` its matrix products use relaxed SIMD's fused
+/// multiply-add: about 7 % faster on CNNs where the CPU has FMA, but the
+/// component runs only on hosts with relaxed SIMD (wasmtime, `wasmodel`,
+/// Spin, wasmtime-py, Chrome 114+, Node 22+; Node 20 only with
+/// `--experimental-wasm-relaxed-simd`).
+///
 /// By default the component exports the `wasmodel:model/predictor` WIT
 /// interface and imports nothing (run it with `wasmodel predict`, or embed
 /// it with the wasmodel library). With `--http` it is instead an HTTP
@@ -36,6 +42,7 @@ use super::{
 Examples:
   wasmodel build models/iris.onnx -o iris.wasm
   wasmodel build models/iris.onnx --http -o iris-http.wasm
+  wasmodel build models/squeezenet.onnx --relaxed-simd
   wasmodel build model.onnx --name churn --version 2024-06-01")]
 pub struct BuildCommand {
     /// The ONNX model file
@@ -58,6 +65,11 @@ pub struct BuildCommand {
     /// model on its first call (for measuring cold starts)
     #[arg(long)]
     no_preinit: bool,
+    /// Use relaxed SIMD's fused multiply-add in matrix products: faster
+    /// CNNs, but only hosts with relaxed SIMD run the component (not Node 20
+    /// without --experimental-wasm-relaxed-simd)
+    #[arg(long)]
+    relaxed_simd: bool,
     #[command(flatten)]
     runtime: RuntimeArgs,
     #[command(flatten)]
@@ -94,6 +106,7 @@ impl BuildCommand {
             .version(self.version)
             .flavour(flavour)
             .preinit(!self.no_preinit)
+            .relaxed_simd(self.relaxed_simd)
             .time_limit(time_limit)
             .build_reporting(&runtime, &onnx, build_progress)
             .with_context(|| format!("cannot build {}", self.model.display()))?;
@@ -131,6 +144,8 @@ impl BuildCommand {
                 "pre-initialized: the model is parsed and optimized in the component"
             }
         );
+        let relaxed_simd = wasmodel::inspect::needs_relaxed_simd(&built.component)?;
+        println!("  hosts     {}", super::hosts(relaxed_simd));
         print_list("imports", &built.imports);
         print_list("exports", &built.exports);
         Ok(())

@@ -64,6 +64,10 @@ pub struct CheckCommand {
     /// Absolute tolerance for float outputs
     #[arg(long, default_value_t = 1e-5)]
     atol: f64,
+    /// Check the component `wasmodel build --relaxed-simd` makes (fused
+    /// multiply-add in matrix products)
+    #[arg(long)]
+    relaxed_simd: bool,
     #[command(flatten)]
     runtime: RuntimeArgs,
     #[command(flatten)]
@@ -126,6 +130,7 @@ impl CheckCommand {
         let runtime = self.runtime.runtime()?;
         eprintln!("\nBuilding the component...");
         let built = ComponentBuilder::new(name)
+            .relaxed_simd(self.relaxed_simd)
             .time_limit(time_limit)
             .build_reporting(&runtime, &onnx, build_progress)
             .with_context(|| format!("{} does not build", self.model.display()))?;

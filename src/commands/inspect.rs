@@ -35,6 +35,7 @@ impl InspectCommand {
         let digest = format!("sha256:{:x}", Sha256::digest(&wasm));
         let model = load(&runtime, &self.precompiled, &self.component)?;
         let (info, interfaces) = (model.info(), model.interfaces());
+        let relaxed_simd = wasmodel::inspect::needs_relaxed_simd(&wasm)?;
 
         if self.json {
             let tensors = |ts: &[wasmodel::TensorInfo]| -> Vec<serde_json::Value> {
@@ -65,6 +66,7 @@ impl InspectCommand {
                 },
                 "imports": interfaces.imports,
                 "exports": interfaces.exports,
+                "needs_relaxed_simd": relaxed_simd,
             });
             println!("{}", serde_json::to_string_pretty(&out)?);
             return Ok(());
@@ -77,6 +79,7 @@ impl InspectCommand {
             wasm.len()
         );
         println!("  sha256    {}", digest.trim_start_matches("sha256:"));
+        println!("  hosts     {}", super::hosts(relaxed_simd));
         print_list("imports", &interfaces.imports);
         print_list("exports", &interfaces.exports);
         print_model_info(info);

@@ -296,3 +296,13 @@ pub fn print_list(label: &str, items: &[String]) {
         println!("  {label:<9} {item}");
     }
 }
+
+/// Which hosts run a component, from whether it needs relaxed SIMD
+/// (`wasmodel build --relaxed-simd`).
+pub fn hosts(needs_relaxed_simd: bool) -> &'static str {
+    if needs_relaxed_simd {
+        "those with relaxed SIMD: wasmtime, Spin, Chrome 114+, Node 22+ (built with --relaxed-simd)"
+    } else {
+        "every wasm host with SIMD"
+    }
+}

@@ -42,8 +42,10 @@ trait Madd {
 }
 
 /// A multiply then an add: two roundings, every wasm host.
+#[cfg(any(feature = "candidates", not(feature = "relaxed-simd")))]
 struct MulAdd;
 
+#[cfg(any(feature = "candidates", not(feature = "relaxed-simd")))]
 impl Madd for MulAdd {
     #[inline(always)]
     unsafe fn madd(acc: v128, a: v128, b: v128) -> v128 {
@@ -51,13 +53,14 @@ impl Madd for MulAdd {
     }
 }
 
-/// `f32x4.relaxed_madd`: a fused multiply-add where the host CPU has one.
-/// Measured slower than `MulAdd` here, and a module with it does not
-/// validate on a host without relaxed SIMD (Node 20): candidates only.
-#[cfg(feature = "candidates")]
+/// `f32x4.relaxed_madd`: a fused multiply-add where the host CPU has one
+/// (0.93x `MulAdd`'s time on the three CNNs, BENCHMARKS.md). A module with
+/// it does not validate on a host without relaxed SIMD (Node 20): only the
+/// `relaxed-simd` flavour and the candidates have it.
+#[cfg(any(feature = "candidates", feature = "relaxed-simd"))]
 struct Relaxed;
 
-#[cfg(feature = "candidates")]
+#[cfg(any(feature = "candidates", feature = "relaxed-simd"))]
 impl Madd for Relaxed {
     #[inline(always)]
     unsafe fn madd(acc: v128, a: v128, b: v128) -> v128 {
@@ -413,7 +416,14 @@ tiles! {
     // The chosen tile, first: 4×12, two k-steps per loop pass; the fastest
     // on SqueezeNet, ResNet-18 and MobileNetV2 under epoch interruption, as
     // wasmodel runs components (BENCHMARKS.md, "Epoch interruption").
+    #[cfg(not(feature = "relaxed-simd"))]
     wasmodel_f32_4x12_u2: 4 x 3 / 2, MulAdd, Shuffle;
+    // The same tile with relaxed SIMD's fused multiply-add, chosen in the
+    // `relaxed-simd` flavour (`wasmodel build --relaxed-simd`): with the
+    // tile near what unfused 128-bit arithmetic allows on ResNet-18
+    // (BENCHMARKS.md, "Run of 2026-12-03"), FMA is what is left.
+    #[cfg(feature = "relaxed-simd")]
+    wasmodel_f32_4x12_u2_fma: 4 x 3 / 2, Relaxed, Shuffle, "relaxed-simd";
     // The others measured against it (`candidates`).
     #[cfg(feature = "candidates")]
     wasmodel_f32_4x8: 4 x 2 / 1, MulAdd, Shuffle;
@@ -461,11 +471,11 @@ tiles! {
     wasmodel_f32_4x16_u2: 4 x 4 / 2, MulAdd, Shuffle;
     #[cfg(feature = "candidates")]
     wasmodel_f32_4x16_u4: 4 x 4 / 4, MulAdd, Shuffle;
-    // The chosen tile with relaxed SIMD's fused multiply-add: with the
-    // tile near what unfused 128-bit arithmetic allows on ResNet-18
-    // (BENCHMARKS.md, "Run of 2026-12-03"), FMA is what is left.
-    #[cfg(feature = "candidates")]
+    // Each flavour's chosen tile, measured in the other's build too.
+    #[cfg(all(feature = "candidates", not(feature = "relaxed-simd")))]
     wasmodel_f32_4x12_u2_fma: 4 x 3 / 2, Relaxed, Shuffle, "relaxed-simd";
+    #[cfg(all(feature = "candidates", feature = "relaxed-simd"))]
+    wasmodel_f32_4x12_u2: 4 x 3 / 2, MulAdd, Shuffle;
 }
 
 /// Which tile the tier answers with: an index into [`tiles`] (the first,
