@@ -1,11 +1,13 @@
-//! `--engines`: the predictor engine built other ways (without SIMD, with
-//! relaxed SIMD, optimized for size in whole or in part), timed against the
-//! one wasmodel embeds (wasm `simd128`, `opt-level = 3`), so that what each
-//! choice gains or costs is measured rather than assumed.
+//! `--engines`: the predictor engine of `wasmodel build --relaxed-simd`,
+//! and the engine built other ways (without SIMD, optimized for size in
+//! whole or in part), timed against the one wasmodel embeds by default
+//! (wasm `simd128`, `opt-level = 3`), so that what each choice gains or
+//! costs is measured rather than assumed.
 //!
-//! The variants are built here, from `crates/guest`, the way `build.rs`
-//! builds the embedded engine (`build/guest.rs`): minutes each the first
-//! time, then cargo keeps them in `target/engine-variants/`.
+//! The relaxed-SIMD engine is embedded in wasmodel and timed in every run;
+//! the others are built here, from `crates/guest`, the way `build.rs` builds the embedded engine
+//! (`build/guest.rs`): minutes each the first time, then cargo keeps them
+//! in `target/engine-variants/`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -24,15 +26,11 @@ pub struct Variant {
 /// A way to build the engine: name, target features, cargo settings.
 type Recipe = (&'static str, &'static str, &'static [&'static str]);
 
-/// The variants, in the order the report shows them. The rest of the
-/// flags are the embedded predictor's (see `build.rs`): no source of
-/// randomness.
-pub const VARIANTS: [Recipe; 4] = [
+/// The variants built here. The rest of the flags are the embedded
+/// predictor's (see `build.rs`): no source of randomness.
+const BUILT: [Recipe; 3] = [
     // tract's generic Rust kernels, as LLVM compiles them without vectors.
     ("scalar", "", &[]),
-    // tract's wasm kernels with `f32x4.relaxed_madd`, which wasmtime turns
-    // into a fused multiply-add where the CPU has one.
-    ("relaxed", "-C target-feature=+simd128,+relaxed-simd", &[]),
     // The same code as the embedded engine, optimized for size.
     (
         "size",
@@ -56,13 +54,23 @@ pub const VARIANTS: [Recipe; 4] = [
     ),
 ];
 
-/// Builds (or finds up to date) every variant.
+/// `wasmodel build --relaxed-simd`'s engine, embedded in wasmodel: our
+/// matrix tile with `f32x4.relaxed_madd`, which wasmtime turns into a fused
+/// multiply-add where the CPU has one. Timed in every run.
+pub fn relaxed() -> Variant {
+    Variant {
+        name: "relaxed",
+        engine: wasmodel::RELAXED_ENGINE_WASM.into(),
+    }
+}
+
+/// The variants built here (or found up to date), for `--engines`.
 pub fn build(repo: &Path) -> anyhow::Result<Vec<Variant>> {
     let target_dir = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| repo.join("target"))
         .join("engine-variants");
-    VARIANTS
+    BUILT
         .iter()
         .map(|&(name, features, config)| {
             eprintln!(

@@ -13,10 +13,10 @@
 //!
 //! - **P1 sandbox overhead**: a warm instance's `predict` through the
 //!   component ÷ native tract (the same tract version, the same optimized
-//!   model, one thread), the two timed alternately, run by run. With
-//!   `--engines`, also the engine built without SIMD, with relaxed SIMD
-//!   and optimized for size (built first: minutes), in the same
-//!   alternation.
+//!   model, one thread), the two timed alternately, run by run, and in
+//!   the same alternation the component `wasmodel build --relaxed-simd`
+//!   makes. With `--engines`, also the engine built without SIMD and
+//!   optimized for size (built first: minutes).
 //! - **P2 peers**: the component ÷ onnxruntime-web's wasm build in Node (SIMD,
 //!   one thread) and ÷ native onnxruntime (one intra-op thread), each a
 //!   script in `benches/peers/` run as its own process; their outputs are
@@ -124,11 +124,10 @@ fn main() -> anyhow::Result<()> {
     })?;
 
     print_machine();
-    let variants = if settings.engines {
-        engines::build(repo)?
-    } else {
-        Vec::new()
-    };
+    let mut variants = vec![engines::relaxed()];
+    if settings.engines {
+        variants.extend(engines::build(repo)?);
+    }
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -373,9 +372,20 @@ fn print_summary(r: &ModelResult) {
         Ok(f) => format!("{:.2}", r.served.round.rate / f.round.rate),
         Err(_) => "n/a".into(),
     };
+    let relaxed = match (r.relaxed(), &r.ort_web) {
+        (Some(v), Peer::Ran { times, .. }) => format!(
+            "; --relaxed-simd P1 {:.2}, P2 ÷ ort-web {:.2}",
+            v.warm.p50() / r.native.p50(),
+            v.warm.p50() / times.p50()
+        ),
+        (Some(v), Peer::Failed(_)) => {
+            format!("; --relaxed-simd P1 {:.2}", v.warm.p50() / r.native.p50())
+        }
+        (None, _) => String::new(),
+    };
     println!(
         "{} measured: P1 component ÷ native {:.2} ({} / {} ms); P2 ÷ ort-web {}, ÷ ort {}; \
-         P3 fresh {} ms; P4 {:.0} req/s, ÷ FastAPI {fastapi}; P7 Python {}, Node {}",
+         P3 fresh {} ms; P4 {:.0} req/s, ÷ FastAPI {fastapi}; P7 Python {}, Node {}{relaxed}",
         r.name,
         r.warm.p50() / r.native.p50(),
         short(r.warm.p50()),
@@ -420,7 +430,8 @@ struct ModelResult {
     memory: [usize; 2],
     native: Samples,
     warm: Samples,
-    /// `--engines`: each engine variant's warm predict.
+    /// Each engine variant's warm predict: `--relaxed-simd`'s, and with
+    /// `--engines` the built ones.
     variants: Vec<VariantResult>,
     cold_preinit: Samples,
     cold_pooled: Samples,
@@ -444,6 +455,13 @@ struct ModelResult {
     /// The infer request's body, in JSON and in binary, bytes.
     request_bytes: [usize; 2],
     fastapi: anyhow::Result<http::Measured>,
+}
+
+impl ModelResult {
+    /// The `--relaxed-simd` component's measurements.
+    fn relaxed(&self) -> Option<&VariantResult> {
+        self.variants.iter().find(|v| v.name == "relaxed")
+    }
 }
 
 /// What the measurements of every model share.
@@ -953,7 +971,7 @@ fn report(
             "\nP1 engine builds: warm predict in the same alternation; ÷: p50 over the embedded engine's (simd128, opt-level 3)"
         );
         print!("{:<30} {:>17}", "model", "simd128");
-        for (name, _, _) in engines::VARIANTS {
+        for name in variants.iter().map(|v| v.name) {
             print!(" {name:>17} {:>6}", "÷");
         }
         println!();
@@ -968,7 +986,7 @@ fn report(
             }
             println!();
         }
-        for (name, _, _) in engines::VARIANTS {
+        for name in variants.iter().map(|v| v.name) {
             let diffs: Vec<String> = results
                 .iter()
                 .filter_map(|r| r.variants.iter().find(|v| v.name == name))
@@ -985,8 +1003,8 @@ fn report(
         "\nP2 peers: component ÷ onnxruntime-web (wasm, Node, 1 thread) and ÷ native onnxruntime (1 thread)"
     );
     println!(
-        "{:<30} {:>17} {:>17} {:>11} {:>17} {:>11}",
-        "model", "component", "ort-web", "÷ ort-web", "ort native", "÷ ort"
+        "{:<30} {:>17} {:>17} {:>11} {:>17} {:>11} {:>15}",
+        "model", "component", "ort-web", "÷ ort-web", "ort native", "÷ ort", "relaxed ÷ web"
     );
     for r in results {
         let peer = |p: &Peer| match p {
@@ -995,14 +1013,20 @@ fn report(
         };
         let (web, web_ratio) = peer(&r.ort_web);
         let (ort, ort_ratio) = peer(&r.ort_native);
+        // The `--relaxed-simd` component (timed in P1's alternation).
+        let relaxed_ratio = match (r.relaxed(), &r.ort_web) {
+            (Some(v), Peer::Ran { times, .. }) => format!("{:.2}", v.warm.p50() / times.p50()),
+            _ => "n/a".into(),
+        };
         println!(
-            "{:<30} {:>17} {:>17} {:>11} {:>17} {:>11}",
+            "{:<30} {:>17} {:>17} {:>11} {:>17} {:>11} {:>15}",
             label(r),
             pair(&r.warm),
             web,
             web_ratio,
             ort,
-            ort_ratio
+            ort_ratio,
+            relaxed_ratio
         );
     }
     for r in results {
@@ -1247,7 +1271,7 @@ fn report(
     );
     for variant in variants {
         println!(
-            "  the {} engine (--engines): {:.2} MB, {:.2} MB gzipped",
+            "  the {} engine: {:.2} MB, {:.2} MB gzipped",
             variant.name,
             mb(variant.engine.len()),
             mb(gzipped_size(&variant.engine)?)
