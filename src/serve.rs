@@ -531,7 +531,8 @@ impl Server {
         // A connection holds one of these until it closes: past the cap,
         // new connections wait in the listener's queue (the kernel's
         // backlog) rather than each take a descriptor and buffers.
-        let open = Arc::new(Semaphore::new(options.max_connections.max(1)));
+        let max_connections = options.max_connections.max(1);
+        let open = Arc::new(Semaphore::new(max_connections));
         // Said at most once a minute: under steady load at the cap, every
         // close would otherwise end and start a stretch.
         let mut cap_said: Option<Instant> = None;
@@ -540,9 +541,8 @@ impl Server {
                 && cap_said.is_none_or(|said| said.elapsed() >= Duration::from_secs(60))
             {
                 eprintln!(
-                    "wasmodel serve: {} connections open (--max-connections); \
-                     new ones wait until one closes",
-                    options.max_connections.max(1)
+                    "wasmodel serve: {max_connections} connections open (--max-connections); \
+                     new ones wait until one closes"
                 );
                 cap_said = Some(Instant::now());
             }
