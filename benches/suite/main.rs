@@ -58,8 +58,8 @@ use anyhow::{Context, bail};
 use bytes::Bytes;
 use serde_json::{Value, json};
 use wasmodel::{
-    CompileCache, ComponentBuilder, Dimension, ElementType, Flavour, LoadedModel, ModelInfo,
-    Runtime, RuntimeOptions, Tensor, TensorData,
+    CompileCache, ComponentBuilder, ElementType, Flavour, LoadedModel, ModelInfo, Runtime,
+    RuntimeOptions, Tensor, TensorData,
 };
 
 mod engines;
@@ -748,14 +748,7 @@ fn seeded_inputs(info: &ModelInfo) -> anyhow::Result<Vec<Tensor>> {
     info.inputs
         .iter()
         .map(|input| {
-            let shape: Vec<u32> = input
-                .shape
-                .iter()
-                .map(|d| match d {
-                    Dimension::Fixed(n) => *n,
-                    Dimension::Dynamic(_) => 1,
-                })
-                .collect();
+            let shape = input.shape_with_dynamic(1);
             let len = shape.iter().map(|&d| d as usize).product();
             let data = match input.element_type {
                 ElementType::F32 => TensorData::F32((0..len).map(|_| next() as f32).collect()),

@@ -17,9 +17,7 @@ use std::sync::LazyLock;
 
 use libfuzzer_sys::arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
-use wasmodel_engine::{
-    Dimension, ElementType, Model, PredictError, Tensor, TensorData, TensorInfo,
-};
+use wasmodel_engine::{ElementType, Model, PredictError, Tensor, TensorData, TensorInfo};
 
 static MODELS: LazyLock<[Model; 2]> = LazyLock::new(|| {
     let load = |bytes: &[u8], name| Model::load(bytes, name, "1").expect("a test model");
@@ -61,14 +59,7 @@ fn tensor(u: &mut Unstructured<'_>, model: &Model) -> Result<Tensor> {
 /// shape, each dynamic dimension `batch`, integers in [-8, 8] (indices in
 /// range and out of it, negative ones among them).
 fn conforming(u: &mut Unstructured<'_>, info: &TensorInfo, batch: u32) -> Result<Tensor> {
-    let shape: Vec<u32> = info
-        .shape
-        .iter()
-        .map(|d| match d {
-            Dimension::Fixed(n) => *n,
-            Dimension::Dynamic(_) => batch,
-        })
-        .collect();
+    let shape = info.shape_with_dynamic(batch);
     let count = shape.iter().product::<u32>() as usize;
     let small = |u: &mut Unstructured<'_>| u.int_in_range(-8i8..=8);
     let data = match info.element_type {

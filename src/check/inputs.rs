@@ -4,7 +4,7 @@
 
 use wasmodel_engine::graph::input_categories;
 
-use crate::{Dimension, ElementType, Error, ModelInfo, Tensor, TensorData};
+use crate::{ElementType, Error, ModelInfo, Tensor, TensorData};
 
 /// One tensor per declared input. `onnx` is the model file, read for the
 /// categories of text inputs.
@@ -18,14 +18,7 @@ pub fn sample_inputs(
     info.inputs
         .iter()
         .map(|input| {
-            let shape: Vec<u32> = input
-                .shape
-                .iter()
-                .map(|d| match d {
-                    Dimension::Fixed(n) => *n,
-                    Dimension::Dynamic(_) => rows,
-                })
-                .collect();
+            let shape = input.shape_with_dynamic(rows);
             let count = shape.iter().map(|&d| d as usize).product::<usize>();
             let data = match input.element_type {
                 // Standard normal values: what scaled features look like.
@@ -96,7 +89,7 @@ impl SplitMix64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::TensorInfo;
+    use crate::{Dimension, TensorInfo};
 
     #[test]
     fn inputs_follow_the_declared_shapes_and_are_reproducible() {

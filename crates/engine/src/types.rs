@@ -213,6 +213,20 @@ pub struct TensorInfo {
     pub class_labels: Option<ClassLabels>,
 }
 
+impl TensorInfo {
+    /// The declared shape with every dynamic dimension `size`: what a
+    /// caller sends for a batch of `size` rows.
+    pub fn shape_with_dynamic(&self, size: u32) -> Vec<u32> {
+        self.shape
+            .iter()
+            .map(|d| match d {
+                Dimension::Fixed(n) => *n,
+                Dimension::Dynamic(_) => size,
+            })
+            .collect()
+    }
+}
+
 /// What a model is, and what it takes and gives.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ModelInfo {
