@@ -9,11 +9,16 @@
 //! The candidates are timed in rounds, one predict of each per round, so
 //! that a machine that slows down slows them all down alike; each line is
 //! the median over the rounds.
+//!
+//! A candidate may end in `@KNOB=VALUE` settings (repeatable): tract's
+//! knobs, such as `TRACT_LAZY_IM2COL_MIN_KERNEL`, set for that model's
+//! optimization only (tract-data's `KnobScope`), to measure tract's own
+//! choices of convolution strategy beside the kernels.
 
 use std::process::ExitCode;
 use std::time::Instant;
 
-use wasmodel_engine::{Dimension, ElementType, Model, Tensor, TensorData};
+use wasmodel_engine::{ElementType, Model, Tensor, TensorData};
 
 fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
@@ -50,7 +55,9 @@ fn usage(problem: &str) -> ExitCode {
     if !problem.is_empty() {
         eprintln!("kernel_tiles: {problem}");
     }
-    eprintln!("usage: kernel_tiles [--runs N] [--kernels tract,NAME,...] MODEL.onnx...");
+    eprintln!(
+        "usage: kernel_tiles [--runs N] [--kernels tract,NAME[/tract-maxpool][@KNOB=VALUE...],...] MODEL.onnx..."
+    );
     if problem.is_empty() {
         ExitCode::SUCCESS
     } else {
@@ -74,19 +81,28 @@ fn candidates() -> Vec<String> {
     vec!["native".to_owned()]
 }
 
-/// Loads the model with the kernels `candidate` names.
+/// Loads the model with the kernels and knobs `candidate` names.
 fn load(bytes: &[u8], name: &str, candidate: &str) -> Result<Model, String> {
+    let mut parts = candidate.split('@');
+    let kernels = parts.next().unwrap_or_default();
+    let knobs = parts
+        .map(|knob| {
+            knob.split_once('=')
+                .ok_or_else(|| format!("{knob}: a knob is NAME=VALUE"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let scope = tract_onnx::tract_core::knobs::KnobScope::new(knobs).map_err(|e| e.to_string())?;
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     {
-        let (tile, maxpool) = candidate.split_once('/').unwrap_or((candidate, ""));
+        let (tile, maxpool) = kernels.split_once('/').unwrap_or((kernels, ""));
         if !wasmodel_kernels::mmm::choose(tile) {
             return Err(format!("no kernel called {tile}"));
         }
         wasmodel_kernels::measuring::use_our_maxpool(tile != "tract" && maxpool != "tract-maxpool");
     }
     #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-    let _ = candidate;
-    Model::load(bytes, name, "1").map_err(|e| e.to_string())
+    let _ = kernels;
+    scope.enter(|| Model::load(bytes, name, "1").map_err(|e| e.to_string()))
 }
 
 fn measure(path: &str, runs: usize, only: Option<&[String]>) -> Result<(), String> {
@@ -96,7 +112,18 @@ fn measure(path: &str, runs: usize, only: Option<&[String]>) -> Result<(), Strin
         .map_or("model".into(), |s| s.to_string_lossy().into_owned());
     let mut kernels = candidates();
     if let Some(only) = only {
-        kernels.retain(|k| only.contains(k));
+        // Each named candidate, in the order named; one with knobs is its
+        // kernels' candidate with them set.
+        let known = kernels;
+        kernels = only
+            .iter()
+            .filter(|k| {
+                known
+                    .iter()
+                    .any(|c| c == k.split('@').next().unwrap_or_default())
+            })
+            .cloned()
+            .collect();
         if kernels.is_empty() {
             return Err(format!("none of {only:?} is a kernel here"));
         }
@@ -151,14 +178,7 @@ fn made_up_inputs(model: &Model) -> Result<Vec<Tensor>, String> {
             if input.element_type != ElementType::F32 {
                 return Err(format!("input `{}` is not f32", input.name));
             }
-            let shape: Vec<u32> = input
-                .shape
-                .iter()
-                .map(|d| match d {
-                    Dimension::Fixed(n) => *n,
-                    Dimension::Dynamic(_) => 1,
-                })
-                .collect();
+            let shape = input.shape_with_dynamic(1);
             let len = shape.iter().product::<u32>() as usize;
             let data = (0..len)
                 .map(|_| {
