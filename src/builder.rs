@@ -169,7 +169,7 @@ impl ComponentBuilder {
     }
 
     /// Whether the component's matrix products use relaxed SIMD's fused
-    /// multiply-add (`f32x4.relaxed_madd`): about 7 % faster on the CNNs
+    /// multiply-add (`f32x4.relaxed_madd`): 3–8 % faster on the CNNs
     /// measured (BENCHMARKS.md), but the component then runs only on hosts
     /// with relaxed SIMD (wasmtime, Spin, wasmtime-py, Chrome 114+,
     /// Node 22+, or Node 20 with `--experimental-wasm-relaxed-simd`);

@@ -26,7 +26,7 @@ use super::{
 /// pre-initialization saves.
 ///
 /// With `--relaxed-simd` its matrix products use relaxed SIMD's fused
-/// multiply-add: about 7 % faster on CNNs where the CPU has FMA, but the
+/// multiply-add: 3–8 % faster on CNNs where the CPU has FMA, but the
 /// component runs only on hosts with relaxed SIMD (wasmtime, `wasmodel`,
 /// Spin, wasmtime-py, Chrome 114+, Node 22+; Node 20 only with
 /// `--experimental-wasm-relaxed-simd`).
