@@ -5,9 +5,9 @@
 //! costs is measured rather than assumed.
 //!
 //! The relaxed-SIMD engine is embedded in wasmodel and timed in every run;
-//! the others are built here, from `crates/guest`, the way `build.rs` builds the embedded engine
-//! (`build/guest.rs`): minutes each the first time, then cargo keeps them
-//! in `target/engine-variants/`.
+//! the others are built here, from `crates/guest`, the way `build.rs`
+//! builds the embedded engines (`build/guest.rs`): minutes each the first
+//! time, then cargo keeps them in `target/engine-variants/`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
