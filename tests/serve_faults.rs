@@ -305,12 +305,18 @@ fn a_flood_of_connections_past_the_descriptor_limit_is_survived() {
     assert_answers(&answer, &expected);
     let stderr = stop_with_ctrl_c(child);
     // Each stretch of failed accepts said when it started and when it
-    // ended, not at every retry.
+    // ended, not at every retry; the one the flood began ended before
+    // the answer's connection was accepted. The last one may still be
+    // going when Ctrl-C comes: the flood's queued connections, accepted
+    // meanwhile, can take every descriptor again.
     let (failed, again) = (
         stderr.matches("accept failed").count(),
         stderr.matches("accepting again").count(),
     );
-    assert!(failed >= 1 && again == failed, "{stderr}");
+    assert!(
+        again >= 1 && (again == failed || again + 1 == failed),
+        "{stderr}"
+    );
 }
 
 /// Past `max_connections`, a new connection is not served until an open
