@@ -18,11 +18,16 @@
 //!   imports a model's predictor, for `tests/spin_app.rs`.
 //!
 //! `build/guest.rs` runs cargo for them with whichever wasm toolchain this
-//! machine has (rustup's targets, or Debian's `rustc-web`).
+//! machine has (rustup's targets, or Debian's `rustc-web`). The four
+//! engines are written zlib-compressed (`engine.wasm.zlib`, ...), which
+//! takes the `wasmodel` binary's share of them from about 78 MB to 17 MB;
+//! `src/engines.rs` inflates one when a build first needs it.
 //!
-//! `WASMODEL_ENGINE_WASM=/path/to/engine.wasm` and
-//! `WASMODEL_HTTP_ENGINE_WASM=/path/to/engine-http.wasm` skip a build and
-//! embed that file instead (for packagers who build the engine separately).
+//! Each guest's `prebuilt_var` below (`WASMODEL_ENGINE_WASM`,
+//! `WASMODEL_HTTP_ENGINE_WASM`, `WASMODEL_RELAXED_ENGINE_WASM`,
+//! `WASMODEL_RELAXED_HTTP_ENGINE_WASM`, ...) set to a wasm file skips that
+//! build and embeds the file instead (for packagers who build the engines
+//! separately).
 //!
 //! It also lists the WIT files under `wit/` for `src/wit.rs` to embed.
 
@@ -40,8 +45,10 @@ struct Guest {
     target: &'static str,
     /// Guest-only flags: wasm SIMD for tract's kernels, plus the target's.
     rustflags: &'static str,
-    /// File name in `OUT_DIR`, embedded by `src/lib.rs`.
+    /// File name in `OUT_DIR`, embedded by `src/engines.rs` (or the tests).
     output: &'static str,
+    /// Whether `output` is written zlib-compressed, with `.zlib` appended.
+    compressed: bool,
     /// Environment variable naming a prebuilt file to use instead.
     prebuilt_var: &'static str,
 }
@@ -55,6 +62,7 @@ const GUESTS: [Guest; 7] = [
         // is none to have.
         rustflags: "-C target-feature=+simd128 --cfg getrandom_backend=\"unsupported\"",
         output: "engine.wasm",
+        compressed: true,
         prebuilt_var: "WASMODEL_ENGINE_WASM",
     },
     Guest {
@@ -63,6 +71,7 @@ const GUESTS: [Guest; 7] = [
         target: "wasm32-wasip1",
         rustflags: "-C target-feature=+simd128",
         output: "engine-http.wasm",
+        compressed: true,
         prebuilt_var: "WASMODEL_HTTP_ENGINE_WASM",
     },
     Guest {
@@ -71,6 +80,7 @@ const GUESTS: [Guest; 7] = [
         target: "wasm32-unknown-unknown",
         rustflags: "-C target-feature=+simd128 --cfg getrandom_backend=\"unsupported\"",
         output: "engine-relaxed.wasm",
+        compressed: true,
         prebuilt_var: "WASMODEL_RELAXED_ENGINE_WASM",
     },
     Guest {
@@ -79,6 +89,7 @@ const GUESTS: [Guest; 7] = [
         target: "wasm32-wasip1",
         rustflags: "-C target-feature=+simd128",
         output: "engine-http-relaxed.wasm",
+        compressed: true,
         prebuilt_var: "WASMODEL_RELAXED_HTTP_ENGINE_WASM",
     },
     // The baseline of `benches/suite` (seconds: it shares spin-sdk's
@@ -89,6 +100,7 @@ const GUESTS: [Guest; 7] = [
         target: "wasm32-wasip1",
         rustflags: "-C target-feature=+simd128",
         output: "hello-http.wasm",
+        compressed: false,
         prebuilt_var: "WASMODEL_HELLO_HTTP_WASM",
     },
     // Faults on request, for `tests/serve_faults.rs` (seconds, as above).
@@ -98,6 +110,7 @@ const GUESTS: [Guest; 7] = [
         target: "wasm32-wasip1",
         rustflags: "-C target-feature=+simd128",
         output: "faulty-http.wasm",
+        compressed: false,
         prebuilt_var: "WASMODEL_FAULTY_HTTP_WASM",
     },
     // A user's own Spin app that imports a model's predictor, which the
@@ -109,6 +122,7 @@ const GUESTS: [Guest; 7] = [
         target: "wasm32-wasip1",
         rustflags: "-C target-feature=+simd128",
         output: "example-spin-app.wasm",
+        compressed: false,
         prebuilt_var: "WASMODEL_EXAMPLE_SPIN_APP_WASM",
     },
 ];
@@ -133,22 +147,15 @@ fn main() {
         println!("cargo:rerun-if-changed={}", root.join(input).display());
     }
     for guest in &GUESTS {
-        build_guest(guest, &root, &out_dir.join(guest.output));
+        build_guest(guest, &root, &out_dir);
     }
 }
 
-fn build_guest(guest: &Guest, root: &Path, out: &Path) {
+fn build_guest(guest: &Guest, root: &Path, out_dir: &Path) {
     println!("cargo:rerun-if-env-changed={}", guest.prebuilt_var);
     if let Some(prebuilt) = env::var_os(guest.prebuilt_var) {
         println!("cargo:rerun-if-changed={}", Path::new(&prebuilt).display());
-        if let Err(e) = std::fs::copy(&prebuilt, out) {
-            fail(&format!(
-                "cannot read {}={}: {e}",
-                guest.prebuilt_var,
-                Path::new(&prebuilt).display()
-            ));
-        }
-        return;
+        return embed(guest, Path::new(&prebuilt), out_dir);
     }
 
     let target_dir = env::var_os("CARGO_TARGET_DIR")
@@ -166,8 +173,23 @@ fn build_guest(guest: &Guest, root: &Path, out: &Path) {
         target_dir: &target_dir,
     })
     .unwrap_or_else(|why| fail(&why));
-    if let Err(e) = std::fs::copy(&built, out) {
-        fail(&format!("cannot copy {}: {e}", built.display()));
+    embed(guest, &built, out_dir);
+}
+
+/// Puts `wasm` into `OUT_DIR` as `guest.output`, compressed if asked.
+fn embed(guest: &Guest, wasm: &Path, out_dir: &Path) {
+    let bytes = std::fs::read(wasm)
+        .unwrap_or_else(|e| fail(&format!("cannot read {}: {e}", wasm.display())));
+    let (out, bytes) = if guest.compressed {
+        (
+            out_dir.join(format!("{}.zlib", guest.output)),
+            miniz_oxide::deflate::compress_to_vec_zlib(&bytes, 6),
+        )
+    } else {
+        (out_dir.join(guest.output), bytes)
+    };
+    if let Err(e) = std::fs::write(&out, bytes) {
+        fail(&format!("cannot write {}: {e}", out.display()));
     }
 }
 

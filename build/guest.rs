@@ -116,7 +116,8 @@ impl Toolchain {
                  Run `scripts/setup.sh`, which does one of:\n  \
                  rustup target add {target}\n  \
                  apt-get install rustc-web cargo-web rust-web-src lld-19 wasi-libc   (Debian 12, when rustup cannot download targets)\n\
-                 or set WASMODEL_ENGINE_WASM and WASMODEL_HTTP_ENGINE_WASM to prebuilt engines."
+                 or set WASMODEL_ENGINE_WASM, WASMODEL_HTTP_ENGINE_WASM, WASMODEL_RELAXED_ENGINE_WASM\n\
+                 and WASMODEL_RELAXED_HTTP_ENGINE_WASM to prebuilt engines (build.rs lists the rest)."
             )),
         }
     }

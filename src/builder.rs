@@ -37,10 +37,7 @@ use wasmtime_wizer::{InstanceState, SnapshotVal, ValType, Wizer};
 use crate::runtime::{CallState, classify, set_deadline};
 use crate::vector_state;
 use crate::wit::{HTTP_WORLD, MODEL_WORLD, check_targets, check_world};
-use crate::{
-    ENGINE_WASM, Error, HTTP_ENGINE_WASM, Limits, ModelInfo, RELAXED_ENGINE_WASM,
-    RELAXED_HTTP_ENGINE_WASM, Runtime,
-};
+use crate::{Error, Limits, ModelInfo, Runtime, engine_wasm};
 
 /// The engine's build-time entry point, removed from the output.
 const INIT_EXPORT: &str = "wasmodel-init";
@@ -69,15 +66,6 @@ pub enum Flavour {
 }
 
 impl Flavour {
-    fn engine(self, relaxed_simd: bool) -> &'static [u8] {
-        match (self, relaxed_simd) {
-            (Flavour::Predictor, false) => ENGINE_WASM,
-            (Flavour::Http, false) => HTTP_ENGINE_WASM,
-            (Flavour::Predictor, true) => RELAXED_ENGINE_WASM,
-            (Flavour::Http, true) => RELAXED_HTTP_ENGINE_WASM,
-        }
-    }
-
     fn world(self) -> &'static str {
         match self {
             Flavour::Predictor => MODEL_WORLD,
@@ -226,10 +214,10 @@ impl ComponentBuilder {
 
         // 2. Instantiate the instrumented engine and hand it the model.
         let started = Instant::now();
-        let engine = self
-            .engine
-            .as_deref()
-            .unwrap_or(self.flavour.engine(self.relaxed_simd));
+        let engine = match self.engine.as_deref() {
+            Some(given) => given,
+            None => engine_wasm(self.flavour, self.relaxed_simd)?,
+        };
         let (wizer, (cx, instrumented)) = (wizer(), instrument(engine)?);
         let module: Module =
             runtime.compile(&instrumented, || report(BuildStep::CompilingEngine))?;

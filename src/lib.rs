@@ -24,6 +24,7 @@ mod bindings;
 mod builder;
 mod cache;
 pub mod check;
+mod engines;
 mod error;
 mod function_cache;
 pub mod inspect;
@@ -43,6 +44,7 @@ pub use builder::{
     http_component_from_module,
 };
 pub use cache::{CompileCache, DEFAULT_CACHE_SIZE};
+pub use engines::engine_wasm;
 pub use error::Error;
 pub use native_load::load_model;
 pub use precompiled::is_precompiled;
@@ -53,21 +55,3 @@ pub use wasmodel_engine::{
     ClassLabels, Dimension, ElementType, InputError, InputErrorKind, LoadError, ModelInfo,
     PredictError, Tensor, TensorData, TensorInfo, format_declared_shape, format_shape, graph,
 };
-
-/// The engine: `crates/guest` built for wasm by `build.rs`, before any
-/// model is injected into it.
-pub const ENGINE_WASM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/engine.wasm"));
-
-/// The HTTP engine: `crates/guest` with its `http` feature, built for
-/// `wasm32-wasip1` by `build.rs`, before any model is injected into it.
-pub const HTTP_ENGINE_WASM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/engine-http.wasm"));
-
-/// [`ENGINE_WASM`] with relaxed SIMD's fused multiply-add in its matrix
-/// products: faster where the CPU has FMA, but it validates only on hosts
-/// with relaxed SIMD ([`ComponentBuilder::relaxed_simd`]).
-pub const RELAXED_ENGINE_WASM: &[u8] =
-    include_bytes!(concat!(env!("OUT_DIR"), "/engine-relaxed.wasm"));
-
-/// [`HTTP_ENGINE_WASM`] with relaxed SIMD, as [`RELAXED_ENGINE_WASM`].
-pub const RELAXED_HTTP_ENGINE_WASM: &[u8] =
-    include_bytes!(concat!(env!("OUT_DIR"), "/engine-http-relaxed.wasm"));

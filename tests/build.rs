@@ -1,7 +1,7 @@
 //! `wasmodel build` refuses what it cannot run, and says why.
 
 use wasmodel::wit::{HTTP_WORLD, MODEL_WORLD, check_targets};
-use wasmodel::{ComponentBuilder, Error, LoadError};
+use wasmodel::{ComponentBuilder, Error, Flavour, LoadError};
 
 use crate::support::{
     assert_outputs_match, component, fixture, fixture_path, http_component, model_path, runtime,
@@ -106,13 +106,21 @@ fn an_engine_given_explicitly_is_used_and_checked() {
     let onnx = std::fs::read(model_path("iris")).unwrap();
     // The embedded engine, given by hand, makes the very same component.
     let given = ComponentBuilder::new("m")
-        .engine(wasmodel::ENGINE_WASM.to_vec())
+        .engine(
+            wasmodel::engine_wasm(Flavour::Predictor, false)
+                .unwrap()
+                .to_vec(),
+        )
         .build(runtime(), &onnx)
         .unwrap();
     assert!(given.component == build(&onnx).unwrap().component);
     // An engine of the other flavour cannot make a predictor: it needs WASI.
     match ComponentBuilder::new("m")
-        .engine(wasmodel::HTTP_ENGINE_WASM.to_vec())
+        .engine(
+            wasmodel::engine_wasm(Flavour::Http, false)
+                .unwrap()
+                .to_vec(),
+        )
         .build(runtime(), &onnx)
     {
         Err(Error::Build(why)) => assert!(why.contains("wasi_snapshot_preview1"), "{why}"),

@@ -57,11 +57,11 @@ const BUILT: [Recipe; 3] = [
 /// `wasmodel build --relaxed-simd`'s engine, embedded in wasmodel: our
 /// matrix tile with `f32x4.relaxed_madd`, which wasmtime turns into a fused
 /// multiply-add where the CPU has one. Timed in every run.
-pub fn relaxed() -> Variant {
-    Variant {
+pub fn relaxed() -> anyhow::Result<Variant> {
+    Ok(Variant {
         name: "relaxed",
-        engine: wasmodel::RELAXED_ENGINE_WASM.into(),
-    }
+        engine: wasmodel::engine_wasm(wasmodel::Flavour::Predictor, true)?.into(),
+    })
 }
 
 /// The variants built here (or found up to date), for `--engines`.

@@ -124,7 +124,7 @@ fn main() -> anyhow::Result<()> {
     })?;
 
     print_machine();
-    let mut variants = vec![engines::relaxed()];
+    let mut variants = vec![engines::relaxed()?];
     if settings.engines {
         variants.extend(engines::build(repo)?);
     }
@@ -1246,12 +1246,13 @@ fn report(
         }
     }
 
+    let engine = wasmodel::engine_wasm(wasmodel::Flavour::Predictor, false)?;
     println!(
         "\nP6 size: the engine before any model is put in it: {:.2} MB, {:.2} MB gzipped;",
-        mb(wasmodel::ENGINE_WASM.len()),
-        mb(gzipped_size(wasmodel::ENGINE_WASM)?)
+        mb(engine.len()),
+        mb(gzipped_size(engine)?)
     );
-    let breakdown = code_by_crate(wasmodel::ENGINE_WASM)?;
+    let breakdown = code_by_crate(engine)?;
     let code: usize = breakdown.iter().map(|(_, size)| size).sum();
     println!(
         "  its code, {:.2} MB, by crate: {}",
