@@ -159,8 +159,7 @@ impl ComponentBuilder {
     /// Whether the component's matrix products use relaxed SIMD's fused
     /// multiply-add (`f32x4.relaxed_madd`): 3–8 % faster on the CNNs
     /// measured (BENCHMARKS.md), but the component then runs only on hosts
-    /// with relaxed SIMD (wasmtime, Spin, wasmtime-py, Chrome 114+,
-    /// Node 22+, or Node 20 with `--experimental-wasm-relaxed-simd`);
+    /// with relaxed SIMD ([`RELAXED_SIMD_HOSTS`](crate::inspect::RELAXED_SIMD_HOSTS));
     /// elsewhere it fails to compile. `false` (every wasm host with SIMD)
     /// unless changed. Results can differ from the portable build's in the
     /// last bits, and from one CPU to another (with or without FMA).

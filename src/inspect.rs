@@ -35,6 +35,12 @@ impl Interfaces {
     }
 }
 
+/// The hosts that run a component built with relaxed SIMD
+/// (`wasmodel build --relaxed-simd`): checked by the tests or by hand, or
+/// documented by the host (README, "Using it").
+pub const RELAXED_SIMD_HOSTS: &str = "wasmtime and wasmodel, Spin, wasmtime-py, Chrome 114+, \
+     Node 22+; Node 20 only with --experimental-wasm-relaxed-simd";
+
 /// Whether a component needs a host with relaxed SIMD
 /// (`wasmodel build --relaxed-simd`): read by validating it with and without
 /// that proposal, so the answer is about the bytes, not about how they were

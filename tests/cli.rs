@@ -64,6 +64,10 @@ fn build_inspect_predict_json_and_npy() {
     let (stdout, _) = ok(wasmodel(&["inspect", &wasm], &cache));
     assert!(stdout.contains("imports   none"), "{stdout}");
     assert!(
+        stdout.contains("hosts     every wasm host with SIMD"),
+        "{stdout}"
+    );
+    assert!(
         stdout.contains("wasmodel:model/predictor@0.3.0"),
         "{stdout}"
     );
@@ -82,6 +86,26 @@ fn build_inspect_predict_json_and_npy() {
             expected.atol,
         );
     }
+}
+
+/// `--relaxed-simd` builds from the fused multiply-add engine, and both
+/// `build` and `inspect` say that only hosts with relaxed SIMD run it.
+#[test]
+fn a_relaxed_simd_build_says_which_hosts_run_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = cache_dir();
+    let out = dir.path().join("iris-relaxed.wasm");
+    let out = out.to_str().unwrap();
+    let iris = model_path("iris");
+    let build = ["build", iris.to_str().unwrap(), "-o", out, "--relaxed-simd"];
+    let (stdout, _) = ok(wasmodel(&build, &cache));
+    assert!(
+        stdout.contains("hosts     those with relaxed SIMD") && stdout.contains("Node 20 only"),
+        "{stdout}"
+    );
+    let (stdout, _) = ok(wasmodel(&["inspect", out, "--json"], &cache));
+    let json: Value = serde_json::from_str(&stdout).expect("inspect --json prints JSON");
+    assert_eq!(json["needs_relaxed_simd"], true, "{stdout}");
 }
 
 #[test]

@@ -10,19 +10,14 @@
 //! engine flavours: the portable one, and `--relaxed-simd`'s fused
 //! multiply-add tile.
 
-use wasmodel::ComponentBuilder;
 use wasmodel::inspect::needs_relaxed_simd;
 
-use crate::support::{assert_outputs_match, fixture, repo, runtime};
+use crate::support::{assert_outputs_match, build_and_load, fixture, repo};
 
 fn matches_onnxruntime(stem: &str, relaxed_simd: bool) {
     let fixture = fixture(&format!("kernels/{stem}"));
     let path = repo().join(&fixture.model);
-    let onnx = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let built = ComponentBuilder::new(stem)
-        .relaxed_simd(relaxed_simd)
-        .build(runtime(), &onnx)
-        .unwrap_or_else(|e| panic!("building {stem}: {e}"));
+    let (built, model) = build_and_load(&path, |builder| builder.relaxed_simd(relaxed_simd));
     // The portable flavour must run where relaxed SIMD is off (Node 20);
     // the other one has the fused multiply-add in it.
     assert_eq!(
@@ -30,9 +25,6 @@ fn matches_onnxruntime(stem: &str, relaxed_simd: bool) {
         relaxed_simd,
         "{stem}: does the component need relaxed SIMD?"
     );
-    let model = runtime()
-        .load(&built.component)
-        .unwrap_or_else(|e| panic!("loading {stem}: {e}"));
     let outputs = model
         .predict(fixture.inputs.clone())
         .unwrap_or_else(|e| panic!("predict {stem}: {e}"));

@@ -70,17 +70,27 @@ fn build(stem: &str, flavour: Flavour) -> BuiltComponent {
 /// The component of the ONNX file at `path`, built and loaded for the
 /// caller alone.
 pub fn load_onnx(path: &Path) -> LoadedModel {
+    build_and_load(path, |builder| builder).1
+}
+
+/// The ONNX file at `path` built by a builder named after it and set up by
+/// `configure`, and the component loaded, for the caller alone.
+pub fn build_and_load(
+    path: &Path,
+    configure: impl FnOnce(ComponentBuilder) -> ComponentBuilder,
+) -> (BuiltComponent, LoadedModel) {
     let onnx = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let name = path
         .file_stem()
         .and_then(|s| s.to_str())
         .expect("a file name");
-    let built = ComponentBuilder::new(name)
+    let built = configure(ComponentBuilder::new(name))
         .build(runtime(), &onnx)
         .unwrap_or_else(|e| panic!("building {name}: {e}"));
-    runtime()
+    let model = runtime()
         .load(&built.component)
-        .unwrap_or_else(|e| panic!("loading {name}: {e}"))
+        .unwrap_or_else(|e| panic!("loading {name}: {e}"));
+    (built, model)
 }
 
 /// The component built from `models/<stem>.onnx`, once per run.

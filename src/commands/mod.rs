@@ -299,10 +299,13 @@ pub fn print_list(label: &str, items: &[String]) {
 
 /// Which hosts run a component, from whether it needs relaxed SIMD
 /// (`wasmodel build --relaxed-simd`).
-pub fn hosts(needs_relaxed_simd: bool) -> &'static str {
+pub fn hosts(needs_relaxed_simd: bool) -> String {
     if needs_relaxed_simd {
-        "those with relaxed SIMD: wasmtime, Spin, Chrome 114+, Node 22+ (built with --relaxed-simd)"
+        format!(
+            "those with relaxed SIMD (built with --relaxed-simd): {}",
+            wasmodel::inspect::RELAXED_SIMD_HOSTS
+        )
     } else {
-        "every wasm host with SIMD"
+        "every wasm host with SIMD".into()
     }
 }
