@@ -9,7 +9,8 @@
 //! naming the input (found by fuzzing: `fuzz/regressions/engine_inputs/`).
 //!
 //! So before the model is optimized, [`guard`] puts an [`IndexCheck`] node
-//! on the indices of every such operator whose indices are not constant. It
+//! on the indices of every such operator whose indices are not constant,
+//! in the model and in the bodies of its `If` and `Scan` nodes. It
 //! checks each index against the length of the data's axis it picks along,
 //! turns negative ones into the positions they count back to (ONNX allows
 //! them; tract's GatherND and ScatterND do not), and passes them on with
@@ -24,6 +25,8 @@ use tract_onnx::prelude::*;
 use tract_onnx::tract_core::ops::array::{
     Gather, GatherElements, GatherNd, ScatterElements, ScatterNd,
 };
+use tract_onnx::tract_core::ops::logic::IfThenElse;
+use tract_onnx::tract_core::ops::scan::Scan;
 use tract_onnx::tract_hir::internal::{
     EvalContext, EvalOp, InletId, Op, StaticName, TypedOp, bail,
 };
@@ -31,8 +34,33 @@ use tract_onnx::tract_hir::internal::{
 use crate::error::{InputError, InputErrorKind};
 
 /// Puts an [`IndexCheck`] before every indexing operator of `model` whose
-/// indices are not constant.
+/// indices are not constant, in the bodies of its `If` and `Scan` nodes too.
 pub(crate) fn guard(model: &mut TypedModel) -> TractResult<()> {
+    guard_graph(model, None)
+}
+
+/// [`guard`] on one graph. `behind` is `None` for the model itself; for the
+/// body of an `If` or a `Scan`, it is the model inputs that node reads,
+/// which any index inside it is computed from (the body's own sources are
+/// not the model's inputs).
+fn guard_graph(model: &mut TypedModel, behind: Option<&[String]>) -> TractResult<()> {
+    for id in 0..model.nodes().len() {
+        let node = model.node(id);
+        let reads = || match behind {
+            Some(names) => names.to_vec(),
+            None => inputs_behind(model, &node.inputs),
+        };
+        if let Some(op) = node.op_as::<IfThenElse>() {
+            let (mut op, reads) = (op.clone(), reads());
+            guard_graph(&mut op.then_body, Some(&reads))?;
+            guard_graph(&mut op.else_body, Some(&reads))?;
+            model.node_mut(id).op = Box::new(op);
+        } else if let Some(op) = node.op_as::<Scan>() {
+            let (mut op, reads) = (op.clone(), reads());
+            guard_graph(&mut op.body, Some(&reads))?;
+            model.node_mut(id).op = Box::new(op);
+        }
+    }
     let targets: Vec<(usize, &'static str, Indexing)> = model
         .nodes()
         .iter()
@@ -50,7 +78,10 @@ pub(crate) fn guard(model: &mut TypedModel) -> TractResult<()> {
             indexing,
             op,
             node: node.name.clone(),
-            inputs: inputs_behind(model, indices),
+            inputs: match behind {
+                Some(names) => names.to_vec(),
+                None => inputs_behind(model, &[indices]),
+            },
         };
         let name = format!("{}.index_check", node.name);
         let checked = model.wire_node(name, check, &[data, indices])?[0];
@@ -88,11 +119,11 @@ fn indexing(node: &TypedNode) -> Option<(&'static str, Indexing)> {
     }
 }
 
-/// The names of the model inputs `outlet` is computed from, in the order
+/// The names of the model inputs `outlets` are computed from, in the order
 /// the model declares them.
-fn inputs_behind(model: &TypedModel, outlet: OutletId) -> Vec<String> {
+fn inputs_behind(model: &TypedModel, outlets: &[OutletId]) -> Vec<String> {
     let mut seen = BTreeSet::new();
-    let mut pending = vec![outlet.node];
+    let mut pending: Vec<usize> = outlets.iter().map(|o| o.node).collect();
     while let Some(id) = pending.pop() {
         if seen.insert(id) {
             pending.extend(model.node(id).inputs.iter().map(|i| i.node));

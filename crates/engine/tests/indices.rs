@@ -90,6 +90,7 @@ fn name_of_op(model: &str) -> &'static str {
         "gather_nd" => "GatherND",
         "scatter_elements" => "ScatterElements",
         "scatter_nd" => "ScatterND",
+        "if_gather" | "scan_gather" => "Gather",
         other => panic!("no operator known for {other}"),
     }
 }
