@@ -17,9 +17,9 @@
 #     `wasmodel serve` with (models/requirements.txt), the Python package's
 #     pinned wasmtime-py and pytest (python/requirements.txt), and the pinned
 #     KServe client in .venv-kserve (tests/python/kserve-requirements.txt);
-#  4. the wasmtime CLI (unless one is on PATH), built from crates.io into
-#     .tools/ with only `serve`, for the test that runs HTTP components under
-#     the real `wasmtime serve`;
+#  4. the wasmtime CLI (unless one is on PATH), built from crates.io with
+#     only `serve`, for the test that runs HTTP components under the real
+#     `wasmtime serve`;
 #  5. Node.js and npm (Debian's, if missing), the pinned jco and
 #     playwright-core in js/node_modules, and Debian's Chromium, for the
 #     Node and browser tests.
@@ -29,7 +29,13 @@
 #     dependency pinned), and the pinned onnxruntime-web for Node (`npm ci`
 #     from package-lock.json; Node and npm from Debian if they are missing).
 # --fuzz adds, alone or with the others, what scripts/fuzz.sh needs:
-#  7. cargo-fuzz (pinned) into .tools, and a C++ compiler for libFuzzer.
+#  7. cargo-fuzz (pinned), and a C++ compiler for libFuzzer.
+# The tools built from crates.io (4, 7) go into a directory per tool,
+# version and feature set, outside the clone: $WASMODEL_TOOLS_CACHE, else
+# ~/.cache/wasmodel/tools (XDG_CACHE_HOME's if set). Every clone on the
+# machine reuses them, so only a new machine pays their build (minutes);
+# .tools/bin in the clone links to them, which is where the scripts and
+# tests look.
 # Safe to run again: it only installs what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -53,6 +59,34 @@ done
 TARGETS=(wasm32-unknown-unknown wasm32-wasip1)
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+
+TOOLS_CACHE=${WASMODEL_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/wasmodel/tools}
+
+# install_tool CRATE VERSION BIN [cargo install options...]: builds BIN
+# from CRATE at VERSION into the tools cache unless it is there, and links
+# .tools/bin/BIN to it. The cache's directory names the crate, the version
+# and a digest of the options (features), and appears only once the install
+# is whole, so an interrupted build is not mistaken for a finished one.
+install_tool() {
+    local crate=$1 version=$2 bin=$3
+    shift 3
+    local key dir partial
+    key=$(printf '%s\n' "$@" | sha256sum | cut -c1-12)
+    dir="$TOOLS_CACHE/$crate-$version-$key"
+    if [ ! -x "$dir/bin/$bin" ]; then
+        say "cargo install $crate $version into $dir (minutes, once per machine)"
+        mkdir -p "$TOOLS_CACHE"
+        partial=$(mktemp -d "$TOOLS_CACHE/.partial-$crate.XXXXXX")
+        cargo install "$crate" --version "$version" --locked --quiet --force \
+            --root "$partial" --target-dir "$partial/build" "$@" \
+            || { rm -rf "$partial"; die "cargo install $crate $version failed"; }
+        rm -rf "$partial/build"
+        # Another setup may have finished the same tool meanwhile: keep its.
+        mv -T "$partial" "$dir" 2>/dev/null || rm -rf "$partial"
+    fi
+    mkdir -p .tools/bin
+    ln -sfn "$dir/bin/$bin" ".tools/bin/$bin"
+}
 
 apt_install() {
     command -v apt-get >/dev/null || return 1
@@ -99,11 +133,7 @@ CARGO_FUZZ_VERSION=0.13.2
 if $FUZZ; then
     command -v c++ >/dev/null || apt_install g++ \
         || die "the fuzz targets need a C++ compiler (libFuzzer is C++): install g++"
-    if [ "$(.tools/bin/cargo-fuzz --version 2>/dev/null)" != "cargo-fuzz $CARGO_FUZZ_VERSION" ]; then
-        say "cargo install cargo-fuzz $CARGO_FUZZ_VERSION into .tools (a minute, once)"
-        cargo install cargo-fuzz --version "$CARGO_FUZZ_VERSION" --locked --quiet --force \
-            --root .tools --target-dir target/tools
-    fi
+    install_tool cargo-fuzz "$CARGO_FUZZ_VERSION" cargo-fuzz
 fi
 
 if ! $TESTS; then
@@ -152,12 +182,9 @@ fi
 WASMTIME_VERSION=48.0.8
 if command -v wasmtime >/dev/null; then
     say "using $(wasmtime --version) from PATH for the wasmtime serve test"
-elif [ "$(.tools/bin/wasmtime --version 2>/dev/null)" != "wasmtime $WASMTIME_VERSION" ]; then
-    say "cargo install wasmtime-cli $WASMTIME_VERSION into .tools (serve only; a few minutes, once)"
-    cargo install wasmtime-cli --version "$WASMTIME_VERSION" --locked --quiet --force \
-        --no-default-features \
-        --features serve,run,cranelift,parallel-compilation,pooling-allocator,component-model-async \
-        --root .tools --target-dir target/tools
+else
+    install_tool wasmtime-cli "$WASMTIME_VERSION" wasmtime --no-default-features \
+        --features serve,run,cranelift,parallel-compilation,pooling-allocator,component-model-async
 fi
 
 # 5. Node.js for the jco tests (js/): the pinned jco and playwright-core
