@@ -3,15 +3,25 @@
 # models/iris.onnx into a component, inspect it and predict with it; then
 # build its HTTP component and serve it, asking it over the Open Inference
 # Protocol with curl.
+#
+# WASMODEL_BIN=PATH runs the demo with that wasmodel binary instead of
+# building one (CI passes the one the tests just built, which saves
+# compiling the host a second time with other features).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 step() { printf '\n==> %s\n' "$*" >&2; }
 
 scripts/setup.sh
-step "cargo build --release"
-cargo build --release --bin wasmodel
-wasmodel=target/release/wasmodel
+if [ -n "${WASMODEL_BIN:-}" ]; then
+    wasmodel=$WASMODEL_BIN
+    step "using $wasmodel (WASMODEL_BIN) instead of building one"
+    [ -x "$wasmodel" ] || { echo "WASMODEL_BIN=$wasmodel is not an executable" >&2; exit 1; }
+else
+    step "cargo build --release"
+    cargo build --release --bin wasmodel
+    wasmodel=target/release/wasmodel
+fi
 mkdir -p target/demo
 
 step "wasmodel build models/iris.onnx -o target/demo/iris.wasm"
