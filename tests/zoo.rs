@@ -108,6 +108,7 @@ macro_rules! zoo_tests {
 
 zoo_tests!(
     bernoulli_nb,
+    columns_onehot_integers,
     columns_onehot_logreg,
     columns_ordinal_forest,
     decision_tree_classifier,
@@ -136,6 +137,7 @@ zoo_tests!(
     mlp_regressor,
     multinomial_nb,
     pca_logreg,
+    poly_ridge,
     random_forest_binary,
     random_forest_regressor,
     ridge_scaled,

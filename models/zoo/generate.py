@@ -141,6 +141,17 @@ def customers():
     return x_train, x_test, y_train, y_test
 
 
+def customers_seats():
+    """The customers with one more column: how many seats each account
+    has, an integer that a pipeline one-hot encodes as a category."""
+    x_train, x_test, y_train, y_test = customers()
+    rng = np.random.default_rng(SEED + 1)
+    x_train, x_test = x_train.copy(), x_test.copy()
+    x_train["seats"] = rng.integers(1, 6, size=len(x_train)).astype(np.int64)
+    x_test["seats"] = rng.integers(1, 6, size=len(x_test)).astype(np.int64)
+    return x_train, x_test, y_train, y_test
+
+
 NUMERIC = ["age", "tenure", "monthly"]
 CATEGORICAL = ["plan", "region", "channel"]
 
@@ -179,8 +190,8 @@ def zoo():
     from sklearn.impute import SimpleImputer
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import (Binarizer, MaxAbsScaler, MinMaxScaler, Normalizer,
-                                       OneHotEncoder, OrdinalEncoder, RobustScaler,
-                                       StandardScaler)
+                                       OneHotEncoder, OrdinalEncoder, PolynomialFeatures,
+                                       RobustScaler, StandardScaler)
 
     def column_pipeline(final, encoder):
         numeric = make_pipeline(SimpleImputer(), StandardScaler())
@@ -212,6 +223,13 @@ def zoo():
                                   "`ColumnTransformer` (numeric: `SimpleImputer` + `StandardScaler`; strings: `OneHotEncoder`) + `LogisticRegression`, one input per column"),
         "columns_ordinal_forest": (customers, lambda: column_pipeline(ensemble.RandomForestClassifier(n_estimators=20, max_depth=6, random_state=SEED), OrdinalEncoder()), sk,
                                    "`ColumnTransformer` (numeric: imputer + scaler; strings: `OrdinalEncoder`) + `RandomForestClassifier`"),
+        "columns_onehot_integers": (customers_seats, lambda: make_pipeline(
+                                        ColumnTransformer([("num", make_pipeline(SimpleImputer(), StandardScaler()), NUMERIC),
+                                                           ("cat", OneHotEncoder(handle_unknown="ignore"), ["seats"])]),
+                                        linear_model.LogisticRegression()), sk,
+                                    "`ColumnTransformer` (numeric: imputer + scaler; an integer column: `OneHotEncoder`) + `LogisticRegression`"),
+        "poly_ridge": (diabetes, lambda: make_pipeline(PolynomialFeatures(), linear_model.Ridge()), sk,
+                       "`PolynomialFeatures` (degree 2) + `Ridge` on diabetes"),
         # Support vector machines.
         "svc_rbf": (cancer, lambda: make_pipeline(StandardScaler(), svm.SVC()), sk,
                     "`StandardScaler` + `SVC()` (RBF kernel, no probabilities) on breast cancer (binary)"),

@@ -8,7 +8,7 @@
 //! depend on that.
 
 use tract_onnx::pb::NodeProto;
-use tract_onnx::prelude::tract_ndarray::{ArrayD, Axis, IxDyn};
+use tract_onnx::prelude::tract_ndarray::{ArrayD, Axis};
 use tract_onnx::prelude::*;
 use tract_onnx::tract_hir::internal::{bail, ensure};
 
@@ -42,7 +42,7 @@ impl Kernel for ArrayFeatureExtractor {
             "ArrayFeatureExtractor takes at least one dimension, got a scalar"
         );
         ensure!(
-            matches!(indices.datum_type, DatumType::I64 | DatumType::TDim),
+            indices.datum_type == DatumType::I64,
             "ArrayFeatureExtractor takes int64 indices, got {:?}",
             indices.datum_type
         );
@@ -85,9 +85,16 @@ impl Kernel for ArrayFeatureExtractor {
                 view
             };
             let last = Axis(view.ndim() - 1);
+            // `select` along the last axis assembles the columns side by
+            // side, so its result is laid out column-major: tensors are
+            // row-major.
             let picked: ArrayD<T> = view.select(last, picks);
-            let shape: Vec<usize> = picked.shape().to_vec();
-            Ok(picked.into_shape_with_order(IxDyn(&shape))?.into_tensor())
+            let picked = if picked.is_standard_layout() {
+                picked
+            } else {
+                picked.as_standard_layout().into_owned()
+            };
+            Ok(picked.into_tensor())
         }
         let y = match x.datum_type() {
             DatumType::F32 => pick::<f32>(x, &picks)?,

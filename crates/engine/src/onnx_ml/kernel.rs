@@ -100,6 +100,18 @@ pub(crate) fn parsed(kernel: impl Kernel) -> Parsed {
     Ok((expand(Parsing(MlOp(Arc::new(kernel)))), vec![]))
 }
 
+/// ONNX's type for a tract type. tract keeps some int64 values as `TDim`
+/// (a `Cast` to int64, or values it may use as shapes); to an ONNX-ML
+/// operator they are int64, so `wire` casts them back and `rules` asks the
+/// kernel as if it had.
+fn as_onnx_type(datum_type: DatumType) -> DatumType {
+    if datum_type == DatumType::TDim {
+        DatumType::I64
+    } else {
+        datum_type
+    }
+}
+
 /// A kernel as the parser sees it: inference rules, then the typed op.
 #[derive(Debug, Clone)]
 struct Parsing(MlOp);
@@ -119,7 +131,17 @@ impl Expansion for Parsing {
         model: &mut TypedModel,
         inputs: &[OutletId],
     ) -> TractResult<TVec<OutletId>> {
-        model.wire_node(prefix, self.0.clone(), inputs)
+        let mut wired = TVec::with_capacity(inputs.len());
+        for (ix, &input) in inputs.iter().enumerate() {
+            let datum_type = model.outlet_fact(input)?.datum_type;
+            wired.push(if as_onnx_type(datum_type) != datum_type {
+                let cast = tract_onnx::tract_core::ops::cast::cast(as_onnx_type(datum_type));
+                model.wire_node(format!("{prefix}.input_{ix}_as_onnx"), cast, &[input])?[0]
+            } else {
+                input
+            });
+        }
+        model.wire_node(prefix, self.0.clone(), &wired)
     }
 
     /// Once the types and shapes of all inputs are known, the outputs are
@@ -148,7 +170,7 @@ impl Expansion for Parsing {
                         let facts: Vec<TypedFact> = types
                             .iter()
                             .zip(&shapes)
-                            .map(|(&dt, shape)| dt.fact(shape.clone()))
+                            .map(|(&dt, shape)| as_onnx_type(dt).fact(shape.clone()))
                             .collect();
                         let refs: Vec<&TypedFact> = facts.iter().collect();
                         let computed = kernel
