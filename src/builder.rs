@@ -38,6 +38,7 @@ use crate::runtime::{CallState, classify, set_deadline};
 use crate::vector_state;
 use crate::wit::{HTTP_WORLD, MODEL_WORLD, check_targets, check_world};
 use crate::{Error, Limits, ModelInfo, Runtime, engine_wasm};
+use wasmodel_engine::{LoadOptions, Planning};
 
 /// The engine's build-time entry point, removed from the output.
 const INIT_EXPORT: &str = "wasmodel-init";
@@ -85,6 +86,7 @@ pub struct ComponentBuilder {
     /// An engine module to use instead of the embedded one.
     engine: Option<Arc<[u8]>>,
     time_limit: Duration,
+    options: LoadOptions,
 }
 
 impl std::fmt::Debug for ComponentBuilder {
@@ -97,6 +99,7 @@ impl std::fmt::Debug for ComponentBuilder {
             .field("relaxed_simd", &self.relaxed_simd)
             .field("engine_bytes", &self.engine.as_ref().map(|e| e.len()))
             .field("time_limit", &self.time_limit)
+            .field("options", &self.options)
             .finish()
     }
 }
@@ -119,6 +122,9 @@ pub struct BuiltComponent {
     pub check_time: Duration,
     /// Time spent injecting, pre-initializing and encoding.
     pub build_time: Duration,
+    /// How the model is planned: for every input shape at once, or per
+    /// shape on the first call with it (and the shapes planned ahead).
+    pub planning: Planning,
 }
 
 impl ComponentBuilder {
@@ -132,7 +138,17 @@ impl ComponentBuilder {
             relaxed_simd: false,
             engine: None,
             time_limit: DEFAULT_BUILD_TIME_LIMIT,
+            options: LoadOptions::default(),
         }
+    }
+
+    /// Input shapes to plan while building and inputs to freeze
+    /// (`--input-shape`, `--input-value`; see [`LoadOptions`]). They are
+    /// recorded in the component's `wasmodel-build` custom section, which
+    /// `wasmodel inspect` shows.
+    pub fn load_options(mut self, options: LoadOptions) -> ComponentBuilder {
+        self.options = options;
+        self
     }
 
     pub fn version(mut self, version: impl Into<String>) -> ComponentBuilder {
@@ -206,9 +222,15 @@ impl ComponentBuilder {
     ) -> Result<BuiltComponent, Error> {
         // 1. Native check: the same engine code, outside wasm.
         let started = Instant::now();
-        let info = crate::load_model(onnx, &self.name, &self.version, self.time_limit)?
-            .info()
-            .clone();
+        let native = crate::load_model(
+            onnx,
+            &self.name,
+            &self.version,
+            &self.options,
+            self.time_limit,
+        )?;
+        let (info, planning) = (native.info().clone(), native.planning());
+        drop(native);
         let check_time = started.elapsed();
 
         // 2. Instantiate the instrumented engine and hand it the model.
@@ -247,8 +269,11 @@ impl ComponentBuilder {
 
         // 4. Wrap as a component, check it against its world (which
         //    validates it), and list what it imports and exports.
-        let component = encode(&snapshot, self.flavour)
+        let mut component = encode(&snapshot, self.flavour)
             .map_err(|e| Error::Build(format!("encoding the component: {e:#}")))?;
+        if !self.options.is_empty() {
+            crate::build_record::append(&mut component, &self.options);
+        }
         let crate::inspect::Interfaces { imports, exports } =
             crate::inspect::Interfaces::of(&component)?;
         check_world(&component, &exports, self.flavour.world())?;
@@ -261,6 +286,7 @@ impl ComponentBuilder {
             exports,
             check_time,
             build_time: started.elapsed(),
+            planning,
         })
     }
 }
@@ -364,9 +390,9 @@ fn encode(snapshot: &[u8], flavour: Flavour) -> anyhow::Result<Vec<u8>> {
 }
 
 /// `wasmodel-init`'s arguments: pointer and length of the ONNX bytes, of the
-/// name and of the version, then whether to pre-initialize (1) or only keep
-/// the bytes (0).
-type InitArgs = (i32, i32, i32, i32, i32, i32, i32);
+/// name, of the version and of the load options (as text), then whether to
+/// pre-initialize (1) or only keep the bytes (0).
+type InitArgs = (i32, i32, i32, i32, i32, i32, i32, i32, i32);
 
 /// Copies the model into the engine's memory and calls `wasmodel-init`.
 fn initialize(
@@ -394,11 +420,17 @@ fn initialize(
         .get_memory(&mut *store, "memory")
         .ok_or_else(|| Error::Build("the engine exports no memory".into()))?;
 
-    let mut args = [0i32; 7];
-    args[6] = i32::from(builder.preinit);
-    for (i, bytes) in [onnx, builder.name.as_bytes(), builder.version.as_bytes()]
-        .into_iter()
-        .enumerate()
+    let mut args = [0i32; 9];
+    args[8] = i32::from(builder.preinit);
+    let options = builder.options.to_text();
+    for (i, bytes) in [
+        onnx,
+        builder.name.as_bytes(),
+        builder.version.as_bytes(),
+        options.as_bytes(),
+    ]
+    .into_iter()
+    .enumerate()
     {
         let len = i32::try_from(bytes.len()).map_err(|_| {
             Error::Build(format!("{} bytes do not fit in wasm32 memory", bytes.len()))

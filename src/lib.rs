@@ -21,6 +21,7 @@
 //! ```
 
 mod bindings;
+mod build_record;
 mod builder;
 mod cache;
 pub mod check;
@@ -39,6 +40,7 @@ mod tokio_timer;
 mod vector_state;
 pub mod wit;
 
+pub use build_record::read as read_build_options;
 pub use builder::{
     BuildStep, BuiltComponent, ComponentBuilder, DEFAULT_BUILD_TIME_LIMIT, Flavour,
     http_component_from_module,
@@ -50,8 +52,10 @@ pub use native_load::load_model;
 pub use precompiled::is_precompiled;
 pub use runtime::{Limits, LoadedModel, ModelInstance, Runtime, RuntimeOptions};
 pub use serve::{HttpModel, LogFormat, ServeOptions, Server};
+pub use wasmodel_engine::PLANS_KEPT;
 pub use wasmodel_engine::json;
 pub use wasmodel_engine::{
-    ClassLabels, Dimension, ElementType, InputError, InputErrorKind, LoadError, ModelInfo,
-    PredictError, Tensor, TensorData, TensorInfo, format_declared_shape, format_shape, graph,
+    ClassLabels, Dimension, ElementType, InputError, InputErrorKind, LoadError, LoadOptions,
+    ModelInfo, OptionError, Planning, PredictError, Tensor, TensorData, TensorInfo,
+    format_declared_shape, format_shape, graph,
 };

@@ -11,7 +11,7 @@
 use std::sync::mpsc;
 use std::time::Duration;
 
-use wasmodel_engine::Model;
+use wasmodel_engine::{LoadOptions, Model};
 
 use crate::Error;
 
@@ -20,17 +20,24 @@ use crate::Error;
 const STACK_SIZE: usize = 8 << 20;
 
 /// Parses, checks and optimizes `onnx` natively, as
-/// [`Model::load`](wasmodel_engine::Model::load) does, giving up with
-/// [`Error::LoadTimeout`] after `limit`.
-pub fn load_model(onnx: &[u8], name: &str, version: &str, limit: Duration) -> Result<Model, Error> {
+/// [`Model::load_with`](wasmodel_engine::Model::load_with) does, giving up
+/// with [`Error::LoadTimeout`] after `limit`.
+pub fn load_model(
+    onnx: &[u8],
+    name: &str,
+    version: &str,
+    options: &LoadOptions,
+    limit: Duration,
+) -> Result<Model, Error> {
     let (onnx, name, version) = (onnx.to_vec(), name.to_owned(), version.to_owned());
+    let options = options.clone();
     let (sender, receiver) = mpsc::sync_channel(1);
     std::thread::Builder::new()
         .name("wasmodel-load".into())
         .stack_size(STACK_SIZE)
         .spawn(move || {
             // The receiver is gone if the caller stopped waiting.
-            let _ = sender.send(Model::load(&onnx, &name, &version));
+            let _ = sender.send(Model::load_with(&onnx, &name, &version, &options));
         })?;
     match receiver.recv_timeout(limit) {
         Ok(loaded) => Ok(loaded?),

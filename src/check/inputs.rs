@@ -7,18 +7,23 @@ use wasmodel_engine::graph::input_categories;
 use crate::{ElementType, Error, ModelInfo, Tensor, TensorData};
 
 /// One tensor per declared input. `onnx` is the model file, read for the
-/// categories of text inputs.
+/// categories of text inputs. An input named in `shapes` (the first shape
+/// given for it) has that shape.
 pub fn sample_inputs(
     info: &ModelInfo,
     onnx: &[u8],
     rows: u32,
     seed: u64,
+    shapes: &[(String, Vec<u32>)],
 ) -> Result<Vec<Tensor>, Error> {
     let mut random = SplitMix64(seed);
     info.inputs
         .iter()
         .map(|input| {
-            let shape = input.shape_with_dynamic(rows);
+            let shape = match shapes.iter().find(|(name, _)| *name == input.name) {
+                Some((_, shape)) => shape.clone(),
+                None => input.shape_with_dynamic(rows),
+            };
             let count = shape.iter().map(|&d| d as usize).product::<usize>();
             let data = match input.element_type {
                 // Standard normal values: what scaled features look like.
@@ -102,10 +107,10 @@ mod tests {
             }],
             ..ModelInfo::default()
         };
-        let a = sample_inputs(&info, &[], 4, 7).unwrap();
+        let a = sample_inputs(&info, &[], 4, 7, &[]).unwrap();
         assert_eq!(a[0].shape, [4, 3]);
         assert_eq!(a[0].data.len(), 12);
-        assert_eq!(a, sample_inputs(&info, &[], 4, 7).unwrap());
-        assert_ne!(a, sample_inputs(&info, &[], 4, 8).unwrap());
+        assert_eq!(a, sample_inputs(&info, &[], 4, 7, &[]).unwrap());
+        assert_ne!(a, sample_inputs(&info, &[], 4, 8, &[]).unwrap());
     }
 }

@@ -6,7 +6,8 @@ use anyhow::Context as _;
 use wasmodel::{ComponentBuilder, Flavour};
 
 use super::{
-    BuildLimitArgs, RuntimeArgs, build_progress, mb, model_name, print_list, print_model_info,
+    BuildLimitArgs, InputArgs, RuntimeArgs, build_progress, mb, model_name, print_list,
+    print_model_info, print_planning,
 };
 
 /// Compile an ONNX model into a sandboxed WebAssembly component.
@@ -43,7 +44,9 @@ Examples:
   wasmodel build models/iris.onnx -o iris.wasm
   wasmodel build models/iris.onnx --http -o iris-http.wasm
   wasmodel build models/squeezenet.onnx --relaxed-simd
-  wasmodel build model.onnx --name churn --version 2024-06-01")]
+  wasmodel build model.onnx --name churn --version 2024-06-01
+  wasmodel build detector.onnx --input-shape images=1,3,640,640
+  wasmodel build silero_vad.onnx --input-value sr=16000")]
 pub struct BuildCommand {
     /// The ONNX model file
     model: PathBuf,
@@ -71,6 +74,8 @@ pub struct BuildCommand {
     #[arg(long)]
     relaxed_simd: bool,
     #[command(flatten)]
+    inputs: InputArgs,
+    #[command(flatten)]
     runtime: RuntimeArgs,
     #[command(flatten)]
     limits: BuildLimitArgs,
@@ -79,6 +84,7 @@ pub struct BuildCommand {
 impl BuildCommand {
     pub fn execute(self) -> anyhow::Result<()> {
         let time_limit = self.limits.apply()?;
+        let options = self.inputs.options()?;
         let onnx = std::fs::read(&self.model)
             .with_context(|| format!("cannot read {}", self.model.display()))?;
         let name = model_name(self.name, &self.model)?;
@@ -108,6 +114,7 @@ impl BuildCommand {
             .preinit(!self.no_preinit)
             .relaxed_simd(self.relaxed_simd)
             .time_limit(time_limit)
+            .load_options(options)
             .build_reporting(&runtime, &onnx, build_progress)
             .with_context(|| format!("cannot build {}", self.model.display()))?;
 
@@ -131,6 +138,7 @@ impl BuildCommand {
             built.check_time.as_secs_f64() * 1e3
         );
         print_model_info(&built.info);
+        print_planning(&built.planning);
         println!(
             "  size      {:.1} MB component for a {:.3} MB model",
             mb(built.component.len()),

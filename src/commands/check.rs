@@ -10,8 +10,8 @@ use wasmodel::graph::operators;
 use wasmodel::{ComponentBuilder, Tensor, format_shape};
 
 use super::{
-    BuildLimitArgs, RuntimeArgs, build_progress, compiling_notice, model_name, print_model_info,
-    read_inputs,
+    BuildLimitArgs, InputArgs, RuntimeArgs, build_progress, compiling_notice, model_name,
+    print_model_info, print_planning, read_inputs,
 };
 
 /// Check that an ONNX model works in a wasmodel component, and gives the
@@ -36,6 +36,7 @@ Examples:
   wasmodel check model.onnx
   wasmodel check model.onnx --input X=sample.npy --rtol 1e-3
   wasmodel check model.onnx --python ~/venvs/train/bin/python --rows 100
+  wasmodel check detector.onnx --input-shape images=1,3,640,640
 
 Exit status: 0 if every output matches within the tolerance, 1 if an
 operator is not supported, the model does not build, or an output differs.")]
@@ -69,6 +70,8 @@ pub struct CheckCommand {
     #[arg(long)]
     relaxed_simd: bool,
     #[command(flatten)]
+    input_args: InputArgs,
+    #[command(flatten)]
     runtime: RuntimeArgs,
     #[command(flatten)]
     limits: BuildLimitArgs,
@@ -77,6 +80,7 @@ pub struct CheckCommand {
 impl CheckCommand {
     pub fn execute(self) -> anyhow::Result<()> {
         let time_limit = self.limits.apply()?;
+        let options = self.input_args.options()?;
         let onnx = std::fs::read(&self.model)
             .with_context(|| format!("cannot read {}", self.model.display()))?;
         println!("Checking {}", self.model.display());
@@ -132,10 +136,12 @@ impl CheckCommand {
         let built = ComponentBuilder::new(name)
             .relaxed_simd(self.relaxed_simd)
             .time_limit(time_limit)
+            .load_options(options.clone())
             .build_reporting(&runtime, &onnx, build_progress)
             .with_context(|| format!("{} does not build", self.model.display()))?;
         println!();
         print_model_info(&built.info);
+        print_planning(&built.planning);
         let model = runtime
             .load_reporting(
                 &built.component,
@@ -151,14 +157,55 @@ impl CheckCommand {
                 if self.rows == 1 { "" } else { "s" },
                 self.seed
             );
-            sample_inputs(model.info(), &onnx, self.rows, self.seed)?
+            sample_inputs(
+                model.info(),
+                &onnx,
+                self.rows,
+                self.seed,
+                &options.input_shapes,
+            )?
         } else {
             println!("\nInputs: from the files given");
             read_inputs(model.info(), &self.inputs, self.inputs_file.as_deref())?
         };
-        let got = model
+        // One instance, two calls: a shape not planned at build is planned
+        // on the first call in each fresh instance, and kept for the next.
+        let mut instance = model
+            .instance()
+            .context("cannot instantiate the component")?;
+        let started = std::time::Instant::now();
+        let got = instance
             .predict(inputs.clone())
             .context("the component refused the inputs")?;
+        let first = started.elapsed();
+        if built.planning.per_shape_reason.is_some() {
+            let started = std::time::Instant::now();
+            instance
+                .predict(inputs.clone())
+                .context("the component refused the inputs the second time")?;
+            let shapes: Vec<Vec<usize>> = inputs
+                .iter()
+                .map(|t| t.shape.iter().map(|&d| d as usize).collect())
+                .collect();
+            let planned = built.planning.planned_ahead.contains(&shapes);
+            println!(
+                "First call in a fresh instance: {:.0} ms ({}); the next call: {:.0} ms",
+                first.as_secs_f64() * 1e3,
+                if planned {
+                    "these shapes were planned at build"
+                } else {
+                    "planning these shapes included: --input-shape plans them at build"
+                },
+                started.elapsed().as_secs_f64() * 1e3
+            );
+        }
+        // The model as shipped takes the frozen inputs too.
+        let mut inputs = inputs;
+        inputs.extend(
+            options
+                .frozen_tensors(&onnx)
+                .context("cannot make the frozen inputs")?,
+        );
 
         // 4. The reference.
         let python = reference::python(self.python);

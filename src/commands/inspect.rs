@@ -36,6 +36,7 @@ impl InspectCommand {
         let model = load(&runtime, &self.precompiled, &self.component)?;
         let (info, interfaces) = (model.info(), model.interfaces());
         let relaxed_simd = wasmodel::inspect::needs_relaxed_simd(&wasm)?;
+        let built_with = wasmodel::read_build_options(&wasm).unwrap_or_default();
 
         if self.json {
             let tensors = |ts: &[wasmodel::TensorInfo]| -> Vec<serde_json::Value> {
@@ -67,6 +68,14 @@ impl InspectCommand {
                 "imports": interfaces.imports,
                 "exports": interfaces.exports,
                 "needs_relaxed_simd": relaxed_simd,
+                "built_with": {
+                    "input_shapes": built_with.input_shapes.iter()
+                        .map(|(name, dims)| serde_json::json!({ "name": name, "shape": dims }))
+                        .collect::<Vec<_>>(),
+                    "input_values": built_with.input_values.iter()
+                        .map(|(name, values)| serde_json::json!({ "name": name, "values": values }))
+                        .collect::<Vec<_>>(),
+                },
             });
             println!("{}", serde_json::to_string_pretty(&out)?);
             return Ok(());
@@ -83,6 +92,9 @@ impl InspectCommand {
         print_list("imports", &interfaces.imports);
         print_list("exports", &interfaces.exports);
         print_model_info(info);
+        for line in built_with.to_text().lines() {
+            println!("  built     --{line}");
+        }
         Ok(())
     }
 }

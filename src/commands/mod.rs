@@ -85,6 +85,63 @@ impl BuildLimitArgs {
     }
 }
 
+/// What the user says about the model's inputs, for `build` and `check`.
+#[derive(clap::Args)]
+pub struct InputArgs {
+    /// Plan this input shape while building, as NAME=DIMS (`images=1,3,640,640`;
+    /// repeat for each input, and again for another shape). The component
+    /// still takes other shapes; a model tract cannot plan for every shape
+    /// at once is planned per shape on the first call with it, and this
+    /// saves that first call the time. Recorded in the component
+    /// (`wasmodel inspect`)
+    #[arg(long = "input-shape", value_name = "NAME=DIMS")]
+    input_shapes: Vec<String>,
+    /// Freeze an input to a value, as NAME=VALUES (`sr=16000`, `k=1,2,3`): it
+    /// is no longer an input, and what depends on it alone (the branch an
+    /// `If` on it takes) is computed while building. Recorded in the
+    /// component (`wasmodel inspect`)
+    #[arg(long = "input-value", value_name = "NAME=VALUES")]
+    input_values: Vec<String>,
+}
+
+impl InputArgs {
+    pub fn options(&self) -> anyhow::Result<wasmodel::LoadOptions> {
+        let mut options = wasmodel::LoadOptions::default();
+        for given in &self.input_shapes {
+            options
+                .add_input_shape(given)
+                .context("--input-shape is NAME=DIMS, such as images=1,3,640,640")?;
+        }
+        for given in &self.input_values {
+            options
+                .add_input_value(given)
+                .context("--input-value is NAME=VALUES, such as sr=16000")?;
+        }
+        Ok(options)
+    }
+}
+
+/// Prints how a built model is planned, when that is worth saying: per
+/// input shape, or with shapes planned ahead.
+pub fn print_planning(planning: &wasmodel::Planning) {
+    for shapes in &planning.planned_ahead {
+        let shapes: Vec<String> = shapes.iter().map(|s| format!("{s:?}")).collect();
+        println!("  planned   {}", shapes.join(", "));
+    }
+    if let Some(reason) = &planning.per_shape_reason {
+        println!(
+            "  shapes    planned per input shape, on the first call with each (the last {} kept): tract cannot plan every shape at once",
+            wasmodel::PLANS_KEPT
+        );
+        println!("            ({reason})");
+        if planning.planned_ahead.is_empty() {
+            println!(
+                "            Give --input-shape NAME=DIMS for the shapes you will send, to plan them now and check them."
+            );
+        }
+    }
+}
+
 /// Whether the commands that load components may load precompiled ones.
 #[derive(clap::Args)]
 pub struct PrecompiledArgs {

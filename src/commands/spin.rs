@@ -73,7 +73,7 @@ impl AddCommand {
                 .to_lowercase()
                 .replace('_', "-"),
         };
-        wasmodel::load_model(&onnx, &name, "1", time_limit)
+        wasmodel::load_model(&onnx, &name, "1", &Default::default(), time_limit)
             .with_context(|| format!("{} cannot be served", self.model.display()))?;
         let base = self
             .manifest

@@ -25,6 +25,10 @@ pub enum LoadError {
     /// Anything else tract refused, with its explanation.
     #[error("tract cannot run this model: {0}")]
     Unsupported(String),
+    /// An input shape or value given when loading does not fit the model
+    /// (see [`LoadOptions`](crate::LoadOptions)).
+    #[error("{0}")]
+    Options(String),
 }
 
 /// What was wrong with one input.

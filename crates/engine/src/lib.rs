@@ -7,20 +7,25 @@
 //! so the two never disagree about what a valid model or input is.
 
 mod batch_one;
+mod control_flow;
 mod error;
 pub mod graph;
 mod index_check;
 #[cfg(feature = "json")]
 pub mod json;
+mod load_options;
 mod model;
 pub mod npy;
 pub mod onnx_ml;
+mod plans;
 mod types;
 mod validate;
 mod wiring;
 
 pub use error::{InputError, InputErrorKind, LoadError, PredictError};
-pub use model::{Model, onnx};
+pub use load_options::{LoadOptions, OptionError};
+pub use model::{Model, Planning, onnx};
+pub use plans::KEPT as PLANS_KEPT;
 pub use types::{
     ClassLabels, Dimension, ElementType, ModelInfo, Tensor, TensorData, TensorInfo,
     format_declared_shape, format_shape,

@@ -7,23 +7,39 @@ use tract_onnx::prelude::{
     DatumType, Framework as _, InferenceModelExt as _, IntoRunnable as _, IntoTValue as _,
     IntoTensor as _, TDim, TValue, TVec, TractError, TypedModel, TypedRunnableModel, tract_ndarray,
 };
+use tract_onnx::tract_hir::infer::InferenceModel;
 use tract_onnx::tract_hir::internal::Factoid as _;
 
 use crate::batch_one;
+use crate::control_flow;
 use crate::error::{LoadError, PredictError};
 use crate::graph;
 use crate::index_check::{self, IndexOutOfRange};
+use crate::load_options::LoadOptions;
 use crate::onnx_ml;
+use crate::plans::{self, ShapePlans};
 use crate::types::{
     ClassLabels, Dimension, ElementType, ModelInfo, Tensor, TensorData, TensorInfo,
 };
 use crate::validate;
 use crate::wiring;
 
-/// tract's ONNX parser, with wasmodel's ONNX-ML operators registered.
+/// tract's ONNX parser, with wasmodel's ONNX-ML operators and `If`
+/// registered.
+///
+/// Declared shapes of intermediate values (`value_info`) are ignored:
+/// exporters write them as formulas over their own symbols
+/// (`floor(height/2 - 1/2) + 1`), which tract tries to unify with what it
+/// infers and fails on; onnxruntime treats them as hints. Declared output shapes are
+/// ignored too (tract's default): tract infers them.
 pub fn onnx() -> tract_onnx::Onnx {
-    let mut framework = tract_onnx::onnx();
+    let mut framework = tract_onnx::onnx()
+        .with_ignore_value_info(true)
+        .with_ignore_output_shapes(true);
     onnx_ml::register(&mut framework);
+    framework
+        .op_register
+        .insert("If", control_flow::if_then_else);
     framework
 }
 
@@ -31,9 +47,28 @@ pub fn onnx() -> tract_onnx::Onnx {
 #[derive(Debug, Clone)]
 pub struct Model {
     info: ModelInfo,
-    plan: Arc<TypedRunnableModel>,
+    /// The plan for every input shape, when tract could type the model
+    /// with its dynamic dimensions as symbols.
+    plan: Option<Arc<TypedRunnableModel>>,
     /// The same model optimized for a batch of one (see `batch_one`).
     batch_one: Option<BatchOne>,
+    /// Plans for concrete input shapes: planned ahead, and, without a plan
+    /// for every shape, made on the first call with a shape (see `plans`).
+    shapes: Arc<ShapePlans>,
+    /// Why there is no plan for every shape.
+    per_shape_reason: Option<String>,
+}
+
+/// How a model is planned: what `wasmodel build` reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Planning {
+    /// Why tract could not make one plan for every input shape; `None`
+    /// when it did. Without one, each new input shape is planned on its
+    /// first call.
+    pub per_shape_reason: Option<String>,
+    /// The input shapes planned when the model loaded, each in declared
+    /// input order.
+    pub planned_ahead: Vec<Vec<Vec<usize>>>,
 }
 
 #[derive(Debug, Clone)]
@@ -49,11 +84,22 @@ impl Model {
     /// `name` and `version` are what [`Model::info`] reports; the digest is
     /// computed from `onnx`.
     pub fn load(onnx: &[u8], name: &str, version: &str) -> Result<Model, LoadError> {
+        Model::load_with(onnx, name, version, &LoadOptions::default())
+    }
+
+    /// [`Model::load`], with input shapes to plan now and inputs to freeze
+    /// (see [`LoadOptions`]). The digest is still the file's.
+    pub fn load_with(
+        onnx: &[u8],
+        name: &str,
+        version: &str,
+        options: &LoadOptions,
+    ) -> Result<Model, LoadError> {
         let digest = format!("sha256:{:x}", Sha256::digest(onnx));
 
         // 1. Decode the protobuf.
         let framework = self::onnx();
-        let proto = framework
+        let mut proto = framework
             .proto_model_for_read(&mut &onnx[..])
             .map_err(|e| LoadError::Malformed(error_chain(&e)))?;
         let producer = [
@@ -66,6 +112,7 @@ impl Model {
         .collect::<Vec<_>>()
         .join(" ");
 
+        options.freeze_inputs(&mut proto)?;
         let Some(graph) = &proto.graph else {
             return Err(LoadError::Malformed("the file holds no graph".into()));
         };
@@ -114,15 +161,17 @@ impl Model {
             inputs: Vec::new(),
             outputs: Vec::new(),
         };
-        contain_panics(|| Model::translate(&framework, &proto, class_labels, info))
+        contain_panics(|| Model::translate(&framework, &proto, class_labels, info, options))
     }
 
-    /// Translates, types, describes and optimizes a decoded model.
+    /// Translates, types, describes and optimizes a decoded model: one plan
+    /// for every shape if tract can make it, else a plan per input shape.
     fn translate(
         framework: &tract_onnx::Onnx,
         proto: &tract_onnx::pb::ModelProto,
         class_labels: Vec<(String, ClassLabels)>,
         info: ModelInfo,
+        options: &LoadOptions,
     ) -> Result<Model, LoadError> {
         // 2. Translate the graph.
         let model = framework
@@ -130,21 +179,42 @@ impl Model {
             .map_err(|e| LoadError::Unsupported(error_chain(&e)))?;
 
         // 3. Give every input dimension the file leaves unnamed a symbol of
-        //    its own, so the typed model knows it is the caller's choice, and
-        //    type the graph. If that fails, the unnamed leading dimensions
-        //    are likely one batch (skl2onnx gives every column of a table
-        //    an input of its own, [?, 1]): try again with one symbol for all.
-        let mut typed = match name_dimensions(model.clone(), false) {
-            Ok(typed) => typed,
-            Err(first) => name_dimensions(model, true).map_err(|_| first)?,
-        };
-        // 3b. Indices that come from the caller are checked before tract
-        //     uses them (`index_check`).
-        index_check::guard(&mut typed).map_err(|e| LoadError::Unsupported(error_chain(&e)))?;
-
-        // 4. Describe it, then optimize it for running.
-        let inputs = describe(&typed, "input")?;
-        let mut outputs = describe(&typed, "output")?;
+        //    its own, so the typed model knows it is the caller's choice.
+        let named = name_dimensions(model.clone(), false)?;
+        // Kernels are chosen while optimizing: ours must be in tract's
+        // registries by then.
+        wasmodel_kernels::link();
+        let (inputs, mut outputs, plan, batch_one, per_shape_reason) =
+            match every_shape(named.clone()).or_else(|first| {
+                // If typing fails, the unnamed leading dimensions are
+                // likely one batch (skl2onnx gives every column of a table
+                // an input of its own, [?, 1]): try again with one symbol
+                // for all.
+                every_shape(name_dimensions(model, true)?).map_err(|_| first)
+            }) {
+                Ok(Symbolic {
+                    inputs,
+                    outputs,
+                    plan,
+                    batch_one,
+                }) => (inputs, outputs, Some(plan), batch_one, None),
+                // 4'. What tract could not type or optimize with symbols:
+                //     a plan per input shape, the inputs as declared, and
+                //     the outputs as the file declares them.
+                // A graph no shape can fix (a cycle) is refused now.
+                Err(LoadError::Unsupported(_)) if named.eval_order().is_err() => {
+                    let e = named.eval_order().err().map(|e| error_chain(&e));
+                    return Err(LoadError::Unsupported(e.unwrap_or_default()));
+                }
+                Err(LoadError::Unsupported(why)) => (
+                    describe_inferred_inputs(&named)?,
+                    describe_declared_outputs(proto)?,
+                    None,
+                    None,
+                    Some(why),
+                ),
+                Err(other) => return Err(other),
+            };
         for output in &mut outputs {
             output.class_labels = class_labels
                 .iter()
@@ -153,23 +223,19 @@ impl Model {
                 })
                 .map(|(_, labels)| labels.clone());
         }
-        // Kernels are chosen while optimizing: ours must be in tract's
-        // registries by then.
-        wasmodel_kernels::link();
-        let batch_one = batch_one::plan(&typed).map(|plan| BatchOne {
-            plan,
-            dynamic_leading: inputs
-                .iter()
-                .map(|i| matches!(i.shape.first(), Some(Dimension::Dynamic(_))))
-                .collect(),
-        });
-        let plan = typed
-            .into_optimized()
-            .and_then(|mut m| {
-                wasmodel_kernels::optimize(&mut m)?;
-                m.into_runnable()
-            })
-            .map_err(|e| LoadError::Unsupported(error_chain(&e)))?;
+
+        // 5. The shapes to plan now.
+        let mut ahead = Vec::new();
+        for shapes in shapes_ahead(&inputs, options)? {
+            let plan = plans::plan(&named, &shapes).map_err(|why| {
+                LoadError::Options(format!(
+                    "--input-shape: tract cannot plan the model for {}: {why}",
+                    describe_shapes(&inputs, &shapes)
+                ))
+            })?;
+            ahead.push((shapes, plan));
+        }
+        let source = per_shape_reason.is_some().then(|| Arc::new(named));
 
         Ok(Model {
             info: ModelInfo {
@@ -179,7 +245,18 @@ impl Model {
             },
             plan,
             batch_one,
+            shapes: Arc::new(ShapePlans::new(source, ahead)),
+            per_shape_reason,
         })
+    }
+
+    /// How the model is planned: one plan for every shape or a plan per
+    /// shape, and the shapes planned ahead.
+    pub fn planning(&self) -> Planning {
+        Planning {
+            per_shape_reason: self.per_shape_reason.clone(),
+            planned_ahead: self.shapes.planned_ahead(),
+        }
     }
 
     /// The model's name, version, digest and declared inputs and outputs.
@@ -195,9 +272,22 @@ impl Model {
             .into_iter()
             .map(to_tract)
             .collect::<Result<TVec<TValue>, PredictError>>()?;
-        let plan = match &self.batch_one {
-            Some(one) if batch_one::applies(&one.dynamic_leading, &values) => &one.plan,
-            _ => &self.plan,
+        let shapes: Vec<Vec<usize>> = values.iter().map(|v| v.shape().to_vec()).collect();
+        let planned = self.shapes.plan_for(&shapes).map_err(|why| {
+            PredictError::Unsupported(format!(
+                "tract cannot plan the model for {}: {why}",
+                describe_shapes(&self.info.inputs, &shapes)
+            ))
+        })?;
+        let plan = match (&planned, &self.batch_one, &self.plan) {
+            (Some(plan), _, _) => plan,
+            (None, Some(one), _) if batch_one::applies(&one.dynamic_leading, &values) => &one.plan,
+            (None, _, Some(plan)) => plan,
+            (None, _, None) => {
+                return Err(PredictError::Internal(
+                    "the model has no plan for these shapes".into(),
+                ));
+            }
         };
         let results = plan
             .run(values)
@@ -214,13 +304,13 @@ impl Model {
     }
 }
 
-/// Gives every input dimension the file leaves unnamed a symbol, then types
-/// the graph. With `shared_batch`, every unnamed leading dimension gets the
-/// same symbol, `batch`.
+/// Gives every input dimension the file leaves unnamed a symbol. With
+/// `shared_batch`, every unnamed leading dimension gets the same symbol,
+/// `batch`.
 fn name_dimensions(
-    mut model: tract_onnx::prelude::InferenceModel,
+    mut model: InferenceModel,
     shared_batch: bool,
-) -> Result<TypedModel, LoadError> {
+) -> Result<InferenceModel, LoadError> {
     let batch = shared_batch.then(|| model.symbols.sym("batch"));
     for ix in 0..model.inputs.len() {
         let input_name = model.node(model.inputs[ix].node).name.clone();
@@ -254,9 +344,225 @@ fn name_dimensions(
                 .set_dim(axis, TDim::Sym(symbol));
         }
     }
-    model
-        .into_typed()
-        .map_err(|e| LoadError::Unsupported(error_chain(&e)))
+    Ok(model)
+}
+
+/// A model typed with its dynamic dimensions as symbols, and optimized.
+struct Symbolic {
+    inputs: Vec<TensorInfo>,
+    outputs: Vec<TensorInfo>,
+    plan: Arc<TypedRunnableModel>,
+    batch_one: Option<BatchOne>,
+}
+
+/// Types, checks, describes and optimizes a model for every input shape at
+/// once.
+fn every_shape(named: InferenceModel) -> Result<Symbolic, LoadError> {
+    let unsupported = |e: TractError| LoadError::Unsupported(error_chain(&e));
+    let mut typed = named.into_typed().map_err(unsupported)?;
+    // Indices that come from the caller are checked before tract uses
+    // them (`index_check`).
+    index_check::guard(&mut typed).map_err(unsupported)?;
+    let inputs = describe(&typed, "input")?;
+    let outputs = describe(&typed, "output")?;
+    let batch_one = batch_one::plan(&typed).map(|plan| BatchOne {
+        plan,
+        dynamic_leading: inputs
+            .iter()
+            .map(|i| matches!(i.shape.first(), Some(Dimension::Dynamic(_))))
+            .collect(),
+    });
+    let plan = typed
+        .into_optimized()
+        .and_then(|mut m| {
+            wasmodel_kernels::optimize(&mut m)?;
+            m.into_runnable()
+        })
+        .map_err(unsupported)?;
+    Ok(Symbolic {
+        inputs,
+        outputs,
+        plan,
+        batch_one,
+    })
+}
+
+/// The inputs of a translated (untyped) model, as declared, with the
+/// symbols of [`name_dimensions`].
+fn describe_inferred_inputs(model: &InferenceModel) -> Result<Vec<TensorInfo>, LoadError> {
+    (0..model.inputs.len())
+        .map(|ix| {
+            let outlet = model.inputs[ix];
+            let name = model
+                .outlet_label(outlet)
+                .unwrap_or(&model.node(outlet.node).name)
+                .to_owned();
+            let fact = model
+                .input_fact(ix)
+                .map_err(|e| LoadError::Unsupported(error_chain(&e)))?;
+            let datum_type = fact.datum_type.concretize().ok_or_else(|| {
+                LoadError::Unsupported(format!("input `{name}` declares no element type"))
+            })?;
+            let element_type =
+                element_type(datum_type).ok_or_else(|| LoadError::UnsupportedElementType {
+                    role: "input",
+                    name: name.clone(),
+                    found: format!("{datum_type:?}"),
+                })?;
+            let shape = fact
+                .shape
+                .dims()
+                .map(|d| match d.concretize() {
+                    Some(d) => dimension(&d, "input", &name),
+                    None => Ok(Dimension::Dynamic("?".into())),
+                })
+                .collect::<Result<_, _>>()?;
+            Ok(TensorInfo {
+                name,
+                element_type,
+                shape,
+                class_labels: None,
+            })
+        })
+        .collect()
+}
+
+/// The outputs as the file declares them (for a model planned per shape,
+/// whose outputs tract knows only once it has a shape).
+fn describe_declared_outputs(
+    proto: &tract_onnx::pb::ModelProto,
+) -> Result<Vec<TensorInfo>, LoadError> {
+    use tract_onnx::pb::tensor_proto::DataType;
+    use tract_onnx::pb::tensor_shape_proto::dimension::Value;
+    let Some(graph) = &proto.graph else {
+        return Ok(Vec::new());
+    };
+    graph
+        .output
+        .iter()
+        .map(|output| {
+            let name = output.name.clone();
+            let Some(tract_onnx::pb::type_proto::Value::TensorType(tensor)) =
+                output.r#type.as_ref().and_then(|t| t.value.as_ref())
+            else {
+                return Err(LoadError::Unsupported(format!(
+                    "output `{name}` is not a tensor"
+                )));
+            };
+            let element_type = match DataType::try_from(tensor.elem_type) {
+                Ok(DataType::Float) => ElementType::F32,
+                Ok(DataType::Double) => ElementType::F64,
+                Ok(DataType::Int32) => ElementType::I32,
+                Ok(DataType::Int64) => ElementType::I64,
+                Ok(DataType::Uint8) => ElementType::U8,
+                Ok(DataType::Bool) => ElementType::Bool,
+                Ok(DataType::String) => ElementType::String,
+                other => {
+                    return Err(LoadError::UnsupportedElementType {
+                        role: "output",
+                        name,
+                        found: format!("{other:?}"),
+                    });
+                }
+            };
+            let shape = tensor
+                .shape
+                .iter()
+                .flat_map(|s| &s.dim)
+                .map(|d| match &d.value {
+                    // Paddle's exports declare -1 for a dynamic dimension.
+                    Some(Value::DimValue(n)) if *n >= 0 => {
+                        dimension(&TDim::Val(*n), "output", &name)
+                    }
+                    Some(Value::DimParam(p)) if !p.is_empty() => Ok(Dimension::Dynamic(p.clone())),
+                    _ => Ok(Dimension::Dynamic("?".into())),
+                })
+                .collect::<Result<_, _>>()?;
+            Ok(TensorInfo {
+                name,
+                element_type,
+                shape,
+                class_labels: None,
+            })
+        })
+        .collect()
+}
+
+/// The input shapes to plan when the model loads, each in declared input
+/// order: the k-th plan takes each input's k-th `--input-shape` (or its
+/// last one), and an input given none its declared shape, which must then
+/// be fixed.
+fn shapes_ahead(
+    inputs: &[TensorInfo],
+    options: &LoadOptions,
+) -> Result<Vec<Vec<Vec<usize>>>, LoadError> {
+    if options.input_shapes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut given: Vec<Vec<Vec<usize>>> = vec![Vec::new(); inputs.len()];
+    for (name, dims) in &options.input_shapes {
+        let Some(ix) = inputs.iter().position(|i| &i.name == name) else {
+            let names: Vec<String> = inputs.iter().map(|i| format!("`{}`", i.name)).collect();
+            return Err(LoadError::Options(format!(
+                "--input-shape {name}: the model has no input `{name}` (its inputs: {})",
+                names.join(", ")
+            )));
+        };
+        let declared = &inputs[ix].shape;
+        let fits = declared.len() == dims.len()
+            && declared.iter().zip(dims).all(|(d, &n)| match d {
+                Dimension::Fixed(f) => *f == n,
+                Dimension::Dynamic(_) => true,
+            });
+        if !fits {
+            return Err(LoadError::Options(format!(
+                "--input-shape {name}: [{}] does not fit its declared shape {}",
+                dims.iter()
+                    .map(u32::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                crate::types::format_declared_shape(declared)
+            )));
+        }
+        given[ix].push(dims.iter().map(|&d| d as usize).collect());
+    }
+    let count = given.iter().map(Vec::len).max().unwrap_or(0);
+    (0..count)
+        .map(|k| {
+            inputs
+                .iter()
+                .zip(&given)
+                .map(|(input, shapes)| match shapes.get(k).or(shapes.last()) {
+                    Some(shape) => Ok(shape.clone()),
+                    None => input
+                        .shape
+                        .iter()
+                        .map(|d| match d {
+                            Dimension::Fixed(n) => Some(*n as usize),
+                            Dimension::Dynamic(_) => None,
+                        })
+                        .collect::<Option<Vec<usize>>>()
+                        .ok_or_else(|| {
+                            LoadError::Options(format!(
+                                "--input-shape: give a shape for input `{}` too (declared {})",
+                                input.name,
+                                crate::types::format_declared_shape(&input.shape)
+                            ))
+                        }),
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// `input `x` [1, 3, 640, 640], input `y` [1]`.
+fn describe_shapes(inputs: &[TensorInfo], shapes: &[Vec<usize>]) -> String {
+    let described: Vec<String> = inputs
+        .iter()
+        .zip(shapes)
+        .map(|(input, shape)| format!("input `{}` {shape:?}", input.name))
+        .collect();
+    described.join(", ")
 }
 
 /// Describes the inputs (or outputs) of a typed model.

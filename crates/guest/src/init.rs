@@ -22,6 +22,7 @@ struct Pending {
     onnx: Vec<u8>,
     name: Vec<u8>,
     version: Vec<u8>,
+    options: Vec<u8>,
 }
 
 static PENDING: OnceLock<Pending> = OnceLock::new();
@@ -33,15 +34,16 @@ static PENDING: OnceLock<Pending> = OnceLock::new();
 pub fn model() -> Result<&'static engine::Model, &'static str> {
     MODEL
         .get_or_init(|| match PENDING.get() {
-            Some(p) => load(&p.onnx, &p.name, &p.version),
+            Some(p) => load(&p.onnx, &p.name, &p.version, &p.options),
             None => Err("this engine holds no model".into()),
         })
         .as_ref()
         .map_err(String::as_str)
 }
 
-/// Build-time entry point: takes the ONNX bytes, name and version the
-/// builder placed in memory (each allocated with `cabi_realloc`, ownership
+/// Build-time entry point: takes the ONNX bytes, name, version and load
+/// options (as text: input shapes to plan, inputs to freeze) the builder
+/// placed in memory (each allocated with `cabi_realloc`, ownership
 /// passing to this function), and either parses and optimizes the model
 /// now (`preinit` non-zero) or keeps the bytes for each instance to parse.
 ///
@@ -58,6 +60,8 @@ pub unsafe extern "C" fn wasmodel_init(
     name_len: usize,
     version_ptr: *mut u8,
     version_len: usize,
+    options_ptr: *mut u8,
+    options_len: usize,
     preinit: u32,
 ) -> *const u8 {
     // Run the static constructors first: tract registers its wasm SIMD
@@ -74,18 +78,19 @@ pub unsafe extern "C" fn wasmodel_init(
     }
     // SAFETY: the builder allocated each buffer with `cabi_realloc` at
     // alignment 1 and exactly this length, and hands it over.
-    let (onnx, name, version) = unsafe {
+    let (onnx, name, version, options) = unsafe {
         (
             Vec::from_raw_parts(onnx_ptr, onnx_len, onnx_len),
             Vec::from_raw_parts(name_ptr, name_len, name_len),
             Vec::from_raw_parts(version_ptr, version_len, version_len),
+            Vec::from_raw_parts(options_ptr, options_len, options_len),
         )
     };
     // Whatever the engine frees from here on is zeroed, so that the
     // snapshot does not carry the parser's leftovers (see `alloc`).
     let _zeroing = crate::alloc::zero_freed_memory();
     let result = if preinit != 0 {
-        let result = load(&onnx, &name, &version);
+        let result = load(&onnx, &name, &version, &options);
         // The ONNX bytes are not needed after parsing (freed, and so zeroed).
         drop(onnx);
         set(result)
@@ -94,6 +99,7 @@ pub unsafe extern "C" fn wasmodel_init(
             onnx,
             name,
             version,
+            options,
         };
         PENDING
             .set(pending)
@@ -116,10 +122,14 @@ fn set(model: Result<engine::Model, String>) -> Result<(), String> {
         .map_err(|_| "this engine already holds a model".to_string())
 }
 
-fn load(onnx: &[u8], name: &[u8], version: &[u8]) -> Result<engine::Model, String> {
+fn load(onnx: &[u8], name: &[u8], version: &[u8], options: &[u8]) -> Result<engine::Model, String> {
     let name = std::str::from_utf8(name).map_err(|e| format!("model name: {e}"))?;
     let version = std::str::from_utf8(version).map_err(|e| format!("model version: {e}"))?;
-    engine::Model::load(onnx, name, version).map_err(|e| e.to_string())
+    let options = std::str::from_utf8(options)
+        .map_err(|e| e.to_string())
+        .and_then(|text| engine::LoadOptions::from_text(text).map_err(|e| e.to_string()))
+        .map_err(|e| format!("load options: {e}"))?;
+    engine::Model::load_with(onnx, name, version, &options).map_err(|e| e.to_string())
 }
 
 /// Debian's 2022 wasi-libc has no `realpath`, which std's

@@ -1,0 +1,330 @@
+//! What a user may say about a model's inputs when it is built: shapes to
+//! plan ahead (`--input-shape NAME=1,3,640,640`) and inputs to freeze
+//! (`--input-value NAME=16000`).
+//!
+//! - A planned shape is made into a plan while the model loads, so the
+//!   first call with that shape does not plan (and a shape the model cannot
+//!   take is refused at build time, not on a call). Other shapes are still
+//!   accepted.
+//! - A frozen input becomes a constant of the graph before tract sees it:
+//!   it is no longer an input, and whatever depends on it alone is computed
+//!   once, such as the branch an `If` on a sample rate takes.
+//!
+//! Options travel from the builder to the engine inside the component as
+//! text, one per line, in the form the command line takes them
+//! ([`LoadOptions::to_text`], [`LoadOptions::from_text`]), so the native
+//! check and the component parse the same thing with the same code.
+
+use tract_onnx::pb::{self, ModelProto, TensorProto, tensor_proto::DataType};
+use tract_onnx::prelude::Framework as _;
+
+use crate::error::LoadError;
+
+/// Shapes to plan and inputs to freeze when a model loads.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LoadOptions {
+    /// Input shapes planned while loading, each input's dimensions.
+    pub input_shapes: Vec<(String, Vec<u32>)>,
+    /// Inputs frozen to a value: the elements as written (`16000`,
+    /// `1,2,3`), typed by the input's declared element type.
+    pub input_values: Vec<(String, Vec<String>)>,
+}
+
+/// A malformed `NAME=...` option.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{given}`: {reason}")]
+pub struct OptionError {
+    given: String,
+    reason: String,
+}
+
+fn option_error(given: &str, reason: impl Into<String>) -> OptionError {
+    OptionError {
+        given: given.to_owned(),
+        reason: reason.into(),
+    }
+}
+
+/// Splits `NAME=REST` at its last `=` (input names may hold one).
+fn name_and_rest(given: &str) -> Result<(&str, &str), OptionError> {
+    match given.rsplit_once('=') {
+        Some((name, rest)) if !name.is_empty() => Ok((name, rest)),
+        _ => Err(option_error(given, "expected NAME=VALUES")),
+    }
+}
+
+impl LoadOptions {
+    /// Whether there is nothing to do.
+    pub fn is_empty(&self) -> bool {
+        self.input_shapes.is_empty() && self.input_values.is_empty()
+    }
+
+    /// Adds a shape to plan, written `NAME=1,3,640,640` (`NAME=` for a
+    /// scalar).
+    pub fn add_input_shape(&mut self, given: &str) -> Result<(), OptionError> {
+        let (name, dims) = name_and_rest(given)?;
+        let dims = if dims.trim().is_empty() {
+            Vec::new()
+        } else {
+            dims.split(',')
+                .map(|d| {
+                    d.trim().parse::<u32>().map_err(|_| {
+                        option_error(given, format!("`{d}` is not a dimension (0 to 4294967295)"))
+                    })
+                })
+                .collect::<Result<Vec<u32>, _>>()?
+        };
+        if name.contains('\n') {
+            return Err(option_error(given, "an input name holds no line break"));
+        }
+        self.input_shapes.push((name.to_owned(), dims));
+        Ok(())
+    }
+
+    /// Adds an input to freeze, written `NAME=16000` or `NAME=1,2,3`.
+    pub fn add_input_value(&mut self, given: &str) -> Result<(), OptionError> {
+        let (name, values) = name_and_rest(given)?;
+        let values: Vec<String> = values.split(',').map(|v| v.trim().to_owned()).collect();
+        if values.iter().any(String::is_empty) {
+            return Err(option_error(given, "a value is empty"));
+        }
+        if name.contains('\n') {
+            return Err(option_error(given, "an input name holds no line break"));
+        }
+        self.input_values.push((name.to_owned(), values));
+        Ok(())
+    }
+
+    /// The options as text, one per line: `input-shape NAME=DIMS` or
+    /// `input-value NAME=VALUES`.
+    pub fn to_text(&self) -> String {
+        let mut text = String::new();
+        for (name, dims) in &self.input_shapes {
+            let dims: Vec<String> = dims.iter().map(u32::to_string).collect();
+            text += &format!("input-shape {name}={}\n", dims.join(","));
+        }
+        for (name, values) in &self.input_values {
+            text += &format!("input-value {name}={}\n", values.join(","));
+        }
+        text
+    }
+
+    /// Reads what [`to_text`](Self::to_text) wrote.
+    pub fn from_text(text: &str) -> Result<LoadOptions, OptionError> {
+        let mut options = LoadOptions::default();
+        for line in text.lines().filter(|l| !l.is_empty()) {
+            match line.split_once(' ') {
+                Some(("input-shape", given)) => options.add_input_shape(given)?,
+                Some(("input-value", given)) => options.add_input_value(given)?,
+                _ => return Err(option_error(line, "not an input-shape or input-value")),
+            }
+        }
+        Ok(options)
+    }
+
+    /// Makes every frozen input a constant (an initializer) of the graph.
+    pub(crate) fn freeze_inputs(&self, proto: &mut ModelProto) -> Result<(), LoadError> {
+        let Some(graph) = proto.graph.as_mut() else {
+            return Ok(());
+        };
+        for (name, values) in &self.input_values {
+            let position = graph
+                .input
+                .iter()
+                .position(|i| &i.name == name && !graph.initializer.iter().any(|t| &t.name == name))
+                .ok_or_else(|| {
+                    LoadError::Options(format!(
+                        "--input-value {name}: the model has no input `{name}` (its inputs: {})",
+                        input_names(graph)
+                    ))
+                })?;
+            let tensor = constant(&graph.input[position], values)
+                .map_err(|why| LoadError::Options(format!("--input-value {name}: {why}")))?;
+            graph.input.remove(position);
+            graph.initializer.push(tensor);
+        }
+        Ok(())
+    }
+}
+
+impl LoadOptions {
+    /// The frozen inputs as tensors, typed and shaped as the model in
+    /// `onnx` declares them: what to give a runtime that runs the model as
+    /// shipped (the reference of `wasmodel check`).
+    pub fn frozen_tensors(&self, onnx: &[u8]) -> Result<Vec<crate::Tensor>, LoadError> {
+        use crate::TensorData;
+        let mut proto = crate::onnx()
+            .proto_model_for_read(&mut &onnx[..])
+            .map_err(|e| LoadError::Malformed(e.to_string()))?;
+        let before = proto
+            .graph
+            .as_ref()
+            .map(|g| g.initializer.len())
+            .unwrap_or(0);
+        self.freeze_inputs(&mut proto)?;
+        let Some(graph) = proto.graph else {
+            return Ok(Vec::new());
+        };
+        graph.initializer[before..]
+            .iter()
+            .map(|t| {
+                let shape = t.dims.iter().map(|&d| d as u32).collect();
+                let raw = &t.raw_data;
+                let data = match DataType::try_from(t.data_type) {
+                    Ok(DataType::Float) => TensorData::F32(
+                        raw.chunks(4)
+                            .map(|b| f32::from_le_bytes(b.try_into().unwrap_or_default()))
+                            .collect(),
+                    ),
+                    Ok(DataType::Double) => TensorData::F64(
+                        raw.chunks(8)
+                            .map(|b| f64::from_le_bytes(b.try_into().unwrap_or_default()))
+                            .collect(),
+                    ),
+                    Ok(DataType::Int32) => TensorData::I32(
+                        raw.chunks(4)
+                            .map(|b| i32::from_le_bytes(b.try_into().unwrap_or_default()))
+                            .collect(),
+                    ),
+                    Ok(DataType::Int64) => TensorData::I64(
+                        raw.chunks(8)
+                            .map(|b| i64::from_le_bytes(b.try_into().unwrap_or_default()))
+                            .collect(),
+                    ),
+                    Ok(DataType::Uint8) => TensorData::U8(raw.clone()),
+                    Ok(DataType::Bool) => TensorData::Bool(raw.iter().map(|&b| b != 0).collect()),
+                    _ => TensorData::String(
+                        t.string_data
+                            .iter()
+                            .map(|s| String::from_utf8_lossy(s).into_owned())
+                            .collect(),
+                    ),
+                };
+                Ok(crate::Tensor::new(t.name.clone(), shape, data))
+            })
+            .collect()
+    }
+}
+
+fn input_names(graph: &pb::GraphProto) -> String {
+    let names: Vec<String> = graph
+        .input
+        .iter()
+        .filter(|i| !graph.initializer.iter().any(|t| t.name == i.name))
+        .map(|i| format!("`{}`", i.name))
+        .collect();
+    names.join(", ")
+}
+
+/// The tensor an input is frozen to: its declared element type, and its
+/// declared shape (one dimension left open is the number of values).
+fn constant(input: &pb::ValueInfoProto, values: &[String]) -> Result<TensorProto, String> {
+    let Some(pb::type_proto::Value::TensorType(tensor_type)) =
+        input.r#type.as_ref().and_then(|t| t.value.as_ref())
+    else {
+        return Err("the input is not a tensor".into());
+    };
+    let declared: Vec<Option<i64>> = tensor_type
+        .shape
+        .as_ref()
+        .map(|s| {
+            s.dim
+                .iter()
+                .map(|d| match d.value {
+                    Some(pb::tensor_shape_proto::dimension::Value::DimValue(v)) if v >= 0 => {
+                        Some(v)
+                    }
+                    _ => None,
+                })
+                .collect()
+        })
+        .ok_or("the input declares no shape")?;
+    let count = values.len() as i64;
+    let open = declared.iter().filter(|d| d.is_none()).count();
+    let fixed: i64 = declared.iter().flatten().product();
+    let dims: Vec<i64> = match open {
+        0 if fixed == count => declared.iter().flatten().copied().collect(),
+        1 if fixed > 0 && count % fixed == 0 => declared
+            .iter()
+            .map(|d| d.unwrap_or(count / fixed))
+            .collect(),
+        _ => {
+            return Err(format!(
+                "{count} value{} cannot fill its declared shape {}",
+                if count == 1 { "" } else { "s" },
+                describe_dims(&declared)
+            ));
+        }
+    };
+    let data_type = DataType::try_from(tensor_type.elem_type).unwrap_or(DataType::Undefined);
+    let mut tensor = TensorProto {
+        dims,
+        data_type: data_type as i32,
+        name: input.name.clone(),
+        ..TensorProto::default()
+    };
+    fn parse<T: std::str::FromStr>(v: &str, what: &str) -> Result<T, String> {
+        v.parse().map_err(|_| format!("`{v}` is not {what}"))
+    }
+    let raw = &mut tensor.raw_data;
+    for v in values {
+        match data_type {
+            DataType::Float => raw.extend(parse::<f32>(v, "a number")?.to_le_bytes()),
+            DataType::Double => raw.extend(parse::<f64>(v, "a number")?.to_le_bytes()),
+            DataType::Int32 => raw.extend(parse::<i32>(v, "a 32-bit integer")?.to_le_bytes()),
+            DataType::Int64 => raw.extend(parse::<i64>(v, "a 64-bit integer")?.to_le_bytes()),
+            DataType::Uint8 => raw.push(parse::<u8>(v, "an integer from 0 to 255")?),
+            DataType::Bool => raw.push(match v.as_str() {
+                "true" | "1" => 1,
+                "false" | "0" => 0,
+                _ => return Err(format!("`{v}` is not true, false, 1 or 0")),
+            }),
+            DataType::String => tensor.string_data.push(v.as_bytes().to_vec()),
+            other => return Err(format!("its element type {other:?} cannot be frozen")),
+        }
+    }
+    Ok(tensor)
+}
+
+fn describe_dims(dims: &[Option<i64>]) -> String {
+    let dims: Vec<String> = dims
+        .iter()
+        .map(|d| d.map_or("?".to_owned(), |d| d.to_string()))
+        .collect();
+    format!("[{}]", dims.join(", "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_round_trip_through_text() {
+        let mut options = LoadOptions::default();
+        options.add_input_shape("images=1,3,640,640").unwrap();
+        options.add_input_shape("scalar=").unwrap();
+        options.add_input_value("a=b=16000").unwrap();
+        options.add_input_value("k=1, 2,3").unwrap();
+        assert_eq!(options.input_shapes[1], ("scalar".into(), vec![]));
+        assert_eq!(options.input_values[0].0, "a=b");
+        assert_eq!(options.input_values[1].1, vec!["1", "2", "3"]);
+        assert_eq!(LoadOptions::from_text(&options.to_text()).unwrap(), options);
+    }
+
+    #[test]
+    fn malformed_options_say_what_is_wrong() {
+        let mut options = LoadOptions::default();
+        for (given, reason) in [
+            ("images", "expected NAME=VALUES"),
+            ("=1,2", "expected NAME=VALUES"),
+            ("x=1,-3", "`-3` is not a dimension"),
+            ("x=1,,3", "`` is not a dimension"),
+        ] {
+            let e = options.add_input_shape(given).unwrap_err().to_string();
+            assert!(e.contains(reason), "{given}: {e}");
+        }
+        let e = options.add_input_value("x=1,").unwrap_err().to_string();
+        assert!(e.contains("a value is empty"), "{e}");
+        assert!(LoadOptions::from_text("shape x=1").is_err());
+    }
+}

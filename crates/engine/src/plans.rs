@@ -1,0 +1,127 @@
+//! Plans made for concrete input shapes.
+//!
+//! tract types a model once with its dynamic dimensions as symbols and
+//! optimizes it for every shape at once. Real networks often defeat that:
+//! a detector's feature maps are concatenated after `Resize`, and tract
+//! cannot prove `(h+15)/16` equals `2*((h+31)/32)`; a reshape's target is
+//! computed from the input's own shape; a branch is chosen by a shape.
+//! With every dimension a number, all of these are plain arithmetic.
+//!
+//! So a model tract cannot type with symbols keeps its translated graph
+//! (the [`InferenceModel`], weights included), and makes a plan for each
+//! input shape on the first call with that shape. Plans are kept, the most
+//! recently used first, up to [`KEPT`] of them besides those planned when
+//! the model loaded (`--input-shape`), which are never dropped: each plan
+//! holds its own packed weights, so the count bounds the memory.
+
+use std::sync::{Arc, Mutex};
+
+use tract_onnx::prelude::{
+    InferenceFact, InferenceModelExt as _, IntoRunnable as _, TypedRunnableModel,
+};
+use tract_onnx::tract_hir::infer::InferenceModel;
+use tract_onnx::tract_hir::internal::Factoid as _;
+
+use crate::index_check;
+
+/// How many plans made on calls are kept.
+pub const KEPT: usize = 4;
+
+/// The shapes of a call's inputs, in declared order.
+pub(crate) type Shapes = Vec<Vec<usize>>;
+
+#[derive(Debug)]
+pub(crate) struct ShapePlans {
+    /// The translated model, to plan shapes not seen yet; `None` when a
+    /// plan for every shape exists and these are only the shapes planned
+    /// ahead.
+    source: Option<Arc<InferenceModel>>,
+    /// The plans planned ahead, first, then those made on calls, the most
+    /// recently used first.
+    plans: Mutex<Vec<(Shapes, Arc<TypedRunnableModel>)>>,
+    /// How many plans were planned ahead.
+    pinned: usize,
+}
+
+impl ShapePlans {
+    /// Plans `ahead` now, and keeps `source` (if any) for other shapes.
+    pub(crate) fn new(
+        source: Option<Arc<InferenceModel>>,
+        ahead: Vec<(Shapes, Arc<TypedRunnableModel>)>,
+    ) -> ShapePlans {
+        ShapePlans {
+            source,
+            pinned: ahead.len(),
+            plans: Mutex::new(ahead),
+        }
+    }
+
+    /// The shapes planned when the model loaded.
+    pub(crate) fn planned_ahead(&self) -> Vec<Shapes> {
+        let plans = self.plans.lock().unwrap_or_else(|e| e.into_inner());
+        plans[..self.pinned]
+            .iter()
+            .map(|(s, _)| s.clone())
+            .collect()
+    }
+
+    /// The plan for these shapes: kept, or made now when the model has a
+    /// source (`Ok(None)` when it has none and the shapes were not planned
+    /// ahead).
+    pub(crate) fn plan_for(
+        &self,
+        shapes: &Shapes,
+    ) -> Result<Option<Arc<TypedRunnableModel>>, String> {
+        let mut plans = self.plans.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(at) = plans.iter().position(|(s, _)| s == shapes) {
+            let plan = plans[at].1.clone();
+            if at > self.pinned {
+                let entry = plans.remove(at);
+                plans.insert(self.pinned, entry);
+            }
+            return Ok(Some(plan));
+        }
+        let Some(source) = &self.source else {
+            return Ok(None);
+        };
+        let plan = plan(source, shapes)?;
+        plans.insert(self.pinned, (shapes.clone(), plan.clone()));
+        plans.truncate(self.pinned + KEPT);
+        Ok(Some(plan))
+    }
+}
+
+/// Types and optimizes `source` with its inputs of these shapes.
+pub(crate) fn plan(
+    source: &InferenceModel,
+    shapes: &Shapes,
+) -> Result<Arc<TypedRunnableModel>, String> {
+    let chain = |e: tract_onnx::prelude::TractError| {
+        e.chain()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(": ")
+    };
+    let mut model = source.clone();
+    for (ix, shape) in shapes.iter().enumerate() {
+        let datum_type = model
+            .input_fact(ix)
+            .map_err(chain)?
+            .datum_type
+            .concretize()
+            .ok_or("an input has no element type")?;
+        model
+            .set_input_fact(ix, InferenceFact::dt_shape(datum_type, shape))
+            .map_err(chain)?;
+    }
+    let mut typed = model.into_typed().map_err(chain)?;
+    index_check::guard(&mut typed).map_err(chain)?;
+    wasmodel_kernels::link();
+    typed
+        .into_optimized()
+        .and_then(|mut m| {
+            wasmodel_kernels::optimize(&mut m)?;
+            m.into_runnable()
+        })
+        .map_err(chain)
+}
