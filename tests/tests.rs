@@ -13,6 +13,8 @@ mod fixtures;
 // The model zoo: scikit-learn, LightGBM and XGBoost exports against
 // onnxruntime.
 mod zoo;
+// Real models as their packages ship them, against onnxruntime.
+mod corpus;
 // wasmodel's own wasm kernels against onnxruntime, shape class by shape
 // class.
 mod kernels;

