@@ -241,13 +241,30 @@ impl InferenceOp for If {
 
     fn to_typed(
         &self,
-        _source: &InferenceModel,
+        source: &InferenceModel,
         node: &InferenceNode,
         target: &mut TypedModel,
         mapping: &HashMap<OutletId, OutletId>,
     ) -> TractResult<TVec<OutletId>> {
         let inputs: TVec<OutletId> = node.inputs.iter().map(|o| mapping[o]).collect();
         if let Some(condition) = target.outlet_fact(inputs[0])?.konst.clone() {
+            // tract folds a comparison of a symbolic dimension with a
+            // number (`width == 1`) to false: a condition computed from
+            // the inputs is only a constant once their shapes are numbers
+            // (a plan per shape).
+            let symbolic = source.inputs.iter().any(|&input| {
+                source.outlet_fact(input).map_or(true, |f| {
+                    f.shape
+                        .dims()
+                        .any(|d| d.concretize().and_then(|d| d.as_i64()).is_none())
+                })
+            });
+            if symbolic && !condition_inputs(source, node.inputs[0]).is_empty() {
+                bail!(
+                    "If `{}`: its condition depends on the input shapes, known only per shape",
+                    node.name
+                );
+            }
             let (body, body_mapping) = self.branch(condition.cast_to_scalar::<bool>()?);
             let body = body.clone().into_typed()?;
             let outer: TVec<OutletId> = body_mapping.iter().map(|&ix| inputs[ix]).collect();
@@ -272,6 +289,28 @@ impl InferenceOp for If {
             }
             (Err(why), Err(_)) => return Err(why),
         };
+        // tract's typed `If` needs both branches to give the same types
+        // and shapes; when they do not, say which inputs to freeze.
+        for ix in 0..then_body.outputs.len() {
+            let (then, other) = (then_body.output_fact(ix)?, else_body.output_fact(ix)?);
+            if then.without_value() != other.without_value() {
+                let inputs = condition_inputs(source, node.inputs[0]);
+                bail!(
+                    "If `{}`: its branches give different shapes or types ({then:?} and {other:?}), \
+                     and its condition is only known when the model runs{}",
+                    node.name,
+                    if inputs.is_empty() {
+                        String::new()
+                    } else {
+                        format!(
+                            ": it depends on {}; freeze {} with --input-value NAME=VALUE",
+                            inputs.join(", "),
+                            if inputs.len() == 1 { "it" } else { "them" }
+                        )
+                    }
+                );
+            }
+        }
         let op = IfThenElse {
             then_body,
             else_body,
@@ -282,6 +321,25 @@ impl InferenceOp for If {
     }
 
     as_op!();
+}
+
+/// The inputs of `model` (`input `rate``) that the value at `outlet`
+/// depends on.
+fn condition_inputs(model: &InferenceModel, outlet: OutletId) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    let mut todo = vec![outlet.node];
+    let mut inputs = Vec::new();
+    while let Some(id) = todo.pop() {
+        if !seen.insert(id) {
+            continue;
+        }
+        if model.inputs.iter().any(|i| i.node == id) {
+            inputs.push(format!("input `{}`", model.node(id).name));
+        }
+        todo.extend(model.node(id).inputs.iter().map(|i| i.node));
+    }
+    inputs.sort();
+    inputs
 }
 
 /// Wires the nodes of `body` into `target`, its inputs fed by `inputs`, and

@@ -1,0 +1,183 @@
+//! Models tract cannot plan for every input shape at once, natively: a plan
+//! per shape, shapes planned ahead, frozen inputs and `If`
+//! (`tests/fixtures/dynamic/`, written by `models/dynamic_cases.py`; the
+//! answers are what onnxruntime gives, worked out by hand: a squeeze, a
+//! multiplication, a one-hot).
+
+use std::path::PathBuf;
+
+use wasmodel_engine::{LoadError, LoadOptions, Model, PredictError, Tensor, TensorData};
+
+fn read(name: &str) -> Vec<u8> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/dynamic")
+        .join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn options(shapes: &[&str], values: &[&str]) -> LoadOptions {
+    let mut options = LoadOptions::default();
+    for s in shapes {
+        options.add_input_shape(s).unwrap();
+    }
+    for v in values {
+        options.add_input_value(v).unwrap();
+    }
+    options
+}
+
+fn floats(name: &str, shape: &[u32]) -> Tensor {
+    let n = shape.iter().product::<u32>() as usize;
+    Tensor::new(
+        name,
+        shape.to_vec(),
+        TensorData::F32((0..n).map(|i| i as f32).collect()),
+    )
+}
+
+fn data(t: &Tensor) -> &[f32] {
+    match &t.data {
+        TensorData::F32(v) => v,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn an_if_on_a_shape_takes_each_branch_with_its_own_plan() {
+    let model = Model::load(&read("if_on_shape.onnx"), "m", "1").unwrap();
+    // tract would fold `width == 1` to false with `width` a symbol.
+    assert!(model.planning().per_shape_reason.is_some());
+    // width 1: the then branch squeezes it away.
+    let y = model.predict(vec![floats("x", &[2, 4, 1])]).unwrap();
+    assert_eq!(y[0].shape, [2, 4]);
+    assert_eq!(data(&y[0]), (0..8).map(|i| i as f32).collect::<Vec<_>>());
+    // width 3: the else branch keeps x.
+    let y = model.predict(vec![floats("x", &[2, 4, 3])]).unwrap();
+    assert_eq!(y[0].shape, [2, 4, 3]);
+    // More shapes than are kept: each still answers.
+    for width in 2..(2 + wasmodel_engine::PLANS_KEPT as u32 + 2) {
+        let y = model.predict(vec![floats("x", &[1, 4, width])]).unwrap();
+        assert_eq!(y[0].shape, [1, 4, width]);
+    }
+}
+
+#[test]
+fn shapes_planned_ahead_are_reported_and_checked() {
+    let model = Model::load_with(
+        &read("if_on_shape.onnx"),
+        "m",
+        "1",
+        &options(&["x=2,4,1", "x=1,4,5"], &[]),
+    )
+    .unwrap();
+    assert_eq!(
+        model.planning().planned_ahead,
+        vec![vec![vec![2, 4, 1]], vec![vec![1, 4, 5]]]
+    );
+    let y = model.predict(vec![floats("x", &[2, 4, 1])]).unwrap();
+    assert_eq!(y[0].shape, [2, 4]);
+
+    for (given, expected) in [
+        ("x=2,5,1", "does not fit its declared shape"),
+        ("x=2,4", "does not fit its declared shape"),
+        ("y=2,4,1", "the model has no input `y` (its inputs: `x`)"),
+    ] {
+        let e = Model::load_with(&read("if_on_shape.onnx"), "m", "1", &options(&[given], &[]))
+            .unwrap_err();
+        assert!(matches!(e, LoadError::Options(_)), "{e:?}");
+        assert!(e.to_string().contains(expected), "{given}: {e}");
+    }
+}
+
+#[test]
+fn an_if_on_an_input_runs_as_shipped_and_folds_when_frozen() {
+    let rate = |r: i64| Tensor::new("rate", vec![], TensorData::I64(vec![r]));
+    let x = floats("x", &[2, 3]);
+    // As shipped: the branches give different shapes, which tract's typed
+    // `If` cannot hold; the error says which input to freeze.
+    let model = Model::load(&read("if_on_input.onnx"), "m", "1").unwrap();
+    let e = model.predict(vec![x.clone(), rate(16000)]).unwrap_err();
+    assert!(matches!(e, PredictError::Unsupported(_)), "{e:?}");
+    assert!(
+        e.to_string()
+            .contains("depends on input `rate`; freeze it with --input-value NAME=VALUE"),
+        "{e}"
+    );
+    for (value, shape, expected) in [
+        ("rate=16000", vec![6], [0.0, 2.0, 4.0, 6.0, 8.0, 10.0]),
+        ("rate=8000", vec![2, 3], [0.0, 3.0, 6.0, 9.0, 12.0, 15.0]),
+    ] {
+        let frozen =
+            Model::load_with(&read("if_on_input.onnx"), "m", "1", &options(&[], &[value])).unwrap();
+        let y = frozen.predict(vec![x.clone()]).unwrap();
+        assert_eq!(y[0].shape, shape, "{value}");
+        assert_eq!(data(&y[0]), expected, "{value}");
+    }
+
+    // Frozen: `rate` is no longer an input, and the branch is inlined.
+    let frozen = Model::load_with(
+        &read("if_on_input.onnx"),
+        "m",
+        "1",
+        &options(&[], &["rate=8000"]),
+    )
+    .unwrap();
+    let names: Vec<&str> = frozen
+        .info()
+        .inputs
+        .iter()
+        .map(|i| i.name.as_str())
+        .collect();
+    assert_eq!(names, ["x"]);
+    assert!(frozen.planning().per_shape_reason.is_none());
+    let y = frozen.predict(vec![x.clone()]).unwrap();
+    assert_eq!(data(&y[0]), [0.0, 3.0, 6.0, 9.0, 12.0, 15.0]);
+    let e = frozen.predict(vec![x, rate(16000)]).unwrap_err();
+    assert!(matches!(e, PredictError::InvalidInput(_)), "{e:?}");
+
+    for (given, expected) in [
+        ("rate=fast", "`fast` is not a 64-bit integer"),
+        ("rate=1,2", "2 values cannot fill its declared shape []"),
+        ("speed=1", "the model has no input `speed`"),
+    ] {
+        let e = Model::load_with(&read("if_on_input.onnx"), "m", "1", &options(&[], &[given]))
+            .unwrap_err();
+        assert!(e.to_string().contains(expected), "{given}: {e}");
+    }
+}
+
+#[test]
+fn an_expand_to_a_shape_computed_through_int32_is_planned_per_shape() {
+    let model = Model::load(&read("expand_from_shape.onnx"), "m", "1").unwrap();
+    assert!(model.planning().per_shape_reason.is_some());
+    for batch in [1u32, 3] {
+        let codes: Vec<i32> = (0..batch as i32 * 5).map(|i| i % 4).collect();
+        let y = model
+            .predict(vec![Tensor::new(
+                "codes",
+                vec![batch, 5],
+                TensorData::I32(codes.clone()),
+            )])
+            .unwrap();
+        assert_eq!(y[0].shape, [batch, 5, 4]);
+        let expected: Vec<f32> = codes
+            .iter()
+            .flat_map(|&c| (0..4).map(move |k| f32::from(u8::from(k == c))))
+            .collect();
+        assert_eq!(data(&y[0]), expected);
+    }
+}
+
+#[test]
+fn a_shape_the_model_cannot_take_is_a_typed_error() {
+    let model = Model::load(&read("expand_from_shape.onnx"), "m", "1").unwrap();
+    // Declared [batch, 5]: 6 columns are the caller's mistake.
+    let e = model
+        .predict(vec![Tensor::new(
+            "codes",
+            vec![1, 6],
+            TensorData::I32(vec![0; 6]),
+        )])
+        .unwrap_err();
+    assert!(matches!(e, PredictError::InvalidInput(_)), "{e:?}");
+}

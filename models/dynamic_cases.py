@@ -1,0 +1,126 @@
+#!/usr/bin/env python3
+"""Small models of what real networks do with their open dimensions, which
+tract cannot plan for every shape at once, for crates/engine/tests/
+dynamic.rs (the corpus, models/corpus/, has the real networks):
+
+- if_on_shape.onnx: PyTorch's trace of `x.squeeze(-1) if x.shape[-1] == 1
+  else x`, an If on a shape whose branches give different ranks;
+- if_on_input.onnx: an If on a scalar input (`rate`), as Silero VAD picks
+  its 8 or 16 kHz network: the then branch flattens x and doubles it, the
+  else branch triples it, keeping its shape;
+- expand_from_shape.onnx: a one-hot written by jax2tf and tf2onnx (magika):
+  Expand to a shape computed from the input's own, through int32 casts.
+
+    .venv/bin/python models/dynamic_cases.py
+
+writes them to tests/fixtures/dynamic/. Needs only models/requirements.txt;
+the tests compute the expected answers themselves (they are a squeeze, a
+multiplication and a comparison).
+"""
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+OUT = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "dynamic"
+
+
+def save(model, name):
+    model.producer_name = "wasmodel models/dynamic_cases.py"
+    # Not onnx.checker: it wants every output to declare a shape, and the
+    # point of these is outputs whose rank depends on the branch taken.
+    # onnxruntime runs them (crates/engine/tests/dynamic.rs says what it
+    # answers).
+    model.ir_version = 8
+    OUT.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, OUT / name)
+    print(f"wrote {OUT / name}")
+
+
+def const(name, array):
+    return helper.make_node("Constant", [], [name], value=numpy_helper.from_array(array, name))
+
+
+def if_on_shape():
+    then_branch = helper.make_graph(
+        [const("axes", np.array([-1], np.int64)), helper.make_node("Squeeze", ["x", "axes"], ["squeezed"])],
+        "then", [], [helper.make_tensor_value_info("squeezed", TensorProto.FLOAT, None)],
+    )
+    else_branch = helper.make_graph(
+        [helper.make_node("Identity", ["x"], ["same"])],
+        "else", [], [helper.make_tensor_value_info("same", TensorProto.FLOAT, None)],
+    )
+    nodes = [
+        helper.make_node("Shape", ["x"], ["shape"]),
+        const("last", np.array(-1, np.int64)),
+        helper.make_node("Gather", ["shape", "last"], ["width"], axis=0),
+        const("one", np.array(1, np.int64)),
+        helper.make_node("Equal", ["width", "one"], ["is_one"]),
+        helper.make_node("If", ["is_one"], ["y"], then_branch=then_branch, else_branch=else_branch),
+    ]
+    graph = helper.make_graph(
+        nodes, "if_on_shape",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 4, "width"])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+    )
+    save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), "if_on_shape.onnx")
+
+
+def if_on_input():
+    then_branch = helper.make_graph(
+        [const("flat", np.array([-1], np.int64)),
+         helper.make_node("Reshape", ["x", "flat"], ["flattened"]),
+         const("two", np.array(2.0, np.float32)),
+         helper.make_node("Mul", ["flattened", "two"], ["doubled"])],
+        "then", [], [helper.make_tensor_value_info("doubled", TensorProto.FLOAT, None)],
+    )
+    else_branch = helper.make_graph(
+        [const("three", np.array(3.0, np.float32)), helper.make_node("Mul", ["x", "three"], ["tripled"])],
+        "else", [], [helper.make_tensor_value_info("tripled", TensorProto.FLOAT, None)],
+    )
+    nodes = [
+        const("sixteen_k", np.array(16000, np.int64)),
+        helper.make_node("Equal", ["rate", "sixteen_k"], ["is_16k"]),
+        helper.make_node("If", ["is_16k"], ["y"], then_branch=then_branch, else_branch=else_branch),
+    ]
+    graph = helper.make_graph(
+        nodes, "if_on_input",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3]),
+         helper.make_tensor_value_info("rate", TensorProto.INT64, [])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+    )
+    save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), "if_on_input.onnx")
+
+
+def expand_from_shape():
+    # codes [batch, 5] (int32) -> one-hot over 4 classes [batch, 5, 4] (float)
+    nodes = [
+        const("column", np.array([-1, 5, 1], np.int64)),
+        helper.make_node("Reshape", ["codes", "column"], ["codes3"]),
+        helper.make_node("Shape", ["codes"], ["shape64"]),
+        helper.make_node("Cast", ["shape64"], ["shape32"], to=TensorProto.INT32),
+        const("zero", np.array([0], np.int64)),
+        const("one", np.array([1], np.int64)),
+        helper.make_node("Slice", ["shape32", "zero", "one", "zero"], ["batch32"]),
+        const("rest", np.array([5, 4], np.int32)),
+        helper.make_node("Concat", ["batch32", "rest"], ["target32"], axis=0),
+        helper.make_node("Cast", ["target32"], ["target"], to=TensorProto.INT64),
+        helper.make_node("Expand", ["codes3", "target"], ["spread"]),
+        const("classes", np.arange(4, dtype=np.int32).reshape(1, 1, 4)),
+        helper.make_node("Equal", ["spread", "classes"], ["hot"]),
+        helper.make_node("Cast", ["hot"], ["one_hot"], to=TensorProto.FLOAT),
+    ]
+    graph = helper.make_graph(
+        nodes, "expand_from_shape",
+        [helper.make_tensor_value_info("codes", TensorProto.INT32, ["batch", 5])],
+        [helper.make_tensor_value_info("one_hot", TensorProto.FLOAT, ["batch", 5, 4])],
+    )
+    save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 15)]), "expand_from_shape.onnx")
+
+
+if __name__ == "__main__":
+    if_on_shape()
+    if_on_input()
+    expand_from_shape()
