@@ -91,8 +91,28 @@ impl ShapePlans {
     }
 }
 
-/// Types and optimizes `source` with its inputs of these shapes.
+/// Types and optimizes `source` with its inputs of these shapes. tract
+/// panics on some malformed graphs while typing them; natively, where
+/// panics unwind, that is an error for these shapes (in wasm a panic
+/// aborts the instance, and the host sees a trap).
 pub(crate) fn plan(
+    source: &InferenceModel,
+    shapes: &Shapes,
+) -> Result<Arc<TypedRunnableModel>, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        plan_unguarded(source, shapes)
+    }))
+    .unwrap_or_else(|payload| {
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or("(no message)");
+        Err(format!("tract failed on these shapes ({message})"))
+    })
+}
+
+fn plan_unguarded(
     source: &InferenceModel,
     shapes: &Shapes,
 ) -> Result<Arc<TypedRunnableModel>, String> {
