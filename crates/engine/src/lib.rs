@@ -8,6 +8,7 @@
 
 mod batch_one;
 mod control_flow;
+mod describe;
 mod error;
 pub mod graph;
 mod index_check;

@@ -19,6 +19,7 @@ use tract_onnx::pb::{self, ModelProto, TensorProto, tensor_proto::DataType};
 use tract_onnx::prelude::Framework as _;
 
 use crate::error::LoadError;
+use crate::types::{Tensor, TensorData};
 
 /// Shapes to plan and inputs to freeze when a model loads.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -124,83 +125,45 @@ impl LoadOptions {
 
     /// Makes every frozen input a constant (an initializer) of the graph.
     pub(crate) fn freeze_inputs(&self, proto: &mut ModelProto) -> Result<(), LoadError> {
-        let Some(graph) = proto.graph.as_mut() else {
-            return Ok(());
-        };
-        for (name, values) in &self.input_values {
-            let position = graph
-                .input
-                .iter()
-                .position(|i| &i.name == name && !graph.initializer.iter().any(|t| &t.name == name))
-                .ok_or_else(|| {
-                    LoadError::Options(format!(
-                        "--input-value {name}: the model has no input `{name}` (its inputs: {})",
-                        input_names(graph)
-                    ))
-                })?;
-            let tensor = constant(&graph.input[position], values)
-                .map_err(|why| LoadError::Options(format!("--input-value {name}: {why}")))?;
-            graph.input.remove(position);
-            graph.initializer.push(tensor);
+        for tensor in self.frozen_tensors_of(proto)? {
+            let Some(graph) = proto.graph.as_mut() else {
+                break;
+            };
+            graph.input.retain(|i| i.name != tensor.name);
+            graph.initializer.push(initializer(&tensor));
         }
         Ok(())
     }
-}
 
-impl LoadOptions {
     /// The frozen inputs as tensors, typed and shaped as the model in
     /// `onnx` declares them: what to give a runtime that runs the model as
     /// shipped (the reference of `wasmodel check`).
-    pub fn frozen_tensors(&self, onnx: &[u8]) -> Result<Vec<crate::Tensor>, LoadError> {
-        use crate::TensorData;
-        let mut proto = crate::onnx()
+    pub fn frozen_tensors(&self, onnx: &[u8]) -> Result<Vec<Tensor>, LoadError> {
+        let proto = crate::onnx()
             .proto_model_for_read(&mut &onnx[..])
             .map_err(|e| LoadError::Malformed(e.to_string()))?;
-        let before = proto
-            .graph
-            .as_ref()
-            .map(|g| g.initializer.len())
-            .unwrap_or(0);
-        self.freeze_inputs(&mut proto)?;
-        let Some(graph) = proto.graph else {
+        self.frozen_tensors_of(&proto)
+    }
+
+    fn frozen_tensors_of(&self, proto: &ModelProto) -> Result<Vec<Tensor>, LoadError> {
+        let Some(graph) = proto.graph.as_ref() else {
             return Ok(Vec::new());
         };
-        graph.initializer[before..]
+        self.input_values
             .iter()
-            .map(|t| {
-                let shape = t.dims.iter().map(|&d| d as u32).collect();
-                let raw = &t.raw_data;
-                let data = match DataType::try_from(t.data_type) {
-                    Ok(DataType::Float) => TensorData::F32(
-                        raw.chunks(4)
-                            .map(|b| f32::from_le_bytes(b.try_into().unwrap_or_default()))
-                            .collect(),
-                    ),
-                    Ok(DataType::Double) => TensorData::F64(
-                        raw.chunks(8)
-                            .map(|b| f64::from_le_bytes(b.try_into().unwrap_or_default()))
-                            .collect(),
-                    ),
-                    Ok(DataType::Int32) => TensorData::I32(
-                        raw.chunks(4)
-                            .map(|b| i32::from_le_bytes(b.try_into().unwrap_or_default()))
-                            .collect(),
-                    ),
-                    Ok(DataType::Int64) => TensorData::I64(
-                        raw.chunks(8)
-                            .map(|b| i64::from_le_bytes(b.try_into().unwrap_or_default()))
-                            .collect(),
-                    ),
-                    Ok(DataType::Uint8) => TensorData::U8(raw.clone()),
-                    Ok(DataType::Bool) => TensorData::Bool(raw.iter().map(|&b| b != 0).collect()),
-                    _ => TensorData::String(
-                        t.string_data
-                            .iter()
-                            .map(|s| String::from_utf8_lossy(s).into_owned())
-                            .collect(),
-                    ),
-                };
-                Ok(crate::Tensor::new(t.name.clone(), shape, data))
+            .map(|(name, values)| {
+                let input = graph
+                    .input
+                    .iter()
+                    .find(|i| &i.name == name && !graph.initializer.iter().any(|t| &t.name == name))
+                    .ok_or_else(|| {
+                        LoadError::Options(format!(
+                            "--input-value {name}: the model has no input `{name}` (its inputs: {})",
+                            input_names(graph)
+                        ))
+                    })?;
+                constant(input, values)
+                    .map_err(|why| LoadError::Options(format!("--input-value {name}: {why}")))
             })
             .collect()
     }
@@ -218,7 +181,7 @@ fn input_names(graph: &pb::GraphProto) -> String {
 
 /// The tensor an input is frozen to: its declared element type, and its
 /// declared shape (one dimension left open is the number of values).
-fn constant(input: &pb::ValueInfoProto, values: &[String]) -> Result<TensorProto, String> {
+fn constant(input: &pb::ValueInfoProto, values: &[String]) -> Result<Tensor, String> {
     let Some(pb::type_proto::Value::TensorType(tensor_type)) =
         input.r#type.as_ref().and_then(|t| t.value.as_ref())
     else {
@@ -242,11 +205,11 @@ fn constant(input: &pb::ValueInfoProto, values: &[String]) -> Result<TensorProto
     let count = values.len() as i64;
     let open = declared.iter().filter(|d| d.is_none()).count();
     let fixed: i64 = declared.iter().flatten().product();
-    let dims: Vec<i64> = match open {
-        0 if fixed == count => declared.iter().flatten().copied().collect(),
+    let shape: Vec<u32> = match open {
+        0 if fixed == count => declared.iter().flatten().map(|&d| d as u32).collect(),
         1 if fixed > 0 && count % fixed == 0 => declared
             .iter()
-            .map(|d| d.unwrap_or(count / fixed))
+            .map(|d| d.unwrap_or(count / fixed) as u32)
             .collect(),
         _ => {
             return Err(format!(
@@ -256,34 +219,69 @@ fn constant(input: &pb::ValueInfoProto, values: &[String]) -> Result<TensorProto
             ));
         }
     };
-    let data_type = DataType::try_from(tensor_type.elem_type).unwrap_or(DataType::Undefined);
-    let mut tensor = TensorProto {
-        dims,
-        data_type: data_type as i32,
-        name: input.name.clone(),
+    fn parse<T: std::str::FromStr>(values: &[String], what: &str) -> Result<Vec<T>, String> {
+        values
+            .iter()
+            .map(|v| v.parse().map_err(|_| format!("`{v}` is not {what}")))
+            .collect()
+    }
+    let data = match DataType::try_from(tensor_type.elem_type) {
+        Ok(DataType::Float) => TensorData::F32(parse(values, "a number")?),
+        Ok(DataType::Double) => TensorData::F64(parse(values, "a number")?),
+        Ok(DataType::Int32) => TensorData::I32(parse(values, "a 32-bit integer")?),
+        Ok(DataType::Int64) => TensorData::I64(parse(values, "a 64-bit integer")?),
+        Ok(DataType::Uint8) => TensorData::U8(parse(values, "an integer from 0 to 255")?),
+        Ok(DataType::Bool) => TensorData::Bool(
+            values
+                .iter()
+                .map(|v| match v.as_str() {
+                    "true" | "1" => Ok(true),
+                    "false" | "0" => Ok(false),
+                    _ => Err(format!("`{v}` is not true, false, 1 or 0")),
+                })
+                .collect::<Result<_, _>>()?,
+        ),
+        Ok(DataType::String) => TensorData::String(values.to_vec()),
+        other => return Err(format!("its element type {other:?} cannot be frozen")),
+    };
+    Ok(Tensor::new(input.name.clone(), shape, data))
+}
+
+/// A tensor as an ONNX initializer (little-endian raw data, as ONNX
+/// stores it).
+fn initializer(tensor: &Tensor) -> TensorProto {
+    let mut proto = TensorProto {
+        name: tensor.name.clone(),
+        dims: tensor.shape.iter().map(|&d| i64::from(d)).collect(),
         ..TensorProto::default()
     };
-    fn parse<T: std::str::FromStr>(v: &str, what: &str) -> Result<T, String> {
-        v.parse().map_err(|_| format!("`{v}` is not {what}"))
-    }
-    let raw = &mut tensor.raw_data;
-    for v in values {
-        match data_type {
-            DataType::Float => raw.extend(parse::<f32>(v, "a number")?.to_le_bytes()),
-            DataType::Double => raw.extend(parse::<f64>(v, "a number")?.to_le_bytes()),
-            DataType::Int32 => raw.extend(parse::<i32>(v, "a 32-bit integer")?.to_le_bytes()),
-            DataType::Int64 => raw.extend(parse::<i64>(v, "a 64-bit integer")?.to_le_bytes()),
-            DataType::Uint8 => raw.push(parse::<u8>(v, "an integer from 0 to 255")?),
-            DataType::Bool => raw.push(match v.as_str() {
-                "true" | "1" => 1,
-                "false" | "0" => 0,
-                _ => return Err(format!("`{v}` is not true, false, 1 or 0")),
-            }),
-            DataType::String => tensor.string_data.push(v.as_bytes().to_vec()),
-            other => return Err(format!("its element type {other:?} cannot be frozen")),
+    let (data_type, raw): (DataType, Vec<u8>) = match &tensor.data {
+        TensorData::F32(v) => (
+            DataType::Float,
+            v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        ),
+        TensorData::F64(v) => (
+            DataType::Double,
+            v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        ),
+        TensorData::I32(v) => (
+            DataType::Int32,
+            v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        ),
+        TensorData::I64(v) => (
+            DataType::Int64,
+            v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        ),
+        TensorData::U8(v) => (DataType::Uint8, v.clone()),
+        TensorData::Bool(v) => (DataType::Bool, v.iter().map(|&b| u8::from(b)).collect()),
+        TensorData::String(v) => {
+            proto.string_data = v.iter().map(|s| s.as_bytes().to_vec()).collect();
+            (DataType::String, Vec::new())
         }
-    }
-    Ok(tensor)
+    };
+    proto.data_type = data_type as i32;
+    proto.raw_data = raw;
+    proto
 }
 
 fn describe_dims(dims: &[Option<i64>]) -> String {

@@ -5,19 +5,22 @@ use std::sync::Arc;
 use sha2::{Digest as _, Sha256};
 use tract_onnx::prelude::{
     DatumType, Framework as _, InferenceModelExt as _, IntoRunnable as _, IntoTValue as _,
-    IntoTensor as _, TDim, TValue, TVec, TractError, TypedModel, TypedRunnableModel, tract_ndarray,
+    IntoTensor as _, TDim, TValue, TVec, TractError, TypedRunnableModel, tract_ndarray,
 };
 use tract_onnx::tract_hir::infer::InferenceModel;
 use tract_onnx::tract_hir::internal::Factoid as _;
 
 use crate::batch_one;
 use crate::control_flow;
+use crate::describe::{
+    describe, describe_declared_outputs, describe_inferred_inputs, one_column_per_class,
+};
 use crate::error::{LoadError, PredictError};
 use crate::graph;
 use crate::index_check::{self, IndexOutOfRange};
 use crate::load_options::LoadOptions;
 use crate::onnx_ml;
-use crate::plans::{self, ShapePlans};
+use crate::plans::{self, ShapePlans, describe_shapes, shapes_ahead};
 use crate::types::{
     ClassLabels, Dimension, ElementType, ModelInfo, Tensor, TensorData, TensorInfo,
 };
@@ -387,257 +390,6 @@ fn every_shape(named: InferenceModel) -> Result<Symbolic, LoadError> {
     })
 }
 
-/// The inputs of a translated (untyped) model, as declared, with the
-/// symbols of [`name_dimensions`].
-fn describe_inferred_inputs(model: &InferenceModel) -> Result<Vec<TensorInfo>, LoadError> {
-    (0..model.inputs.len())
-        .map(|ix| {
-            let outlet = model.inputs[ix];
-            let name = model
-                .outlet_label(outlet)
-                .unwrap_or(&model.node(outlet.node).name)
-                .to_owned();
-            let fact = model
-                .input_fact(ix)
-                .map_err(|e| LoadError::Unsupported(error_chain(&e)))?;
-            let datum_type = fact.datum_type.concretize().ok_or_else(|| {
-                LoadError::Unsupported(format!("input `{name}` declares no element type"))
-            })?;
-            let element_type =
-                element_type(datum_type).ok_or_else(|| LoadError::UnsupportedElementType {
-                    role: "input",
-                    name: name.clone(),
-                    found: format!("{datum_type:?}"),
-                })?;
-            let shape = fact
-                .shape
-                .dims()
-                .map(|d| match d.concretize() {
-                    Some(d) => dimension(&d, "input", &name),
-                    None => Ok(Dimension::Dynamic("?".into())),
-                })
-                .collect::<Result<_, _>>()?;
-            Ok(TensorInfo {
-                name,
-                element_type,
-                shape,
-                class_labels: None,
-            })
-        })
-        .collect()
-}
-
-/// The outputs as the file declares them (for a model planned per shape,
-/// whose outputs tract knows only once it has a shape).
-fn describe_declared_outputs(
-    proto: &tract_onnx::pb::ModelProto,
-) -> Result<Vec<TensorInfo>, LoadError> {
-    use tract_onnx::pb::tensor_proto::DataType;
-    use tract_onnx::pb::tensor_shape_proto::dimension::Value;
-    let Some(graph) = &proto.graph else {
-        return Ok(Vec::new());
-    };
-    graph
-        .output
-        .iter()
-        .map(|output| {
-            let name = output.name.clone();
-            let Some(tract_onnx::pb::type_proto::Value::TensorType(tensor)) =
-                output.r#type.as_ref().and_then(|t| t.value.as_ref())
-            else {
-                return Err(LoadError::Unsupported(format!(
-                    "output `{name}` is not a tensor"
-                )));
-            };
-            let element_type = match DataType::try_from(tensor.elem_type) {
-                Ok(DataType::Float) => ElementType::F32,
-                Ok(DataType::Double) => ElementType::F64,
-                Ok(DataType::Int32) => ElementType::I32,
-                Ok(DataType::Int64) => ElementType::I64,
-                Ok(DataType::Uint8) => ElementType::U8,
-                Ok(DataType::Bool) => ElementType::Bool,
-                Ok(DataType::String) => ElementType::String,
-                other => {
-                    return Err(LoadError::UnsupportedElementType {
-                        role: "output",
-                        name,
-                        found: format!("{other:?}"),
-                    });
-                }
-            };
-            let shape = tensor
-                .shape
-                .iter()
-                .flat_map(|s| &s.dim)
-                .map(|d| match &d.value {
-                    // Paddle's exports declare -1 for a dynamic dimension.
-                    Some(Value::DimValue(n)) if *n >= 0 => {
-                        dimension(&TDim::Val(*n), "output", &name)
-                    }
-                    Some(Value::DimParam(p)) if !p.is_empty() => Ok(Dimension::Dynamic(p.clone())),
-                    _ => Ok(Dimension::Dynamic("?".into())),
-                })
-                .collect::<Result<_, _>>()?;
-            Ok(TensorInfo {
-                name,
-                element_type,
-                shape,
-                class_labels: None,
-            })
-        })
-        .collect()
-}
-
-/// The input shapes to plan when the model loads, each in declared input
-/// order: the k-th plan takes each input's k-th `--input-shape` (or its
-/// last one), and an input given none its declared shape, which must then
-/// be fixed.
-fn shapes_ahead(
-    inputs: &[TensorInfo],
-    options: &LoadOptions,
-) -> Result<Vec<Vec<Vec<usize>>>, LoadError> {
-    if options.input_shapes.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut given: Vec<Vec<Vec<usize>>> = vec![Vec::new(); inputs.len()];
-    for (name, dims) in &options.input_shapes {
-        let Some(ix) = inputs.iter().position(|i| &i.name == name) else {
-            let names: Vec<String> = inputs.iter().map(|i| format!("`{}`", i.name)).collect();
-            return Err(LoadError::Options(format!(
-                "--input-shape {name}: the model has no input `{name}` (its inputs: {})",
-                names.join(", ")
-            )));
-        };
-        let declared = &inputs[ix].shape;
-        let fits = declared.len() == dims.len()
-            && declared.iter().zip(dims).all(|(d, &n)| match d {
-                Dimension::Fixed(f) => *f == n,
-                Dimension::Dynamic(_) => true,
-            });
-        if !fits {
-            return Err(LoadError::Options(format!(
-                "--input-shape {name}: [{}] does not fit its declared shape {}",
-                dims.iter()
-                    .map(u32::to_string)
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                crate::types::format_declared_shape(declared)
-            )));
-        }
-        given[ix].push(dims.iter().map(|&d| d as usize).collect());
-    }
-    let count = given.iter().map(Vec::len).max().unwrap_or(0);
-    (0..count)
-        .map(|k| {
-            inputs
-                .iter()
-                .zip(&given)
-                .map(|(input, shapes)| match shapes.get(k).or(shapes.last()) {
-                    Some(shape) => Ok(shape.clone()),
-                    None => input
-                        .shape
-                        .iter()
-                        .map(|d| match d {
-                            Dimension::Fixed(n) => Some(*n as usize),
-                            Dimension::Dynamic(_) => None,
-                        })
-                        .collect::<Option<Vec<usize>>>()
-                        .ok_or_else(|| {
-                            LoadError::Options(format!(
-                                "--input-shape: give a shape for input `{}` too (declared {})",
-                                input.name,
-                                crate::types::format_declared_shape(&input.shape)
-                            ))
-                        }),
-                })
-                .collect()
-        })
-        .collect()
-}
-
-/// `input `x` [1, 3, 640, 640], input `y` [1]`.
-fn describe_shapes(inputs: &[TensorInfo], shapes: &[Vec<usize>]) -> String {
-    let described: Vec<String> = inputs
-        .iter()
-        .zip(shapes)
-        .map(|(input, shape)| format!("input `{}` {shape:?}", input.name))
-        .collect();
-    described.join(", ")
-}
-
-/// Describes the inputs (or outputs) of a typed model.
-fn describe(model: &TypedModel, role: &'static str) -> Result<Vec<TensorInfo>, LoadError> {
-    let outlets = if role == "input" {
-        &model.inputs
-    } else {
-        &model.outputs
-    };
-    outlets
-        .iter()
-        .map(|&outlet| {
-            let name = model
-                .outlet_label(outlet)
-                .unwrap_or(&model.node(outlet.node).name)
-                .to_owned();
-            let fact = model
-                .outlet_fact(outlet)
-                .map_err(|e| LoadError::Unsupported(error_chain(&e)))?;
-            let element_type =
-                element_type(fact.datum_type).ok_or_else(|| LoadError::UnsupportedElementType {
-                    role,
-                    name: name.clone(),
-                    found: format!("{:?}", fact.datum_type),
-                })?;
-            let shape = fact
-                .shape
-                .iter()
-                .map(|d| dimension(d, role, &name))
-                .collect::<Result<_, _>>()?;
-            Ok(TensorInfo {
-                name,
-                element_type,
-                shape,
-                class_labels: None,
-            })
-        })
-        .collect()
-}
-
-/// Whether a `[rows, classes]` output has one column per label.
-fn one_column_per_class(shape: &[Dimension], labels: &ClassLabels) -> bool {
-    matches!(shape, [_, Dimension::Fixed(n)] if *n as usize == labels.len())
-}
-
-/// A declared dimension: a number a tensor can have (0 to `u32::MAX`), or
-/// the caller's choice. A negative or larger number no input could match
-/// (it used to be reported as a dynamic dimension named after the number).
-fn dimension(dim: &TDim, role: &str, name: &str) -> Result<Dimension, LoadError> {
-    match dim.as_i64() {
-        Some(n) => u32::try_from(n).map(Dimension::Fixed).map_err(|_| {
-            LoadError::Malformed(format!(
-                "{role} `{name}` declares dimension {n}; a dimension is between 0 and {}",
-                u32::MAX
-            ))
-        }),
-        None => Ok(Dimension::Dynamic(dim.to_string())),
-    }
-}
-
-fn element_type(dt: DatumType) -> Option<ElementType> {
-    Some(match dt {
-        DatumType::F32 => ElementType::F32,
-        DatumType::F64 => ElementType::F64,
-        DatumType::I32 => ElementType::I32,
-        // tract computes some i64 values symbolically (as its `TDim`, for
-        // shapes); they are i64 in the ONNX file and to the caller.
-        DatumType::I64 | DatumType::TDim => ElementType::I64,
-        DatumType::U8 => ElementType::U8,
-        DatumType::Bool => ElementType::Bool,
-        DatumType::String => ElementType::String,
-        _ => return None,
-    })
-}
-
 fn datum_type(element_type: ElementType) -> DatumType {
     match element_type {
         ElementType::F32 => DatumType::F32,
@@ -733,7 +485,7 @@ fn contain_panics(f: impl FnOnce() -> Result<Model, LoadError>) -> Result<Model,
 }
 
 /// tract's errors carry their cause chain; show all of it on one line.
-fn error_chain(e: &TractError) -> String {
+pub(crate) fn error_chain(e: &TractError) -> String {
     e.chain()
         .map(ToString::to_string)
         .collect::<Vec<_>>()

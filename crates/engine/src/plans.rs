@@ -22,7 +22,10 @@ use tract_onnx::prelude::{
 use tract_onnx::tract_hir::infer::InferenceModel;
 use tract_onnx::tract_hir::internal::Factoid as _;
 
+use crate::error::LoadError;
 use crate::index_check;
+use crate::load_options::LoadOptions;
+use crate::types::{Dimension, TensorInfo};
 
 /// How many plans made on calls are kept.
 pub const KEPT: usize = 4;
@@ -144,4 +147,81 @@ fn plan_unguarded(
             m.into_runnable()
         })
         .map_err(chain)
+}
+
+/// The input shapes to plan when the model loads, each in declared input
+/// order: the k-th plan takes each input's k-th `--input-shape` (or its
+/// last one), and an input given none its declared shape, which must then
+/// be fixed.
+pub(crate) fn shapes_ahead(
+    inputs: &[TensorInfo],
+    options: &LoadOptions,
+) -> Result<Vec<Vec<Vec<usize>>>, LoadError> {
+    if options.input_shapes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut given: Vec<Vec<Vec<usize>>> = vec![Vec::new(); inputs.len()];
+    for (name, dims) in &options.input_shapes {
+        let Some(ix) = inputs.iter().position(|i| &i.name == name) else {
+            let names: Vec<String> = inputs.iter().map(|i| format!("`{}`", i.name)).collect();
+            return Err(LoadError::Options(format!(
+                "--input-shape {name}: the model has no input `{name}` (its inputs: {})",
+                names.join(", ")
+            )));
+        };
+        let declared = &inputs[ix].shape;
+        let fits = declared.len() == dims.len()
+            && declared.iter().zip(dims).all(|(d, &n)| match d {
+                Dimension::Fixed(f) => *f == n,
+                Dimension::Dynamic(_) => true,
+            });
+        if !fits {
+            return Err(LoadError::Options(format!(
+                "--input-shape {name}: [{}] does not fit its declared shape {}",
+                dims.iter()
+                    .map(u32::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                crate::types::format_declared_shape(declared)
+            )));
+        }
+        given[ix].push(dims.iter().map(|&d| d as usize).collect());
+    }
+    let count = given.iter().map(Vec::len).max().unwrap_or(0);
+    (0..count)
+        .map(|k| {
+            inputs
+                .iter()
+                .zip(&given)
+                .map(|(input, shapes)| match shapes.get(k).or(shapes.last()) {
+                    Some(shape) => Ok(shape.clone()),
+                    None => input
+                        .shape
+                        .iter()
+                        .map(|d| match d {
+                            Dimension::Fixed(n) => Some(*n as usize),
+                            Dimension::Dynamic(_) => None,
+                        })
+                        .collect::<Option<Vec<usize>>>()
+                        .ok_or_else(|| {
+                            LoadError::Options(format!(
+                                "--input-shape: give a shape for input `{}` too (declared {})",
+                                input.name,
+                                crate::types::format_declared_shape(&input.shape)
+                            ))
+                        }),
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// `input `x` [1, 3, 640, 640], input `y` [1]`.
+pub(crate) fn describe_shapes(inputs: &[TensorInfo], shapes: &[Vec<usize>]) -> String {
+    let described: Vec<String> = inputs
+        .iter()
+        .zip(shapes)
+        .map(|(input, shape)| format!("input `{}` {shape:?}", input.name))
+        .collect();
+    described.join(", ")
 }
