@@ -138,7 +138,7 @@ impl BuildCommand {
             built.check_time.as_secs_f64() * 1e3
         );
         print_model_info(&built.info);
-        print_planning(&built.planning);
+        print_planning(&built.info, &built.planning);
         println!(
             "  size      {:.1} MB component for a {:.3} MB model",
             mb(built.component.len()),

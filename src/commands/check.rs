@@ -141,7 +141,7 @@ impl CheckCommand {
             .with_context(|| format!("{} does not build", self.model.display()))?;
         println!();
         print_model_info(&built.info);
-        print_planning(&built.planning);
+        print_planning(&built.info, &built.planning);
         let model = runtime
             .load_reporting(
                 &built.component,

@@ -122,23 +122,60 @@ impl InputArgs {
 }
 
 /// Prints how a built model is planned, when that is worth saying: per
-/// input shape, or with shapes planned ahead.
-pub fn print_planning(planning: &wasmodel::Planning) {
+/// input shape (with the `--input-shape` that plans what the caller sends),
+/// or with shapes planned ahead.
+pub fn print_planning(info: &ModelInfo, planning: &wasmodel::Planning) {
     for shapes in &planning.planned_ahead {
-        let shapes: Vec<String> = shapes.iter().map(|s| format!("{s:?}")).collect();
+        let shapes: Vec<String> = info
+            .inputs
+            .iter()
+            .zip(shapes)
+            .map(|(input, shape)| format!("{} {shape:?}", input.name))
+            .collect();
         println!("  planned   {}", shapes.join(", "));
     }
-    if let Some(reason) = &planning.per_shape_reason {
-        println!(
-            "  shapes    planned per input shape, on the first call with each (the last {} kept): tract cannot plan every shape at once",
-            wasmodel::PLANS_KEPT
-        );
-        println!("            ({reason})");
-        if planning.planned_ahead.is_empty() {
-            println!(
-                "            Give --input-shape NAME=DIMS for the shapes you will send, to plan them now and check them."
-            );
+    let Some(reason) = &planning.per_shape_reason else {
+        return;
+    };
+    println!(
+        "  shapes    planned per input shape, on the first call with each in an instance (the last {} kept): tract cannot plan every shape at once",
+        wasmodel::PLANS_KEPT
+    );
+    println!("            ({reason})");
+    if !planning.planned_ahead.is_empty() {
+        return;
+    }
+    // Each input with a dynamic dimension, its symbols to replace.
+    let mut flags = Vec::new();
+    let mut symbols = Vec::new();
+    for input in &info.inputs {
+        let dims: Vec<String> = input
+            .shape
+            .iter()
+            .map(|d| match d {
+                wasmodel::Dimension::Fixed(n) => n.to_string(),
+                wasmodel::Dimension::Dynamic(s) => {
+                    if !symbols.contains(s) {
+                        symbols.push(s.clone());
+                    }
+                    s.clone()
+                }
+            })
+            .collect();
+        if input
+            .shape
+            .iter()
+            .any(|d| matches!(d, wasmodel::Dimension::Dynamic(_)))
+        {
+            flags.push(format!("--input-shape {}={}", input.name, dims.join(",")));
         }
+    }
+    if !flags.is_empty() {
+        println!(
+            "            To plan the shapes you send at build (each fresh instance plans the others on its first call): {}, with numbers for {}",
+            flags.join(" "),
+            symbols.join(", ")
+        );
     }
 }
 
