@@ -75,6 +75,11 @@ impl ShapePlans {
         &self,
         shapes: &Shapes,
     ) -> Result<Option<Arc<TypedRunnableModel>>, String> {
+        // A model with one plan for every shape and none planned ahead (most
+        // models): nothing to look up on each call.
+        if self.source.is_none() && self.pinned == 0 {
+            return Ok(None);
+        }
         let mut plans = self.plans.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(at) = plans.iter().position(|(s, _)| s == shapes) {
             let plan = plans[at].1.clone();
