@@ -9,13 +9,18 @@ dynamic.rs (the corpus, models/corpus/, has the real networks):
   its 8 or 16 kHz network: the then branch flattens x and doubles it, the
   else branch triples it, keeping its shape;
 - expand_from_shape.onnx: a one-hot written by jax2tf and tf2onnx (magika):
-  Expand to a shape computed from the input's own, through int32 casts.
+  Expand to a shape computed from the input's own, through int32 casts;
+- split_stack.onnx: `torch.stack(list(torch.unbind(x, 1)), -1)` as a list
+  would be exported at opset 17: SplitToSequence without keepdims, then
+  ConcatFromSequence with new_axis (a transpose of the last two axes);
+- sequence_at_input.onnx: SequenceAt of a list at a position given as an
+  input (`pos`), which must be frozen to resolve the list at load.
 
     .venv/bin/python models/dynamic_cases.py
 
 writes them to tests/fixtures/dynamic/. Needs only models/requirements.txt;
 the tests compute the expected answers themselves (they are a squeeze, a
-multiplication and a comparison).
+multiplication, a comparison, a transpose and a pick).
 """
 
 from pathlib import Path
@@ -120,7 +125,37 @@ def expand_from_shape():
     save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 15)]), "expand_from_shape.onnx")
 
 
+def split_stack():
+    nodes = [
+        helper.make_node("SplitToSequence", ["x"], ["columns"], axis=1, keepdims=0),
+        helper.make_node("ConcatFromSequence", ["columns"], ["y"], axis=-1, new_axis=1),
+    ]
+    graph = helper.make_graph(
+        nodes, "split_stack",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 3, 2])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 2, 3])],
+    )
+    save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), "split_stack.onnx")
+
+
+def sequence_at_input():
+    nodes = [
+        helper.make_node("SequenceConstruct", ["a", "b"], ["pair"]),
+        helper.make_node("SequenceAt", ["pair", "pos"], ["y"]),
+    ]
+    graph = helper.make_graph(
+        nodes, "sequence_at_input",
+        [helper.make_tensor_value_info("a", TensorProto.FLOAT, [2]),
+         helper.make_tensor_value_info("b", TensorProto.FLOAT, [2]),
+         helper.make_tensor_value_info("pos", TensorProto.INT64, [])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])],
+    )
+    save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), "sequence_at_input.onnx")
+
+
 if __name__ == "__main__":
     if_on_shape()
     if_on_input()
     expand_from_shape()
+    split_stack()
+    sequence_at_input()

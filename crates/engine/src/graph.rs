@@ -51,8 +51,14 @@ pub(crate) fn operators_of(graph: &GraphProto, framework: &tract_onnx::Onnx) -> 
         .map(|((domain, op_type), nodes)| OperatorUse {
             // tract's parser keys operators by name alone; an operator of
             // another vendor's domain is not the one it knows.
-            supported: matches!(domain.as_str(), "ai.onnx" | "ai.onnx.ml")
-                && framework.op_register.0.contains_key(&op_type),
+            supported: match domain.as_str() {
+                "ai.onnx" => {
+                    framework.op_register.0.contains_key(&op_type)
+                        || crate::sequences::OPERATORS.contains(&op_type.as_str())
+                }
+                "ai.onnx.ml" => framework.op_register.0.contains_key(&op_type),
+                _ => false,
+            },
             domain,
             op_type,
             nodes,

@@ -19,6 +19,7 @@ mod model;
 pub mod npy;
 pub mod onnx_ml;
 mod plans;
+mod sequences;
 mod types;
 mod validate;
 mod wiring;

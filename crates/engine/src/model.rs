@@ -21,6 +21,7 @@ use crate::index_check::{self, IndexOutOfRange};
 use crate::load_options::LoadOptions;
 use crate::onnx_ml;
 use crate::plans::{self, ShapePlans, describe_shapes, shapes_ahead};
+use crate::sequences;
 use crate::types::{
     ClassLabels, Dimension, ElementType, ModelInfo, Tensor, TensorData, TensorInfo,
 };
@@ -146,7 +147,13 @@ impl Model {
             )));
         }
 
-        // 1c. Names the graph's outputs use must be defined (tract would
+        // 1c. Sequences become the tensors they hold (tract has none).
+        sequences::resolve(&mut proto)?;
+        let Some(graph) = &proto.graph else {
+            return Err(LoadError::Malformed("the file holds no graph".into()));
+        };
+
+        // 1d. Names the graph's outputs use must be defined (tract would
         // panic on one that is not).
         wiring::check(graph)?;
 
@@ -230,7 +237,7 @@ impl Model {
         // 5. The shapes to plan now.
         let mut ahead = Vec::new();
         for shapes in shapes_ahead(&inputs, options)? {
-            let plan = plans::plan(&named, &shapes).map_err(|why| {
+            let plan = plans::plan(&named, &shapes, &[]).map_err(|why| {
                 LoadError::Options(format!(
                     "--input-shape: tract cannot plan the model for {}: {why}",
                     describe_shapes(&inputs, &shapes)
@@ -239,6 +246,10 @@ impl Model {
             ahead.push((shapes, plan));
         }
         let source = per_shape_reason.is_some().then(|| Arc::new(named));
+        let shape_giving = match (&source, &proto.graph) {
+            (Some(_), Some(graph)) => plans::shape_giving_inputs(graph, &inputs),
+            _ => Vec::new(),
+        };
 
         Ok(Model {
             info: ModelInfo {
@@ -248,7 +259,7 @@ impl Model {
             },
             plan,
             batch_one,
-            shapes: Arc::new(ShapePlans::new(source, ahead)),
+            shapes: Arc::new(ShapePlans::new(source, ahead, shape_giving)),
             per_shape_reason,
         })
     }
@@ -276,7 +287,7 @@ impl Model {
             .map(to_tract)
             .collect::<Result<TVec<TValue>, PredictError>>()?;
         let shapes: Vec<Vec<usize>> = values.iter().map(|v| v.shape().to_vec()).collect();
-        let planned = self.shapes.plan_for(&shapes).map_err(|why| {
+        let planned = self.shapes.plan_for(&values).map_err(|why| {
             PredictError::Unsupported(format!(
                 "tract cannot plan the model for {}: {why}",
                 describe_shapes(&self.info.inputs, &shapes)

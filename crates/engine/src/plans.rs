@@ -13,11 +13,17 @@
 //! recently used first, up to [`KEPT`] of them besides those planned when
 //! the model loaded (`--input-shape`), which are never dropped: each plan
 //! holds its own packed weights, so the count bounds the memory.
+//!
+//! An integer input that gives a shape (the target of an `Expand` or a
+//! `Reshape`, the length of a `ConstantOfShape`...) decides the shapes as
+//! much as the inputs' own: its value is part of a plan's key, and tract
+//! plans with it known.
 
 use std::sync::{Arc, Mutex};
 
+use tract_onnx::pb::GraphProto;
 use tract_onnx::prelude::{
-    InferenceFact, InferenceModelExt as _, IntoRunnable as _, TypedRunnableModel,
+    InferenceFact, InferenceModelExt as _, IntoRunnable as _, TValue, Tensor, TypedRunnableModel,
 };
 use tract_onnx::tract_hir::infer::InferenceModel;
 use tract_onnx::tract_hir::internal::Factoid as _;
@@ -25,13 +31,72 @@ use tract_onnx::tract_hir::internal::Factoid as _;
 use crate::error::LoadError;
 use crate::index_check;
 use crate::load_options::LoadOptions;
-use crate::types::{Dimension, TensorInfo};
+use crate::types::{Dimension, ElementType, TensorInfo};
 
 /// How many plans made on calls are kept.
 pub const KEPT: usize = 4;
 
 /// The shapes of a call's inputs, in declared order.
 pub(crate) type Shapes = Vec<Vec<usize>>;
+
+/// What a plan is made for: the inputs' shapes, and the values of the
+/// inputs that give shapes (`None` for a plan made without them, which
+/// holds for any).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Key {
+    shapes: Shapes,
+    values: Option<Vec<Vec<i64>>>,
+}
+
+impl Key {
+    fn fits(&self, other: &Key) -> bool {
+        self.shapes == other.shapes && (self.values.is_none() || self.values == other.values)
+    }
+}
+
+/// Where an operator takes a shape, axes or lengths from an input: an
+/// integer graph input found there gives its value to the plan.
+const SHAPE_OPERANDS: &[(&str, &[usize])] = &[
+    ("Expand", &[1]),
+    ("Reshape", &[1]),
+    ("ConstantOfShape", &[0]),
+    ("Tile", &[1]),
+    ("Range", &[0, 1, 2]),
+    ("Slice", &[1, 2, 3, 4]),
+    ("Split", &[1]),
+    ("Pad", &[1]),
+    ("TopK", &[1]),
+    ("OneHot", &[1]),
+    ("Squeeze", &[1]),
+    ("Unsqueeze", &[1]),
+    ("Resize", &[3]),
+    ("ReduceSum", &[1]),
+    ("ReduceMean", &[1]),
+    ("ReduceMax", &[1]),
+    ("ReduceMin", &[1]),
+    ("ReduceProd", &[1]),
+];
+
+/// The integer inputs (by position in `inputs`) that a node of `graph`
+/// takes as a shape, axes or lengths.
+pub(crate) fn shape_giving_inputs(graph: &GraphProto, inputs: &[TensorInfo]) -> Vec<usize> {
+    inputs
+        .iter()
+        .enumerate()
+        .filter(|(_, input)| matches!(input.element_type, ElementType::I64 | ElementType::I32))
+        .filter(|(_, input)| {
+            graph.node.iter().any(|node| {
+                SHAPE_OPERANDS.iter().any(|(op, positions)| {
+                    node.op_type == *op
+                        && positions
+                            .iter()
+                            .any(|&p| node.input.get(p) == Some(&input.name))
+                })
+            })
+        })
+        .map(|(ix, _)| ix)
+        .collect()
+}
 
 #[derive(Debug)]
 pub(crate) struct ShapePlans {
@@ -41,9 +106,11 @@ pub(crate) struct ShapePlans {
     source: Option<Arc<InferenceModel>>,
     /// The plans planned ahead, first, then those made on calls, the most
     /// recently used first.
-    plans: Mutex<Vec<(Shapes, Arc<TypedRunnableModel>)>>,
+    plans: Mutex<Vec<(Key, Arc<TypedRunnableModel>)>>,
     /// How many plans were planned ahead.
     pinned: usize,
+    /// The inputs whose values are part of a plan's key.
+    shape_giving: Vec<usize>,
 }
 
 impl ShapePlans {
@@ -51,11 +118,23 @@ impl ShapePlans {
     pub(crate) fn new(
         source: Option<Arc<InferenceModel>>,
         ahead: Vec<(Shapes, Arc<TypedRunnableModel>)>,
+        shape_giving: Vec<usize>,
     ) -> ShapePlans {
+        let ahead = ahead
+            .into_iter()
+            .map(|(shapes, plan)| {
+                let key = Key {
+                    shapes,
+                    values: None,
+                };
+                (key, plan)
+            })
+            .collect::<Vec<_>>();
         ShapePlans {
             source,
             pinned: ahead.len(),
             plans: Mutex::new(ahead),
+            shape_giving,
         }
     }
 
@@ -64,24 +143,37 @@ impl ShapePlans {
         let plans = self.plans.lock().unwrap_or_else(|e| e.into_inner());
         plans[..self.pinned]
             .iter()
-            .map(|(s, _)| s.clone())
+            .map(|(key, _)| key.shapes.clone())
             .collect()
     }
 
-    /// The plan for these shapes: kept, or made now when the model has a
+    /// The plan for these inputs: kept, or made now when the model has a
     /// source (`Ok(None)` when it has none and the shapes were not planned
     /// ahead).
     pub(crate) fn plan_for(
         &self,
-        shapes: &Shapes,
+        inputs: &[TValue],
     ) -> Result<Option<Arc<TypedRunnableModel>>, String> {
         // A model with one plan for every shape and none planned ahead (most
         // models): nothing to look up on each call.
         if self.source.is_none() && self.pinned == 0 {
             return Ok(None);
         }
+        let values = self
+            .shape_giving
+            .iter()
+            .map(|&ix| {
+                let value = inputs[ix].cast_to::<i64>().map_err(|e| e.to_string())?;
+                let value = value.try_as_plain_ram().map_err(|e| e.to_string())?;
+                Ok(value.as_slice::<i64>().map_err(|e| e.to_string())?.to_vec())
+            })
+            .collect::<Result<Vec<Vec<i64>>, String>>()?;
+        let key = Key {
+            shapes: inputs.iter().map(|v| v.shape().to_vec()).collect(),
+            values: (!values.is_empty()).then_some(values),
+        };
         let mut plans = self.plans.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(at) = plans.iter().position(|(s, _)| s == shapes) {
+        if let Some(at) = plans.iter().position(|(k, _)| k.fits(&key)) {
             let plan = plans[at].1.clone();
             if at > self.pinned {
                 let entry = plans.remove(at);
@@ -92,23 +184,30 @@ impl ShapePlans {
         let Some(source) = &self.source else {
             return Ok(None);
         };
-        let plan = plan(source, shapes)?;
-        plans.insert(self.pinned, (shapes.clone(), plan.clone()));
+        let known: Vec<(usize, Tensor)> = self
+            .shape_giving
+            .iter()
+            .map(|&ix| (ix, (*inputs[ix]).clone()))
+            .collect();
+        let plan = plan(source, &key.shapes, &known)?;
+        plans.insert(self.pinned, (key, plan.clone()));
         plans.truncate(self.pinned + KEPT);
         Ok(Some(plan))
     }
 }
 
-/// Types and optimizes `source` with its inputs of these shapes. tract
-/// panics on some malformed graphs while typing them; natively, where
-/// panics unwind, that is an error for these shapes (in wasm a panic
-/// aborts the instance, and the host sees a trap).
+/// Types and optimizes `source` with its inputs of these shapes, and the
+/// inputs of `known` of these values. tract panics on some malformed
+/// graphs while typing them; natively, where panics unwind, that is an
+/// error for these shapes (in wasm a panic aborts the instance, and the
+/// host sees a trap).
 pub(crate) fn plan(
     source: &InferenceModel,
     shapes: &Shapes,
+    known: &[(usize, Tensor)],
 ) -> Result<Arc<TypedRunnableModel>, String> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        plan_unguarded(source, shapes)
+        plan_unguarded(source, shapes, known)
     }))
     .unwrap_or_else(|payload| {
         let message = payload
@@ -123,6 +222,7 @@ pub(crate) fn plan(
 fn plan_unguarded(
     source: &InferenceModel,
     shapes: &Shapes,
+    known: &[(usize, Tensor)],
 ) -> Result<Arc<TypedRunnableModel>, String> {
     let chain = |e: tract_onnx::prelude::TractError| {
         e.chain()
@@ -138,9 +238,11 @@ fn plan_unguarded(
             .datum_type
             .concretize()
             .ok_or("an input has no element type")?;
-        model
-            .set_input_fact(ix, InferenceFact::dt_shape(datum_type, shape))
-            .map_err(chain)?;
+        let fact = match known.iter().find(|(k, _)| *k == ix) {
+            Some((_, value)) => InferenceFact::from(value.clone()),
+            None => InferenceFact::dt_shape(datum_type, shape),
+        };
+        model.set_input_fact(ix, fact).map_err(chain)?;
     }
     let mut typed = model.into_typed().map_err(chain)?;
     index_check::guard(&mut typed).map_err(chain)?;
