@@ -3,6 +3,7 @@
 //! type it for every shape, else from the translated graph (inputs) and
 //! the file (outputs), for a model planned per shape.
 
+use tract_onnx::pb;
 use tract_onnx::prelude::{DatumType, TDim, TypedModel};
 use tract_onnx::tract_hir::infer::InferenceModel;
 use tract_onnx::tract_hir::internal::Factoid as _;
@@ -188,4 +189,19 @@ pub(crate) fn describe_declared_outputs(
             })
         })
         .collect()
+}
+
+/// The dimensions a value declares, `None` for one that is not a number
+/// (a symbol, or Paddle's -1); `None` for a value that is not a tensor or
+/// declares no shape.
+pub(crate) fn declared_dims(value: &pb::ValueInfoProto) -> Option<Vec<Option<i64>>> {
+    let pb::type_proto::Value::TensorType(tensor) = value.r#type.as_ref()?.value.as_ref()?;
+    let dims = tensor.shape.as_ref()?.dim.iter();
+    Some(
+        dims.map(|d| match d.value {
+            Some(pb::tensor_shape_proto::dimension::Value::DimValue(n)) if n >= 0 => Some(n),
+            _ => None,
+        })
+        .collect(),
+    )
 }

@@ -187,21 +187,7 @@ fn constant(input: &pb::ValueInfoProto, values: &[String]) -> Result<Tensor, Str
     else {
         return Err("the input is not a tensor".into());
     };
-    let declared: Vec<Option<i64>> = tensor_type
-        .shape
-        .as_ref()
-        .map(|s| {
-            s.dim
-                .iter()
-                .map(|d| match d.value {
-                    Some(pb::tensor_shape_proto::dimension::Value::DimValue(v)) if v >= 0 => {
-                        Some(v)
-                    }
-                    _ => None,
-                })
-                .collect()
-        })
-        .ok_or("the input declares no shape")?;
+    let declared = crate::describe::declared_dims(input).ok_or("the input declares no shape")?;
     let count = values.len() as i64;
     let open = declared.iter().filter(|d| d.is_none()).count();
     let fixed: i64 = declared.iter().flatten().product();

@@ -286,8 +286,8 @@ impl Model {
             .into_iter()
             .map(to_tract)
             .collect::<Result<TVec<TValue>, PredictError>>()?;
-        let shapes: Vec<Vec<usize>> = values.iter().map(|v| v.shape().to_vec()).collect();
         let planned = self.shapes.plan_for(&values).map_err(|why| {
+            let shapes: Vec<Vec<usize>> = values.iter().map(|v| v.shape().to_vec()).collect();
             PredictError::Unsupported(format!(
                 "tract cannot plan the model for {}: {why}",
                 describe_shapes(&self.info.inputs, &shapes)

@@ -42,10 +42,10 @@ pub(crate) type Shapes = Vec<Vec<usize>>;
 /// What a plan is made for: the inputs' shapes, and the values of the
 /// inputs that give shapes (`None` for a plan made without them, which
 /// holds for any).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Key {
+#[derive(Debug)]
+struct Key {
     shapes: Shapes,
-    values: Option<Vec<Vec<i64>>>,
+    values: Option<Vec<Tensor>>,
 }
 
 impl Key {
@@ -120,16 +120,17 @@ impl ShapePlans {
         ahead: Vec<(Shapes, Arc<TypedRunnableModel>)>,
         shape_giving: Vec<usize>,
     ) -> ShapePlans {
-        let ahead = ahead
-            .into_iter()
+        let ahead: Vec<_> = (ahead.into_iter())
             .map(|(shapes, plan)| {
-                let key = Key {
-                    shapes,
-                    values: None,
-                };
-                (key, plan)
+                (
+                    Key {
+                        shapes,
+                        values: None,
+                    },
+                    plan,
+                )
             })
-            .collect::<Vec<_>>();
+            .collect();
         ShapePlans {
             source,
             pinned: ahead.len(),
@@ -159,15 +160,9 @@ impl ShapePlans {
         if self.source.is_none() && self.pinned == 0 {
             return Ok(None);
         }
-        let values = self
-            .shape_giving
-            .iter()
-            .map(|&ix| {
-                let value = inputs[ix].cast_to::<i64>().map_err(|e| e.to_string())?;
-                let value = value.try_as_plain_ram().map_err(|e| e.to_string())?;
-                Ok(value.as_slice::<i64>().map_err(|e| e.to_string())?.to_vec())
-            })
-            .collect::<Result<Vec<Vec<i64>>, String>>()?;
+        let values: Vec<Tensor> = (self.shape_giving.iter())
+            .map(|&ix| (*inputs[ix]).clone())
+            .collect();
         let key = Key {
             shapes: inputs.iter().map(|v| v.shape().to_vec()).collect(),
             values: (!values.is_empty()).then_some(values),
@@ -184,10 +179,8 @@ impl ShapePlans {
         let Some(source) = &self.source else {
             return Ok(None);
         };
-        let known: Vec<(usize, Tensor)> = self
-            .shape_giving
-            .iter()
-            .map(|&ix| (ix, (*inputs[ix]).clone()))
+        let known: Vec<(usize, &Tensor)> = (self.shape_giving.iter().copied())
+            .zip(key.values.iter().flatten())
             .collect();
         let plan = plan(source, &key.shapes, &known)?;
         plans.insert(self.pinned, (key, plan.clone()));
@@ -204,7 +197,7 @@ impl ShapePlans {
 pub(crate) fn plan(
     source: &InferenceModel,
     shapes: &Shapes,
-    known: &[(usize, Tensor)],
+    known: &[(usize, &Tensor)],
 ) -> Result<Arc<TypedRunnableModel>, String> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         plan_unguarded(source, shapes, known)
@@ -222,7 +215,7 @@ pub(crate) fn plan(
 fn plan_unguarded(
     source: &InferenceModel,
     shapes: &Shapes,
-    known: &[(usize, Tensor)],
+    known: &[(usize, &Tensor)],
 ) -> Result<Arc<TypedRunnableModel>, String> {
     let chain = |e: tract_onnx::prelude::TractError| {
         e.chain()
@@ -239,7 +232,7 @@ fn plan_unguarded(
             .concretize()
             .ok_or("an input has no element type")?;
         let fact = match known.iter().find(|(k, _)| *k == ix) {
-            Some((_, value)) => InferenceFact::from(value.clone()),
+            Some((_, value)) => InferenceFact::from((*value).clone()),
             None => InferenceFact::dt_shape(datum_type, shape),
         };
         model.set_input_fact(ix, fact).map_err(chain)?;

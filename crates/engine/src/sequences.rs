@@ -22,11 +22,15 @@
 
 use std::collections::HashMap;
 
+use tract_onnx::data_resolver::FopenDataResolver;
 use tract_onnx::pb::{
-    self, AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto,
-    attribute_proto::AttributeType, tensor_proto::DataType,
+    AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto, attribute_proto::AttributeType,
+    tensor_proto::DataType,
 };
+use tract_onnx::prelude::DatumType;
+use tract_onnx::tensor::load_tensor;
 
+use crate::describe::declared_dims;
 use crate::error::LoadError;
 
 /// The operators resolved here.
@@ -138,7 +142,7 @@ enum Sizes {
 struct Resolver {
     opset: i64,
     /// The integer constants of the graph, by name.
-    constants: HashMap<String, Vec<i64>>,
+    constants: HashMap<String, Constant>,
     /// The declared shapes of the graph's values, by name (`None` for a
     /// dimension that is not a number).
     shapes: HashMap<String, Vec<Option<i64>>>,
@@ -257,7 +261,7 @@ impl Resolver {
         inserting: bool,
     ) -> Result<usize, LoadError> {
         let name = input(node, ix);
-        let Some([value]) = self.constants.get(name).map(Vec::as_slice) else {
+        let Some(&[value]) = self.constants.get(name).map(|c| c.values.as_slice()) else {
             return Err(self.refuse(
                 node,
                 format!(
@@ -269,7 +273,7 @@ impl Resolver {
         };
         let len = len as i64;
         let end = if inserting { len } else { len - 1 };
-        let at = if *value < 0 { value + len } else { *value };
+        let at = if value < 0 { value + len } else { value };
         if !(0..=end).contains(&at) {
             return Err(self.refuse(
                 node,
@@ -329,9 +333,9 @@ impl Resolver {
                 (Sizes::Known(vec![1; length as usize]), length as usize)
             }
             Some(split) => match (self.constants.get(split), self.shapes.get(split)) {
-                (Some(values), Some(shape)) if shape.is_empty() => {
+                (Some(constant), _) if constant.rank == 0 => {
                     // One length for every piece, the last one shorter.
-                    let chunk = values[0];
+                    let chunk = constant.values[0];
                     let length = length().ok_or_else(|| self.unknown_length(node, &data, axis))?;
                     if chunk <= 0 {
                         return Err(
@@ -345,7 +349,11 @@ impl Resolver {
                     let count = sizes.len();
                     (Sizes::Known(sizes), count)
                 }
-                (Some(values), _) => (Sizes::Known(values.clone()), values.len()),
+                (Some(constant), _) => {
+                    let sizes = constant.values.clone();
+                    let count = sizes.len();
+                    (Sizes::Known(sizes), count)
+                }
                 // Lengths known only when the model runs: as many pieces
                 // as the list is long.
                 (None, Some(shape)) if matches!(shape.as_slice(), [Some(_)]) => (
@@ -536,43 +544,49 @@ fn int64s(name: &str, dims: &[i64], values: &[i64]) -> TensorProto {
     }
 }
 
-/// The integer values of a tensor proto, if it holds integers.
-fn int_values(tensor: &TensorProto) -> Option<Vec<i64>> {
-    match DataType::try_from(tensor.data_type).ok()? {
-        DataType::Int64 if !tensor.raw_data.is_empty() => Some(
-            tensor
-                .raw_data
-                .chunks_exact(8)
-                .map(|b| i64::from_le_bytes(b.try_into().expect("8 bytes")))
-                .collect(),
-        ),
-        DataType::Int64 => Some(tensor.int64_data.clone()),
-        DataType::Int32 if !tensor.raw_data.is_empty() => Some(
-            tensor
-                .raw_data
-                .chunks_exact(4)
-                .map(|b| i32::from_le_bytes(b.try_into().expect("4 bytes")).into())
-                .collect(),
-        ),
-        DataType::Int32 => Some(tensor.int32_data.iter().map(|&v| v.into()).collect()),
-        _ => None,
-    }
+/// An integer constant of the graph.
+struct Constant {
+    rank: usize,
+    values: Vec<i64>,
 }
 
-/// The graph's integer constants: initializers and `Constant` nodes.
-fn constants_of(graph: &GraphProto) -> HashMap<String, Vec<i64>> {
-    // An initializer that is also an input (a default, in IR 4 and later)
-    // is a constant, as tract-onnx takes it.
-    let mut constants: HashMap<String, Vec<i64>> = graph
+/// The graph's integer constants: initializers (an initializer that is
+/// also an input, a default in IR 4 and later, is a constant, as tract-onnx
+/// takes it) and `Constant` nodes.
+fn constants_of(graph: &GraphProto) -> HashMap<String, Constant> {
+    let load = |t: &TensorProto| {
+        let tensor = load_tensor(&FopenDataResolver, t, None).ok()?;
+        if !matches!(tensor.datum_type(), DatumType::I64 | DatumType::I32) {
+            return None;
+        }
+        let ints = tensor.cast_to::<i64>().ok()?;
+        let values = ints
+            .try_as_plain_ram()
+            .ok()?
+            .as_slice::<i64>()
+            .ok()?
+            .to_vec();
+        Some(Constant {
+            rank: tensor.rank(),
+            values,
+        })
+    };
+    let mut constants: HashMap<String, Constant> = graph
         .initializer
         .iter()
-        .filter_map(|t| Some((t.name.clone(), int_values(t)?)))
+        .filter_map(|t| Some((t.name.clone(), load(t)?)))
         .collect();
     for node in graph.node.iter().filter(|n| n.op_type == "Constant") {
         let value = node.attribute.iter().find_map(|a| match a.name.as_str() {
-            "value" => a.t.as_ref().and_then(int_values),
-            "value_int" => Some(vec![a.i]),
-            "value_ints" => Some(a.ints.clone()),
+            "value" => a.t.as_ref().and_then(load),
+            "value_int" => Some(Constant {
+                rank: 0,
+                values: vec![a.i],
+            }),
+            "value_ints" => Some(Constant {
+                rank: 1,
+                values: a.ints.clone(),
+            }),
             _ => None,
         });
         if let (Some(value), Some(name)) = (value, node.output.first()) {
@@ -582,47 +596,9 @@ fn constants_of(graph: &GraphProto) -> HashMap<String, Vec<i64>> {
     constants
 }
 
-/// The declared shapes of the graph's inputs, values and initializers.
+/// The declared shapes of the graph's inputs and values.
 fn declared_shapes(graph: &GraphProto) -> HashMap<String, Vec<Option<i64>>> {
-    let mut shapes: HashMap<String, Vec<Option<i64>>> = graph
-        .input
-        .iter()
-        .chain(&graph.value_info)
-        .filter_map(|v| {
-            let pb::type_proto::Value::TensorType(t) = v.r#type.as_ref()?.value.as_ref()?;
-            let dims = t
-                .shape
-                .as_ref()?
-                .dim
-                .iter()
-                .map(|d| match d.value {
-                    Some(pb::tensor_shape_proto::dimension::Value::DimValue(v)) if v >= 0 => {
-                        Some(v)
-                    }
-                    _ => None,
-                })
-                .collect();
-            Some((v.name.clone(), dims))
-        })
-        .collect();
-    for t in &graph.initializer {
-        shapes.insert(t.name.clone(), t.dims.iter().map(|&d| Some(d)).collect());
-    }
-    for node in graph.node.iter().filter(|n| n.op_type == "Constant") {
-        if let (Some(name), Some(a)) = (node.output.first(), node.attribute.first()) {
-            let dims = match a.name.as_str() {
-                "value" => {
-                    a.t.as_ref()
-                        .map(|t| t.dims.iter().map(|&d| Some(d)).collect())
-                }
-                "value_int" => Some(Vec::new()),
-                "value_ints" => Some(vec![Some(a.ints.len() as i64)]),
-                _ => None,
-            };
-            if let Some(dims) = dims {
-                shapes.insert(name.clone(), dims);
-            }
-        }
-    }
-    shapes
+    (graph.input.iter().chain(&graph.value_info))
+        .filter_map(|v| Some((v.name.clone(), declared_dims(v)?)))
+        .collect()
 }
