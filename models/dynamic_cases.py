@@ -14,13 +14,17 @@ dynamic.rs (the corpus, models/corpus/, has the real networks):
   would be exported at opset 17: SplitToSequence without keepdims, then
   ConcatFromSequence with new_axis (a transpose of the last two axes);
 - sequence_at_input.onnx: SequenceAt of a list at a position given as an
-  input (`pos`), which must be frozen to resolve the list at load.
+  input (`pos`), which must be frozen to resolve the list at load;
+- resize_to_shape.onnx: a feature-pyramid step as PyTorch exports
+  `x + F.interpolate(pool(x), size=x.shape[2:])` (InsightFace's SCRFD):
+  a 2 x 2 max-pool, then a nearest Resize whose `sizes` are the pooled
+  map's batch and channels and the input's height and width.
 
     .venv/bin/python models/dynamic_cases.py
 
 writes them to tests/fixtures/dynamic/. Needs only models/requirements.txt;
 the tests compute the expected answers themselves (they are a squeeze, a
-multiplication, a comparison, a transpose and a pick).
+multiplication, a comparison, a transpose, a pick and a pool).
 """
 
 from pathlib import Path
@@ -153,9 +157,33 @@ def sequence_at_input():
     save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), "sequence_at_input.onnx")
 
 
+def resize_to_shape():
+    nodes = [
+        helper.make_node("MaxPool", ["x"], ["pooled"], kernel_shape=[2, 2], strides=[2, 2]),
+        helper.make_node("Shape", ["pooled"], ["pooled_shape"]),
+        helper.make_node("Shape", ["x"], ["x_shape"]),
+        const("zero", np.array([0], np.int64)),
+        const("two", np.array([2], np.int64)),
+        const("four", np.array([4], np.int64)),
+        helper.make_node("Slice", ["pooled_shape", "zero", "two"], ["batch_channels"]),
+        helper.make_node("Slice", ["x_shape", "two", "four"], ["height_width"]),
+        helper.make_node("Concat", ["batch_channels", "height_width"], ["sizes"], axis=0),
+        helper.make_node("Resize", ["pooled", "", "", "sizes"], ["up"], mode="nearest",
+                         coordinate_transformation_mode="asymmetric", nearest_mode="floor"),
+        helper.make_node("Add", ["x", "up"], ["y"]),
+    ]
+    graph = helper.make_graph(
+        nodes, "resize_to_shape",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 1, "height", "width"])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 1, "height", "width"])],
+    )
+    save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), "resize_to_shape.onnx")
+
+
 if __name__ == "__main__":
     if_on_shape()
     if_on_input()
     expand_from_shape()
     split_stack()
     sequence_at_input()
+    resize_to_shape()

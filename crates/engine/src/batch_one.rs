@@ -19,7 +19,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use tract_onnx::prelude::{IntoRunnable as _, TDim, TValue, TypedModel, TypedRunnableModel};
+use tract_onnx::prelude::{TDim, TValue, TypedModel, TypedRunnableModel};
+
+use crate::plans;
 
 /// The plan for a batch of one, or `None` when the model's inputs have no
 /// dynamic dimension, have one elsewhere than on their leading axis, or
@@ -44,14 +46,7 @@ pub(crate) fn plan(typed: &TypedModel) -> Option<Arc<TypedRunnableModel>> {
     if ones.is_empty() {
         return None;
     }
-    typed
-        .set_symbols(&ones)
-        .and_then(|m| m.into_optimized())
-        .and_then(|mut m| {
-            wasmodel_kernels::optimize(&mut m)?;
-            m.into_runnable()
-        })
-        .ok()
+    typed.set_symbols(&ones).and_then(plans::runnable).ok()
 }
 
 /// Whether `values` (in declared input order) are a batch of one for the

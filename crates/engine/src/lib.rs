@@ -7,6 +7,7 @@
 //! so the two never disagree about what a valid model or input is.
 
 mod batch_one;
+mod bind_symbols;
 mod control_flow;
 mod describe;
 mod error;

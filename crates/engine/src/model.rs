@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use sha2::{Digest as _, Sha256};
 use tract_onnx::prelude::{
-    DatumType, Framework as _, InferenceModelExt as _, IntoRunnable as _, IntoTValue as _,
-    IntoTensor as _, TDim, TValue, TVec, TractError, TypedRunnableModel, tract_ndarray,
+    DatumType, Framework as _, InferenceModelExt as _, IntoTValue as _, IntoTensor as _, TDim,
+    TValue, TVec, TractError, TypedRunnableModel, tract_ndarray,
 };
 use tract_onnx::tract_hir::infer::InferenceModel;
 use tract_onnx::tract_hir::internal::Factoid as _;
@@ -386,13 +386,7 @@ fn every_shape(named: InferenceModel) -> Result<Symbolic, LoadError> {
             .map(|i| matches!(i.shape.first(), Some(Dimension::Dynamic(_))))
             .collect(),
     });
-    let plan = typed
-        .into_optimized()
-        .and_then(|mut m| {
-            wasmodel_kernels::optimize(&mut m)?;
-            m.into_runnable()
-        })
-        .map_err(unsupported)?;
+    let plan = plans::runnable(typed).map_err(unsupported)?;
     Ok(Symbolic {
         inputs,
         outputs,

@@ -23,15 +23,16 @@ use std::sync::{Arc, Mutex};
 
 use tract_onnx::pb::GraphProto;
 use tract_onnx::prelude::{
-    InferenceFact, InferenceModelExt as _, IntoRunnable as _, TValue, Tensor, TypedRunnableModel,
+    InferenceFact, InferenceModelExt as _, IntoRunnable as _, TValue, Tensor, TractResult,
+    TypedModel, TypedRunnableModel,
 };
 use tract_onnx::tract_hir::infer::InferenceModel;
 use tract_onnx::tract_hir::internal::Factoid as _;
 
 use crate::error::LoadError;
-use crate::index_check;
 use crate::load_options::LoadOptions;
 use crate::types::{Dimension, ElementType, TensorInfo};
+use crate::{bind_symbols, index_check};
 
 /// How many plans made on calls are kept.
 pub const KEPT: usize = 4;
@@ -240,13 +241,17 @@ fn plan_unguarded(
     let mut typed = model.into_typed().map_err(chain)?;
     index_check::guard(&mut typed).map_err(chain)?;
     wasmodel_kernels::link();
-    typed
-        .into_optimized()
-        .and_then(|mut m| {
-            wasmodel_kernels::optimize(&mut m)?;
-            m.into_runnable()
-        })
-        .map_err(chain)
+    runnable(typed).map_err(chain)
+}
+
+/// Optimizes a typed model and makes it runnable, with our own passes on
+/// the optimized model: the kernels crate's, then symbols bound
+/// ([`bind_symbols`]).
+pub(crate) fn runnable(typed: TypedModel) -> TractResult<Arc<TypedRunnableModel>> {
+    let mut optimized = typed.into_optimized()?;
+    wasmodel_kernels::optimize(&mut optimized)?;
+    bind_symbols::patch(&mut optimized)?;
+    optimized.into_runnable()
 }
 
 /// The input shapes to plan when the model loads, each in declared input

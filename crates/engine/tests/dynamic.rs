@@ -300,3 +300,34 @@ fn a_list_position_given_as_an_input_must_be_frozen() {
         .unwrap();
     assert_eq!(data(&y[0]), [3.0, 4.0]);
 }
+
+/// `Resize` to sizes computed from the input's shape, planned for every
+/// shape: tract folds the sizes into a constant that names the symbols,
+/// which its `Resize` did not evaluate (every call failed).
+#[test]
+fn a_resize_to_the_input_shape_runs_planned_for_every_shape() {
+    let model = Model::load(&read("resize_to_shape.onnx"), "m", "1").unwrap();
+    assert_eq!(model.planning().per_shape_reason, None);
+    for (batch, h, w) in [(1u32, 4u32, 6u32), (2, 5, 3), (1, 9, 8)] {
+        let x = floats("x", &[batch, 1, h, w]);
+        let y = model.predict(vec![x.clone()]).unwrap();
+        assert_eq!(y[0].shape, [batch, 1, h, w]);
+        // A 2 x 2 max-pool, then nearest (floor) back to h x w, added to x.
+        let (x, (ph, pw)) = (data(&x), (h / 2, w / 2));
+        let at = |n: u32, i: u32, j: u32| x[(n * h * w + i * w + j) as usize];
+        let mut expected = Vec::new();
+        for n in 0..batch {
+            for i in 0..h {
+                for j in 0..w {
+                    let (pi, pj) = (i * ph / h, j * pw / w);
+                    let pooled = [(0, 0), (0, 1), (1, 0), (1, 1)]
+                        .iter()
+                        .map(|&(di, dj)| at(n, 2 * pi + di, 2 * pj + dj))
+                        .fold(f32::MIN, f32::max);
+                    expected.push(at(n, i, j) + pooled);
+                }
+            }
+        }
+        assert_eq!(data(&y[0]), expected, "{batch} x {h} x {w}");
+    }
+}
