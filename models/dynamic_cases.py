@@ -18,13 +18,16 @@ dynamic.rs (the corpus, models/corpus/, has the real networks):
 - resize_to_shape.onnx: a feature-pyramid step as PyTorch exports
   `x + F.interpolate(pool(x), size=x.shape[2:])` (InsightFace's SCRFD):
   a 2 x 2 max-pool, then a nearest Resize whose `sizes` are the pooled
-  map's batch and channels and the input's height and width.
+  map's batch and channels and the input's height and width;
+- conv_frames.onnx: frames of a signal, as a spectrogram front end takes
+  them: a Conv with a kernel of 8 and a stride of 4 over `samples`, which
+  fewer than 8 samples cannot feed (openwakeword's melspectrogram).
 
     .venv/bin/python models/dynamic_cases.py
 
 writes them to tests/fixtures/dynamic/. Needs only models/requirements.txt;
 the tests compute the expected answers themselves (they are a squeeze, a
-multiplication, a comparison, a transpose, a pick and a pool).
+multiplication, a comparison, a transpose, a pick, a pool and a sum).
 """
 
 from pathlib import Path
@@ -180,6 +183,21 @@ def resize_to_shape():
     save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), "resize_to_shape.onnx")
 
 
+def conv_frames():
+    nodes = [
+        const("channel", np.array([1], np.int64)),
+        helper.make_node("Unsqueeze", ["signal", "channel"], ["signal3"]),
+        const("window", np.ones((1, 1, 8), np.float32)),
+        helper.make_node("Conv", ["signal3", "window"], ["frames"], kernel_shape=[8], strides=[4]),
+    ]
+    graph = helper.make_graph(
+        nodes, "conv_frames",
+        [helper.make_tensor_value_info("signal", TensorProto.FLOAT, [1, "samples"])],
+        [helper.make_tensor_value_info("frames", TensorProto.FLOAT, [1, 1, "count"])],
+    )
+    save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), "conv_frames.onnx")
+
+
 if __name__ == "__main__":
     if_on_shape()
     if_on_input()
@@ -187,3 +205,4 @@ if __name__ == "__main__":
     split_stack()
     sequence_at_input()
     resize_to_shape()
+    conv_frames()

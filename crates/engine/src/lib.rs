@@ -21,6 +21,7 @@ pub mod npy;
 pub mod onnx_ml;
 mod plans;
 mod sequences;
+mod shape_guard;
 mod types;
 mod validate;
 mod wiring;

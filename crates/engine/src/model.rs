@@ -22,6 +22,7 @@ use crate::load_options::LoadOptions;
 use crate::onnx_ml;
 use crate::plans::{self, ShapePlans, describe_shapes, shapes_ahead};
 use crate::sequences;
+use crate::shape_guard::ShapeGuard;
 use crate::types::{
     ClassLabels, Dimension, ElementType, ModelInfo, Tensor, TensorData, TensorInfo,
 };
@@ -61,6 +62,8 @@ pub struct Model {
     shapes: Arc<ShapePlans>,
     /// Why there is no plan for every shape.
     per_shape_reason: Option<String>,
+    /// The shapes the plan for every shape cannot take.
+    guard: ShapeGuard,
 }
 
 /// How a model is planned: what `wasmodel build` reports.
@@ -245,6 +248,7 @@ impl Model {
             })?;
             ahead.push((shapes, plan));
         }
+        let guard = plan.as_deref().map(ShapeGuard::of).unwrap_or_default();
         let source = per_shape_reason.is_some().then(|| Arc::new(named));
         let shape_giving = match (&source, &proto.graph) {
             (Some(_), Some(graph)) => plans::shape_giving_inputs(graph, &inputs),
@@ -261,6 +265,7 @@ impl Model {
             batch_one,
             shapes: Arc::new(ShapePlans::new(source, ahead, shape_giving)),
             per_shape_reason,
+            guard,
         })
     }
 
@@ -303,6 +308,11 @@ impl Model {
                 ));
             }
         };
+        if planned.is_none() {
+            self.guard
+                .check(&self.info.inputs, &values)
+                .map_err(PredictError::InvalidInput)?;
+        }
         let results = plan
             .run(values)
             .map_err(|e| match e.downcast_ref::<IndexOutOfRange>() {

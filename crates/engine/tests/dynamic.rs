@@ -331,3 +331,30 @@ fn a_resize_to_the_input_shape_runs_planned_for_every_shape() {
         assert_eq!(data(&y[0]), expected, "{batch} x {h} x {w}");
     }
 }
+
+/// A signal shorter than the convolution's kernel, planned for every
+/// shape: a typed error naming the input, not tract failing on a
+/// dimension wrapped around to 2^32.
+#[test]
+fn a_signal_shorter_than_the_kernel_is_the_callers_mistake() {
+    let model = Model::load(&read("conv_frames.onnx"), "m", "1").unwrap();
+    assert_eq!(model.planning().per_shape_reason, None);
+    // 16 samples: frames at 0, 4 and 8, each the sum of 8 samples.
+    let y = model.predict(vec![floats("signal", &[1, 16])]).unwrap();
+    assert_eq!(y[0].shape, [1, 1, 3]);
+    let sums: Vec<f32> = [0, 4, 8]
+        .iter()
+        .map(|&s| (s..s + 8).sum::<i32>() as f32)
+        .collect();
+    assert_eq!(data(&y[0]), sums);
+    for short in [1, 3] {
+        let e = model
+            .predict(vec![floats("signal", &[1, short])])
+            .unwrap_err();
+        let PredictError::InvalidInput(e) = e else {
+            panic!("{short} samples: {e:?}")
+        };
+        assert_eq!(e.input, "signal", "{e:?}");
+        assert_eq!(e.kind, wasmodel_engine::InputErrorKind::Shape, "{e:?}");
+    }
+}
