@@ -2,13 +2,15 @@
 //! dimension `rows` long, numbers drawn from a seeded generator, text drawn
 //! from the categories the model's encoders know.
 
-use wasmodel_engine::graph::input_categories;
+use wasmodel_engine::graph::{input_categories, shape_giving_inputs};
 
 use crate::{ElementType, Error, ModelInfo, Tensor, TensorData};
 
 /// One tensor per declared input. `onnx` is the model file, read for the
-/// categories of text inputs. An input named in `shapes` (the first shape
-/// given for it) has that shape.
+/// categories of text inputs and for the integer inputs a node takes as a
+/// shape, which are all ones (any `Expand`, `Tile` or `ConstantOfShape`
+/// takes them). An input named in `shapes` (the first shape given for it)
+/// has that shape.
 pub fn sample_inputs(
     info: &ModelInfo,
     onnx: &[u8],
@@ -17,6 +19,7 @@ pub fn sample_inputs(
     shapes: &[(String, Vec<u32>)],
 ) -> Result<Vec<Tensor>, Error> {
     let mut random = SplitMix64(seed);
+    let shape_giving = shape_giving_inputs(onnx)?;
     info.inputs
         .iter()
         .map(|input| {
@@ -25,7 +28,10 @@ pub fn sample_inputs(
                 None => input.shape_with_dynamic(rows),
             };
             let count = shape.iter().map(|&d| d as usize).product::<usize>();
+            let gives_shape = shape_giving.contains(&input.name);
             let data = match input.element_type {
+                ElementType::I32 if gives_shape => TensorData::I32(vec![1; count]),
+                ElementType::I64 if gives_shape => TensorData::I64(vec![1; count]),
                 // Standard normal values: what scaled features look like.
                 ElementType::F32 => {
                     TensorData::F32((0..count).map(|_| random.normal() as f32).collect())

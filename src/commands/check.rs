@@ -6,7 +6,7 @@ use anyhow::{Context as _, bail};
 use wasmodel::check::compare::{OutputComparison, compare};
 use wasmodel::check::inputs::sample_inputs;
 use wasmodel::check::reference::{self, Reference, Unavailable};
-use wasmodel::graph::operators;
+use wasmodel::graph::{operators, shape_giving_inputs};
 use wasmodel::{ComponentBuilder, Tensor, format_shape};
 
 use super::{
@@ -157,6 +157,20 @@ impl CheckCommand {
                 if self.rows == 1 { "" } else { "s" },
                 self.seed
             );
+            let shape_giving: Vec<String> = shape_giving_inputs(&onnx)?
+                .into_iter()
+                .filter(|name| model.info().inputs.iter().any(|i| i.name == *name))
+                .collect();
+            if !shape_giving.is_empty() {
+                println!(
+                    "  taken as shapes, so all ones: {} (give other values with --input NAME=FILE)",
+                    shape_giving
+                        .iter()
+                        .map(|n| format!("`{n}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
             sample_inputs(
                 model.info(),
                 &onnx,

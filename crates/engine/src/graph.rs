@@ -1,8 +1,8 @@
 //! What an ONNX file holds, read without loading the model: every operator
 //! it uses (nested graphs included) and whether the engine has it, and the
-//! categories its encoders know for a string input. `wasmodel check` uses
-//! both: to list every problem at once, and to make up inputs that mean
-//! something to the model.
+//! categories its encoders know for a string input, and the inputs it
+//! takes as shapes. `wasmodel check` uses them: to list every problem at
+//! once, and to make up inputs that mean something to the model.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -113,6 +113,60 @@ pub fn input_categories(onnx: &[u8], input: &str) -> Result<Vec<String>, LoadErr
         }
     }
     Ok(categories.into_iter().collect())
+}
+
+/// Where an operator takes a shape, axes or lengths from an input: an
+/// integer graph input found there gives its value to the plan (`plans`).
+const SHAPE_OPERANDS: &[(&str, &[usize])] = &[
+    ("Expand", &[1]),
+    ("Reshape", &[1]),
+    ("ConstantOfShape", &[0]),
+    ("Tile", &[1]),
+    ("Range", &[0, 1, 2]),
+    ("Slice", &[1, 2, 3, 4]),
+    ("Split", &[1]),
+    ("Pad", &[1]),
+    ("TopK", &[1]),
+    ("OneHot", &[1]),
+    ("Squeeze", &[1]),
+    ("Unsqueeze", &[1]),
+    ("Resize", &[3]),
+    ("ReduceSum", &[1]),
+    ("ReduceMean", &[1]),
+    ("ReduceMax", &[1]),
+    ("ReduceMin", &[1]),
+    ("ReduceProd", &[1]),
+];
+
+/// Whether a node of `graph` takes the value `name` as a shape, axes or
+/// lengths.
+pub(crate) fn gives_shape(graph: &GraphProto, name: &str) -> bool {
+    graph.node.iter().any(|node| {
+        SHAPE_OPERANDS.iter().any(|(op, positions)| {
+            node.op_type == *op
+                && positions
+                    .iter()
+                    .any(|&p| node.input.get(p).is_some_and(|i| i == name))
+        })
+    })
+}
+
+/// The graph inputs of an ONNX file that a node takes as a shape, axes or
+/// lengths: their values decide the model's shapes as much as the other
+/// inputs' shapes do, so `wasmodel check` makes them up as ones (which any
+/// `Expand`, `Tile` or `ConstantOfShape` takes) rather than at random, and
+/// says so.
+pub fn shape_giving_inputs(onnx: &[u8]) -> Result<Vec<String>, LoadError> {
+    let proto = decode(onnx)?;
+    let Some(graph) = &proto.graph else {
+        return Ok(Vec::new());
+    };
+    Ok(graph
+        .input
+        .iter()
+        .map(|input| input.name.clone())
+        .filter(|name| gives_shape(graph, name))
+        .collect())
 }
 
 fn decode(onnx: &[u8]) -> Result<ModelProto, LoadError> {

@@ -15,7 +15,7 @@ use crate::control_flow;
 use crate::describe::{
     describe, describe_declared_outputs, describe_inferred_inputs, one_column_per_class,
 };
-use crate::error::{LoadError, PredictError};
+use crate::error::{InputError, InputErrorKind, LoadError, PredictError};
 use crate::graph;
 use crate::index_check::{self, IndexOutOfRange};
 use crate::load_options::LoadOptions;
@@ -293,10 +293,20 @@ impl Model {
             .collect::<Result<TVec<TValue>, PredictError>>()?;
         let planned = self.shapes.plan_for(&values).map_err(|why| {
             let shapes: Vec<Vec<usize>> = values.iter().map(|v| v.shape().to_vec()).collect();
-            PredictError::Unsupported(format!(
-                "tract cannot plan the model for {}: {why}",
-                describe_shapes(&self.info.inputs, &shapes)
-            ))
+            let shapes = describe_shapes(&self.info.inputs, &shapes);
+            // An input that gives a shape: its value is the likelier fault
+            // (an `Expand` to a shape the input cannot broadcast to).
+            match self.shapes.shape_giving().first() {
+                Some(&ix) => PredictError::InvalidInput(InputError::new(
+                    InputErrorKind::OutOfRange,
+                    &self.info.inputs[ix].name,
+                    format!("a value the model can take as a shape, with {shapes}"),
+                    format!("{}: {why}", integers(&values[ix])),
+                )),
+                None => PredictError::Unsupported(format!(
+                    "tract cannot plan the model for {shapes}: {why}"
+                )),
+            }
         })?;
         let plan = match (&planned, &self.batch_one, &self.plan) {
             (Some(plan), _, _) => plan,
@@ -483,6 +493,18 @@ fn slice<T: tract_onnx::prelude::Datum + Clone>(
         .try_as_plain_ram()
         .and_then(|view| view.as_slice::<T>().map(<[T]>::to_vec))
         .map_err(|e| PredictError::Internal(format!("reading output `{name}`: {e}")))
+}
+
+/// An integer input's values, as a list.
+fn integers(value: &TValue) -> String {
+    value
+        .cast_to::<i64>()
+        .ok()
+        .and_then(|t| {
+            let plain = t.try_as_plain_ram().ok()?;
+            plain.as_slice::<i64>().ok().map(|s| format!("{s:?}"))
+        })
+        .unwrap_or_else(|| format!("{value:?}"))
 }
 
 /// Runs `f`, turning a panic in it into a refusal of the model.

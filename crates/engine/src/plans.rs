@@ -32,7 +32,7 @@ use tract_onnx::tract_hir::internal::Factoid as _;
 use crate::error::LoadError;
 use crate::load_options::LoadOptions;
 use crate::types::{Dimension, ElementType, TensorInfo};
-use crate::{bind_symbols, index_check};
+use crate::{bind_symbols, graph, index_check};
 
 /// How many plans made on calls are kept.
 pub const KEPT: usize = 4;
@@ -55,29 +55,6 @@ impl Key {
     }
 }
 
-/// Where an operator takes a shape, axes or lengths from an input: an
-/// integer graph input found there gives its value to the plan.
-const SHAPE_OPERANDS: &[(&str, &[usize])] = &[
-    ("Expand", &[1]),
-    ("Reshape", &[1]),
-    ("ConstantOfShape", &[0]),
-    ("Tile", &[1]),
-    ("Range", &[0, 1, 2]),
-    ("Slice", &[1, 2, 3, 4]),
-    ("Split", &[1]),
-    ("Pad", &[1]),
-    ("TopK", &[1]),
-    ("OneHot", &[1]),
-    ("Squeeze", &[1]),
-    ("Unsqueeze", &[1]),
-    ("Resize", &[3]),
-    ("ReduceSum", &[1]),
-    ("ReduceMean", &[1]),
-    ("ReduceMax", &[1]),
-    ("ReduceMin", &[1]),
-    ("ReduceProd", &[1]),
-];
-
 /// The integer inputs (by position in `inputs`) that a node of `graph`
 /// takes as a shape, axes or lengths.
 pub(crate) fn shape_giving_inputs(graph: &GraphProto, inputs: &[TensorInfo]) -> Vec<usize> {
@@ -85,16 +62,7 @@ pub(crate) fn shape_giving_inputs(graph: &GraphProto, inputs: &[TensorInfo]) -> 
         .iter()
         .enumerate()
         .filter(|(_, input)| matches!(input.element_type, ElementType::I64 | ElementType::I32))
-        .filter(|(_, input)| {
-            graph.node.iter().any(|node| {
-                SHAPE_OPERANDS.iter().any(|(op, positions)| {
-                    node.op_type == *op
-                        && positions
-                            .iter()
-                            .any(|&p| node.input.get(p) == Some(&input.name))
-                })
-            })
-        })
+        .filter(|(_, input)| graph::gives_shape(graph, &input.name))
         .map(|(ix, _)| ix)
         .collect()
 }
@@ -147,6 +115,11 @@ impl ShapePlans {
             .iter()
             .map(|(key, _)| key.shapes.clone())
             .collect()
+    }
+
+    /// The inputs (by declared position) whose values give shapes.
+    pub(crate) fn shape_giving(&self) -> &[usize] {
+        &self.shape_giving
     }
 
     /// The plan for these inputs: kept, or made now when the model has a

@@ -358,3 +358,23 @@ fn a_signal_shorter_than_the_kernel_is_the_callers_mistake() {
         assert_eq!(e.kind, wasmodel_engine::InputErrorKind::Shape, "{e:?}");
     }
 }
+
+/// An `Expand` to a shape given as an input, with a shape the other input
+/// cannot broadcast to: a typed error naming the input that gives it.
+#[test]
+fn a_shape_given_as_an_input_that_does_not_fit_is_the_callers_mistake() {
+    let model = Model::load(&read_backend("test_expand_shape_model1.onnx"), "m", "1").unwrap();
+    let x = Tensor::new("X", vec![1, 3, 1], TensorData::F32(vec![1.0; 3]));
+    let shape = |v: Vec<i64>| Tensor::new("shape", vec![v.len() as u32], TensorData::I64(v));
+    let e = model
+        .predict(vec![x.clone(), shape(vec![2, 5])])
+        .unwrap_err();
+    let PredictError::InvalidInput(e) = e else {
+        panic!("{e:?}")
+    };
+    assert_eq!(e.input, "shape", "{e:?}");
+    assert!(e.got.starts_with("[2, 5]"), "{e:?}");
+    // The same shapes with a value that fits still run.
+    let y = model.predict(vec![x, shape(vec![3, 4])]).unwrap();
+    assert_eq!(y[0].shape, [1, 3, 4]);
+}
