@@ -303,9 +303,16 @@ impl InferenceOp for If {
                         String::new()
                     } else {
                         format!(
-                            ": it depends on {}; freeze {} with --input-value NAME=VALUE",
-                            inputs.join(", "),
-                            if inputs.len() == 1 { "it" } else { "them" }
+                            ": it depends on {}; freeze {} with {}",
+                            (inputs.iter())
+                                .map(|name| format!("input `{name}`"))
+                                .collect::<Vec<_>>()
+                                .join(", "),
+                            if inputs.len() == 1 { "it" } else { "them" },
+                            (inputs.iter())
+                                .map(|name| format!("--input-value {name}=VALUE"))
+                                .collect::<Vec<_>>()
+                                .join(" ")
                         )
                     }
                 );
@@ -334,7 +341,7 @@ fn condition_inputs(model: &InferenceModel, outlet: OutletId) -> Vec<String> {
             continue;
         }
         if model.inputs.iter().any(|i| i.node == id) {
-            inputs.push(format!("input `{}`", model.node(id).name));
+            inputs.push(model.node(id).name.clone());
         }
         todo.extend(model.node(id).inputs.iter().map(|i| i.node));
     }

@@ -100,7 +100,7 @@ fn an_if_on_an_input_runs_as_shipped_and_folds_when_frozen() {
     assert!(matches!(e, PredictError::Unsupported(_)), "{e:?}");
     assert!(
         e.to_string()
-            .contains("depends on input `rate`; freeze it with --input-value NAME=VALUE"),
+            .contains("depends on input `rate`; freeze it with --input-value rate=VALUE"),
         "{e}"
     );
     for (value, shape, expected) in [
