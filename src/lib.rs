@@ -27,6 +27,7 @@ mod cache;
 pub mod check;
 mod engines;
 mod error;
+pub mod external_data;
 mod function_cache;
 pub mod inspect;
 mod metrics;
@@ -48,6 +49,7 @@ pub use builder::{
 pub use cache::{CompileCache, DEFAULT_CACHE_SIZE};
 pub use engines::engine_wasm;
 pub use error::Error;
+pub use external_data::read_model;
 pub use native_load::load_model;
 pub use precompiled::is_precompiled;
 pub use runtime::{Limits, LoadedModel, ModelInstance, Runtime, RuntimeOptions};

@@ -196,3 +196,42 @@ fn a_model_over_the_instance_memory_limit_is_refused_when_built() {
         other => panic!("expected the memory limit, got {:?}", other.map(|_| ())),
     }
 }
+
+/// A model whose weights live in `linear.onnx.data` beside it: the
+/// component carries them (it imports nothing), so it answers as
+/// onnxruntime does with the file alone.
+#[test]
+fn external_data_is_read_into_the_component() {
+    let path = fixture_path("external/linear.onnx");
+    let (_, model) = crate::support::build_and_load(&path, |b| b);
+    let mut instance = model.instance().unwrap();
+    let x = wasmodel::Tensor::new(
+        "x",
+        vec![2, 4],
+        wasmodel::TensorData::F32(vec![1.0, 1.0, 1.0, 1.0, 0.0, 1.0, 0.0, 2.0]),
+    );
+    let y = instance.predict(vec![x]).unwrap();
+    // W = arange(12).reshape(4, 3) / 10, b = [1, 2, 3].
+    let w = |i: usize, j: usize| (3 * i + j) as f32 / 10.0;
+    let expected: Vec<f32> = [[1.0, 1.0, 1.0, 1.0], [0.0, 1.0, 0.0, 2.0]]
+        .iter()
+        .flat_map(|row| {
+            (0..3).map(move |j| (0..4).map(|i| row[i] * w(i, j)).sum::<f32>() + (j + 1) as f32)
+        })
+        .collect();
+    let wasmodel::TensorData::F32(got) = &y[0].data else {
+        panic!("{:?}", y[0].data)
+    };
+    assert!(
+        got.iter().zip(&expected).all(|(a, b)| (a - b).abs() < 1e-5),
+        "{got:?} != {expected:?}"
+    );
+
+    // Without the data file beside it, the error names the file.
+    let alone = std::env::temp_dir().join(format!("wasmodel-external-{}", std::process::id()));
+    std::fs::create_dir_all(&alone).unwrap();
+    std::fs::copy(&path, alone.join("linear.onnx")).unwrap();
+    let e = wasmodel::read_model(&alone.join("linear.onnx")).unwrap_err();
+    std::fs::remove_dir_all(&alone).unwrap();
+    assert!(e.to_string().contains("linear.onnx.data"), "{e}");
+}

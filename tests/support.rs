@@ -79,7 +79,8 @@ pub fn build_and_load(
     path: &Path,
     configure: impl FnOnce(ComponentBuilder) -> ComponentBuilder,
 ) -> (BuiltComponent, LoadedModel) {
-    let onnx = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    // As `wasmodel build` reads it: with any external data inside.
+    let onnx = wasmodel::read_model(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let name = path
         .file_stem()
         .and_then(|s| s.to_str())

@@ -85,7 +85,7 @@ impl BuildCommand {
     pub fn execute(self) -> anyhow::Result<()> {
         let time_limit = self.limits.apply()?;
         let options = self.inputs.options()?;
-        let onnx = std::fs::read(&self.model)
+        let onnx = wasmodel::read_model(&self.model)
             .with_context(|| format!("cannot read {}", self.model.display()))?;
         let name = model_name(self.name, &self.model)?;
         let flavour = if self.http {

@@ -81,7 +81,7 @@ impl CheckCommand {
     pub fn execute(self) -> anyhow::Result<()> {
         let time_limit = self.limits.apply()?;
         let options = self.input_args.options()?;
-        let onnx = std::fs::read(&self.model)
+        let onnx = wasmodel::read_model(&self.model)
             .with_context(|| format!("cannot read {}", self.model.display()))?;
         println!("Checking {}", self.model.display());
 

@@ -64,7 +64,7 @@ impl SpinCommand {
 impl AddCommand {
     fn execute(self) -> anyhow::Result<()> {
         let time_limit = self.limits.apply()?;
-        let onnx = std::fs::read(&self.model)
+        let onnx = wasmodel::read_model(&self.model)
             .with_context(|| format!("cannot read {}", self.model.display()))?;
         // Spin's component ids are lower-case kebab: `wine_mlp` → `wine-mlp`.
         let name = match self.name {
