@@ -12,7 +12,6 @@ use std::path::{Component, Path, PathBuf};
 
 use prost::Message as _;
 use tract_onnx::pb::{GraphProto, TensorProto, tensor_proto::DataLocation};
-use tract_onnx::prelude::Framework as _;
 
 use crate::Error;
 
@@ -25,9 +24,7 @@ pub fn read_model(path: &Path) -> Result<Vec<u8>, Error> {
     if !onnx.windows(8).any(|w| w == b"location") {
         return Ok(onnx);
     }
-    let mut proto = tract_onnx::onnx()
-        .proto_model_for_read(&mut &onnx[..])
-        .map_err(|e| Error::Model(wasmodel_engine::LoadError::Malformed(e.to_string())))?;
+    let mut proto = wasmodel_engine::graph::decode_model(&onnx)?;
     let dir = path.parent().unwrap_or(Path::new("."));
     let inlined = match proto.graph.as_mut() {
         Some(graph) => inline_graph(graph, dir)?,

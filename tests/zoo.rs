@@ -26,7 +26,8 @@ fn matches_onnxruntime(stem: &str) {
     // inputs (beyond the fixture's rows) answered as onnxruntime answers.
     let ops = wasmodel::graph::operators(&onnx).unwrap();
     assert!(ops.iter().all(|o| o.supported), "{stem}: {ops:?}");
-    let inputs = sample_inputs(model.info(), &onnx, 16, 1, &[]).unwrap();
+    let graph = wasmodel::graph::decode_model(&onnx).unwrap().graph.unwrap();
+    let inputs = sample_inputs(model.info(), &graph, 16, 1, &[]).unwrap();
     let got = model
         .predict(inputs.clone())
         .unwrap_or_else(|e| panic!("{stem}: {e}"));

@@ -2,24 +2,25 @@
 //! dimension `rows` long, numbers drawn from a seeded generator, text drawn
 //! from the categories the model's encoders know.
 
-use wasmodel_engine::graph::{input_categories, shape_giving_inputs};
+use wasmodel_engine::graph::{GraphProto, input_categories, shape_giving_inputs};
 
 use crate::{ElementType, Error, ModelInfo, Tensor, TensorData};
 
-/// One tensor per declared input. `onnx` is the model file, read for the
+/// One tensor per declared input. `graph` is the model's graph
+/// ([`decode_model`](wasmodel_engine::graph::decode_model)), read for the
 /// categories of text inputs and for the integer inputs a node takes as a
 /// shape, which are all ones (any `Expand`, `Tile` or `ConstantOfShape`
 /// takes them). An input named in `shapes` (the first shape given for it)
 /// has that shape.
 pub fn sample_inputs(
     info: &ModelInfo,
-    onnx: &[u8],
+    graph: &GraphProto,
     rows: u32,
     seed: u64,
     shapes: &[(String, Vec<u32>)],
 ) -> Result<Vec<Tensor>, Error> {
     let mut random = SplitMix64(seed);
-    let shape_giving = shape_giving_inputs(onnx)?;
+    let shape_giving = shape_giving_inputs(graph);
     info.inputs
         .iter()
         .map(|input| {
@@ -50,7 +51,7 @@ pub fn sample_inputs(
                     TensorData::Bool((0..count).map(|_| random.below(2) == 1).collect())
                 }
                 ElementType::String => {
-                    let mut categories = input_categories(onnx, &input.name)?;
+                    let mut categories = input_categories(graph, &input.name);
                     if categories.is_empty() {
                         categories = vec!["a".into(), "b".into(), "c".into()];
                     }
@@ -113,10 +114,11 @@ mod tests {
             }],
             ..ModelInfo::default()
         };
-        let a = sample_inputs(&info, &[], 4, 7, &[]).unwrap();
+        let graph = GraphProto::default();
+        let a = sample_inputs(&info, &graph, 4, 7, &[]).unwrap();
         assert_eq!(a[0].shape, [4, 3]);
         assert_eq!(a[0].data.len(), 12);
-        assert_eq!(a, sample_inputs(&info, &[], 4, 7, &[]).unwrap());
-        assert_ne!(a, sample_inputs(&info, &[], 4, 8, &[]).unwrap());
+        assert_eq!(a, sample_inputs(&info, &graph, 4, 7, &[]).unwrap());
+        assert_ne!(a, sample_inputs(&info, &graph, 4, 8, &[]).unwrap());
     }
 }

@@ -6,7 +6,7 @@ use anyhow::{Context as _, bail};
 use wasmodel::check::compare::{OutputComparison, compare};
 use wasmodel::check::inputs::sample_inputs;
 use wasmodel::check::reference::{self, Reference, Unavailable};
-use wasmodel::graph::{operators, shape_giving_inputs};
+use wasmodel::graph::{decode_model, operators, shape_giving_inputs};
 use wasmodel::{ComponentBuilder, Tensor, format_shape};
 
 use super::{
@@ -157,7 +157,8 @@ impl CheckCommand {
                 if self.rows == 1 { "" } else { "s" },
                 self.seed
             );
-            let shape_giving: Vec<String> = shape_giving_inputs(&onnx)?
+            let graph = decode_model(&onnx)?.graph.unwrap_or_default();
+            let shape_giving: Vec<String> = shape_giving_inputs(&graph)
                 .into_iter()
                 .filter(|name| model.info().inputs.iter().any(|i| i.name == *name))
                 .collect();
@@ -173,7 +174,7 @@ impl CheckCommand {
             }
             sample_inputs(
                 model.info(),
-                &onnx,
+                &graph,
                 self.rows,
                 self.seed,
                 &options.input_shapes,

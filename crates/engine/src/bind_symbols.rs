@@ -55,11 +55,15 @@ impl TypedOp for BindSymbols {
 
 /// Whether a constant is dimensions that name a symbol.
 fn names_symbols(tensor: &Arc<Tensor>) -> bool {
-    tensor.datum_type() == TDim::datum_type()
-        && tensor
-            .try_as_plain_ram()
-            .and_then(|plain| plain.as_slice::<TDim>().map(|dims| dims.to_vec()))
-            .is_ok_and(|dims| dims.iter().any(|d| d.to_i64().is_err()))
+    if tensor.datum_type() != TDim::datum_type() {
+        return false;
+    }
+    let Ok(plain) = tensor.try_as_plain_ram() else {
+        return false;
+    };
+    plain
+        .as_slice::<TDim>()
+        .is_ok_and(|dims| dims.iter().any(|d| d.to_i64().is_err()))
 }
 
 /// Puts a [`BindSymbols`] after every constant of an optimized model that

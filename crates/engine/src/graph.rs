@@ -6,7 +6,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use tract_onnx::pb::{AttributeProto, GraphProto, ModelProto, NodeProto};
+pub use tract_onnx::pb::GraphProto;
+use tract_onnx::pb::{AttributeProto, ModelProto, NodeProto};
 use tract_onnx::prelude::Framework as _;
 
 use crate::error::LoadError;
@@ -25,7 +26,7 @@ pub struct OperatorUse {
 
 /// Every operator of an ONNX file, sorted by domain and name.
 pub fn operators(onnx: &[u8]) -> Result<Vec<OperatorUse>, LoadError> {
-    let proto = decode(onnx)?;
+    let proto = decode_model(onnx)?;
     let graph = proto
         .graph
         .as_ref()
@@ -69,7 +70,7 @@ pub(crate) fn operators_of(graph: &GraphProto, framework: &tract_onnx::Onnx) -> 
 /// The strings the model's encoders know for the graph input `input`: the
 /// categories of every `OneHotEncoder`, `LabelEncoder` and `CategoryMapper`
 /// its values reach, through ops that only move values around.
-pub fn input_categories(onnx: &[u8], input: &str) -> Result<Vec<String>, LoadError> {
+pub fn input_categories(graph: &GraphProto, input: &str) -> Vec<String> {
     const MOVES: &[&str] = &[
         "Identity",
         "Reshape",
@@ -84,10 +85,6 @@ pub fn input_categories(onnx: &[u8], input: &str) -> Result<Vec<String>, LoadErr
         "Where",
     ];
     const CATEGORIES: &[&str] = &["cats_strings", "keys_strings", "classes_strings"];
-    let proto = decode(onnx)?;
-    let Some(graph) = &proto.graph else {
-        return Ok(Vec::new());
-    };
     let mut reached: BTreeSet<&str> = BTreeSet::from([input]);
     let mut categories = BTreeSet::new();
     // Values only flow forward in a graph's node list (it is sorted), so one
@@ -112,7 +109,7 @@ pub fn input_categories(onnx: &[u8], input: &str) -> Result<Vec<String>, LoadErr
             );
         }
     }
-    Ok(categories.into_iter().collect())
+    categories.into_iter().collect()
 }
 
 /// Where an operator takes a shape, axes or lengths from an input: an
@@ -156,20 +153,17 @@ pub(crate) fn gives_shape(graph: &GraphProto, name: &str) -> bool {
 /// inputs' shapes do, so `wasmodel check` makes them up as ones (which any
 /// `Expand`, `Tile` or `ConstantOfShape` takes) rather than at random, and
 /// says so.
-pub fn shape_giving_inputs(onnx: &[u8]) -> Result<Vec<String>, LoadError> {
-    let proto = decode(onnx)?;
-    let Some(graph) = &proto.graph else {
-        return Ok(Vec::new());
-    };
-    Ok(graph
+pub fn shape_giving_inputs(graph: &GraphProto) -> Vec<String> {
+    graph
         .input
         .iter()
         .map(|input| input.name.clone())
         .filter(|name| gives_shape(graph, name))
-        .collect())
+        .collect()
 }
 
-fn decode(onnx: &[u8]) -> Result<ModelProto, LoadError> {
+/// An ONNX file's protobuf, as tract-onnx reads it.
+pub fn decode_model(onnx: &[u8]) -> Result<ModelProto, LoadError> {
     tract_onnx::onnx()
         .proto_model_for_read(&mut &onnx[..])
         .map_err(|e| LoadError::Malformed(e.to_string()))
