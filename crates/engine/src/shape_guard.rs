@@ -6,8 +6,8 @@
 //! frames. Fed fewer samples than its kernel takes, such a dimension is
 //! negative, and tract failed deep inside the plan with a tensor shape
 //! wrapped around to 2^32 (openwakeword's melspectrogram with 100
-//! samples). [`ShapeGuard`] keeps every computed dimension of the plan and
-//! checks them against each call's input shapes: a negative one is an
+//! samples). [`ShapeGuard`] keeps every computed dimension of the plan
+//! that tract cannot prove non-negative and checks them against each call's input shapes: a negative one is an
 //! [`InputError`] that names the input, the node and the dimension.
 
 use tract_onnx::prelude::{Symbol, SymbolValues, TDim, TValue, TypedRunnableModel};
@@ -44,8 +44,14 @@ impl ShapeGuard {
         for node in model.nodes() {
             for output in &node.outputs {
                 for dim in output.fact.shape.iter() {
+                    // `height / 8` or `batch * 3` cannot go below zero
+                    // (symbols do not): only what tract cannot prove
+                    // non-negative is checked on each call.
                     let computed = !matches!(dim, TDim::Val(_) | TDim::Sym(_));
-                    if computed && !dims.iter().any(|(_, seen)| seen == dim) {
+                    if computed
+                        && !dim.prove_positive_or_zero()
+                        && !dims.iter().any(|(_, seen)| seen == dim)
+                    {
                         dims.push((node.name.clone(), dim.clone()));
                     }
                 }
