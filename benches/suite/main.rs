@@ -44,6 +44,11 @@
 //!   own component API, and from Node through jco (`js/`), ÷ the Rust
 //!   host's (P1's component column).
 //!
+//! - **P8 real models**: a YOLO-class detector at 320 and 640 and an OCR
+//!   recognizer from the corpus (`models/corpus/`), whose shapes are
+//!   planned on the first call with them: P1 and P2 as above, and what
+//!   that first call costs (`corpus.rs`).
+//!
 //! Times are p50 and p99 over the runs; nothing here is asserted, only
 //! reported. Each model's headline ratios are printed as soon as it is
 //! measured (and P1 says how it is going every 10 s), so a long run leaves
@@ -59,9 +64,10 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 use wasmodel::{
     CompileCache, ComponentBuilder, ElementType, Flavour, LoadedModel, ModelInfo, Runtime,
-    RuntimeOptions, Tensor, TensorData,
+    RuntimeOptions, Tensor, TensorData, TensorInfo,
 };
 
+mod corpus;
 mod engines;
 mod heap;
 mod http;
@@ -186,7 +192,21 @@ fn main() -> anyhow::Result<()> {
         print_summary(&result);
         results.push(result);
     }
-    report(&results, &hello, &variants, &settings)
+    let mut corpus_results = Vec::new();
+    for row in corpus::ROWS
+        .iter()
+        .filter(|row| settings.models.iter().any(|m| m == row.name))
+    {
+        eprintln!("== {} (corpus)", row.name);
+        let result =
+            corpus::measure(bench, row).with_context(|| format!("benchmarking {}", row.name))?;
+        corpus_results.push(result);
+    }
+    if !results.is_empty() {
+        report(&results, &hello, &variants, &settings)?;
+    }
+    corpus::report(&corpus_results);
+    Ok(())
 }
 
 fn parse_args() -> anyhow::Result<Settings> {
@@ -234,17 +254,22 @@ fn parse_args() -> anyhow::Result<Settings> {
     if settings.load.connections == 0 || settings.load.seconds <= 0.0 {
         bail!("--connections and --seconds must be positive");
     }
+    let known: Vec<&str> = MODELS
+        .iter()
+        .map(|(name, _)| *name)
+        .chain(corpus::ROWS.iter().map(|row| row.name))
+        .collect();
     if settings.models.is_empty() {
-        settings.models = MODELS.iter().map(|(name, _)| name.to_string()).collect();
+        settings.models = known.iter().map(|name| name.to_string()).collect();
     }
     if let Some(unknown) = settings
         .models
         .iter()
-        .find(|m| !MODELS.iter().any(|(name, _)| name == m))
+        .find(|m| !known.contains(&m.as_str()))
     {
         bail!(
             "unknown model {unknown}; the suite's models are {}",
-            MODELS.map(|(name, _)| name).join(", ")
+            known.join(", ")
         );
     }
     Ok(settings)
@@ -736,6 +761,14 @@ fn first_loads(bench: Bench, component: &[u8]) -> anyhow::Result<[Duration; 2]> 
 
 /// One seeded input per declared input, with every dynamic dimension 1.
 fn seeded_inputs(info: &ModelInfo) -> anyhow::Result<Vec<Tensor>> {
+    seeded_inputs_shaped(info, |input| input.shape_with_dynamic(1))
+}
+
+/// One seeded input per declared input, of the shape `shape_of` gives it.
+fn seeded_inputs_shaped(
+    info: &ModelInfo,
+    shape_of: impl Fn(&TensorInfo) -> Vec<u32>,
+) -> anyhow::Result<Vec<Tensor>> {
     // A fixed linear congruential generator: the same input on every run
     // and for every runtime.
     let mut state: u64 = 0x5eed;
@@ -748,7 +781,7 @@ fn seeded_inputs(info: &ModelInfo) -> anyhow::Result<Vec<Tensor>> {
     info.inputs
         .iter()
         .map(|input| {
-            let shape = input.shape_with_dynamic(1);
+            let shape = shape_of(input);
             let len = shape.iter().map(|&d| d as usize).product();
             let data = match input.element_type {
                 ElementType::F32 => TensorData::F32((0..len).map(|_| next() as f32).collect()),
