@@ -21,13 +21,20 @@ dynamic.rs (the corpus, models/corpus/, has the real networks):
   map's batch and channels and the input's height and width;
 - conv_frames.onnx: frames of a signal, as a spectrogram front end takes
   them: a Conv with a kernel of 8 and a stride of 4 over `samples`, which
-  fewer than 8 samples cannot feed (openwakeword's melspectrogram).
+  fewer than 8 samples cannot feed (openwakeword's melspectrogram);
+- batch_of_one.onnx: a transformer's head split as an exporter traced it
+  with a batch of one: x [batch, seq, 4] transposed to sequence first and
+  reshaped to [seq, 1, 2, 2], the 1 a constant and `seq` read from x's
+  shape (khmersm), so only a batch of one fits (onnxruntime refuses a
+  batch of two with its graph optimizations off; on, its ReshapeFusion
+  rewrites `seq` as -1 and answers [6, 1, 2, 2]).
 
     .venv/bin/python models/dynamic_cases.py
 
 writes them to tests/fixtures/dynamic/. Needs only models/requirements.txt;
 the tests compute the expected answers themselves (they are a squeeze, a
-multiplication, a comparison, a transpose, a pick, a pool and a sum).
+multiplication, a comparison, a transpose, a pick, a pool, a sum and a
+reshape).
 """
 
 from pathlib import Path
@@ -198,6 +205,25 @@ def conv_frames():
     save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), "conv_frames.onnx")
 
 
+def batch_of_one():
+    nodes = [
+        helper.make_node("Shape", ["x"], ["x_shape"]),
+        const("one", np.array([1], np.int64)),
+        const("two", np.array([2], np.int64)),
+        const("heads", np.array([2, 2], np.int64)),
+        helper.make_node("Slice", ["x_shape", "one", "two"], ["seq"]),
+        helper.make_node("Concat", ["seq", "one", "heads"], ["split"], axis=0),
+        helper.make_node("Transpose", ["x"], ["seq_first"], perm=[1, 0, 2]),
+        helper.make_node("Reshape", ["seq_first", "split"], ["y"]),
+    ]
+    graph = helper.make_graph(
+        nodes, "batch_of_one",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", "seq", 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["seq", 1, 2, 2])],
+    )
+    save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), "batch_of_one.onnx")
+
+
 if __name__ == "__main__":
     if_on_shape()
     if_on_input()
@@ -206,3 +232,4 @@ if __name__ == "__main__":
     sequence_at_input()
     resize_to_shape()
     conv_frames()
+    batch_of_one()

@@ -20,7 +20,7 @@ use crate::graph;
 use crate::index_check::{self, IndexOutOfRange};
 use crate::load_options::LoadOptions;
 use crate::onnx_ml;
-use crate::plans::{self, ShapePlans, describe_shapes, shapes_ahead};
+use crate::plans::{self, PlanError, ShapePlans, describe_shapes, shapes_ahead};
 use crate::sequences;
 use crate::shape_guard::ShapeGuard;
 use crate::types::{
@@ -241,10 +241,15 @@ impl Model {
         let mut ahead = Vec::new();
         for shapes in shapes_ahead(&inputs, options)? {
             let plan = plans::plan(&named, &shapes, &[]).map_err(|why| {
-                LoadError::Options(format!(
-                    "--input-shape: tract cannot plan the model for {}: {why}",
-                    describe_shapes(&inputs, &shapes)
-                ))
+                let shapes = describe_shapes(&inputs, &shapes);
+                LoadError::Options(match why {
+                    PlanError::Shapes(why) => {
+                        format!("--input-shape: the model cannot take {shapes}: {why}")
+                    }
+                    PlanError::Tract(why) => {
+                        format!("--input-shape: tract cannot plan the model for {shapes}: {why}")
+                    }
+                })
             })?;
             ahead.push((shapes, plan));
         }
@@ -296,14 +301,29 @@ impl Model {
             let shapes = describe_shapes(&self.info.inputs, &shapes);
             // An input that gives a shape: its value is the likelier fault
             // (an `Expand` to a shape the input cannot broadcast to).
-            match self.shapes.shape_giving().first() {
-                Some(&ix) => PredictError::InvalidInput(InputError::new(
+            match (self.shapes.shape_giving().first(), why) {
+                (Some(&ix), why) => PredictError::InvalidInput(InputError::new(
                     InputErrorKind::OutOfRange,
                     &self.info.inputs[ix].name,
                     format!("a value the model can take as a shape, with {shapes}"),
                     format!("{}: {why}", integers(&values[ix])),
                 )),
-                None => PredictError::Unsupported(format!(
+                // Named after the first input with a dimension left open:
+                // the others' shapes were checked against their declared
+                // ones.
+                (None, PlanError::Shapes(why)) => {
+                    let input = (self.info.inputs.iter())
+                        .find(|i| i.shape.iter().any(|d| matches!(d, Dimension::Dynamic(_))))
+                        .or(self.info.inputs.first())
+                        .map_or("", |i| i.name.as_str());
+                    PredictError::InvalidInput(InputError::new(
+                        InputErrorKind::Shape,
+                        input,
+                        "shapes the model's nodes agree on",
+                        format!("{shapes}: {why}"),
+                    ))
+                }
+                (None, PlanError::Tract(why)) => PredictError::Unsupported(format!(
                     "tract cannot plan the model for {shapes}: {why}"
                 )),
             }

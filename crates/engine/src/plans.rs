@@ -128,7 +128,7 @@ impl ShapePlans {
     pub(crate) fn plan_for(
         &self,
         inputs: &[TValue],
-    ) -> Result<Option<Arc<TypedRunnableModel>>, String> {
+    ) -> Result<Option<Arc<TypedRunnableModel>>, PlanError> {
         // A model with one plan for every shape and none planned ahead (most
         // models): nothing to look up on each call.
         if self.source.is_none() && self.pinned == 0 {
@@ -163,6 +163,27 @@ impl ShapePlans {
     }
 }
 
+/// Why no plan could be made for some input shapes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum PlanError {
+    /// The model's nodes disagree on these shapes: typing it with every
+    /// input dimension a number failed (a `Reshape` to a size its input
+    /// does not have, a `Concat` of maps of different sizes), which is the
+    /// shapes' fault, and onnxruntime refuses them too.
+    Shapes(String),
+    /// tract could not type a node it has no typed form for with these
+    /// shapes, failed after typing, or panicked.
+    Tract(String),
+}
+
+impl std::fmt::Display for PlanError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PlanError::Shapes(why) | PlanError::Tract(why) => f.write_str(why),
+        }
+    }
+}
+
 /// Types and optimizes `source` with its inputs of these shapes, and the
 /// inputs of `known` of these values. tract panics on some malformed
 /// graphs while typing them; natively, where panics unwind, that is an
@@ -172,7 +193,7 @@ pub(crate) fn plan(
     source: &InferenceModel,
     shapes: &Shapes,
     known: &[(usize, &Tensor)],
-) -> Result<Arc<TypedRunnableModel>, String> {
+) -> Result<Arc<TypedRunnableModel>, PlanError> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         plan_unguarded(source, shapes, known)
     }))
@@ -182,7 +203,9 @@ pub(crate) fn plan(
             .map(String::as_str)
             .or_else(|| payload.downcast_ref::<&str>().copied())
             .unwrap_or("(no message)");
-        Err(format!("tract failed on these shapes ({message})"))
+        Err(PlanError::Tract(format!(
+            "tract failed on these shapes ({message})"
+        )))
     })
 }
 
@@ -190,12 +213,14 @@ fn plan_unguarded(
     source: &InferenceModel,
     shapes: &Shapes,
     known: &[(usize, &Tensor)],
-) -> Result<Arc<TypedRunnableModel>, String> {
+) -> Result<Arc<TypedRunnableModel>, PlanError> {
     let chain = |e: tract_onnx::prelude::TractError| {
-        e.chain()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(": ")
+        PlanError::Tract(
+            e.chain()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(": "),
+        )
     };
     let mut model = source.clone();
     for (ix, shape) in shapes.iter().enumerate() {
@@ -204,14 +229,21 @@ fn plan_unguarded(
             .map_err(chain)?
             .datum_type
             .concretize()
-            .ok_or("an input has no element type")?;
+            .ok_or_else(|| PlanError::Tract("an input has no element type".into()))?;
         let fact = match known.iter().find(|(k, _)| *k == ix) {
             Some((_, value)) => InferenceFact::from((*value).clone()),
             None => InferenceFact::dt_shape(datum_type, shape),
         };
         model.set_input_fact(ix, fact).map_err(chain)?;
     }
-    let mut typed = model.into_typed().map_err(chain)?;
+    // Every input dimension is a number here, so when tract's analysis
+    // finds a node whose facts do not agree ("Failed analyse for node"),
+    // the shapes are wrong for the model. A failure translating a node to
+    // its typed form afterwards is tract's limit.
+    let mut typed = model.into_typed().map_err(|e| match chain(e) {
+        PlanError::Tract(why) if why.starts_with("Failed analyse") => PlanError::Shapes(why),
+        other => other,
+    })?;
     index_check::guard(&mut typed).map_err(chain)?;
     wasmodel_kernels::link();
     runnable(typed).map_err(chain)

@@ -378,3 +378,26 @@ fn a_shape_given_as_an_input_that_does_not_fit_is_the_callers_mistake() {
     let y = model.predict(vec![x, shape(vec![3, 4])]).unwrap();
     assert_eq!(y[0].shape, [1, 3, 4]);
 }
+
+/// A model traced with a batch of one, whose `Reshape` keeps that 1 as a
+/// constant (khmersm's transformer): fed a batch of two, no plan can be
+/// made, and that is the caller's mistake (a typed error naming the input
+/// and the node), not an operator tract lacks.
+#[test]
+fn a_shape_the_models_nodes_disagree_on_is_the_callers_mistake() {
+    let model = Model::load(&read("batch_of_one.onnx"), "m", "1").unwrap();
+    assert!(model.planning().per_shape_reason.is_some());
+    let y = model.predict(vec![floats("x", &[1, 3, 4])]).unwrap();
+    assert_eq!(y[0].shape, [3, 1, 2, 2]);
+    // Sequence first: row s of x, as it was.
+    assert_eq!(data(&y[0]), (0..12).map(|i| i as f32).collect::<Vec<_>>());
+    let e = model.predict(vec![floats("x", &[2, 3, 4])]).unwrap_err();
+    let PredictError::InvalidInput(e) = e else {
+        panic!("{e:?}")
+    };
+    assert_eq!(e.input, "x", "{e:?}");
+    assert_eq!(e.kind, wasmodel_engine::InputErrorKind::Shape, "{e:?}");
+    assert!(e.got.contains("Reshape"), "{e:?}");
+    // The model still answers a batch of one afterwards.
+    assert!(model.predict(vec![floats("x", &[1, 5, 4])]).is_ok());
+}
