@@ -99,6 +99,31 @@ def audio(rng, shape, call, scale=1.0):
     return samples.astype(np.float32).reshape(shape)
 
 
+def log_mel(rng, spec, shape, call):
+    """The speech-like audio of `audio` as a speech model's features: a
+    log10 mel spectrogram (16 kHz; frames of `win` samples every `hop`,
+    Hamming window, `n_fft`-point FFT; `n_mels` triangular bands on the
+    HTK mel scale up to 8 kHz; log10(power + 1e-10)), with `stack`
+    consecutive frames side by side on each row (a model that takes a
+    context). The rows fill `shape`, whose last axis is n_mels * stack."""
+    n_mels, stack = spec["n_mels"], spec.get("stack", 1)
+    n_fft, win, hop = spec.get("n_fft", 512), spec.get("win", 400), spec.get("hop", 160)
+    rows = int(np.prod(shape)) // (n_mels * stack)
+    frames = rows + stack - 1
+    samples = audio(rng, [(frames - 1) * hop + win], call)
+    window = np.hamming(win).astype(np.float32)
+    framed = np.stack([samples[f * hop:f * hop + win] * window for f in range(frames)])
+    power = np.abs(np.fft.rfft(framed, n_fft)) ** 2
+    mel = lambda hz: 2595.0 * np.log10(1.0 + hz / 700.0)
+    edges = 700.0 * (10 ** (np.linspace(0.0, mel(8000.0), n_mels + 2) / 2595.0) - 1.0)
+    bins = np.fft.rfftfreq(n_fft, 1.0 / 16000)
+    lower, centre, upper = edges[:-2, None], edges[1:-1, None], edges[2:, None]
+    bands = np.maximum(0.0, np.minimum((bins - lower) / (centre - lower), (upper - bins) / (upper - centre)))
+    features = np.log10(power @ bands.T + 1e-10)
+    stacked = np.concatenate([features[k:k + rows] for k in range(stack)], axis=1)
+    return stacked.astype(np.float32).reshape(shape)
+
+
 def photo(root, archive, spec, shape):
     """A picture the package ships (`file` in its wheel, or in the wheel of
     `package` when it ships none), resized to the input's height and width,
@@ -195,6 +220,29 @@ def numpy_type(session_input):
     }[session_input.type]
 
 
+def sensitivity(session, feeds, results, relative):
+    """How far onnxruntime's own answer moves when its float inputs move
+    by `relative` (each element up or down, seeded): per output, the lowest
+    cosine similarity to the answer over a few such moves. For a model
+    whose answer hangs on its last float bits (a long recurrence quantized
+    at every step), this is the closeness anyone can ask of another
+    runtime."""
+    rng = np.random.default_rng(1)
+    lowest = {name: 1.0 for name in results}
+    for _ in range(4):
+        moved = {
+            name: (value * (1 + relative * rng.choice([-1.0, 1.0], value.shape))).astype(value.dtype)
+            if np.issubdtype(value.dtype, np.floating) else value
+            for name, value in feeds.items()
+        }
+        names = list(results)
+        for name, value in zip(names, session.run(names, moved)):
+            a, b = results[name].ravel().astype(np.float64), value.ravel().astype(np.float64)
+            cosine = float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
+            lowest[name] = min(lowest[name], cosine)
+    return lowest
+
+
 def references(root, archive, entry, model, out):
     """Runs onnxruntime for each call of an entry and writes the files."""
     options = ort.SessionOptions()
@@ -214,6 +262,8 @@ def references(root, archive, entry, model, out):
                 feeds[name] = np.array(spec["value"], dtype=numpy_type(declared[name]))
             elif spec["kind"] == "audio":
                 feeds[name] = audio(rng, spec["shape"], call, spec.get("scale", 1.0))
+            elif spec["kind"] == "log_mel":
+                feeds[name] = log_mel(rng, spec, spec["shape"], call)
             elif spec["kind"] == "image":
                 feeds[name] = image(rng, spec["shape"])
             elif spec["kind"] == "photo":
@@ -241,6 +291,8 @@ def references(root, archive, entry, model, out):
                 # np.ascontiguousarray, which makes a scalar 1-d.
                 np.save(out / file, np.asarray(value).copy(order="C"))
                 record["inputs" if role == "in" else "outputs"].append({"name": name, "file": file})
+        if "sensitivity" in entry:
+            record["sensitivity"] = sensitivity(session, feeds, results, entry["sensitivity"])
         calls.append(record)
         carried = {to: results[frm] for frm, to in entry.get("state", {}).items()}
     (out / "calls.json").write_text(json.dumps({"calls": calls}, indent=1))

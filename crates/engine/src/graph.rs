@@ -58,6 +58,7 @@ pub(crate) fn operators_of(graph: &GraphProto, framework: &tract_onnx::Onnx) -> 
                         || crate::sequences::OPERATORS.contains(&op_type.as_str())
                 }
                 "ai.onnx.ml" => framework.op_register.0.contains_key(&op_type),
+                "com.microsoft" => crate::contrib::OPERATORS.contains(&op_type.as_str()),
                 _ => false,
             },
             domain,

@@ -8,6 +8,7 @@
 
 mod batch_one;
 mod bind_symbols;
+pub mod contrib;
 mod control_flow;
 mod describe;
 mod error;

@@ -11,6 +11,7 @@ use tract_onnx::tract_hir::infer::InferenceModel;
 use tract_onnx::tract_hir::internal::Factoid as _;
 
 use crate::batch_one;
+use crate::contrib;
 use crate::control_flow;
 use crate::describe::{
     describe, describe_declared_outputs, describe_inferred_inputs, one_column_per_class,
@@ -29,8 +30,8 @@ use crate::types::{
 use crate::validate;
 use crate::wiring;
 
-/// tract's ONNX parser, with wasmodel's ONNX-ML operators and `If`
-/// registered.
+/// tract's ONNX parser, with wasmodel's ONNX-ML operators, onnxruntime's
+/// operators of ours ([`contrib`](crate::contrib)) and `If` registered.
 ///
 /// Declared shapes of intermediate values (`value_info`) are ignored:
 /// exporters write them as formulas over their own symbols
@@ -42,6 +43,7 @@ pub fn onnx() -> tract_onnx::Onnx {
         .with_ignore_value_info(true)
         .with_ignore_output_shapes(true);
     onnx_ml::register(&mut framework);
+    contrib::register(&mut framework);
     framework
         .op_register
         .insert("If", control_flow::if_then_else);

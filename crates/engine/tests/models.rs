@@ -222,6 +222,18 @@ fn the_kernels_shape_classes_match_onnxruntime_natively() {
 }
 
 #[test]
+fn onnxruntimes_own_operators_match_it_natively() {
+    // com.microsoft operators as onnxruntime's quantizer writes them
+    // (models/contrib_cases.py): DynamicQuantizeLSTM forward, backwards
+    // and both ways, with sequence lengths, peepholes, clip and input_forget.
+    let checked = check_all("tests/fixtures/contrib", "tests/fixtures/contrib");
+    assert_eq!(
+        checked, 3,
+        "expected the three cases of tests/fixtures/contrib/"
+    );
+}
+
+#[test]
 fn what_the_onnx_ml_operators_do_not_implement_is_refused_by_name() {
     let dir = repo().join("tests/fixtures/onnx_ml/refused");
     let mut checked = 0;

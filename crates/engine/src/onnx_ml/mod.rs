@@ -17,10 +17,10 @@
 //! attribute ([`attributes::Attributes`]).
 
 mod array_feature_extractor;
-mod attributes;
+pub(crate) mod attributes;
 mod class_labels;
 mod encoders;
-mod kernel;
+pub(crate) mod kernel;
 mod linear;
 mod log_sum_exp;
 mod post_transform;
