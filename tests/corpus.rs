@@ -17,22 +17,15 @@
 //! it. Without it this test says so and passes, except under CI, where it
 //! fails.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use wasmodel::check::compare::compare;
 use wasmodel::{LoadOptions, Tensor};
 
 use crate::support::{build_and_load, repo};
 
-fn corpus_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("WASMODEL_CORPUS") {
-        return PathBuf::from(dir);
-    }
-    let cache = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache"));
-    cache.join("wasmodel/corpus")
-}
+#[path = "../benches/common/corpus_dir.rs"]
+mod corpus_dir;
 
 fn read_json(path: &Path) -> serde_json::Value {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
@@ -190,7 +183,7 @@ fn cosine(a: &Tensor, b: &Tensor) -> Option<f64> {
 
 #[test]
 fn real_models_build_as_shipped_and_answer_as_onnxruntime() {
-    let corpus = corpus_dir();
+    let corpus = corpus_dir::corpus_dir().expect("HOME is not set: set WASMODEL_CORPUS");
     let manifest = read_json(&repo().join("models/corpus/corpus.json"));
     if !corpus.join("refs").is_dir() {
         assert!(

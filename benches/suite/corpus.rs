@@ -17,7 +17,7 @@
 //!   a freshly loaded model (planning natively), each against a warm
 //!   `predict`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, bail};
 use wasmodel::{ComponentBuilder, LoadOptions};
@@ -78,17 +78,6 @@ pub struct RowResult {
 
 /// Where `models/corpus/fetch.py` put the corpus: `$WASMODEL_CORPUS`, else
 /// the user's cache.
-fn corpus_dir() -> anyhow::Result<PathBuf> {
-    if let Some(dir) = std::env::var_os("WASMODEL_CORPUS") {
-        return Ok(PathBuf::from(dir));
-    }
-    let cache = match std::env::var_os("XDG_CACHE_HOME") {
-        Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(std::env::var_os("HOME").context("HOME is not set")?).join(".cache"),
-    };
-    Ok(cache.join("wasmodel/corpus"))
-}
-
 pub fn measure(bench: Bench<'_>, row: &Row) -> anyhow::Result<RowResult> {
     let Bench {
         repo,
@@ -97,7 +86,8 @@ pub fn measure(bench: Bench<'_>, row: &Row) -> anyhow::Result<RowResult> {
         settings,
         ..
     } = bench;
-    let path = corpus_dir()?
+    let path = super::corpus_dir::corpus_dir()
+        .context("HOME is not set: set WASMODEL_CORPUS")?
         .join("models")
         .join(format!("{}.onnx", row.id));
     if !path.exists() {

@@ -68,6 +68,8 @@ use wasmodel::{
 };
 
 mod corpus;
+#[path = "../common/corpus_dir.rs"]
+mod corpus_dir;
 mod engines;
 mod heap;
 mod http;
