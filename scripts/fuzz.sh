@@ -77,7 +77,11 @@ if $coverage; then
     done
     exit 0
 fi
-echo "==> building the fuzz targets (coverage-instrumented; minutes, once)" >&2
+# The fuzz targets are linted as they are built (`-D warnings`), as
+# scripts/test.sh lints the workspace.
+# shellcheck source=scripts/lint-env.sh
+source scripts/lint-env.sh
+echo "==> building the fuzz targets with clippy's lints (coverage-instrumented; minutes, once)" >&2
 "${FUZZ[@]}" build -s none
 
 # onnx_load's seeds: every committed model under 200 kB.
