@@ -27,19 +27,12 @@ scripts/setup.sh --tests
 step "cargo fmt --check (workspace and fuzz targets)"
 cargo fmt --all -- --check
 (cd fuzz && cargo fmt -- --check)
-# One compile serves the lints and the tests (scripts/lint-env.sh): clippy
-# lints this workspace's crates while they are built for the tests, instead
-# of `cargo clippy` checking every dependency once more.
-# shellcheck source=scripts/lint-env.sh
-source scripts/lint-env.sh
-step "cargo test --no-run: build the tests and the benchmarks, all features, with clippy's lints (host, engine, both guest flavours)"
-cargo test --workspace --all-features --release --no-run
-# What `cargo clippy --all-targets` adds: the benchmarks (built, not run).
-cargo test --workspace --all-features --release --no-run --benches
+step "cargo clippy (host, engine, both guest flavours)"
+cargo clippy --workspace --all-targets --all-features --release -- -D warnings
 step "reference outputs still match onnxruntime"
 .venv/bin/python models/reference.py --check
 step "cargo test"
-cargo test --workspace --all-features --release
+cargo test --workspace --release
 step "python package tests (pytest)"
 (cd python && WASMODEL_BIN="$PWD/../target/release/wasmodel" ../.venv/bin/python -m pytest -q)
 step "Node and browser tests (jco, headless Chromium)"
