@@ -6,6 +6,7 @@
 
 use std::io::Read as _;
 use std::net::{SocketAddr, TcpListener};
+use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -118,11 +119,16 @@ pub(crate) fn spin_cli() -> Option<PathBuf> {
     })
 }
 
-/// `spin up` of a manifest, killed when dropped.
+/// `spin up` of a manifest, killed when dropped with the `spin trigger
+/// http` it starts: they are a process group of their own, and killing
+/// `spin up` alone left its trigger serving (and holding 550 MB) after the
+/// tests.
 pub(crate) struct SpinUp(Child);
 
 impl Drop for SpinUp {
     fn drop(&mut self) {
+        let group = format!("-{}", self.0.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
@@ -138,6 +144,7 @@ pub(crate) fn spin_up(spin: &Path, manifest: &Path, probe: &str) -> (SpinUp, Tes
         .port();
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let mut child = Command::new(spin)
+        .process_group(0)
         .arg("up")
         .arg("--from")
         .arg(manifest)
