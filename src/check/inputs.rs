@@ -1,8 +1,9 @@
 //! Made-up inputs that respect a model's declared inputs: every dynamic
 //! dimension `rows` long, numbers drawn from a seeded generator, text drawn
-//! from the categories the model's encoders know.
+//! from the categories the model's encoders know, or made of the words its
+//! text pipelines count.
 
-use wasmodel_engine::graph::{GraphProto, input_categories, shape_giving_inputs};
+use wasmodel_engine::graph::{GraphProto, input_categories, shape_giving_inputs, text_vocabulary};
 
 use crate::{ElementType, Error, ModelInfo, Tensor, TensorData};
 
@@ -52,6 +53,27 @@ pub fn sample_inputs(
                 }
                 ElementType::String => {
                     let mut categories = input_categories(graph, &input.name);
+                    let words = text_vocabulary(graph);
+                    if categories.is_empty() && !words.is_empty() {
+                        // Texts of 2 to 9 of the words, some capitalized.
+                        categories = (0..16)
+                            .map(|_| {
+                                let n = 2 + random.below(8) as usize;
+                                (0..n)
+                                    .map(|_| {
+                                        let word =
+                                            &words[random.below(words.len() as u64) as usize];
+                                        if random.below(4) == 0 {
+                                            word.to_uppercase()
+                                        } else {
+                                            word.clone()
+                                        }
+                                    })
+                                    .collect::<Vec<_>>()
+                                    .join(" ")
+                            })
+                            .collect();
+                    }
                     if categories.is_empty() {
                         categories = vec!["a".into(), "b".into(), "c".into()];
                     }

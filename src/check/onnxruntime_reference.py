@@ -17,6 +17,7 @@ models/reference.py, which writes the test fixtures the same way.
 
 import json
 import math
+import os
 import sys
 
 DTYPES = {"f32": "float32", "f64": "float64", "i32": "int32", "i64": "int64",
@@ -43,6 +44,12 @@ def run(path, inputs):
     import numpy as np
     import onnxruntime
 
+    # onnxruntime's StringNormalizer (scikit-learn's text pipelines) needs
+    # the en_US.UTF-8 locale; a venv may carry it in its own `locale`
+    # directory (wasmodel's scripts/setup.sh --tests puts it there).
+    venv_locales = os.path.join(sys.prefix, "locale")
+    if "LOCPATH" not in os.environ and os.path.isdir(venv_locales):
+        os.environ["LOCPATH"] = venv_locales
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = 1
     session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])

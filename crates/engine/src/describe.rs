@@ -25,10 +25,18 @@ pub(crate) fn describe(
     outlets
         .iter()
         .map(|&outlet| {
-            let name = model
-                .outlet_label(outlet)
-                .unwrap_or(&model.node(outlet.node).name)
-                .to_owned();
+            // An input is its source node, named as the file names it. Its
+            // outlet may carry another label: tract moves the label of a
+            // no-op it removes (skl2onnx's `Reshape(X, [-1])` of a [N] text
+            // input) onto the value it passed on.
+            let name = if role == "input" {
+                model.node(outlet.node).name.clone()
+            } else {
+                model
+                    .outlet_label(outlet)
+                    .unwrap_or(&model.node(outlet.node).name)
+                    .to_owned()
+            };
             let fact = model
                 .outlet_fact(outlet)
                 .map_err(|e| LoadError::Unsupported(error_chain(&e)))?;

@@ -58,7 +58,10 @@ pub(crate) fn operators_of(graph: &GraphProto, framework: &tract_onnx::Onnx) -> 
                         || crate::sequences::OPERATORS.contains(&op_type.as_str())
                 }
                 "ai.onnx.ml" => framework.op_register.0.contains_key(&op_type),
-                "com.microsoft" => crate::contrib::OPERATORS.contains(&op_type.as_str()),
+                "com.microsoft" => {
+                    crate::contrib::OPERATORS.contains(&op_type.as_str())
+                        || crate::text::MICROSOFT_OPERATORS.contains(&op_type.as_str())
+                }
                 _ => false,
             },
             domain,
@@ -111,6 +114,26 @@ pub fn input_categories(graph: &GraphProto, input: &str) -> Vec<String> {
         }
     }
     categories.into_iter().collect()
+}
+
+/// The words of the model's text pipelines: the strings in the pools of
+/// its `TfIdfVectorizer` nodes (words, or characters for a character
+/// analyzer), in the order first seen, for made-up texts that hit them.
+pub fn text_vocabulary(graph: &GraphProto) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    let mut words = Vec::new();
+    for node in graph.node.iter().filter(|n| n.op_type == "TfIdfVectorizer") {
+        for attribute in node.attribute.iter().filter(|a| a.name == "pool_strings") {
+            for word in attribute.strings.iter() {
+                if let Ok(word) = String::from_utf8(word.clone())
+                    && seen.insert(word.clone())
+                {
+                    words.push(word);
+                }
+            }
+        }
+    }
+    words
 }
 
 /// Where an operator takes a shape, axes or lengths from an input: an

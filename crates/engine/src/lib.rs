@@ -12,6 +12,7 @@ pub mod contrib;
 mod control_flow;
 mod describe;
 mod error;
+mod flatten;
 pub mod graph;
 mod index_check;
 #[cfg(feature = "json")]
@@ -23,6 +24,7 @@ pub mod onnx_ml;
 mod plans;
 mod sequences;
 mod shape_guard;
+pub mod text;
 mod types;
 mod validate;
 mod wiring;

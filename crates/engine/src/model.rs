@@ -17,6 +17,7 @@ use crate::describe::{
     describe, describe_declared_outputs, describe_inferred_inputs, one_column_per_class,
 };
 use crate::error::{InputError, InputErrorKind, LoadError, PredictError};
+use crate::flatten;
 use crate::graph;
 use crate::index_check::{self, IndexOutOfRange};
 use crate::load_options::LoadOptions;
@@ -24,6 +25,7 @@ use crate::onnx_ml;
 use crate::plans::{self, PlanError, ShapePlans, describe_shapes, shapes_ahead};
 use crate::sequences;
 use crate::shape_guard::ShapeGuard;
+use crate::text;
 use crate::types::{
     ClassLabels, Dimension, ElementType, ModelInfo, Tensor, TensorData, TensorInfo,
 };
@@ -31,7 +33,8 @@ use crate::validate;
 use crate::wiring;
 
 /// tract's ONNX parser, with wasmodel's ONNX-ML operators, onnxruntime's
-/// operators of ours ([`contrib`](crate::contrib)) and `If` registered.
+/// operators of ours ([`contrib`](crate::contrib)), the text operators
+/// ([`text`](crate::text)), `If` and `Flatten` registered.
 ///
 /// Declared shapes of intermediate values (`value_info`) are ignored:
 /// exporters write them as formulas over their own symbols
@@ -44,9 +47,11 @@ pub fn onnx() -> tract_onnx::Onnx {
         .with_ignore_output_shapes(true);
     onnx_ml::register(&mut framework);
     contrib::register(&mut framework);
+    text::register(&mut framework);
     framework
         .op_register
         .insert("If", control_flow::if_then_else);
+    framework.op_register.insert("Flatten", flatten::flatten);
     framework
 }
 

@@ -234,6 +234,15 @@ fn onnxruntimes_own_operators_match_it_natively() {
 }
 
 #[test]
+fn the_text_operators_match_onnxruntime_natively() {
+    // One node at a time (models/text_cases.py): StringNormalizer's stop
+    // words and case (every cased code point below U+30000), Tokenizer's
+    // separators and marks, TfIdfVectorizer's skips and weights.
+    let checked = check_all("tests/fixtures/text", "tests/fixtures/text");
+    assert_eq!(checked, 6, "expected the six cases of tests/fixtures/text/");
+}
+
+#[test]
 fn what_the_onnx_ml_operators_do_not_implement_is_refused_by_name() {
     let dir = repo().join("tests/fixtures/onnx_ml/refused");
     let mut checked = 0;
