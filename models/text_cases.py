@@ -62,8 +62,41 @@ def case(stem, nodes, inputs, outputs, feeds):
     return stem
 
 
+def refused():
+    """Models the engine refuses when it loads them, with the words its
+    message must contain (tests/fixtures/text/refused/)."""
+    S, F = TensorProto.STRING, TensorProto.FLOAT
+    dir = CASES / "refused"
+    dir.mkdir(parents=True, exist_ok=True)
+    for stem, node, output, message in [
+        # scikit-learn's default pattern as written, not as skl2onnx writes it.
+        ("tokenizer_custom_pattern",
+         helper.make_node("Tokenizer", ["x"], ["y"], domain="com.microsoft", mark=0,
+                          pad_value="#", mincharnum=1, tokenexp="(?u)\\b\\w\\w+\\b"),
+         ("y", S, [None, None]), "is not supported"),
+        ("normalizer_turkish_locale",
+         helper.make_node("StringNormalizer", ["x"], ["y"], case_change_action="LOWER",
+                          locale="tr_TR"),
+         ("y", S, [None]), "is not supported"),
+        ("tfidf_too_wide",
+         helper.make_node("TfIdfVectorizer", ["x"], ["y"], mode="TF", min_gram_length=1,
+                          max_gram_length=1, max_skip_count=0, ngram_counts=[0],
+                          ngram_indexes=[1 << 30], pool_strings=["a"]),
+         ("y", F, [None]), "supported"),
+    ]:
+        graph = helper.make_graph([node], stem, [helper.make_tensor_value_info("x", S, [None])],
+                                  [helper.make_tensor_value_info(*output)])
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21),
+                                                        helper.make_opsetid("com.microsoft", 1)],
+                                  producer_name="models/text_cases.py", ir_version=10)
+        onnx.save(model, dir / f"{stem}.onnx")
+        (dir / f"{stem}.json").write_text(json.dumps({"message": message}) + "\n")
+        print(f"wrote tests/fixtures/text/refused/{stem}.onnx")
+
+
 def main():
     CASES.mkdir(parents=True, exist_ok=True)
+    refused()
     S, I, F = TensorProto.STRING, TensorProto.INT64, TensorProto.FLOAT
     # Every code point with a case (Python's full mappings change it), and
     # every 97th of the others: code points of Unicode 14, the version of

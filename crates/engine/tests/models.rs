@@ -244,7 +244,25 @@ fn the_text_operators_match_onnxruntime_natively() {
 
 #[test]
 fn what_the_onnx_ml_operators_do_not_implement_is_refused_by_name() {
-    let dir = repo().join("tests/fixtures/onnx_ml/refused");
+    let checked = check_refused("tests/fixtures/onnx_ml/refused");
+    assert!(checked >= 4, "checked {checked}");
+}
+
+#[test]
+fn what_the_text_operators_do_not_implement_is_refused_by_name() {
+    // A custom token pattern, a Turkish locale, an output too wide
+    // (models/text_cases.py).
+    let checked = check_refused("tests/fixtures/text/refused");
+    assert_eq!(
+        checked, 3,
+        "expected the three cases of tests/fixtures/text/refused/"
+    );
+}
+
+/// Loads every model in `dir` (relative to the repository), each of which
+/// must be refused with the words its JSON file gives; how many it loaded.
+fn check_refused(dir: &str) -> usize {
+    let dir = repo().join(dir);
     let mut checked = 0;
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
@@ -261,7 +279,7 @@ fn what_the_onnx_ml_operators_do_not_implement_is_refused_by_name() {
         }
         checked += 1;
     }
-    assert!(checked >= 4, "checked {checked}");
+    checked
 }
 
 #[test]

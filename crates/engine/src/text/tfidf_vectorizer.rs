@@ -28,6 +28,10 @@ enum Mode {
     TfIdf,
 }
 
+/// The widest output taken: an index past it would make every row that
+/// wide (scikit-learn's vocabularies number their n-grams from 0).
+const MAX_COLUMNS: usize = 1 << 24;
+
 /// A token of the pool.
 #[derive(Debug)]
 enum Token {
@@ -80,7 +84,7 @@ pub(crate) fn tfidf_vectorizer(
             };
             let positive = |name: &str, min: i64| -> TractResult<usize> {
                 match a.opt::<i64>(name)? {
-                    Some(v) if v >= min => Ok(v as usize),
+                    Some(v) if v >= min && usize::try_from(v).is_ok() => Ok(v as usize),
                     other => a.bail(name, format!("expected at least {min}, got {other:?}")),
                 }
             };
@@ -171,6 +175,9 @@ pub(crate) fn tfidf_vectorizer(
                 }
             }
             let columns = indexes.iter().copied().max().unwrap_or(0) as usize + 1;
+            a.ensure("ngram_indexes", columns <= MAX_COLUMNS, || {
+                format!("an output of {columns} columns is more than the {MAX_COLUMNS} supported")
+            })?;
             Ok(TfIdfVectorizer {
                 mode,
                 min_n,
@@ -191,7 +198,9 @@ impl TfIdfVectorizer {
     /// token is its number in the vocabulary, `None` if it is not in it.
     fn count(&self, row: &[Option<u32>], out: &mut [f32]) {
         let mut gram = Vec::with_capacity(self.max_n);
-        for distance in 1..=self.max_skip + 1 {
+        // No n-gram of two or more fits a distance of the row's length.
+        let farthest = self.max_skip.saturating_add(1).min(row.len().max(1));
+        for distance in 1..=farthest {
             let shortest = if distance == 1 {
                 self.min_n
             } else {
@@ -199,7 +208,10 @@ impl TfIdfVectorizer {
             };
             for start in 0..row.len() {
                 for n in shortest..=self.max_n {
-                    if start + (n - 1) * distance >= row.len() {
+                    let last = (n - 1)
+                        .checked_mul(distance)
+                        .and_then(|span| span.checked_add(start));
+                    if last.is_none_or(|last| last >= row.len()) {
                         break;
                     }
                     gram.clear();
