@@ -99,6 +99,19 @@ pub(crate) fn string_normalizer(
     )
 }
 
+impl StringNormalizer {
+    fn is_stopword(&self, text: &str) -> bool {
+        if self.stopwords.is_empty() {
+            false
+        } else if self.case_sensitive {
+            self.stopwords.contains(text)
+        } else {
+            let lower: String = text.chars().map(case::lower).collect();
+            self.stopwords.contains(&lower)
+        }
+    }
+}
+
 /// Whether a shape is one `StringNormalizer` takes: `[C]` or `[1, C]`.
 fn check_shape(shape: &[TDim]) -> TractResult<()> {
     let ok = match shape {
@@ -147,15 +160,7 @@ impl Kernel for StringNormalizer {
         let strings = x.try_as_plain_ram()?.as_slice::<String>()?;
         let mut kept: Vec<String> = strings
             .iter()
-            .filter(|s| {
-                self.stopwords.is_empty()
-                    || !if self.case_sensitive {
-                        self.stopwords.contains(s.as_str())
-                    } else {
-                        self.stopwords
-                            .contains(&s.chars().map(case::lower).collect::<String>())
-                    }
-            })
+            .filter(|s| !self.is_stopword(s))
             .map(|s| match self.case_change {
                 CaseChange::None => s.clone(),
                 CaseChange::Lower => s.chars().map(case::lower).collect(),

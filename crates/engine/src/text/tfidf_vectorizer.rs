@@ -32,11 +32,25 @@ enum Mode {
 /// wide (scikit-learn's vocabularies number their n-grams from 0).
 const MAX_COLUMNS: usize = 1 << 24;
 
-/// A token of the pool.
+/// The pool's distinct tokens, numbered: strings or integers.
 #[derive(Debug)]
-enum Token {
-    Text(String),
-    Int(i64),
+enum Vocabulary {
+    Texts(HashMap<String, u32>),
+    Ints(HashMap<i64, u32>),
+}
+
+/// Each item's number (its first occurrence's rank among distinct items),
+/// and the numbering.
+fn number<T: std::hash::Hash + Eq>(items: Vec<T>) -> (Vec<u32>, HashMap<T, u32>) {
+    let mut numbering = HashMap::new();
+    let numbers = items
+        .into_iter()
+        .map(|item| {
+            let next = numbering.len() as u32;
+            *numbering.entry(item).or_insert(next)
+        })
+        .collect();
+    (numbers, numbering)
 }
 
 #[derive(Debug)]
@@ -45,15 +59,11 @@ struct TfIdfVectorizer {
     min_n: usize,
     max_n: usize,
     max_skip: usize,
-    /// Every token of the pool's n-grams, numbered (strings or integers).
-    texts: HashMap<String, u32>,
-    ints: HashMap<i64, u32>,
+    vocabulary: Vocabulary,
     /// Each n-gram of the pool with a length from `min_n` to `max_n`, as
     /// token numbers: its output column and weight.
     pool: HashMap<Vec<u32>, (usize, f32)>,
     columns: usize,
-    /// Whether the pool is strings (else integers).
-    strings: bool,
 }
 
 pub(crate) fn tfidf_vectorizer(
@@ -101,10 +111,16 @@ pub(crate) fn tfidf_vectorizer(
                 !indexes.is_empty() && indexes.iter().all(|&i| i >= 0),
                 || "must be non-empty and non-negative".into(),
             )?;
-            let (items, strings): (Vec<Token>, bool) = match a.strings("pool_strings")? {
-                Some(pool) => (pool.into_iter().map(Token::Text).collect(), true),
+            let (items, vocabulary) = match a.strings("pool_strings")? {
+                Some(pool) => {
+                    let (items, numbering) = number(pool);
+                    (items, Vocabulary::Texts(numbering))
+                }
                 None => match a.opt_list::<i64>("pool_int64s")? {
-                    Some(pool) => (pool.into_iter().map(Token::Int).collect(), false),
+                    Some(pool) => {
+                        let (items, numbering) = number(pool);
+                        (items, Vocabulary::Ints(numbering))
+                    }
                     None => {
                         return a.bail("pool_strings", "pool_strings or pool_int64s is required");
                     }
@@ -117,8 +133,6 @@ pub(crate) fn tfidf_vectorizer(
                 })?;
             }
             // `ngram_counts[k]`: where the (k + 1)-grams start in the pool.
-            let mut texts: HashMap<String, u32> = HashMap::new();
-            let mut ints: HashMap<i64, u32> = HashMap::new();
             let mut pool = HashMap::new();
             let mut id = 0usize;
             for (k, &start) in counts.iter().enumerate() {
@@ -156,20 +170,13 @@ pub(crate) fn tfidf_vectorizer(
                     if !(min_n..=max_n).contains(&n) {
                         continue;
                     }
-                    let numbers: Vec<u32> = gram
-                        .iter()
-                        .map(|token| {
-                            let next = (texts.len() + ints.len()) as u32;
-                            match token {
-                                Token::Text(t) => *texts.entry(t.clone()).or_insert(next),
-                                Token::Int(i) => *ints.entry(*i).or_insert(next),
-                            }
-                        })
-                        .collect();
-                    if pool.insert(numbers, (column as usize, weight)).is_some() {
+                    if pool
+                        .insert(gram.to_vec(), (column as usize, weight))
+                        .is_some()
+                    {
                         return a.bail(
-                            "pool_strings",
-                            format!("the n-gram {gram:?} is in the pool twice"),
+                            "ngram_counts",
+                            format!("the pool holds its {id}th n-gram twice"),
                         );
                     }
                 }
@@ -183,11 +190,9 @@ pub(crate) fn tfidf_vectorizer(
                 min_n,
                 max_n,
                 max_skip,
-                texts,
-                ints,
+                vocabulary,
                 pool,
                 columns,
-                strings,
             })
         },
     )
@@ -236,14 +241,6 @@ impl TfIdfVectorizer {
             }
         }
     }
-
-    fn text_number(&self, token: &str) -> Option<u32> {
-        self.texts.get(token).copied()
-    }
-
-    fn int_number(&self, token: i64) -> Option<u32> {
-        self.ints.get(&token).copied()
-    }
 }
 
 impl Kernel for TfIdfVectorizer {
@@ -287,23 +284,23 @@ impl Kernel for TfIdfVectorizer {
         };
         let view = x.try_as_plain_ram()?;
         // Tokens of the other kind than the pool's match nothing.
-        let tokens: Option<Vec<Option<u32>>> = match (x.datum_type(), self.strings) {
-            (DatumType::String, true) => Some(
+        let tokens: Option<Vec<Option<u32>>> = match (&self.vocabulary, x.datum_type()) {
+            (Vocabulary::Texts(numbering), DatumType::String) => Some(
                 view.as_slice::<String>()?
                     .iter()
-                    .map(|s| self.text_number(s))
+                    .map(|s| numbering.get(s.as_str()).copied())
                     .collect(),
             ),
-            (DatumType::I64, false) => Some(
+            (Vocabulary::Ints(numbering), DatumType::I64) => Some(
                 view.as_slice::<i64>()?
                     .iter()
-                    .map(|&v| self.int_number(v))
+                    .map(|v| numbering.get(v).copied())
                     .collect(),
             ),
-            (DatumType::I32, false) => Some(
+            (Vocabulary::Ints(numbering), DatumType::I32) => Some(
                 view.as_slice::<i32>()?
                     .iter()
-                    .map(|&v| self.int_number(v.into()))
+                    .map(|&v| numbering.get(&i64::from(v)).copied())
                     .collect(),
             ),
             _ => None,

@@ -126,15 +126,11 @@ impl Tokenizer {
                 .char_indices()
                 .map(|(i, c)| &text[i..i + c.len_utf8()])
                 .collect(),
-            Mode::WordRuns => {
-                if text.chars().count() < self.min_chars {
-                    return Vec::new();
-                }
-                text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-                    .filter(|run| !run.is_empty())
-                    .filter(long_enough)
-                    .collect()
-            }
+            Mode::WordRuns => text
+                .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .filter(|run| !run.is_empty())
+                .filter(long_enough)
+                .collect(),
             Mode::Separators(separators) => {
                 let mut pieces = vec![text];
                 for separator in separators {
@@ -187,19 +183,17 @@ impl Kernel for Tokenizer {
         let strings = x.try_as_plain_ram()?.as_slice::<String>()?;
         let rows: Vec<Vec<&str>> = strings.iter().map(|s| self.tokens(s)).collect();
         let most = rows.iter().map(Vec::len).max().unwrap_or(0);
-        let width = if most > 0 && self.mark {
-            most + 2
-        } else {
-            most
-        };
+        // No marks when no string has a token.
+        let marks = most > 0 && self.mark;
+        let width = if marks { most + 2 } else { most };
         let mut out = Vec::with_capacity(rows.len() * width);
         for row in &rows {
             let start = out.len();
-            if most > 0 && self.mark {
+            if marks {
                 out.push("\u{2}".to_string());
             }
             out.extend(row.iter().map(|t| t.to_string()));
-            if most > 0 && self.mark {
+            if marks {
                 out.push("\u{3}".to_string());
             }
             out.resize(start + width, self.pad.clone());
