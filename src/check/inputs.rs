@@ -53,26 +53,8 @@ pub fn sample_inputs(
                 }
                 ElementType::String => {
                     let mut categories = input_categories(graph, &input.name);
-                    let words = text_vocabulary(graph);
-                    if categories.is_empty() && !words.is_empty() {
-                        // Texts of 2 to 9 of the words, some capitalized.
-                        categories = (0..16)
-                            .map(|_| {
-                                let n = 2 + random.below(8) as usize;
-                                (0..n)
-                                    .map(|_| {
-                                        let word =
-                                            &words[random.below(words.len() as u64) as usize];
-                                        if random.below(4) == 0 {
-                                            word.to_uppercase()
-                                        } else {
-                                            word.clone()
-                                        }
-                                    })
-                                    .collect::<Vec<_>>()
-                                    .join(" ")
-                            })
-                            .collect();
+                    if categories.is_empty() {
+                        categories = made_up_texts(&text_vocabulary(graph), &mut random);
                     }
                     if categories.is_empty() {
                         categories = vec!["a".into(), "b".into(), "c".into()];
@@ -87,6 +69,30 @@ pub fn sample_inputs(
                 }
             };
             Ok(Tensor::new(input.name.clone(), shape, data))
+        })
+        .collect()
+}
+
+/// Sixteen texts of 2 to 9 of `words`, some in capitals; none without
+/// words.
+fn made_up_texts(words: &[String], random: &mut SplitMix64) -> Vec<String> {
+    if words.is_empty() {
+        return Vec::new();
+    }
+    (0..16)
+        .map(|_| {
+            let n = 2 + random.below(8) as usize;
+            let text: Vec<String> = (0..n)
+                .map(|_| {
+                    let word = &words[random.below(words.len() as u64) as usize];
+                    if random.below(4) == 0 {
+                        word.to_uppercase()
+                    } else {
+                        word.clone()
+                    }
+                })
+                .collect();
+            text.join(" ")
         })
         .collect()
 }
