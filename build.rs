@@ -1,14 +1,6 @@
-//! Builds the two flavours of the engine guest (`crates/guest`) and hands
-//! them to `src/` to embed, so `wasmodel build` needs no Rust or wasm
-//! toolchain on the user's machine:
-//! - `engine.wasm`: the predictor, for `wasm32-unknown-unknown` (imports
-//!   nothing);
-//! - `engine-http.wasm`: the HTTP component, for `wasm32-wasip1` (spin-sdk
-//!   needs WASI; `wasmodel build --http` adapts it to the proxy world);
-//! - `engine-relaxed.wasm`, `engine-http-relaxed.wasm`: the same two with
-//!   relaxed SIMD's fused multiply-add in the matrix products, for
-//!   `wasmodel build --relaxed-simd` (they share every dependency's build
-//!   with the two above: only the engine's own crates are built again);
+//! Builds the guests the tests and benchmarks use, with the library's
+//! guest builder (`crates/wasmodel/build/guest.rs`) and into the same
+//! target directory as the engines, so they share spin-sdk's build:
 //! - `hello-http.wasm` (`crates/hello-http`): a hello-world HTTP
 //!   component, the baseline of `benches/suite`;
 //! - `faulty-http.wasm` (`crates/faulty-http`): an HTTP component that
@@ -17,127 +9,39 @@
 //! - `example-spin-app.wasm` (`examples/spin-app`): a user's Spin app that
 //!   imports a model's predictor, for `tests/spin_app.rs`.
 //!
-//! `build/guest.rs` runs cargo for them with whichever wasm toolchain this
-//! machine has (rustup's targets, or Debian's `rustc-web`). The four
-//! engines are written zlib-compressed (`engine.wasm.zlib`, ...), which
-//! takes the `wasmodel` binary's share of them from about 78 MB to 17 MB;
-//! `src/engines.rs` inflates one when a build first needs it.
-//!
-//! Each guest's `prebuilt_var` below (`WASMODEL_ENGINE_WASM`,
-//! `WASMODEL_HTTP_ENGINE_WASM`, `WASMODEL_RELAXED_ENGINE_WASM`,
-//! `WASMODEL_RELAXED_HTTP_ENGINE_WASM`, ...) set to a wasm file skips that
-//! build and embeds the file instead (for packagers who build the engines
-//! separately).
-//!
-//! It also lists the WIT files under `wit/` for `src/wit.rs` to embed.
+//! Each one's variable below (`WASMODEL_HELLO_HTTP_WASM`, ...) set to a
+//! wasm file skips its build and uses the file instead.
 
 use std::env;
 use std::path::{Path, PathBuf};
 
-#[path = "build/guest.rs"]
+#[path = "crates/wasmodel/build/guest.rs"]
 mod guest;
 
-/// One wasm guest to build.
-struct Guest {
-    package: &'static str,
-    /// Cargo features that select the flavour, comma-separated, if any.
-    feature: &'static str,
-    target: &'static str,
-    /// Guest-only flags: wasm SIMD for tract's kernels, plus the target's.
-    rustflags: &'static str,
-    /// File name in `OUT_DIR`, embedded by `src/engines.rs` (or the tests).
-    output: &'static str,
-    /// Whether `output` is written zlib-compressed, with `.zlib` appended.
-    compressed: bool,
-    /// Environment variable naming a prebuilt file to use instead.
-    prebuilt_var: &'static str,
-}
-
-const GUESTS: [Guest; 7] = [
-    Guest {
-        package: "wasmodel-guest",
-        feature: "predictor",
-        target: "wasm32-unknown-unknown",
-        // No source of randomness: the component imports nothing, so there
-        // is none to have.
-        rustflags: "-C target-feature=+simd128 --cfg getrandom_backend=\"unsupported\"",
-        output: "engine.wasm",
-        compressed: true,
-        prebuilt_var: "WASMODEL_ENGINE_WASM",
-    },
-    Guest {
-        package: "wasmodel-guest",
-        feature: "http",
-        target: "wasm32-wasip1",
-        rustflags: "-C target-feature=+simd128",
-        output: "engine-http.wasm",
-        compressed: true,
-        prebuilt_var: "WASMODEL_HTTP_ENGINE_WASM",
-    },
-    Guest {
-        package: "wasmodel-guest",
-        feature: "predictor,relaxed-simd",
-        target: "wasm32-unknown-unknown",
-        rustflags: "-C target-feature=+simd128 --cfg getrandom_backend=\"unsupported\"",
-        output: "engine-relaxed.wasm",
-        compressed: true,
-        prebuilt_var: "WASMODEL_RELAXED_ENGINE_WASM",
-    },
-    Guest {
-        package: "wasmodel-guest",
-        feature: "http,relaxed-simd",
-        target: "wasm32-wasip1",
-        rustflags: "-C target-feature=+simd128",
-        output: "engine-http-relaxed.wasm",
-        compressed: true,
-        prebuilt_var: "WASMODEL_RELAXED_HTTP_ENGINE_WASM",
-    },
-    // The baseline of `benches/suite` (seconds: it shares spin-sdk's
-    // build with the HTTP engine).
-    Guest {
-        package: "wasmodel-hello-http",
-        feature: "",
-        target: "wasm32-wasip1",
-        rustflags: "-C target-feature=+simd128",
-        output: "hello-http.wasm",
-        compressed: false,
-        prebuilt_var: "WASMODEL_HELLO_HTTP_WASM",
-    },
-    // Faults on request, for `tests/serve_faults.rs` (seconds, as above).
-    Guest {
-        package: "wasmodel-faulty-http",
-        feature: "",
-        target: "wasm32-wasip1",
-        rustflags: "-C target-feature=+simd128",
-        output: "faulty-http.wasm",
-        compressed: false,
-        prebuilt_var: "WASMODEL_FAULTY_HTTP_WASM",
-    },
-    // A user's own Spin app that imports a model's predictor, which the
-    // tests plug a model into and serve (seconds: it shares spin-sdk's
-    // build with the HTTP engine).
-    Guest {
-        package: "wasmodel-example-spin-app",
-        feature: "",
-        target: "wasm32-wasip1",
-        rustflags: "-C target-feature=+simd128",
-        output: "example-spin-app.wasm",
-        compressed: false,
-        prebuilt_var: "WASMODEL_EXAMPLE_SPIN_APP_WASM",
-    },
+/// (package, output file in `OUT_DIR`, variable naming a prebuilt file)
+const GUESTS: [(&str, &str, &str); 3] = [
+    (
+        "wasmodel-hello-http",
+        "hello-http.wasm",
+        "WASMODEL_HELLO_HTTP_WASM",
+    ),
+    (
+        "wasmodel-faulty-http",
+        "faulty-http.wasm",
+        "WASMODEL_FAULTY_HTTP_WASM",
+    ),
+    (
+        "wasmodel-example-spin-app",
+        "example-spin-app.wasm",
+        "WASMODEL_EXAMPLE_SPIN_APP_WASM",
+    ),
 ];
 
 fn main() {
     let out_dir = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     let root =
         PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
-    embed_wit(&root, &out_dir);
-    // What the guests are built from.
     for input in [
-        "crates/engine",
-        "crates/kernels",
-        "crates/oip",
-        "crates/guest",
         "crates/hello-http",
         "crates/faulty-http",
         "examples/spin-app",
@@ -146,87 +50,31 @@ fn main() {
     ] {
         println!("cargo:rerun-if-changed={}", root.join(input).display());
     }
-    for guest in &GUESTS {
-        build_guest(guest, &root, &out_dir);
-    }
-}
-
-fn build_guest(guest: &Guest, root: &Path, out_dir: &Path) {
-    println!("cargo:rerun-if-env-changed={}", guest.prebuilt_var);
-    if let Some(prebuilt) = env::var_os(guest.prebuilt_var) {
-        println!("cargo:rerun-if-changed={}", Path::new(&prebuilt).display());
-        return embed(guest, Path::new(&prebuilt), out_dir);
-    }
-
     let target_dir = env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target"))
         .join("engine");
-
-    let built = guest::build(&guest::Spec {
-        root,
-        package: guest.package,
-        feature: guest.feature,
-        target: guest.target,
-        rustflags: guest.rustflags,
-        config: &[],
-        target_dir: &target_dir,
-    })
-    .unwrap_or_else(|why| fail(&why));
-    embed(guest, &built, out_dir);
-}
-
-/// Puts `wasm` into `OUT_DIR` as `guest.output`, compressed if asked.
-fn embed(guest: &Guest, wasm: &Path, out_dir: &Path) {
-    let bytes = std::fs::read(wasm)
-        .unwrap_or_else(|e| fail(&format!("cannot read {}: {e}", wasm.display())));
-    let (out, bytes) = if guest.compressed {
-        (
-            out_dir.join(format!("{}.zlib", guest.output)),
-            miniz_oxide::deflate::compress_to_vec_zlib(&bytes, 6),
-        )
-    } else {
-        (out_dir.join(guest.output), bytes)
-    };
-    if let Err(e) = std::fs::write(&out, bytes) {
-        fail(&format!("cannot write {}: {e}", out.display()));
-    }
-}
-
-/// Writes `wit_files.rs`: every `.wit` file under `wit/` as
-/// `(path relative to wit/, contents)`, sorted, for `src/wit.rs`.
-fn embed_wit(root: &Path, out_dir: &Path) {
-    fn walk(dir: &Path, files: &mut Vec<PathBuf>) {
-        let entries = std::fs::read_dir(dir)
-            .unwrap_or_else(|e| fail(&format!("cannot list {}: {e}", dir.display())));
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                walk(&path, files);
-            } else if path.extension().is_some_and(|e| e == "wit") {
-                files.push(path);
+    for (package, output, prebuilt_var) in GUESTS {
+        println!("cargo:rerun-if-env-changed={prebuilt_var}");
+        let wasm = match env::var_os(prebuilt_var) {
+            Some(prebuilt) => {
+                println!("cargo:rerun-if-changed={}", Path::new(&prebuilt).display());
+                PathBuf::from(prebuilt)
             }
+            None => guest::build(&guest::Spec {
+                root: &root,
+                package,
+                feature: "",
+                target: "wasm32-wasip1",
+                rustflags: "-C target-feature=+simd128",
+                config: &[],
+                target_dir: &target_dir,
+            })
+            .unwrap_or_else(|why| fail(&why)),
+        };
+        if let Err(e) = std::fs::copy(&wasm, out_dir.join(output)) {
+            fail(&format!("cannot copy {} into OUT_DIR: {e}", wasm.display()));
         }
-    }
-    let wit = root.join("wit");
-    println!("cargo:rerun-if-changed={}", wit.display());
-    let mut files = Vec::new();
-    walk(&wit, &mut files);
-    files.sort();
-    let mut code = String::from("&[\n");
-    for file in &files {
-        let relative = file.strip_prefix(&wit).expect("walked from wit/");
-        println!("cargo:rerun-if-changed={}", file.display());
-        code.push_str(&format!(
-            "    ({:?}, include_str!({:?})),\n",
-            relative.display().to_string(),
-            file.display().to_string()
-        ));
-    }
-    code.push(']');
-    let out = out_dir.join("wit_files.rs");
-    if let Err(e) = std::fs::write(&out, code) {
-        fail(&format!("cannot write {}: {e}", out.display()));
     }
 }
 

@@ -1,63 +1,15 @@
-//! wasmodel: compile ONNX models into sandboxed WebAssembly components, and
-//! run them on wasmtime.
+//! The `wasmodel` command's library side: what the CLI (`src/main.rs`)
+//! needs beyond the `wasmodel` library, kept here so the tests and
+//! benchmarks can use it too.
+//! - [`serve`]: the HTTP server of `wasmodel serve` (wasmtime-wasi-http on
+//!   hyper and tokio);
+//! - [`check`]: `wasmodel check`'s steps (made-up inputs, onnxruntime's
+//!   reference, the comparison);
+//! - [`spin_manifest`]: `wasmodel spin add`'s edit of a `spin.toml`.
 //!
-//! ```no_run
-//! use wasmodel::{ComponentBuilder, Runtime, RuntimeOptions, Tensor, TensorData};
-//!
-//! # fn main() -> Result<(), wasmodel::Error> {
-//! // Build once: check the model natively, inject it into the engine,
-//! // pre-initialize, and wrap the result as a component.
-//! let runtime = Runtime::new(RuntimeOptions::default())?;
-//! let onnx = std::fs::read("models/iris.onnx")?;
-//! let built = ComponentBuilder::new("iris").build(&runtime, &onnx)?;
-//!
-//! // Load the component (compiled once, then cached) and predict.
-//! let model = runtime.load(&built.component)?;
-//! let features = Tensor::new("features", vec![1, 4], TensorData::F32(vec![5.1, 3.5, 1.4, 0.2]));
-//! let outputs = model.predict(vec![features])?;
-//! println!("{outputs:?}");
-//! # Ok(())
-//! # }
-//! ```
+//! A program that only builds or runs components needs the `wasmodel`
+//! library alone (see `examples/embed`).
 
-mod bindings;
-mod build_record;
-mod builder;
-mod cache;
 pub mod check;
-mod engines;
-mod error;
-pub mod external_data;
-mod function_cache;
-pub mod inspect;
-mod metrics;
-mod native_load;
-mod precompiled;
-mod runtime;
-mod serve;
+pub mod serve;
 pub mod spin_manifest;
-pub mod tensor_io;
-mod tokio_timer;
-mod vector_state;
-pub mod wit;
-
-pub use build_record::read as read_build_options;
-pub use builder::{
-    BuildStep, BuiltComponent, ComponentBuilder, DEFAULT_BUILD_TIME_LIMIT, Flavour,
-    http_component_from_module,
-};
-pub use cache::{CompileCache, DEFAULT_CACHE_SIZE};
-pub use engines::engine_wasm;
-pub use error::Error;
-pub use external_data::read_model;
-pub use native_load::load_model;
-pub use precompiled::is_precompiled;
-pub use runtime::{Limits, LoadedModel, ModelInstance, Runtime, RuntimeOptions};
-pub use serve::{HttpModel, LogFormat, ServeOptions, Server};
-pub use wasmodel_engine::PLANS_KEPT;
-pub use wasmodel_engine::json;
-pub use wasmodel_engine::{
-    ClassLabels, Dimension, ElementType, InputError, InputErrorKind, LoadError, LoadOptions,
-    ModelInfo, OptionError, Planning, PredictError, Tensor, TensorData, TensorInfo,
-    format_declared_shape, format_shape, graph,
-};

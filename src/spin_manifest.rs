@@ -8,7 +8,7 @@
 
 use toml_edit::{Array, ArrayOfTables, DocumentMut, Item, Table, value};
 
-use crate::Error;
+use wasmodel::Error;
 
 /// One model to add to a manifest.
 #[derive(Debug, Clone)]

@@ -19,8 +19,8 @@
 
 use std::path::Path;
 
-use wasmodel::check::compare::compare;
 use wasmodel::{LoadOptions, Tensor};
+use wasmodel_cli::check::compare::compare;
 
 use crate::support::{build_and_load, repo};
 

@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use wasmodel::json::tensors_from_json_object;
-use wasmodel::{ElementType, Error, Limits, ServeOptions, Server, Tensor};
+use wasmodel::{ElementType, Error, Limits, Tensor};
+use wasmodel_cli::serve::{HttpModel, ServeOptions, Server};
 
 use crate::support::{
     assert_outputs_match, cache_dir, fixture, fixture_path, http_component, runtime, runtime_with,
@@ -57,8 +58,7 @@ impl TestServer {
             .into_iter()
             .enumerate()
             .map(|(i, component)| {
-                runtime
-                    .load_http(component)
+                HttpModel::load(&runtime, component)
                     .unwrap_or_else(|e| panic!("loading component {i}: {e}"))
             })
             .collect();
@@ -491,9 +491,7 @@ fn several_models_answer_under_their_names() {
 #[test]
 fn two_components_of_one_model_are_refused() {
     let runtime = runtime_with(Limits::default());
-    let model = runtime
-        .load_http(&http_component("iris").component)
-        .unwrap();
+    let model = HttpModel::load(&runtime, &http_component("iris").component).unwrap();
     let tokio = tokio::runtime::Runtime::new().unwrap();
     let bound = tokio.block_on(Server::bind_models(
         ([127, 0, 0, 1], 0).into(),
@@ -854,7 +852,7 @@ fn concurrent_requests_beyond_the_limit_wait_and_all_succeed() {
 #[test]
 fn each_kind_of_component_is_refused_by_the_other_host() {
     let predictor = crate::support::component("iris");
-    match runtime().load_http(&predictor) {
+    match HttpModel::load(runtime(), &predictor) {
         Err(Error::NotAModelComponent(why)) => {
             assert!(why.contains("wasmodel build --http"), "{why}")
         }

@@ -7,7 +7,8 @@ use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use wasmodel::{Limits, ServeOptions};
+use wasmodel::Limits;
+use wasmodel_cli::serve::ServeOptions;
 
 use crate::serve::{
     Answer, TestServer, assert_infer_matches_onnxruntime, digits_request, infer_request, outputs,

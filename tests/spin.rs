@@ -165,8 +165,7 @@ fn check_manifest(text: &str, base: &std::path::Path) -> Manifest {
             .output()
             .unwrap());
         let wasm = std::fs::read(&built).unwrap();
-        runtime()
-            .load_http(&wasm)
+        wasmodel_cli::serve::HttpModel::load(runtime(), &wasm)
             .unwrap_or_else(|e| panic!("{id}: the built component does not serve: {e}"));
     }
     manifest

@@ -6,9 +6,9 @@
 //! check` does, on 16 made-up rows: onnxruntime must agree there too.
 
 use wasmodel::ClassLabels;
-use wasmodel::check::compare::compare;
-use wasmodel::check::inputs::sample_inputs;
-use wasmodel::check::reference;
+use wasmodel_cli::check::compare::compare;
+use wasmodel_cli::check::inputs::sample_inputs;
+use wasmodel_cli::check::reference;
 
 use crate::support::{assert_outputs_match, fixture, load_onnx, repo};
 

@@ -5,8 +5,8 @@
 //! costs is measured rather than assumed.
 //!
 //! The relaxed-SIMD engine is embedded in wasmodel and timed in every run;
-//! the others are built here, from `crates/guest`, the way `build.rs`
-//! builds the embedded engines (`build/guest.rs`): minutes each the first
+//! the others are built here, from `crates/guest`, the way `crates/wasmodel/build.rs`
+//! builds the embedded engines (`crates/wasmodel/build/guest.rs`): minutes each the first
 //! time, then cargo keeps them in `target/engine-variants/`.
 
 use std::path::{Path, PathBuf};
@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 
-#[path = "../../build/guest.rs"]
+#[path = "../../crates/wasmodel/build/guest.rs"]
 mod guest;
 
 /// An engine module built another way.
@@ -27,7 +27,7 @@ pub struct Variant {
 type Recipe = (&'static str, &'static str, &'static [&'static str]);
 
 /// The variants built here. The rest of the flags are the embedded
-/// predictor's (see `build.rs`): no source of randomness.
+/// predictor's (see `crates/wasmodel/build.rs`): no source of randomness.
 const BUILT: [Recipe; 3] = [
     // tract's generic Rust kernels, as LLVM compiles them without vectors.
     ("scalar", "", &[]),

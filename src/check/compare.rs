@@ -1,6 +1,6 @@
 //! A component's outputs against a reference's, output by output.
 
-use crate::{ElementType, Tensor, TensorData};
+use wasmodel::{ElementType, Tensor, TensorData};
 
 /// How one output compares.
 #[derive(Debug, Clone, PartialEq)]

@@ -5,7 +5,7 @@
 
 use wasmodel_engine::graph::{GraphProto, input_categories, shape_giving_inputs, text_vocabulary};
 
-use crate::{ElementType, Error, ModelInfo, Tensor, TensorData};
+use wasmodel::{ElementType, Error, ModelInfo, Tensor, TensorData};
 
 /// One tensor per declared input. `graph` is the model's graph
 /// ([`decode_model`](wasmodel_engine::graph::decode_model)), read for the
@@ -129,7 +129,7 @@ impl SplitMix64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Dimension, TensorInfo};
+    use wasmodel::{Dimension, TensorInfo};
 
     #[test]
     fn inputs_follow_the_declared_shapes_and_are_reproducible() {

@@ -9,8 +9,8 @@ use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
-use crate::json::{tensors_from_json_object, tensors_to_json};
-use crate::{Error, Tensor};
+use wasmodel::json::{tensors_from_json_object, tensors_to_json};
+use wasmodel::{Error, Tensor};
 
 /// The script that runs onnxruntime (also used by `models/reference.py`).
 const SCRIPT: &str = include_str!("onnxruntime_reference.py");

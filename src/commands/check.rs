@@ -3,11 +3,11 @@
 use std::path::PathBuf;
 
 use anyhow::{Context as _, bail};
-use wasmodel::check::compare::{OutputComparison, compare};
-use wasmodel::check::inputs::sample_inputs;
-use wasmodel::check::reference::{self, Reference, Unavailable};
 use wasmodel::graph::{decode_model, operators, shape_giving_inputs};
 use wasmodel::{ComponentBuilder, Tensor, format_shape};
+use wasmodel_cli::check::compare::{OutputComparison, compare};
+use wasmodel_cli::check::inputs::sample_inputs;
+use wasmodel_cli::check::reference::{self, Reference, Unavailable};
 
 use super::{
     BuildLimitArgs, InputArgs, RuntimeArgs, build_progress, compiling_notice, model_name,

@@ -247,7 +247,7 @@ pub fn read_component(path: &std::path::Path) -> anyhow::Result<Vec<u8>> {
 /// The notice printed when loading the component at `path` has to compile
 /// it first (which takes a while for a model component; the result is
 /// cached): for [`Runtime::load_reporting`] and
-/// [`Runtime::load_http_reporting`].
+/// `HttpModel::load_reporting`.
 pub fn compiling_notice<'a>(path: &'a std::path::Path, wasm: &[u8]) -> impl FnOnce() + 'a {
     let size = wasm.len();
     move || {

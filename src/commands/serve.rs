@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::Context as _;
-use wasmodel::{LogFormat, ServeOptions, Server};
+use wasmodel_cli::serve::{HttpModel, LogFormat, ServeOptions, Server};
 
 use super::{PrecompiledArgs, RuntimeArgs, compiling_notice, read_component};
 
@@ -114,14 +114,14 @@ impl ServeCommand {
                 // SAFETY: the user vouched for the file with
                 // --allow-precompiled; wasmtime checks its version and
                 // configuration.
-                unsafe { runtime.load_http_precompiled(&wasm) }
+                unsafe { HttpModel::load_precompiled(&runtime, &wasm) }
             } else {
                 // A directory from `wasmodel build` also holds predictors.
                 if *from_directory && !is_http_component(&wasm) {
                     eprintln!("Skipping {}: not an HTTP component", path.display());
                     continue;
                 }
-                runtime.load_http_reporting(&wasm, compiling_notice(path, &wasm))
+                HttpModel::load_reporting(&runtime, &wasm, compiling_notice(path, &wasm))
             }
             .with_context(|| format!("cannot serve {}", path.display()))?;
             models.push(model);

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
-use wasmodel::spin_manifest::{ModelEntry, add_model};
+use wasmodel_cli::spin_manifest::{ModelEntry, add_model};
 
 /// Write or extend a Spin manifest that serves models, one component each.
 #[derive(clap::Parser)]

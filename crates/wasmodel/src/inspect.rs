@@ -1,6 +1,8 @@
 //! What a component imports and exports, read from its type information
 //! without compiling it.
 
+use wasmtime::Engine;
+use wasmtime::component::Component;
 use wit_component::DecodedWasm;
 
 use crate::Error;
@@ -33,6 +35,36 @@ impl Interfaces {
             Err(e) => Err(Error::NotAModelComponent(format!("{e:#}"))),
         }
     }
+
+    /// What a compiled (or precompiled) component imports and exports.
+    pub fn of_compiled(component: &Component, engine: &Engine) -> Interfaces {
+        let ty = component.component_type();
+        Interfaces {
+            imports: ty
+                .imports(engine)
+                .map(|(name, _)| name.to_owned())
+                .collect(),
+            exports: ty
+                .exports(engine)
+                .map(|(name, _)| name.to_owned())
+                .collect(),
+        }
+    }
+}
+
+/// Refuses a component that is not an HTTP component (one that exports
+/// `wasi:http/incoming-handler`).
+pub fn check_http_exports(exports: &[String]) -> Result<(), Error> {
+    if exports
+        .iter()
+        .any(|e| e.starts_with("wasi:http/incoming-handler@"))
+    {
+        return Ok(());
+    }
+    Err(Error::NotAModelComponent(format!(
+        "it is not an HTTP component (it exports: {}); build one with `wasmodel build --http`",
+        exports.join(", ")
+    )))
 }
 
 /// The hosts that run a component built with relaxed SIMD

@@ -1,7 +1,8 @@
 //! Building a crate of this workspace for a wasm target, with whichever
-//! toolchain this machine has. Used by `build.rs` (the engines wasmodel
-//! embeds) and by `benches/suite` (engine variants built with other target
-//! features, to compare).
+//! toolchain this machine has. Used by this crate's `build.rs` (the engines
+//! wasmodel embeds), the root package's `build.rs` (the tests' guests) and
+//! `benches/suite` (engine variants built with other target features, to
+//! compare).
 //!
 //! Two toolchains are known to work (see `scripts/setup.sh`):
 //! - a rustup toolchain with the targets installed;

@@ -72,6 +72,11 @@ pub struct RuntimeOptions {
 }
 
 /// A wasmtime engine set up for model components.
+///
+/// Clones share the engine, the caches and the epoch ticker (what
+/// interrupts calls that run too long), which lives as long as any clone or
+/// loaded model.
+#[derive(Clone)]
 pub struct Runtime {
     pub(crate) shared: Arc<Shared>,
 }
@@ -160,6 +165,19 @@ impl Runtime {
         if let Some(functions) = &self.shared.functions {
             functions.finish_compile(persist);
         }
+    }
+
+    /// Compiles (or takes from the compile cache) any component for this
+    /// runtime's engine, calling `compiling` first if it has to compile.
+    /// For hosts of other worlds than the predictor's (the HTTP server of
+    /// `wasmodel-cli`), which then instantiate it with their own linker and
+    /// a [`CallState`] in each store.
+    pub fn compile_component(
+        &self,
+        wasm: &[u8],
+        compiling: impl FnOnce(),
+    ) -> Result<Component, Error> {
+        self.compile(wasm, compiling)
     }
 
     /// Loads a model component from a file.
@@ -431,8 +449,10 @@ pub(crate) fn classify(e: wasmtime::Error, state: &CallState, limits: Limits) ->
 }
 
 /// Per-call store data: the memory limit, whether it was hit, and how much
-/// linear memory the instance has.
-pub(crate) struct CallState {
+/// linear memory the instance has. A host of its own world keeps one in its
+/// `Store` as the store's limiter (`store.limiter(|s| &mut s.call)`), and
+/// turns a failed call into an [`Error`] with [`CallState::error`].
+pub struct CallState {
     max_memory: usize,
     memory_denied: bool,
     /// Bytes of linear memory, over all the instance's memories.
@@ -440,7 +460,8 @@ pub(crate) struct CallState {
 }
 
 impl CallState {
-    pub(crate) fn new(max_memory: usize) -> CallState {
+    /// Limits the instance's linear memory to `max_memory` bytes.
+    pub fn new(max_memory: usize) -> CallState {
         CallState {
             max_memory,
             memory_denied: false,
@@ -449,8 +470,14 @@ impl CallState {
     }
 
     /// Bytes of linear memory the instance has (memories only grow).
-    pub(crate) fn memory(&self) -> usize {
+    pub fn memory(&self) -> usize {
         self.memory
+    }
+
+    /// What a failed call in this store was: over the memory limit, over
+    /// the time limit (an epoch interrupt), a trap, or wasmtime's own error.
+    pub fn error(&self, e: wasmtime::Error, limits: Limits) -> Error {
+        classify(e, self, limits)
     }
 }
 

@@ -16,7 +16,7 @@
 //! one instruction, where the CPU has AVX.
 
 /// Zeroes the upper bits of the vector registers, where the CPU has AVX.
-pub(crate) fn clear_upper_state() {
+pub fn clear_upper_state() {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx") {
         // SAFETY: `vzeroupper` needs AVX, which the CPU has (checked

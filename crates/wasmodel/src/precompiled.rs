@@ -10,15 +10,15 @@
 use wasmtime::component::Component;
 use wasmtime::{Engine, Precompiled};
 
-use crate::inspect::Interfaces;
-use crate::serve::check_http_exports;
-use crate::{Error, HttpModel, LoadedModel, Runtime};
+use crate::inspect::{Interfaces, check_http_exports};
+use crate::{Error, LoadedModel, Runtime};
 
 impl Runtime {
     /// Compiles a model component (predictor or HTTP) for this runtime's
     /// wasmtime version and configuration, as [`Runtime::load_precompiled`]
-    /// and [`Runtime::load_http_precompiled`] of a runtime with the same
-    /// options load it.
+    /// (or, for an HTTP component, `wasmodel-cli`'s server through
+    /// [`Runtime::deserialize_component`]) of a runtime with the same options
+    /// loads it.
     pub fn precompile(&self, wasm: &[u8]) -> Result<Vec<u8>, Error> {
         if !wasmparser::Parser::is_component(wasm) {
             return Err(Error::NotAModelComponent(
@@ -43,21 +43,32 @@ impl Runtime {
     /// same configuration, and refuses it otherwise.
     pub unsafe fn load_precompiled(&self, cwasm: &[u8]) -> Result<LoadedModel, Error> {
         // SAFETY: forwarded from the caller.
-        let component = unsafe { deserialize(self.engine(), cwasm)? };
-        let interfaces = interfaces(&component, self.engine());
+        let component = unsafe { self.deserialize_component(cwasm)? };
+        let interfaces = Interfaces::of_compiled(&component, self.engine());
         crate::runtime::check_predictor_exports(&interfaces.exports)?;
         self.finish_load(component, interfaces)
     }
 
-    /// Loads a precompiled HTTP component.
+    /// A precompiled component of any world, for hosts of other worlds
+    /// than the predictor's (the HTTP server of `wasmodel-cli`).
     ///
     /// # Safety
     /// As for [`Runtime::load_precompiled`].
-    pub unsafe fn load_http_precompiled(&self, cwasm: &[u8]) -> Result<HttpModel, Error> {
-        // SAFETY: forwarded from the caller.
-        let component = unsafe { deserialize(self.engine(), cwasm)? };
-        check_http_exports(&interfaces(&component, self.engine()).exports)?;
-        self.finish_load_http(component, false)
+    pub unsafe fn deserialize_component(&self, cwasm: &[u8]) -> Result<Component, Error> {
+        if !is_precompiled(cwasm) {
+            return Err(Error::NotAModelComponent(
+                "the file is not a precompiled component (`wasmodel compile` makes them)".into(),
+            ));
+        }
+        // SAFETY: forwarded from the caller; wasmtime checks the version and
+        // configuration it was compiled for.
+        unsafe { Component::deserialize(self.engine(), cwasm) }.map_err(|e| {
+            Error::NotAModelComponent(format!(
+                "it was precompiled for another wasmtime version, configuration or CPU, \
+                 or is damaged (compile it again with `wasmodel compile` and the same \
+                 options): {e:#}"
+            ))
+        })
     }
 }
 
@@ -65,38 +76,4 @@ impl Runtime {
 /// writes), rather than a component.
 pub fn is_precompiled(bytes: &[u8]) -> bool {
     Engine::detect_precompiled(bytes) == Some(Precompiled::Component)
-}
-
-/// # Safety
-/// As for [`Runtime::load_precompiled`].
-unsafe fn deserialize(engine: &Engine, cwasm: &[u8]) -> Result<Component, Error> {
-    if !is_precompiled(cwasm) {
-        return Err(Error::NotAModelComponent(
-            "the file is not a precompiled component (`wasmodel compile` makes them)".into(),
-        ));
-    }
-    // SAFETY: forwarded from the caller; wasmtime checks the version and
-    // configuration it was compiled for.
-    unsafe { Component::deserialize(engine, cwasm) }.map_err(|e| {
-        Error::NotAModelComponent(format!(
-            "it was precompiled for another wasmtime version, configuration or CPU, \
-             or is damaged (compile it again with `wasmodel compile` and the same \
-             options): {e:#}"
-        ))
-    })
-}
-
-/// What a compiled component imports and exports, by name.
-fn interfaces(component: &Component, engine: &Engine) -> Interfaces {
-    let ty = component.component_type();
-    Interfaces {
-        imports: ty
-            .imports(engine)
-            .map(|(name, _)| name.to_owned())
-            .collect(),
-        exports: ty
-            .exports(engine)
-            .map(|(name, _)| name.to_owned())
-            .collect(),
-    }
 }

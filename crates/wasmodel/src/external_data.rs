@@ -153,7 +153,8 @@ mod tests {
 
     #[test]
     fn a_location_must_stay_inside_the_model_directory() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/external");
+        // The workspace root's fixtures.
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/external");
         assert!(data_file(&dir, "linear.onnx.data").is_some());
         assert!(data_file(&dir, "./linear.onnx.data").is_some());
         assert_eq!(data_file(&dir, "../external/linear.onnx.data"), None);

@@ -4,7 +4,8 @@
 use wasmodel_engine as engine;
 
 mod generated {
-    wasmtime::component::bindgen!({ path: "wit", world: "model" });
+    // `wit/` at the workspace root: the one source of the interfaces.
+    wasmtime::component::bindgen!({ path: "../../wit", world: "model" });
 }
 
 use generated::exports::wasmodel::model::predictor as wit;
