@@ -15,7 +15,8 @@
 #  3. a Python venv in .venv with the pinned onnxruntime the tests check
 #     their reference outputs against and the pinned tritonclient they drive
 #     `wasmodel serve` with (models/requirements.txt), the Python package's
-#     pinned wasmtime-py and pytest (python/requirements.txt), and the pinned
+#     pinned wasmtime-py and pytest (python/requirements.txt), Hugging
+#     Face's tokenizers (models/requirements-nodeps.txt), and the pinned
 #     KServe client in .venv-kserve (tests/python/kserve-requirements.txt),
 #     and the en_US.UTF-8 locale in .venv/locale, which onnxruntime's
 #     StringNormalizer needs (Debian's locales package, installed if
@@ -167,6 +168,13 @@ if ! cmp -s models/requirements.txt .venv/.installed-requirements 2>/dev/null; t
     say "pip install -r models/requirements.txt"
     .venv/bin/pip install --quiet --disable-pip-version-check -r models/requirements.txt
     cp models/requirements.txt .venv/.installed-requirements
+fi
+# Hugging Face's tokenizers, without the Hub client it would pull in.
+if ! cmp -s models/requirements-nodeps.txt .venv/.installed-nodeps 2>/dev/null; then
+    say "pip install --no-deps -r models/requirements-nodeps.txt (tokenizers)"
+    .venv/bin/pip install --quiet --disable-pip-version-check --no-deps \
+        -r models/requirements-nodeps.txt
+    cp models/requirements-nodeps.txt .venv/.installed-nodeps
 fi
 # 3a. The Python package's test requirements (wasmtime-py, pytest), pinned.
 if ! cmp -s python/requirements.txt .venv/.installed-python-requirements 2>/dev/null; then

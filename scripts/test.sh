@@ -29,8 +29,9 @@ cargo fmt --all -- --check
 (cd fuzz && cargo fmt -- --check)
 step "cargo clippy (host, engine, both guest flavours)"
 cargo clippy --workspace --all-targets --all-features --release -- -D warnings
-step "reference outputs still match onnxruntime"
+step "reference outputs still match onnxruntime, token ids the tokenizers package"
 .venv/bin/python models/reference.py --check
+.venv/bin/python models/tokenizer_cases.py --check
 step "cargo test"
 cargo test --workspace --release
 step "python package tests (pytest)"

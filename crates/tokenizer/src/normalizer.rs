@@ -1,0 +1,206 @@
+//! Normalizers: what a text becomes before it is split. Character classes
+//! and decompositions come from the tables `tokenizers` itself uses
+//! (`unicode_categories`, `unicode-normalization-alignments`), so that
+//! characters newer than those tables are treated as it treats them: an
+//! emoji of Unicode 10 or later, unassigned in them, is a control character
+//! to `BertNormalizer`'s `clean_text`, and is dropped.
+
+use serde_json::Value;
+use unicode_categories::UnicodeCategories;
+use unicode_normalization_alignments::UnicodeNormalization;
+
+use crate::Error;
+use crate::config::{field, kind};
+
+/// One normalizer, or a sequence of them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Normalizer {
+    /// BERT's: drop control characters and make whitespace spaces, put
+    /// spaces around CJK ideographs, remove accents, lowercase.
+    Bert {
+        clean_text: bool,
+        handle_chinese_chars: bool,
+        strip_accents: bool,
+        lowercase: bool,
+    },
+    Lowercase,
+    /// Removes combining marks (after an `NFD`, accents).
+    StripAccents,
+    Nfd,
+    Nfkd,
+    Nfc,
+    Nfkc,
+    /// Whitespace removed from either end.
+    Strip {
+        left: bool,
+        right: bool,
+    },
+    Sequence(Vec<Normalizer>),
+}
+
+impl Normalizer {
+    pub(crate) fn from_config(value: &Value) -> Result<Normalizer, Error> {
+        Ok(match kind(value) {
+            "BertNormalizer" => {
+                let lowercase = field(value, "lowercase", true)?;
+                Normalizer::Bert {
+                    clean_text: field(value, "clean_text", true)?,
+                    handle_chinese_chars: field(value, "handle_chinese_chars", true)?,
+                    // Unset, it follows `lowercase` (as in BERT's uncased
+                    // models).
+                    strip_accents: field::<Option<bool>>(value, "strip_accents", None)?
+                        .unwrap_or(lowercase),
+                    lowercase,
+                }
+            }
+            "Lowercase" => Normalizer::Lowercase,
+            "StripAccents" => Normalizer::StripAccents,
+            "NFD" => Normalizer::Nfd,
+            "NFKD" => Normalizer::Nfkd,
+            "NFC" => Normalizer::Nfc,
+            "NFKC" => Normalizer::Nfkc,
+            "Strip" => Normalizer::Strip {
+                left: field(value, "strip_left", true)?,
+                right: field(value, "strip_right", true)?,
+            },
+            "Sequence" => {
+                let items: Vec<Value> = field(value, "normalizers", Vec::new())?;
+                Normalizer::Sequence(
+                    items
+                        .iter()
+                        .map(Normalizer::from_config)
+                        .collect::<Result<_, _>>()?,
+                )
+            }
+            other => {
+                return Err(Error::Unsupported {
+                    stage: "normalizer",
+                    kind: other.to_owned(),
+                });
+            }
+        })
+    }
+
+    pub fn normalize(&self, text: &str) -> String {
+        match self {
+            Normalizer::Bert {
+                clean_text,
+                handle_chinese_chars,
+                strip_accents,
+                lowercase,
+            } => {
+                let mut text = text.to_owned();
+                if *clean_text {
+                    text = text
+                        .chars()
+                        .filter(|&c| c != '\0' && c != '\u{fffd}' && !is_control(c))
+                        .map(|c| if is_whitespace(c) { ' ' } else { c })
+                        .collect();
+                }
+                if *handle_chinese_chars {
+                    let mut spaced = String::with_capacity(text.len());
+                    for c in text.chars() {
+                        if is_chinese_char(c) {
+                            spaced.extend([' ', c, ' ']);
+                        } else {
+                            spaced.push(c);
+                        }
+                    }
+                    text = spaced;
+                }
+                if *strip_accents {
+                    text = text
+                        .nfd()
+                        .map(|(c, _)| c)
+                        .filter(|c| !c.is_mark_nonspacing())
+                        .collect();
+                }
+                if *lowercase {
+                    text = text.chars().flat_map(char::to_lowercase).collect();
+                }
+                text
+            }
+            Normalizer::Lowercase => text.chars().flat_map(char::to_lowercase).collect(),
+            Normalizer::StripAccents => text
+                .chars()
+                .filter(|&c| !unicode_normalization_alignments::char::is_combining_mark(c))
+                .collect(),
+            Normalizer::Nfd => text.nfd().map(|(c, _)| c).collect(),
+            Normalizer::Nfkd => text.nfkd().map(|(c, _)| c).collect(),
+            Normalizer::Nfc => text.nfc().map(|(c, _)| c).collect(),
+            Normalizer::Nfkc => text.nfkc().map(|(c, _)| c).collect(),
+            Normalizer::Strip { left, right } => {
+                let mut t = text;
+                if *left {
+                    t = t.trim_start();
+                }
+                if *right {
+                    t = t.trim_end();
+                }
+                t.to_owned()
+            }
+            Normalizer::Sequence(steps) => {
+                let mut text = text.to_owned();
+                for step in steps {
+                    text = step.normalize(&text);
+                }
+                text
+            }
+        }
+    }
+}
+
+/// Whitespace to BERT: tab, newline and carriage return, and Unicode's.
+fn is_whitespace(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r') || c.is_whitespace()
+}
+
+/// A control character to BERT: Unicode's "other" categories (control,
+/// format, private use, unassigned in the tables), but for the three
+/// whitespace controls.
+fn is_control(c: char) -> bool {
+    !matches!(c, '\t' | '\n' | '\r') && c.is_other()
+}
+
+/// The CJK ideograph blocks BERT puts spaces around (not kana or hangul,
+/// which it leaves in words).
+fn is_chinese_char(c: char) -> bool {
+    matches!(
+        c as u32,
+        0x4E00..=0x9FFF
+            | 0x3400..=0x4DBF
+            | 0x20000..=0x2A6DF
+            | 0x2A700..=0x2B73F
+            | 0x2B740..=0x2B81F
+            | 0x2B820..=0x2CEAF
+            | 0xF900..=0xFAFF
+            | 0x2F800..=0x2FA1F
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bert(lowercase: bool) -> Normalizer {
+        Normalizer::Bert {
+            clean_text: true,
+            handle_chinese_chars: true,
+            strip_accents: lowercase,
+            lowercase,
+        }
+    }
+
+    #[test]
+    fn bert_cleans_spaces_ideographs_and_lowercases() {
+        assert_eq!(bert(true).normalize("Héllo\tWörld\u{0}"), "hello world");
+        assert_eq!(bert(false).normalize("Héllo\u{200b}!"), "Héllo!");
+        assert_eq!(bert(true).normalize("東京"), " 東  京 ");
+    }
+
+    #[test]
+    fn an_unknown_normalizer_is_named() {
+        let e = Normalizer::from_config(&serde_json::json!({"type": "Precompiled"})).unwrap_err();
+        assert!(e.to_string().contains("normalizer is `Precompiled`"), "{e}");
+    }
+}

@@ -1,0 +1,113 @@
+//! Pre-tokenizers: a normalized text split into words, each looked up in
+//! the vocabulary on its own.
+
+use serde_json::Value;
+use unicode_categories::UnicodeCategories;
+
+use crate::Error;
+use crate::config::{field, kind};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PreTokenizer {
+    /// BERT's: split on whitespace (dropped), then each punctuation
+    /// character a word of its own.
+    Bert,
+    /// Split on whitespace only.
+    WhitespaceSplit,
+    Sequence(Vec<PreTokenizer>),
+}
+
+impl PreTokenizer {
+    pub(crate) fn from_config(value: &Value) -> Result<PreTokenizer, Error> {
+        Ok(match kind(value) {
+            "BertPreTokenizer" => PreTokenizer::Bert,
+            "WhitespaceSplit" => PreTokenizer::WhitespaceSplit,
+            "Sequence" => {
+                let items: Vec<Value> = field(value, "pretokenizers", Vec::new())?;
+                PreTokenizer::Sequence(
+                    items
+                        .iter()
+                        .map(PreTokenizer::from_config)
+                        .collect::<Result<_, _>>()?,
+                )
+            }
+            other => {
+                return Err(Error::Unsupported {
+                    stage: "pre_tokenizer",
+                    kind: other.to_owned(),
+                });
+            }
+        })
+    }
+
+    /// Calls `word` with each word of `text`, in order (never an empty one).
+    pub fn split(&self, text: &str, word: &mut dyn FnMut(&str)) {
+        match self {
+            PreTokenizer::Bert => {
+                for w in text.split(char::is_whitespace).filter(|w| !w.is_empty()) {
+                    split_punctuation(w, word);
+                }
+            }
+            PreTokenizer::WhitespaceSplit => {
+                for w in text.split_whitespace() {
+                    word(w);
+                }
+            }
+            PreTokenizer::Sequence(steps) => split_sequence(steps, text, word),
+        }
+    }
+}
+
+/// Each step splits every word the previous one made.
+fn split_sequence(steps: &[PreTokenizer], text: &str, word: &mut dyn FnMut(&str)) {
+    match steps.split_first() {
+        None => {
+            if !text.is_empty() {
+                word(text)
+            }
+        }
+        Some((first, rest)) => first.split(text, &mut |w| split_sequence(rest, w, word)),
+    }
+}
+
+/// Punctuation to BERT: ASCII's, and Unicode's punctuation categories.
+fn is_punctuation(c: char) -> bool {
+    c.is_ascii_punctuation() || c.is_punctuation()
+}
+
+fn split_punctuation(text: &str, word: &mut dyn FnMut(&str)) {
+    let mut start = 0;
+    for (i, c) in text.char_indices() {
+        if is_punctuation(c) {
+            if i > start {
+                word(&text[start..i]);
+            }
+            word(&text[i..i + c.len_utf8()]);
+            start = i + c.len_utf8();
+        }
+    }
+    if start < text.len() {
+        word(&text[start..]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(p: &PreTokenizer, text: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        p.split(text, &mut |w| out.push(w.to_owned()));
+        out
+    }
+
+    #[test]
+    fn bert_splits_whitespace_and_isolates_punctuation() {
+        assert_eq!(
+            words(&PreTokenizer::Bert, " don't  stop!!now "),
+            ["don", "'", "t", "stop", "!", "!", "now"]
+        );
+        assert_eq!(words(&PreTokenizer::Bert, "   "), Vec::<String>::new());
+        assert_eq!(words(&PreTokenizer::Bert, "a¿b"), ["a", "¿", "b"]);
+    }
+}

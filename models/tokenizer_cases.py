@@ -1,0 +1,200 @@
+#!/usr/bin/env python3
+"""Tokenizers and the token ids the `tokenizers` package gives, for
+crates/tokenizer (its tests hold its ids to these, text by text and as
+padded batches).
+
+    .venv/bin/python models/tokenizer_cases.py           # write them
+    .venv/bin/python models/tokenizer_cases.py --check   # still the same?
+
+Writes tests/fixtures/tokenizers/:
+- bert_uncased.json: WordPiece trained here on CORPUS, BertNormalizer
+  (lowercase, accents stripped), BertPreTokenizer, a `[CLS] $A [SEP]`
+  template, truncation at 24, padding to the batch's longest;
+- bert_cased.json: the same vocabulary's cased twin (no lowercasing, no
+  accent stripping), BertProcessing, truncation at 16 from the left,
+  padding to 20 on the left with its own pad id;
+- sequence.json: a Sequence normalizer (NFKC, NFD, StripAccents, Lowercase,
+  Strip) and a Sequence pre-tokenizer, no post-processor, no truncation;
+- refused_*.json: what crates/tokenizer does not implement (a byte-level
+  BPE, a Unigram model, a Metaspace pre-tokenizer), each with the stage and
+  kind its error must name;
+- expected.json: TEXTS, and each tokenizer's encoding of each (ids, type
+  ids, attention mask) and of all of them as one batch.
+
+`--check` encodes TEXTS again with the files as they are and fails if
+anything differs from expected.json (scripts/test.sh runs it). Needs the
+`tokenizers` package scripts/setup.sh --tests installs (pinned, without
+its Hub client).
+"""
+
+import json
+import sys
+from pathlib import Path
+
+import tokenizers
+from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "tests" / "fixtures" / "tokenizers"
+VERSION = "0.23.3"
+
+CORPUS = [
+    "The quick brown fox jumps over the lazy dog.",
+    "A model in a component answers requests without a server of its own.",
+    "Tokenizers split text into words, and words into pieces of a vocabulary.",
+    "Unaffable, unbelievable, unthinkable: prefixes and suffixes repeat.",
+    "Café, naïve, résumé and jalapeño keep their accents when cased.",
+    "Numbers like 3.14159, 2026 and 1,000,000 are split at punctuation.",
+    "東京 and 北京 are cities; ideographs are words of their own.",
+    "Emails like someone@example.com and URLs like https://example.com/a?b=c.",
+    "It's a don't-stop, can't-wait kind of day!",
+    "Straße, İstanbul, Ωμέγα and Ελληνικά have their own case rules.",
+] * 3
+
+TEXTS = [
+    "Hello, world!",
+    "",
+    "   ",
+    "The QUICK brown fox jumps over the lazy dog.",
+    "Café naïve résumé jalapeño",
+    "CAFÉ NAÏVE",
+    "東京 北京 is in 中国, and かな and 한국어 are not ideographs",
+    "emoji: 😀 🥲 🫠 👍🏽 ❤️",
+    "control\u0000chars\u0007and\u200bzero\u200dwidth\ufffd",
+    "tabs\tand\nnewlines\r\nand\u00a0non-breaking\u3000spaces",
+    "Straße İstanbul ΩΜΈΓΑ ﬁne ①②",
+    "[MASK] is special, and so are [CLS] and[SEP]inside",
+    "[mask] in lower case is not",
+    "unaffable unbelievably unthinkable",
+    "someone@example.com https://example.com/a?b=c",
+    "¿Qué? ¡Sí! «guillemets» — dashes – and … ellipses",
+    "e\u0301 combining and e\u0308\u0323 stacked marks",
+    "x" * 150 + " a word longer than one hundred characters",
+    " ".join(["a long text past the truncation limit"] * 12),
+    " ".join(f"word{i}" for i in range(300)) + " past every model's limit of tokens",
+    "1,000,000 and 3.14159 and 2026",
+]
+
+
+def bert_vocabulary():
+    tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tokenizer.normalizer = normalizers.BertNormalizer(lowercase=False, strip_accents=False)
+    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    trainer = trainers.WordPieceTrainer(
+        vocab_size=600, min_frequency=1, show_progress=False,
+        special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"])
+    tokenizer.train_from_iterator(CORPUS + [t.lower() for t in CORPUS], trainer)
+    return tokenizer
+
+
+def build():
+    base = bert_vocabulary()
+    vocab = base.get_vocab()
+    ids = {t: vocab[t] for t in ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]}
+
+    def wordpiece():
+        return models.WordPiece(vocab, unk_token="[UNK]", max_input_chars_per_word=100)
+
+    def with_specials(t):
+        t.add_special_tokens(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"])
+        return t
+
+    uncased = with_specials(Tokenizer(wordpiece()))
+    uncased.normalizer = normalizers.BertNormalizer(lowercase=True)
+    uncased.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    uncased.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", ids["[CLS]"]), ("[SEP]", ids["[SEP]"])])
+    uncased.enable_truncation(max_length=24)
+    uncased.enable_padding(pad_id=ids["[PAD]"], pad_token="[PAD]")
+
+    cased = with_specials(Tokenizer(wordpiece()))
+    cased.normalizer = normalizers.BertNormalizer(lowercase=False, strip_accents=False)
+    cased.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    cased.post_processor = processors.BertProcessing(
+        ("[SEP]", ids["[SEP]"]), ("[CLS]", ids["[CLS]"]))
+    cased.enable_truncation(max_length=16, direction="left")
+    cased.enable_padding(direction="left", length=20, pad_id=ids["[MASK]"], pad_type_id=1,
+                         pad_token="[MASK]")
+
+    sequence = with_specials(Tokenizer(wordpiece()))
+    sequence.normalizer = normalizers.Sequence([
+        normalizers.NFKC(), normalizers.NFD(), normalizers.StripAccents(),
+        normalizers.Lowercase(), normalizers.Strip()])
+    sequence.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.WhitespaceSplit(), pre_tokenizers.BertPreTokenizer()])
+
+    bpe = Tokenizer(models.BPE(unk_token=None))
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel()
+    bpe.train_from_iterator(CORPUS, trainers.BpeTrainer(vocab_size=300, show_progress=False))
+    unigram = Tokenizer(models.Unigram())
+    unigram.train_from_iterator(
+        CORPUS, trainers.UnigramTrainer(vocab_size=100, show_progress=False))
+    metaspace = with_specials(Tokenizer(wordpiece()))
+    metaspace.pre_tokenizer = pre_tokenizers.Metaspace()
+
+    return (
+        {"bert_uncased": uncased, "bert_cased": cased, "sequence": sequence},
+        {"refused_bpe": (bpe, "model is `BPE`"),
+         "refused_unigram": (unigram, "model is `Unigram`"),
+         "refused_metaspace": (metaspace, "pre_tokenizer is `Metaspace`")},
+    )
+
+
+def encodings(tokenizer):
+    """Each text alone (no padding), and all of them as one batch (padded
+    as the file says, or to the longest with id 0)."""
+    alone = Tokenizer.from_str(tokenizer.to_str())
+    alone.no_padding()
+    batcher = Tokenizer.from_str(tokenizer.to_str())
+    if batcher.padding is None:
+        batcher.enable_padding(pad_id=0)
+
+    def record(e):
+        return {"ids": e.ids, "type_ids": e.type_ids, "attention_mask": e.attention_mask}
+
+    return {
+        "single": [record(alone.encode(t)) for t in TEXTS],
+        "batch": [record(e) for e in batcher.encode_batch(TEXTS)],
+    }
+
+
+def expected_of(tokenizers_by_name, refused):
+    return {
+        "tokenizers_version": tokenizers.__version__,
+        "texts": TEXTS,
+        "tokenizers": {name: encodings(t) for name, t in tokenizers_by_name.items()},
+        "refused": refused,
+    }
+
+
+def main():
+    if tokenizers.__version__ != VERSION:
+        sys.exit(f"tokenizers {tokenizers.__version__}, not the pinned {VERSION}: "
+                 "run scripts/setup.sh --tests")
+    check = "--check" in sys.argv[1:]
+    expected_path = OUT / "expected.json"
+    if check:
+        stored = json.loads(expected_path.read_text())
+        loaded = {name: Tokenizer.from_file(str(OUT / f"{name}.json"))
+                  for name in stored["tokenizers"]}
+        now = expected_of(loaded, stored["refused"])
+        if now != stored:
+            sys.exit(f"{expected_path} no longer matches tokenizers {VERSION}: "
+                     "run models/tokenizer_cases.py and review the difference")
+        print(f"{expected_path.relative_to(ROOT)}: tokenizers {VERSION} agrees")
+        return
+    OUT.mkdir(parents=True, exist_ok=True)
+    kept, refused = build()
+    for name, t in kept.items():
+        t.save(str(OUT / f"{name}.json"))
+    for name, (t, _) in refused.items():
+        t.save(str(OUT / f"{name}.json"))
+    expected = expected_of(kept, {name: why for name, (_, why) in refused.items()})
+    expected_path.write_text(json.dumps(expected, ensure_ascii=False, separators=(",", ":")) + "\n")
+    print(f"wrote {len(kept)} tokenizers, {len(refused)} refused ones and "
+          f"{expected_path.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
