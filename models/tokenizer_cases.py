@@ -15,11 +15,16 @@ Writes tests/fixtures/tokenizers/:
   padding to 20 on the left with its own pad id;
 - sequence.json: a Sequence normalizer (NFKC, NFD, StripAccents, Lowercase,
   Strip) and a Sequence pre-tokenizer, no post-processor, no truncation;
-- refused_*.json: what crates/tokenizer does not implement (a byte-level
-  BPE, a Unigram model, a Metaspace pre-tokenizer), each with the stage and
-  kind its error must name;
+- roberta.json: a byte-level BPE trained here (RoBERTa's way: no prefix
+  space, `<mask>` taking the space before it, `<s> $A </s>`), truncation
+  at 24, padding to the longest with id 1;
+- gpt2.json: the same merges GPT-2's way: a prefix space, no special
+  tokens, the `ByteLevel` post-processor, no truncation;
+- refused_*.json: what crates/tokenizer does not implement (a Unigram
+  model, a Metaspace pre-tokenizer, Llama 3's regex Split before a
+  byte-level map), each with the stage and kind its error must name;
 - expected.json: TEXTS, and each tokenizer's encoding of each (ids, type
-  ids, attention mask) and of all of them as one batch.
+  ids, attention mask) and of the first BATCH of them as one batch.
 
 `--check` encodes TEXTS again with the files as they are and fails if
 anything differs from expected.json (scripts/test.sh runs it). Needs the
@@ -32,7 +37,8 @@ import sys
 from pathlib import Path
 
 import tokenizers
-from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
+from tokenizers import (AddedToken, Tokenizer, models, normalizers, pre_tokenizers, processors,
+                        trainers)
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "tests" / "fixtures" / "tokenizers"
@@ -73,7 +79,15 @@ TEXTS = [
     " ".join(["a long text past the truncation limit"] * 12),
     " ".join(f"word{i}" for i in range(300)) + " past every model's limit of tokens",
     "1,000,000 and 3.14159 and 2026",
+    "I'd say we'll see, WE'LL SEE, they're here and it'S fine",
+    "हिन्दी पाठ, ภาษาไทย and العربية",
+    "  leading, trailing and   inner spaces  ",
 ]
+
+
+# The batch is the first texts (the long ones would pad every other one of
+# the untruncated tokenizers to a thousand tokens).
+BATCH = 10
 
 
 def bert_vocabulary():
@@ -124,9 +138,37 @@ def build():
     sequence.pre_tokenizer = pre_tokenizers.Sequence([
         pre_tokenizers.WhitespaceSplit(), pre_tokenizers.BertPreTokenizer()])
 
-    bpe = Tokenizer(models.BPE(unk_token=None))
-    bpe.pre_tokenizer = pre_tokenizers.ByteLevel()
-    bpe.train_from_iterator(CORPUS, trainers.BpeTrainer(vocab_size=300, show_progress=False))
+    trained = Tokenizer(models.BPE())
+    trained.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    trained.train_from_iterator(CORPUS + TEXTS, trainers.BpeTrainer(
+        vocab_size=600, show_progress=False, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        special_tokens=["<s>", "<pad>", "</s>", "<unk>"]))
+    bpe_model = json.loads(trained.to_str())["model"]
+
+    def byte_level_bpe():
+        return Tokenizer.from_str(json.dumps({
+            "version": "1.0", "truncation": None, "padding": None, "added_tokens": [],
+            "normalizer": None, "pre_tokenizer": None, "post_processor": None,
+            "decoder": None, "model": bpe_model}))
+
+    roberta = byte_level_bpe()
+    roberta.add_special_tokens(["<s>", "<pad>", "</s>", "<unk>"])
+    roberta.add_special_tokens([AddedToken("<mask>", lstrip=True, normalized=False)])
+    roberta.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    roberta.post_processor = processors.RobertaProcessing(
+        ("</s>", roberta.token_to_id("</s>")), ("<s>", roberta.token_to_id("<s>")))
+    roberta.enable_truncation(max_length=24)
+    roberta.enable_padding(pad_id=roberta.token_to_id("<pad>"), pad_token="<pad>")
+
+    gpt2 = byte_level_bpe()
+    gpt2.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=True)
+    gpt2.post_processor = processors.ByteLevel(trim_offsets=True)
+
+    llama3 = byte_level_bpe()
+    llama3.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Split(tokenizers.Regex(r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|\p{L}+"),
+                             behavior="isolated"),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
     unigram = Tokenizer(models.Unigram())
     unigram.train_from_iterator(
         CORPUS, trainers.UnigramTrainer(vocab_size=100, show_progress=False))
@@ -134,8 +176,9 @@ def build():
     metaspace.pre_tokenizer = pre_tokenizers.Metaspace()
 
     return (
-        {"bert_uncased": uncased, "bert_cased": cased, "sequence": sequence},
-        {"refused_bpe": (bpe, "model is `BPE`"),
+        {"bert_uncased": uncased, "bert_cased": cased, "sequence": sequence,
+         "roberta": roberta, "gpt2": gpt2},
+        {"refused_split": (llama3, "pre_tokenizer is `Split`"),
          "refused_unigram": (unigram, "model is `Unigram`"),
          "refused_metaspace": (metaspace, "pre_tokenizer is `Metaspace`")},
     )
@@ -155,7 +198,7 @@ def encodings(tokenizer):
 
     return {
         "single": [record(alone.encode(t)) for t in TEXTS],
-        "batch": [record(e) for e in batcher.encode_batch(TEXTS)],
+        "batch": [record(e) for e in batcher.encode_batch(TEXTS[:BATCH])],
     }
 
 

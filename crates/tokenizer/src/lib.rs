@@ -8,15 +8,16 @@
 //! - [`normalizer`]: cleans the text (`BertNormalizer`, Unicode forms,
 //!   lowercasing, accents);
 //! - [`pre_tokenizer`]: splits it into words (`BertPreTokenizer`,
-//!   `WhitespaceSplit`);
-//! - [`wordpiece`]: splits each word into the vocabulary's pieces;
+//!   `WhitespaceSplit`, GPT-2's `ByteLevel` with [`byte_level`]);
+//! - [`wordpiece`] or [`bpe`]: splits each word into the vocabulary's
+//!   pieces;
 //! - [`post_processor`]: adds the model's special tokens around the
 //!   sequence (`TemplateProcessing`, `BertProcessing`); truncation and
 //!   padding as the file sets them.
 //!
-//! What the file asks for and this crate does not implement (BPE and
-//! Unigram models, byte-level or regex pre-tokenizers, ...) is refused when
-//! the file is read, naming it: [`Error::Unsupported`].
+//! What the file asks for and this crate does not implement (Unigram
+//! models, regex and Metaspace pre-tokenizers, ...) is refused when the
+//! file is read, naming it: [`Error::Unsupported`].
 //!
 //! ```
 //! # let json = include_bytes!("../../../tests/fixtures/tokenizers/bert_uncased.json");
@@ -27,6 +28,8 @@
 //! ```
 
 pub mod added_tokens;
+pub mod bpe;
+pub mod byte_level;
 mod config;
 pub mod normalizer;
 pub mod post_processor;
@@ -39,6 +42,33 @@ use normalizer::Normalizer;
 use post_processor::PostProcessor;
 use pre_tokenizer::PreTokenizer;
 use wordpiece::WordPiece;
+
+/// What splits words into the vocabulary's tokens.
+#[derive(Debug, Clone)]
+enum Model {
+    WordPiece(WordPiece),
+    Bpe(bpe::Bpe),
+}
+
+impl Model {
+    fn from_config(value: &serde_json::Value) -> Result<Model, Error> {
+        match config::kind(value) {
+            "WordPiece" => Ok(Model::WordPiece(WordPiece::from_config(value)?)),
+            "BPE" => Ok(Model::Bpe(bpe::Bpe::from_config(value)?)),
+            other => Err(Error::Unsupported {
+                stage: "model",
+                kind: other.to_owned(),
+            }),
+        }
+    }
+
+    fn tokenize(&self, word: &str, ids: &mut Vec<u32>) {
+        match self {
+            Model::WordPiece(m) => m.tokenize(word, ids),
+            Model::Bpe(m) => m.tokenize(word, ids),
+        }
+    }
+}
 
 /// Why a `tokenizer.json` cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -92,7 +122,7 @@ pub struct Tokenizer {
     added: AddedTokens,
     normalizer: Option<Normalizer>,
     pre_tokenizer: Option<PreTokenizer>,
-    model: WordPiece,
+    model: Model,
     post_processor: Option<PostProcessor>,
     truncation: Option<Truncation>,
     padding: Option<Padding>,
@@ -103,7 +133,7 @@ impl Tokenizer {
     pub fn from_json(json: &[u8]) -> Result<Tokenizer, Error> {
         let file: config::File =
             serde_json::from_slice(json).map_err(|e| Error::Invalid(e.to_string()))?;
-        let model = WordPiece::from_config(&file.model)?;
+        let model = Model::from_config(&file.model)?;
         let added = AddedTokens::new(&file.added_tokens)?;
         let normalizer = file
             .normalizer

@@ -73,12 +73,10 @@ impl PostProcessor {
                 Ok(processor)
             }
             // `[CLS] A [SEP]` (BERT) and `<s> A </s>` (RoBERTa), each
-            // given as `[token, id]`.
+            // token given as `[token, id]` (RoBERTa's too are named `cls`
+            // and `sep`).
             kind @ ("BertProcessing" | "RobertaProcessing") => {
-                let (open, close) = match kind {
-                    "BertProcessing" => ("cls", "sep"),
-                    _ => ("bos", "eos"),
-                };
+                let (open, close) = ("cls", "sep");
                 let id = |name: &str| -> Result<u32, Error> {
                     let (_, id): (String, u32) = field(value, name, (String::new(), u32::MAX))?;
                     if id == u32::MAX {
@@ -92,10 +90,39 @@ impl PostProcessor {
                     after: vec![(id(close)?, 0)],
                 })
             }
+            // Only moves offsets, which are not kept here.
+            "ByteLevel" => Ok(PostProcessor::identity()),
+            // What recent exports write: `ByteLevel` and one template.
+            "Sequence" => {
+                let steps: Vec<Value> = field(value, "processors", Vec::new())?;
+                let mut chosen = PostProcessor::identity();
+                for step in &steps {
+                    let processor = PostProcessor::from_config(step)?;
+                    if processor != PostProcessor::identity() {
+                        if chosen != PostProcessor::identity() {
+                            return Err(Error::Unsupported {
+                                stage: "post_processor",
+                                kind: "Sequence of two templates".into(),
+                            });
+                        }
+                        chosen = processor;
+                    }
+                }
+                Ok(chosen)
+            }
             other => Err(Error::Unsupported {
                 stage: "post_processor",
                 kind: other.to_owned(),
             }),
+        }
+    }
+
+    /// Adds nothing.
+    fn identity() -> PostProcessor {
+        PostProcessor {
+            before: vec![],
+            type_id: 0,
+            after: vec![],
         }
     }
 

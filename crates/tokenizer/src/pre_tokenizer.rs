@@ -14,6 +14,16 @@ pub enum PreTokenizer {
     Bert,
     /// Split on whitespace only.
     WhitespaceSplit,
+    /// GPT-2's: split as its regular expression splits (contractions,
+    /// letters, numbers, other symbols, each with the space before them),
+    /// then each word's UTF-8 bytes written as characters (see
+    /// [`byte_level`](crate::byte_level)).
+    ByteLevel {
+        /// A space put before a text that does not start with one.
+        add_prefix_space: bool,
+        /// Split (or only map the bytes).
+        use_regex: bool,
+    },
     Sequence(Vec<PreTokenizer>),
 }
 
@@ -22,6 +32,10 @@ impl PreTokenizer {
         Ok(match kind(value) {
             "BertPreTokenizer" => PreTokenizer::Bert,
             "WhitespaceSplit" => PreTokenizer::WhitespaceSplit,
+            "ByteLevel" => PreTokenizer::ByteLevel {
+                add_prefix_space: field(value, "add_prefix_space", true)?,
+                use_regex: field(value, "use_regex", true)?,
+            },
             "Sequence" => {
                 let items: Vec<Value> = field(value, "pretokenizers", Vec::new())?;
                 PreTokenizer::Sequence(
@@ -51,6 +65,28 @@ impl PreTokenizer {
             PreTokenizer::WhitespaceSplit => {
                 for w in text.split_whitespace() {
                     word(w);
+                }
+            }
+            PreTokenizer::ByteLevel {
+                add_prefix_space,
+                use_regex,
+            } => {
+                let prefixed;
+                let text = if *add_prefix_space && !text.starts_with(' ') {
+                    prefixed = format!(" {text}");
+                    prefixed.as_str()
+                } else {
+                    text
+                };
+                let mut mapped = String::new();
+                let mut emit = |w: &str| {
+                    crate::byte_level::map_bytes(w, &mut mapped);
+                    word(&mapped);
+                };
+                if *use_regex {
+                    crate::byte_level::split(text, &mut emit);
+                } else if !text.is_empty() {
+                    emit(text);
                 }
             }
             PreTokenizer::Sequence(steps) => split_sequence(steps, text, word),
