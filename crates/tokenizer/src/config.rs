@@ -86,3 +86,13 @@ pub(crate) fn field<T: serde::de::DeserializeOwned>(
             .map_err(|e| crate::Error::Invalid(format!("`{name}` of a `{}`: {e}", kind(value)))),
     }
 }
+
+/// A `Sequence` stage's steps (its list `key`), each read by `each`.
+pub(crate) fn steps<T>(
+    value: &Value,
+    key: &str,
+    each: fn(&Value) -> Result<T, crate::Error>,
+) -> Result<Vec<T>, crate::Error> {
+    let items: Vec<Value> = field(value, key, Vec::new())?;
+    items.iter().map(each).collect()
+}

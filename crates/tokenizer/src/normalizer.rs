@@ -10,7 +10,7 @@ use unicode_categories::UnicodeCategories;
 use unicode_normalization_alignments::UnicodeNormalization;
 
 use crate::Error;
-use crate::config::{field, kind};
+use crate::config::{field, kind, steps};
 
 /// One normalizer, or a sequence of them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,13 +64,7 @@ impl Normalizer {
                 right: field(value, "strip_right", true)?,
             },
             "Sequence" => {
-                let items: Vec<Value> = field(value, "normalizers", Vec::new())?;
-                Normalizer::Sequence(
-                    items
-                        .iter()
-                        .map(Normalizer::from_config)
-                        .collect::<Result<_, _>>()?,
-                )
+                Normalizer::Sequence(steps(value, "normalizers", Normalizer::from_config)?)
             }
             other => {
                 return Err(Error::Unsupported {

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::config::{field, kind};
+use crate::config::{field, kind, steps};
 use crate::{Encoding, Error};
 
 /// A single text's template: what goes before and after its tokens.
@@ -94,10 +94,8 @@ impl PostProcessor {
             "ByteLevel" => Ok(PostProcessor::identity()),
             // What recent exports write: `ByteLevel` and one template.
             "Sequence" => {
-                let steps: Vec<Value> = field(value, "processors", Vec::new())?;
                 let mut chosen = PostProcessor::identity();
-                for step in &steps {
-                    let processor = PostProcessor::from_config(step)?;
+                for processor in steps(value, "processors", PostProcessor::from_config)? {
                     if processor != PostProcessor::identity() {
                         if chosen != PostProcessor::identity() {
                             return Err(Error::Unsupported {

@@ -5,7 +5,7 @@ use serde_json::Value;
 use unicode_categories::UnicodeCategories;
 
 use crate::Error;
-use crate::config::{field, kind};
+use crate::config::{field, kind, steps};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PreTokenizer {
@@ -37,13 +37,7 @@ impl PreTokenizer {
                 use_regex: field(value, "use_regex", true)?,
             },
             "Sequence" => {
-                let items: Vec<Value> = field(value, "pretokenizers", Vec::new())?;
-                PreTokenizer::Sequence(
-                    items
-                        .iter()
-                        .map(PreTokenizer::from_config)
-                        .collect::<Result<_, _>>()?,
-                )
+                PreTokenizer::Sequence(steps(value, "pretokenizers", PreTokenizer::from_config)?)
             }
             other => {
                 return Err(Error::Unsupported {
