@@ -20,9 +20,13 @@ Writes tests/fixtures/tokenizers/:
   at 24, padding to the longest with id 1;
 - gpt2.json: the same merges GPT-2's way: a prefix space, no special
   tokens, the `ByteLevel` post-processor, no truncation;
-- refused_*.json: what crates/tokenizer does not implement (a Unigram
-  model, a Metaspace pre-tokenizer, Llama 3's regex Split before a
-  byte-level map), each with the stage and kind its error must name;
+- t5.json: a Unigram (SentencePiece) model trained here, NFKC, Metaspace
+  (a `▁` before every word and the text), `$A </s>`, truncation at 32;
+- xlmr.json: the same pieces XLM-RoBERTa's way: NFKC and lowercase,
+  WhitespaceSplit then Metaspace, `<s> $A </s>`;
+- refused_*.json: what crates/tokenizer does not implement (Llama 3's
+  regex Split before a byte-level map, Metaspace's `first` prepend scheme,
+  a Replace normalizer), each with the stage and kind its error must name;
 - expected.json: TEXTS, and each tokenizer's encoding of each (ids, type
   ids, attention mask) and of the first BATCH of them as one batch.
 
@@ -169,18 +173,49 @@ def build():
         pre_tokenizers.Split(tokenizers.Regex(r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|\p{L}+"),
                              behavior="isolated"),
         pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
-    unigram = Tokenizer(models.Unigram())
-    unigram.train_from_iterator(
-        CORPUS, trainers.UnigramTrainer(vocab_size=100, show_progress=False))
-    metaspace = with_specials(Tokenizer(wordpiece()))
-    metaspace.pre_tokenizer = pre_tokenizers.Metaspace()
+    trained = Tokenizer(models.Unigram())
+    trained.normalizer = normalizers.NFKC()
+    trained.pre_tokenizer = pre_tokenizers.Metaspace(prepend_scheme="always")
+    trained.train_from_iterator(CORPUS + TEXTS, trainers.UnigramTrainer(
+        vocab_size=400, unk_token="<unk>", special_tokens=["<pad>", "</s>", "<unk>", "<s>"],
+        show_progress=False))
+    unigram_model = json.loads(trained.to_str())["model"]
+
+    def unigram_tokenizer():
+        return Tokenizer.from_str(json.dumps({
+            "version": "1.0", "truncation": None, "padding": None, "added_tokens": [],
+            "normalizer": None, "pre_tokenizer": None, "post_processor": None,
+            "decoder": None, "model": unigram_model}))
+
+    t5 = unigram_tokenizer()
+    t5.add_special_tokens(["<pad>", "</s>", "<unk>"])
+    t5.normalizer = normalizers.NFKC()
+    t5.pre_tokenizer = pre_tokenizers.Metaspace(prepend_scheme="always")
+    t5.post_processor = processors.TemplateProcessing(
+        single="$A </s>", special_tokens=[("</s>", t5.token_to_id("</s>"))])
+    t5.enable_truncation(max_length=32)
+    t5.enable_padding(pad_id=t5.token_to_id("<pad>"), pad_token="<pad>")
+
+    xlmr = unigram_tokenizer()
+    xlmr.add_special_tokens(["<s>", "<pad>", "</s>", "<unk>"])
+    xlmr.normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Lowercase()])
+    xlmr.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Metaspace(prepend_scheme="always")])
+    xlmr.post_processor = processors.TemplateProcessing(
+        single="<s> $A </s>",
+        special_tokens=[("<s>", xlmr.token_to_id("<s>")), ("</s>", xlmr.token_to_id("</s>"))])
+
+    first = unigram_tokenizer()
+    first.pre_tokenizer = pre_tokenizers.Metaspace(prepend_scheme="first")
+    replace = unigram_tokenizer()
+    replace.normalizer = normalizers.Replace(" ", "\u2581")
 
     return (
         {"bert_uncased": uncased, "bert_cased": cased, "sequence": sequence,
-         "roberta": roberta, "gpt2": gpt2},
+         "roberta": roberta, "gpt2": gpt2, "t5": t5, "xlmr": xlmr},
         {"refused_split": (llama3, "pre_tokenizer is `Split`"),
-         "refused_unigram": (unigram, "model is `Unigram`"),
-         "refused_metaspace": (metaspace, "pre_tokenizer is `Metaspace`")},
+         "refused_metaspace_first": (first, "pre_tokenizer is `Metaspace with prepend_scheme first`"),
+         "refused_replace": (replace, "normalizer is `Replace`")},
     )
 
 

@@ -8,16 +8,17 @@
 //! - [`normalizer`]: cleans the text (`BertNormalizer`, Unicode forms,
 //!   lowercasing, accents);
 //! - [`pre_tokenizer`]: splits it into words (`BertPreTokenizer`,
-//!   `WhitespaceSplit`, GPT-2's `ByteLevel` with [`byte_level`]);
-//! - [`wordpiece`] or [`bpe`]: splits each word into the vocabulary's
-//!   pieces;
+//!   `WhitespaceSplit`, GPT-2's `ByteLevel` with [`byte_level`],
+//!   SentencePiece's `Metaspace`);
+//! - [`wordpiece`], [`bpe`] or [`unigram`]: splits each word into the
+//!   vocabulary's pieces;
 //! - [`post_processor`]: adds the model's special tokens around the
 //!   sequence (`TemplateProcessing`, `BertProcessing`); truncation and
 //!   padding as the file sets them.
 //!
-//! What the file asks for and this crate does not implement (Unigram
-//! models, regex and Metaspace pre-tokenizers, ...) is refused when the
-//! file is read, naming it: [`Error::Unsupported`].
+//! What the file asks for and this crate does not implement (regex
+//! `Split` pre-tokenizers, `Precompiled` normalizers, ...) is refused when
+//! the file is read, naming it: [`Error::Unsupported`].
 //!
 //! ```
 //! # let json = include_bytes!("../../../tests/fixtures/tokenizers/bert_uncased.json");
@@ -34,6 +35,7 @@ mod config;
 pub mod normalizer;
 pub mod post_processor;
 pub mod pre_tokenizer;
+pub mod unigram;
 pub mod wordpiece;
 
 use added_tokens::{AddedTokens, Piece};
@@ -48,6 +50,7 @@ use wordpiece::WordPiece;
 enum Model {
     WordPiece(WordPiece),
     Bpe(bpe::Bpe),
+    Unigram(unigram::Unigram),
 }
 
 impl Model {
@@ -55,6 +58,7 @@ impl Model {
         match config::kind(value) {
             "WordPiece" => Ok(Model::WordPiece(WordPiece::from_config(value)?)),
             "BPE" => Ok(Model::Bpe(bpe::Bpe::from_config(value)?)),
+            "Unigram" => Ok(Model::Unigram(unigram::Unigram::from_config(value)?)),
             other => Err(Error::Unsupported {
                 stage: "model",
                 kind: other.to_owned(),
@@ -66,6 +70,7 @@ impl Model {
         match self {
             Model::WordPiece(m) => m.tokenize(word, ids),
             Model::Bpe(m) => m.tokenize(word, ids),
+            Model::Unigram(m) => m.tokenize(word, ids),
         }
     }
 }

@@ -24,6 +24,14 @@ pub enum PreTokenizer {
         /// Split (or only map the bytes).
         use_regex: bool,
     },
+    /// SentencePiece's: spaces become the replacement character (`▁`), one
+    /// is put before each stretch of text (if `prepend`), and each word
+    /// starts at one (if `split`).
+    Metaspace {
+        replacement: char,
+        prepend: bool,
+        split: bool,
+    },
     Sequence(Vec<PreTokenizer>),
 }
 
@@ -36,6 +44,36 @@ impl PreTokenizer {
                 add_prefix_space: field(value, "add_prefix_space", true)?,
                 use_regex: field(value, "use_regex", true)?,
             },
+            "Metaspace" => {
+                let replacement: String = field(value, "replacement", "\u{2581}".to_owned())?;
+                let mut chars = replacement.chars();
+                let (Some(replacement), None) = (chars.next(), chars.next()) else {
+                    return Err(Error::Invalid(format!(
+                        "Metaspace's replacement `{replacement}` is not one character"
+                    )));
+                };
+                // Older files say `add_prefix_space` instead. `first` (only
+                // where the stretch starts the original text, which needs
+                // offsets through the normalizer) is refused.
+                let prepend = match field::<Option<String>>(value, "prepend_scheme", None)? {
+                    Some(scheme) => match scheme.as_str() {
+                        "always" => true,
+                        "never" => false,
+                        other => {
+                            return Err(Error::Unsupported {
+                                stage: "pre_tokenizer",
+                                kind: format!("Metaspace with prepend_scheme {other}"),
+                            });
+                        }
+                    },
+                    None => field(value, "add_prefix_space", true)?,
+                };
+                PreTokenizer::Metaspace {
+                    replacement,
+                    prepend,
+                    split: field(value, "split", true)?,
+                }
+            }
             "Sequence" => {
                 PreTokenizer::Sequence(steps(value, "pretokenizers", PreTokenizer::from_config)?)
             }
@@ -81,6 +119,36 @@ impl PreTokenizer {
                     crate::byte_level::split(text, &mut emit);
                 } else if !text.is_empty() {
                     emit(text);
+                }
+            }
+            PreTokenizer::Metaspace {
+                replacement,
+                prepend,
+                split,
+            } => {
+                let mut replaced: String = text
+                    .chars()
+                    .map(|c| if c == ' ' { *replacement } else { c })
+                    .collect();
+                if *prepend && !replaced.starts_with(*replacement) {
+                    replaced.insert(0, *replacement);
+                }
+                if !*split {
+                    if !replaced.is_empty() {
+                        word(&replaced);
+                    }
+                    return;
+                }
+                // Each replacement character starts a word.
+                let mut start = 0;
+                for (i, _) in replaced.match_indices(*replacement) {
+                    if i > start {
+                        word(&replaced[start..i]);
+                    }
+                    start = i;
+                }
+                if start < replaced.len() {
+                    word(&replaced[start..]);
                 }
             }
             PreTokenizer::Sequence(steps) => split_sequence(steps, text, word),
