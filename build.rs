@@ -1,6 +1,7 @@
 //! Builds the guests the tests and benchmarks use, with the library's
 //! guest builder (`crates/wasmodel/build/guest.rs`) and into the same
-//! target directory as the engines, so they share spin-sdk's build:
+//! target directory as the engines, after them (the library's build script
+//! says where, through `links`), so they share spin-sdk's build:
 //! - `hello-http.wasm` (`crates/hello-http`): a hello-world HTTP
 //!   component, the baseline of `benches/suite`;
 //! - `faulty-http.wasm` (`crates/faulty-http`): an HTTP component that
@@ -50,10 +51,10 @@ fn main() {
     ] {
         println!("cargo:rerun-if-changed={}", root.join(input).display());
     }
-    let target_dir = env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target"))
-        .join("engine");
+    let target_dir = PathBuf::from(
+        env::var_os("DEP_WASMODEL_ENGINES_GUEST_TARGET_DIR")
+            .expect("the wasmodel library's build script says where the guests are built"),
+    );
     for (package, output, prebuilt_var) in GUESTS {
         println!("cargo:rerun-if-env-changed={prebuilt_var}");
         let wasm = match env::var_os(prebuilt_var) {

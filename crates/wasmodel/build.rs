@@ -94,9 +94,12 @@ fn main() {
     let out_dir = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     // The workspace's root: the guests are its members, and `wit/` (the
     // one source of the interfaces) is there.
-    let root =
-        PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"))
-            .join("../..");
+    let manifest_dir =
+        PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let root = manifest_dir
+        .join("../..")
+        .canonicalize()
+        .unwrap_or_else(|e| fail(&format!("cannot find the workspace's root: {e}")));
     embed_wit(&root, &out_dir);
     // What the guests are built from.
     for input in [
@@ -109,22 +112,23 @@ fn main() {
     ] {
         println!("cargo:rerun-if-changed={}", root.join(input).display());
     }
+    let target_dir = env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"))
+        .join("engine");
     for guest in &GUESTS {
-        build_guest(guest, &root, &out_dir);
+        build_guest(guest, &root, &target_dir, &out_dir);
     }
+    // For the root package's build script (see `links` in Cargo.toml).
+    println!("cargo:guest_target_dir={}", target_dir.display());
 }
 
-fn build_guest(guest: &Guest, root: &Path, out_dir: &Path) {
+fn build_guest(guest: &Guest, root: &Path, target_dir: &Path, out_dir: &Path) {
     println!("cargo:rerun-if-env-changed={}", guest.prebuilt_var);
     if let Some(prebuilt) = env::var_os(guest.prebuilt_var) {
         println!("cargo:rerun-if-changed={}", Path::new(&prebuilt).display());
         return embed(guest, Path::new(&prebuilt), out_dir);
     }
-
-    let target_dir = env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target"))
-        .join("engine");
 
     let built = guest::build(&guest::Spec {
         root,
@@ -133,7 +137,7 @@ fn build_guest(guest: &Guest, root: &Path, out_dir: &Path) {
         target: guest.target,
         rustflags: guest.rustflags,
         config: &[],
-        target_dir: &target_dir,
+        target_dir,
     })
     .unwrap_or_else(|why| fail(&why));
     embed(guest, &built, out_dir);
