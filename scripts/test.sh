@@ -32,6 +32,7 @@ cargo clippy --workspace --all-targets --all-features --release -- -D warnings
 step "reference outputs still match onnxruntime, token ids the tokenizers package"
 .venv/bin/python models/reference.py --check
 .venv/bin/python models/tokenizer_cases.py --check
+.venv/bin/python models/text_encoder_cases.py --check
 step "cargo test"
 cargo test --workspace --release
 step "python package tests (pytest)"

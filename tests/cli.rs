@@ -11,7 +11,7 @@ use crate::support::{
     assert_outputs_match, cache_dir, fixture, fixture_path, model_path, ok, sha256_hex,
 };
 
-fn wasmodel(args: &[&str], cache: &Path) -> Output {
+pub(crate) fn wasmodel(args: &[&str], cache: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_wasmodel"))
         .args(args)
         .env("WASMODEL_CACHE_DIR", cache)

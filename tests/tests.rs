@@ -15,6 +15,8 @@ mod fixtures;
 mod zoo;
 // Real models as their packages ship them, against onnxruntime.
 mod corpus;
+// Encoders built with their tokenizer take text: library, CLI, HTTP.
+mod text_encoder;
 // wasmodel's own wasm kernels against onnxruntime, shape class by shape
 // class.
 mod kernels;

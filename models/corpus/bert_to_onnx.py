@@ -57,7 +57,15 @@ class Graph:
 
 
 def convert(safetensors_bytes, config):
-    w = read_safetensors(safetensors_bytes)
+    """The ONNX model (bytes) of a BERT's .safetensors bytes and its
+    config.json (as a dict)."""
+    return convert_tensors(read_safetensors(safetensors_bytes), config)
+
+
+def convert_tensors(w, config, token_types=True):
+    """The ONNX model (bytes) of a BERT's tensors by name. Without
+    `token_types` the graph has no `token_type_ids` input and adds type 0's
+    embedding to every token (a RoBERTa-like encoder's inputs)."""
     # Keys are `embeddings...` (sentence-transformers) or `bert.embeddings...`.
     if "bert.embeddings.word_embeddings.weight" in w:
         w = {k[len("bert."):]: v for k, v in w.items() if k.startswith("bert.")}
@@ -91,8 +99,9 @@ def convert(safetensors_bytes, config):
         c("zero_1d", np.array([0], np.int64)), seq_len, c("axis_1", np.array([1], np.int64))])
     words = g.op("Gather", [c("word_embeddings", w["embeddings.word_embeddings.weight"]),
                             "input_ids"])
-    types = g.op("Gather", [c("token_type_embeddings", w["embeddings.token_type_embeddings.weight"]),
-                            "token_type_ids"])
+    type_table = w["embeddings.token_type_embeddings.weight"]
+    types = (g.op("Gather", [c("token_type_embeddings", type_table), "token_type_ids"])
+             if token_types else c("token_type_0", type_table[0]))
     positions = g.op("Gather", [c("position_embeddings", w["embeddings.position_embeddings.weight"]),
                                 position_ids])
     h = layer_norm(g.op("Add", [g.op("Add", [words, types]), positions]), "embeddings.LayerNorm")
@@ -131,7 +140,7 @@ def convert(safetensors_bytes, config):
     graph = helper.make_graph(
         g.nodes, "bert",
         [helper.make_tensor_value_info(n, TensorProto.INT64, dims)
-         for n in ("input_ids", "attention_mask", "token_type_ids")],
+         for n in ("input_ids", "attention_mask", "token_type_ids")[:3 if token_types else 2]],
         [helper.make_tensor_value_info("last_hidden_state", TensorProto.FLOAT, dims + [hidden])],
         g.initializers)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)],

@@ -3,6 +3,7 @@ numbers; and its errors, limits and cache."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import time
@@ -12,7 +13,7 @@ import onnxruntime as ort
 import pytest
 import wasmodel
 from wasmodel import _cache
-from conftest import MODELS, REPO, array, fixture, wasmodel_bin
+from conftest import FIXTURES, MODELS, REPO, array, fixture, wasmodel_bin
 
 
 def assert_matches(got: dict, expected: dict, rtol: float, atol: float) -> None:
@@ -218,3 +219,26 @@ def test_string_inputs_take_str_or_utf8_bytes_and_nothing_else(model):
     with pytest.raises(wasmodel.InvalidInputError) as e:
         m.predict({**inputs, "plan": np.array([[None]] * len(inputs["plan"]), dtype=object)})
     assert (e.value.kind, e.value.input, e.value.expected) == ("element-type", "plan", "string")
+
+
+def test_a_text_embedder_takes_a_list_of_str(tmp_path, cache_dir):
+    # The tiny BERT of models/text_encoder_cases.py, built with its
+    # tokenizer and mean pooling: `predict(text=[...])` gives the
+    # embeddings sentence-transformers makes of onnxruntime's outputs.
+    case = json.loads((FIXTURES / "text_encoder" / "bert.json").read_text())
+    out = tmp_path / "embedder.wasm"
+    subprocess.run(
+        [wasmodel_bin(), "build", str(REPO / case["model"]), "--tokenizer", str(REPO / case["tokenizer"]),
+         "--pooling", "mean", "--normalize", "-o", str(out)],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    m = wasmodel.Model(out, cache_dir=cache_dir)
+    assert [(i.name, i.element_type) for i in m.info.inputs] == [("text", "string")]
+    tolerance = case["tolerance"]
+    for call in case["calls"]:
+        texts = call["inputs"]["text"]["data"]
+        want = call["pooled"]["mean normalize"]
+        got = m.predict(text=texts)["sentence_embedding"]
+        assert list(got.shape) == want["shape"]
+        np.testing.assert_allclose(got.ravel(), want["data"], rtol=tolerance["rtol"], atol=tolerance["atol"])

@@ -29,6 +29,10 @@ pub enum LoadError {
     /// (see [`LoadOptions`](crate::LoadOptions)).
     #[error("{0}")]
     Options(String),
+    /// The tokenizer given to take text with cannot be used, or does not
+    /// fit the model's inputs (see `LoadOptions::tokenizer`).
+    #[error("--tokenizer: {0}")]
+    Tokenizer(String),
 }
 
 /// What was wrong with one input.

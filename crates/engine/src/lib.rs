@@ -22,9 +22,12 @@ mod model;
 pub mod npy;
 pub mod onnx_ml;
 mod plans;
+mod pooling;
+mod quantize;
 mod sequences;
 mod shape_guard;
 pub mod text;
+mod text_input;
 mod types;
 mod validate;
 mod wiring;
@@ -33,6 +36,9 @@ pub use error::{InputError, InputErrorKind, LoadError, PredictError};
 pub use load_options::{LoadOptions, OptionError};
 pub use model::{Model, Planning, onnx};
 pub use plans::KEPT as PLANS_KEPT;
+pub use pooling::{Pooling, PoolingKind, SENTENCE_EMBEDDING};
+pub use quantize::Quantized;
+pub use text_input::TEXT_INPUT;
 pub use types::{
     ClassLabels, Dimension, ElementType, ModelInfo, Tensor, TensorData, TensorInfo,
     format_declared_shape, format_shape,

@@ -10,15 +10,25 @@
 //!   it is no longer an input, and whatever depends on it alone is computed
 //!   once, such as the branch an `If` on a sample rate takes.
 //!
+//! - A tokenizer (`--tokenizer tokenizer.json`) puts the text a model's
+//!   users have in front of its token-id inputs (see
+//!   [`text_input`](crate::text_input)).
+//! - A pooling (`--pooling mean|cls`, `--normalize`) makes an encoder's
+//!   token states one sentence embedding (see [`Pooling`]).
+//! - `--quantize int8` stores the weights of matrix products and embedding
+//!   tables as int8 (see [`quantize`](crate::quantize)).
+//!
 //! Options travel from the builder to the engine inside the component as
-//! text, one per line, in the form the command line takes them
-//! ([`LoadOptions::to_text`], [`LoadOptions::from_text`]), so the native
-//! check and the component parse the same thing with the same code.
+//! text, one per line, in the form the command line takes them, the
+//! tokenizer's JSON last ([`LoadOptions::to_text`],
+//! [`LoadOptions::from_text`]), so the native check and the component parse
+//! the same thing with the same code.
 
 use tract_onnx::pb::{self, ModelProto, TensorProto, tensor_proto::DataType};
 use tract_onnx::prelude::Framework as _;
 
 use crate::error::LoadError;
+use crate::pooling::Pooling;
 use crate::types::{Tensor, TensorData};
 
 /// Shapes to plan and inputs to freeze when a model loads.
@@ -29,7 +39,17 @@ pub struct LoadOptions {
     /// Inputs frozen to a value: the elements as written (`16000`,
     /// `1,2,3`), typed by the input's declared element type.
     pub input_values: Vec<(String, Vec<String>)>,
+    /// A Hugging Face `tokenizer.json`: the model then takes text, which
+    /// this tokenizer turns into its token-id inputs.
+    pub tokenizer: Option<String>,
+    /// Token states pooled into one sentence embedding per text.
+    pub pooling: Option<Pooling>,
+    /// Weights of matrix products and embeddings quantized to int8.
+    pub quantize_int8: bool,
 }
+
+/// The line after which [`LoadOptions::to_text`] writes the tokenizer.
+const TOKENIZER_LINE: &str = "tokenizer";
 
 /// A malformed `NAME=...` option.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -57,7 +77,11 @@ fn name_and_rest(given: &str) -> Result<(&str, &str), OptionError> {
 impl LoadOptions {
     /// Whether there is nothing to do.
     pub fn is_empty(&self) -> bool {
-        self.input_shapes.is_empty() && self.input_values.is_empty()
+        self.input_shapes.is_empty()
+            && self.input_values.is_empty()
+            && self.tokenizer.is_none()
+            && self.pooling.is_none()
+            && !self.quantize_int8
     }
 
     /// Adds a shape to plan, written `NAME=1,3,640,640` (`NAME=` for a
@@ -96,8 +120,10 @@ impl LoadOptions {
         Ok(())
     }
 
-    /// The options as text, one per line: `input-shape NAME=DIMS` or
-    /// `input-value NAME=VALUES`.
+    /// The options as text, one per line: `input-shape NAME=DIMS`,
+    /// `input-value NAME=VALUES`, `pooling KIND [normalize]`, `quantize
+    /// int8`; then, if there is a tokenizer, a line `tokenizer` and its
+    /// JSON to the end.
     pub fn to_text(&self) -> String {
         let mut text = String::new();
         for (name, dims) in &self.input_shapes {
@@ -107,19 +133,46 @@ impl LoadOptions {
         for (name, values) in &self.input_values {
             text += &format!("input-value {name}={}\n", values.join(","));
         }
+        if let Some(pooling) = self.pooling {
+            text += &format!("pooling {}\n", pooling.to_text());
+        }
+        if self.quantize_int8 {
+            text += "quantize int8\n";
+        }
+        if let Some(json) = &self.tokenizer {
+            text += TOKENIZER_LINE;
+            text.push('\n');
+            text += json;
+        }
         text
     }
 
     /// Reads what [`to_text`](Self::to_text) wrote.
     pub fn from_text(text: &str) -> Result<LoadOptions, OptionError> {
         let mut options = LoadOptions::default();
-        for line in text.lines().filter(|l| !l.is_empty()) {
+        let (lines, tokenizer) = split_tokenizer(text);
+        for line in lines.lines().filter(|l| !l.is_empty()) {
             match line.split_once(' ') {
                 Some(("input-shape", given)) => options.add_input_shape(given)?,
                 Some(("input-value", given)) => options.add_input_value(given)?,
-                _ => return Err(option_error(line, "not an input-shape or input-value")),
+                Some(("quantize", "int8")) => options.quantize_int8 = true,
+                Some(("pooling", given)) => {
+                    options.pooling = Some(Pooling::parse(given).ok_or_else(|| {
+                        option_error(
+                            given,
+                            "a pooling is `mean` or `cls`, then maybe `normalize`",
+                        )
+                    })?);
+                }
+                _ => {
+                    return Err(option_error(
+                        line,
+                        "not an input-shape, input-value, pooling or quantize",
+                    ));
+                }
             }
         }
+        options.tokenizer = tokenizer.map(str::to_owned);
         Ok(options)
     }
 
@@ -166,6 +219,19 @@ impl LoadOptions {
                     .map_err(|why| LoadError::Options(format!("--input-value {name}: {why}")))
             })
             .collect()
+    }
+}
+
+/// The option lines of [`LoadOptions::to_text`]'s text, and the
+/// tokenizer's JSON after them if there is one.
+fn split_tokenizer(text: &str) -> (&str, Option<&str>) {
+    let marker = format!("{TOKENIZER_LINE}\n");
+    if let Some(json) = text.strip_prefix(&marker) {
+        return ("", Some(json));
+    }
+    match text.find(&format!("\n{marker}")) {
+        Some(at) => (&text[..at], Some(&text[at + 1 + marker.len()..])),
+        None => (text, None),
     }
 }
 
@@ -293,6 +359,17 @@ mod tests {
         assert_eq!(options.input_values[0].0, "a=b");
         assert_eq!(options.input_values[1].1, vec!["1", "2", "3"]);
         assert_eq!(LoadOptions::from_text(&options.to_text()).unwrap(), options);
+        // The tokenizer's JSON (lines of its own) comes back whole, with
+        // and without other options before it.
+        options.pooling = Pooling::parse("mean normalize");
+        options.quantize_int8 = true;
+        options.tokenizer = Some("{\n  \"model\": {}\n}\ninput-shape x=1\n".into());
+        assert_eq!(LoadOptions::from_text(&options.to_text()).unwrap(), options);
+        let alone = LoadOptions {
+            tokenizer: options.tokenizer.clone(),
+            ..LoadOptions::default()
+        };
+        assert_eq!(LoadOptions::from_text(&alone.to_text()).unwrap(), alone);
     }
 
     #[test]

@@ -23,9 +23,12 @@ use crate::index_check::{self, IndexOutOfRange};
 use crate::load_options::LoadOptions;
 use crate::onnx_ml;
 use crate::plans::{self, PlanError, ShapePlans, describe_shapes, shapes_ahead};
+use crate::pooling;
+use crate::quantize::{self, Quantized};
 use crate::sequences;
 use crate::shape_guard::ShapeGuard;
 use crate::text;
+use crate::text_input::TextInput;
 use crate::types::{
     ClassLabels, Dimension, ElementType, ModelInfo, Tensor, TensorData, TensorInfo,
 };
@@ -71,6 +74,11 @@ pub struct Model {
     per_shape_reason: Option<String>,
     /// The shapes the plan for every shape cannot take.
     guard: ShapeGuard,
+    /// The tokenizer in front of the model's token-id inputs, for a model
+    /// loaded with one: its declared input is then `text`.
+    text: Option<Arc<TextInput>>,
+    /// What `--quantize int8` made int8, for a model loaded with it.
+    quantized: Option<Quantized>,
 }
 
 /// How a model is planned: what `wasmodel build` reports.
@@ -127,6 +135,13 @@ impl Model {
         .join(" ");
 
         options.freeze_inputs(&mut proto)?;
+        let quantized = match options.quantize_int8 {
+            true => Some(quantize::int8(&mut proto)?),
+            false => None,
+        };
+        if let Some(pooling) = options.pooling {
+            pooling::add(&mut proto, pooling)?;
+        }
         let Some(graph) = &proto.graph else {
             return Err(LoadError::Malformed("the file holds no graph".into()));
         };
@@ -181,7 +196,15 @@ impl Model {
             inputs: Vec::new(),
             outputs: Vec::new(),
         };
-        contain_panics(|| Model::translate(&framework, &proto, class_labels, info, options))
+        let mut model =
+            contain_panics(|| Model::translate(&framework, &proto, class_labels, info, options))?;
+        if let Some(json) = &options.tokenizer {
+            let text = TextInput::new(json, &model.info.inputs)?;
+            model.info.inputs = text.declared().to_vec();
+            model.text = Some(Arc::new(text));
+        }
+        model.quantized = quantized;
+        Ok(model)
     }
 
     /// Translates, types, describes and optimizes a decoded model: one plan
@@ -278,6 +301,8 @@ impl Model {
             shapes: Arc::new(ShapePlans::new(source, ahead, shape_giving)),
             per_shape_reason,
             guard,
+            text: None,
+            quantized: None,
         })
     }
 
@@ -290,6 +315,11 @@ impl Model {
         }
     }
 
+    /// What `--quantize int8` made int8, if the model was loaded with it.
+    pub fn quantized(&self) -> Option<Quantized> {
+        self.quantized
+    }
+
     /// The model's name, version, digest and declared inputs and outputs.
     pub fn info(&self) -> &ModelInfo {
         &self.info
@@ -298,20 +328,32 @@ impl Model {
     /// Runs the model on named inputs, checked against the declared ones
     /// first, and returns the outputs in declared order.
     pub fn predict(&self, inputs: Vec<Tensor>) -> Result<Vec<Tensor>, PredictError> {
-        let ordered = validate::order_inputs(&self.info.inputs, inputs)?;
+        match &self.text {
+            Some(text) => self.run(text.model_inputs(), text.encode(inputs)?),
+            None => self.run(&self.info.inputs, inputs),
+        }
+    }
+
+    /// Runs the graph on inputs checked against its own `declared` ones.
+    fn run(
+        &self,
+        declared: &[TensorInfo],
+        inputs: Vec<Tensor>,
+    ) -> Result<Vec<Tensor>, PredictError> {
+        let ordered = validate::order_inputs(declared, inputs)?;
         let values = ordered
             .into_iter()
             .map(to_tract)
             .collect::<Result<TVec<TValue>, PredictError>>()?;
         let planned = self.shapes.plan_for(&values).map_err(|why| {
             let shapes: Vec<Vec<usize>> = values.iter().map(|v| v.shape().to_vec()).collect();
-            let shapes = describe_shapes(&self.info.inputs, &shapes);
+            let shapes = describe_shapes(declared, &shapes);
             // An input that gives a shape: its value is the likelier fault
             // (an `Expand` to a shape the input cannot broadcast to).
             match (self.shapes.shape_giving().first(), why) {
                 (Some(&ix), why) => PredictError::InvalidInput(InputError::new(
                     InputErrorKind::OutOfRange,
-                    &self.info.inputs[ix].name,
+                    &declared[ix].name,
                     format!("a value the model can take as a shape, with {shapes}"),
                     format!("{}: {why}", integers(&values[ix])),
                 )),
@@ -319,9 +361,9 @@ impl Model {
                 // the others' shapes were checked against their declared
                 // ones.
                 (None, PlanError::Shapes(why)) => {
-                    let input = (self.info.inputs.iter())
+                    let input = (declared.iter())
                         .find(|i| i.shape.iter().any(|d| matches!(d, Dimension::Dynamic(_))))
-                        .or(self.info.inputs.first())
+                        .or(declared.first())
                         .map_or("", |i| i.name.as_str());
                     PredictError::InvalidInput(InputError::new(
                         InputErrorKind::Shape,
@@ -347,7 +389,7 @@ impl Model {
         };
         if planned.is_none() {
             self.guard
-                .check(&self.info.inputs, &values)
+                .check(declared, &values)
                 .map_err(PredictError::InvalidInput)?;
         }
         let results = plan

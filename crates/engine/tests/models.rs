@@ -7,7 +7,10 @@
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
-use wasmodel_engine::{ClassLabels, Dimension, LoadError, Model, Tensor, TensorData, json};
+use wasmodel_engine::{
+    ClassLabels, Dimension, LoadError, LoadOptions, Model, Pooling, SENTENCE_EMBEDDING, Tensor,
+    TensorData, json,
+};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -240,6 +243,105 @@ fn the_text_operators_match_onnxruntime_natively() {
     // separators and marks, TfIdfVectorizer's skips and weights.
     let checked = check_all("tests/fixtures/text", "tests/fixtures/text");
     assert_eq!(checked, 6, "expected the six cases of tests/fixtures/text/");
+}
+
+/// The tiny encoders of `models/text_encoder_cases.py` (one as
+/// onnxruntime's dynamic quantization writes it), loaded with their
+/// tokenizer in front: given texts, they answer what onnxruntime answers
+/// for the token ids the `tokenizers` package makes of them, and with each
+/// `--pooling`, the embeddings sentence-transformers makes of that.
+#[test]
+fn encoders_with_a_tokenizer_take_text_natively() {
+    let mut checked = 0;
+    let mut pooled = 0;
+    for stem in ["bert", "roberta", "bert_int8"] {
+        let path = repo().join(format!("tests/fixtures/text_encoder/{stem}.json"));
+        let fixture: Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let read = |key: &str| std::fs::read(repo().join(fixture[key].as_str().unwrap())).unwrap();
+        let options = LoadOptions {
+            tokenizer: Some(String::from_utf8(read("tokenizer")).unwrap()),
+            ..LoadOptions::default()
+        };
+        let onnx = read("model");
+        let model = Model::load_with(&onnx, stem, "1", &options).unwrap();
+        let text = &model.info().inputs;
+        assert_eq!(text.len(), 1, "{stem}: {text:?}");
+        assert_eq!(text[0].name, wasmodel_engine::TEXT_INPUT);
+        let (rtol, atol) = (
+            fixture["tolerance"]["rtol"].as_f64().unwrap(),
+            fixture["tolerance"]["atol"].as_f64().unwrap(),
+        );
+        for (k, call) in fixture["calls"].as_array().unwrap().iter().enumerate() {
+            let got = model.predict(tensors(&call["inputs"])).unwrap();
+            compare(&model, call, &got, &tensors(&call["outputs"]), rtol, atol)
+                .unwrap_or_else(|e| panic!("{stem}, call {k}: {e}"));
+            checked += 1;
+        }
+        for pooling in ["mean", "mean normalize", "cls", "cls normalize"] {
+            let options = LoadOptions {
+                pooling: Pooling::parse(pooling),
+                ..options.clone()
+            };
+            let model = Model::load_with(&onnx, stem, "1", &options).unwrap();
+            let outputs = &model.info().outputs;
+            assert_eq!(outputs.len(), 1, "{stem}, {pooling}: {outputs:?}");
+            for (k, call) in fixture["calls"].as_array().unwrap().iter().enumerate() {
+                let got = model.predict(tensors(&call["inputs"])).unwrap();
+                let want = serde_json::json!({ SENTENCE_EMBEDDING: call["pooled"][pooling] });
+                compare(&model, call, &got, &tensors(&want), rtol, atol)
+                    .unwrap_or_else(|e| panic!("{stem}, {pooling}, call {k}: {e}"));
+                pooled += 1;
+            }
+        }
+    }
+    assert_eq!(checked, 6, "expected two calls of each encoder");
+    assert_eq!(
+        pooled, 24,
+        "expected two calls of each encoder in each pooling"
+    );
+}
+
+/// `--quantize int8` on the tiny BERT: its twelve matrix weights and its
+/// word and position tables become int8 (the two-row type table is too
+/// small to bother), and its mean-pooled embeddings stay near the float
+/// model's (sentence-transformers' pooling of onnxruntime's outputs).
+#[test]
+fn int8_quantization_stays_near_the_float_model() {
+    let path = repo().join("tests/fixtures/text_encoder/bert.json");
+    let fixture: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let read = |key: &str| std::fs::read(repo().join(fixture[key].as_str().unwrap())).unwrap();
+    let options = LoadOptions {
+        tokenizer: Some(String::from_utf8(read("tokenizer")).unwrap()),
+        pooling: Pooling::parse("mean normalize"),
+        quantize_int8: true,
+        ..LoadOptions::default()
+    };
+    let model = Model::load_with(&read("model"), "bert", "1", &options).unwrap();
+    let quantized = model.quantized().unwrap();
+    assert_eq!(quantized.weights, 14, "{quantized:?}");
+    assert!(
+        quantized.int8_bytes * 3 < quantized.float_bytes,
+        "{quantized:?}"
+    );
+    let mut lowest = f64::MAX;
+    for call in fixture["calls"].as_array().unwrap() {
+        let got = model.predict(tensors(&call["inputs"])).unwrap();
+        let want =
+            tensors(&serde_json::json!({ SENTENCE_EMBEDDING: call["pooled"]["mean normalize"] }));
+        let (got, want) = (
+            as_f64(&got[0].data).unwrap(),
+            as_f64(&want[0].data).unwrap(),
+        );
+        let width = 16;
+        for (g, w) in got.chunks(width).zip(want.chunks(width)) {
+            // Both are unit vectors: the dot product is the cosine.
+            let cosine: f64 = g.iter().zip(w).map(|(a, b)| a * b).sum();
+            lowest = lowest.min(cosine);
+        }
+    }
+    assert!(lowest >= 0.99, "lowest cosine to the float model: {lowest}");
+    eprintln!("int8: lowest cosine to the float model {lowest:.5}, {quantized:?}");
 }
 
 #[test]

@@ -190,6 +190,23 @@ impl Tokenizer {
         self.truncation.map(|t| t.max_length)
     }
 
+    /// Truncates every encoding to at most `max_length` tokens (special
+    /// tokens included), as the file's truncation would with that length,
+    /// keeping its direction if it sets one: for a model whose sequence
+    /// length is fixed below what the file allows, or that sets no limit.
+    pub fn limit_length(&mut self, max_length: usize) {
+        self.truncation = Some(match self.truncation {
+            Some(t) => Truncation {
+                max_length: t.max_length.min(max_length),
+                ..t
+            },
+            None => Truncation {
+                max_length,
+                from_left: false,
+            },
+        });
+    }
+
     /// One text, truncated and with its special tokens, not padded.
     pub fn encode(&self, text: &str) -> Encoding {
         let mut ids = Vec::new();
@@ -226,22 +243,35 @@ impl Tokenizer {
     /// the longest), so they form one `[texts, tokens]` batch.
     pub fn encode_batch<S: AsRef<str>>(&self, texts: &[S]) -> Vec<Encoding> {
         let mut encodings: Vec<Encoding> = texts.iter().map(|t| self.encode(t.as_ref())).collect();
-        let padding = self.padding.unwrap_or(Padding {
+        let longest = encodings.iter().map(Encoding::len).max().unwrap_or(0);
+        let padding = self.padding_or_default();
+        let mut length = padding.fixed.unwrap_or(longest);
+        if let Some(m) = padding.multiple_of {
+            length = length.div_ceil(m) * m;
+        }
+        self.pad_to(&mut encodings, length);
+        encodings
+    }
+
+    /// Pads every encoding shorter than `length` to it, with the file's
+    /// padding id, type id and side (id 0 on the right if it sets none),
+    /// whatever length the file's padding asks for: what a caller that
+    /// knows the length the model takes uses.
+    pub fn pad_to(&self, encodings: &mut [Encoding], length: usize) {
+        let padding = self.padding_or_default();
+        for encoding in encodings {
+            pad(encoding, length, padding);
+        }
+    }
+
+    fn padding_or_default(&self) -> Padding {
+        self.padding.unwrap_or(Padding {
             fixed: None,
             multiple_of: None,
             on_left: false,
             pad_id: 0,
             pad_type_id: 0,
-        });
-        let longest = encodings.iter().map(Encoding::len).max().unwrap_or(0);
-        let mut length = padding.fixed.unwrap_or(longest);
-        if let Some(m) = padding.multiple_of {
-            length = length.div_ceil(m) * m;
-        }
-        for encoding in &mut encodings {
-            pad(encoding, length, padding);
-        }
-        encodings
+        })
     }
 
     /// Normalizes, splits and looks up one stretch of text between added

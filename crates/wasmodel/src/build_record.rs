@@ -9,9 +9,15 @@ use wasmodel_engine::LoadOptions;
 /// The custom section's name.
 pub const SECTION: &str = "wasmodel-build";
 
-/// Appends the record of `options` to a component.
+/// Appends the record of `options` to a component: not a tokenizer's
+/// JSON, which the snapshot holds parsed already (the model's input `text`
+/// says there is one).
 pub fn append(component: &mut Vec<u8>, options: &LoadOptions) {
-    let text = options.to_text();
+    let recorded = LoadOptions {
+        tokenizer: None,
+        ..options.clone()
+    };
+    let text = recorded.to_text();
     let section = CustomSection {
         name: SECTION.into(),
         data: text.as_bytes().into(),

@@ -38,7 +38,7 @@ use crate::runtime::{CallState, classify, set_deadline};
 use crate::vector_state;
 use crate::wit::{HTTP_WORLD, MODEL_WORLD, check_targets, check_world};
 use crate::{Error, Limits, ModelInfo, Runtime, engine_wasm};
-use wasmodel_engine::{LoadOptions, Planning};
+use wasmodel_engine::{LoadOptions, Planning, Quantized};
 
 /// The engine's build-time entry point, removed from the output.
 const INIT_EXPORT: &str = "wasmodel-init";
@@ -125,6 +125,9 @@ pub struct BuiltComponent {
     /// How the model is planned: for every input shape at once, or per
     /// shape on the first call with it (and the shapes planned ahead).
     pub planning: Planning,
+    /// What `--quantize int8` made int8 (see
+    /// [`LoadOptions::quantize_int8`]), if it was asked for.
+    pub quantized: Option<Quantized>,
 }
 
 impl ComponentBuilder {
@@ -229,7 +232,8 @@ impl ComponentBuilder {
             &self.options,
             self.time_limit,
         )?;
-        let (info, planning) = (native.info().clone(), native.planning());
+        let (info, planning, quantized) =
+            (native.info().clone(), native.planning(), native.quantized());
         drop(native);
         let check_time = started.elapsed();
 
@@ -287,6 +291,7 @@ impl ComponentBuilder {
             check_time,
             build_time: started.elapsed(),
             planning,
+            quantized,
         })
     }
 }

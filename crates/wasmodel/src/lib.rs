@@ -61,3 +61,4 @@ pub use wasmodel_engine::{
     ModelInfo, OptionError, Planning, PredictError, Tensor, TensorData, TensorInfo,
     format_declared_shape, format_shape, graph,
 };
+pub use wasmodel_engine::{Pooling, PoolingKind, Quantized, SENTENCE_EMBEDDING, TEXT_INPUT};

@@ -1,0 +1,316 @@
+//! `wasmodel build --quantize int8`: a model's float weights stored as
+//! int8, as onnxruntime's dynamic quantization does, rewritten in the ONNX
+//! graph before tract sees it (tract runs the integer operators, and packs
+//! the int8 weights at a quarter of the float ones' size).
+//!
+//! - A `MatMul` whose second input is a float matrix [K, N] among the
+//!   initializers: the matrix becomes int8 with one scale per column
+//!   (symmetric, so no zero point: `scale = max |column| / 127`), and the
+//!   product `DynamicQuantizeLinear` of the activations (uint8, one scale
+//!   per call, as onnxruntime does), `MatMulInteger`, then the int32 sums
+//!   times the activations' scale times each column's.
+//! - A `Gather` from a float table [rows, width] among the initializers (an
+//!   embedding): the table becomes int8 with one scale per row, and the
+//!   gathered rows are multiplied by their scales.
+//!
+//! A weight is quantized only if every node that reads it is one of those,
+//! so no float copy is left. Everything else (biases, layer norms, the
+//! attention's products of two activations) stays float.
+
+use tract_onnx::pb::{
+    AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto, attribute_proto::AttributeType,
+    tensor_proto::DataType,
+};
+
+use crate::error::LoadError;
+
+/// The first version of the default ONNX opset with `MatMulInteger` and
+/// `DynamicQuantizeLinear`.
+const INTEGER_OPSET: i64 = 11;
+
+/// What a quantization changed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Quantized {
+    /// Weights made int8.
+    pub weights: usize,
+    /// Their size as float32, and as int8 with their scales, in bytes.
+    pub float_bytes: usize,
+    pub int8_bytes: usize,
+}
+
+/// How a weight is read: which of its axes gets one scale per entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Use {
+    /// The second input of a `MatMul`: a scale per column.
+    MatMul,
+    /// The table of a `Gather` on axis 0: a scale per row.
+    Gather,
+}
+
+/// Quantizes the graph's `MatMul` and `Gather` weights to int8.
+pub(crate) fn int8(proto: &mut ModelProto) -> Result<Quantized, LoadError> {
+    let opset = proto
+        .opset_import
+        .iter()
+        .find(|o| o.domain.is_empty() || o.domain == "ai.onnx")
+        .map_or(1, |o| o.version);
+    if opset < INTEGER_OPSET {
+        return Err(LoadError::Options(format!(
+            "--quantize int8: the model is opset {opset}; its integer operators need opset \
+             {INTEGER_OPSET} or later (re-export it with a newer opset)"
+        )));
+    }
+    let Some(graph) = proto.graph.as_mut() else {
+        return Ok(Quantized::default());
+    };
+    if graph
+        .node
+        .iter()
+        .flat_map(|n| &n.attribute)
+        .any(|a| a.g.is_some() || !a.graphs.is_empty())
+    {
+        return Err(LoadError::Options(
+            "--quantize int8: the model has subgraphs (`If`, `Loop`, `Scan`), which \
+             quantization does not reach yet"
+                .into(),
+        ));
+    }
+    let mut quantized = Quantized::default();
+    let mut count = 0;
+    let names: Vec<String> = graph.initializer.iter().map(|t| t.name.clone()).collect();
+    for name in names {
+        let Some(kind) = only_use(graph, &name) else {
+            continue;
+        };
+        let Some(index) = graph.initializer.iter().position(|t| t.name == name) else {
+            continue;
+        };
+        let Some((dims, values)) = float_matrix(&graph.initializer[index]) else {
+            continue;
+        };
+        let (rows, columns) = (dims[0], dims[1]);
+        let (weights, scales) = match kind {
+            Use::MatMul => per_column(&values, rows, columns),
+            Use::Gather => per_row(&values, rows, columns),
+        };
+        quantized.weights += 1;
+        quantized.float_bytes += values.len() * 4;
+        quantized.int8_bytes += weights.len() + scales.len() * 4;
+        // Files of IR version 3 list initializers among the inputs too; the
+        // engine never takes those from the caller, and the float one is
+        // gone.
+        graph.input.retain(|i| i.name != name);
+        let int8_name = format!("{name}_wasmodel_int8");
+        let scale_name = format!("{name}_wasmodel_scale");
+        graph.initializer[index] = TensorProto {
+            name: int8_name.clone(),
+            dims: vec![rows as i64, columns as i64],
+            data_type: DataType::Int8 as i32,
+            raw_data: weights.iter().map(|&w| w as u8).collect(),
+            ..TensorProto::default()
+        };
+        let scale_dims = match kind {
+            Use::MatMul => vec![columns as i64],
+            Use::Gather => vec![rows as i64, 1],
+        };
+        graph.initializer.push(TensorProto {
+            name: scale_name.clone(),
+            dims: scale_dims,
+            data_type: DataType::Float as i32,
+            raw_data: scales.iter().flat_map(|s| s.to_le_bytes()).collect(),
+            ..TensorProto::default()
+        });
+        let mut nodes = Vec::with_capacity(graph.node.len() + 8);
+        for node in std::mem::take(&mut graph.node) {
+            let reads = match kind {
+                Use::MatMul => node.input.get(1) == Some(&name),
+                Use::Gather => node.input.first() == Some(&name),
+            };
+            if !reads {
+                nodes.push(node);
+                continue;
+            }
+            count += 1;
+            let fresh = |what: &str| format!("wasmodel_int8_{count}_{what}");
+            let output = node.output[0].clone();
+            match kind {
+                Use::MatMul => {
+                    let (a, a_scale, a_zero) = (fresh("a"), fresh("a_scale"), fresh("a_zero"));
+                    let (sums, floats, scale) = (fresh("sums"), fresh("floats"), fresh("scale"));
+                    nodes.push(op(
+                        "DynamicQuantizeLinear",
+                        &[&node.input[0]],
+                        &[&a, &a_scale, &a_zero],
+                        vec![],
+                    ));
+                    nodes.push(op(
+                        "MatMulInteger",
+                        &[&a, &int8_name, &a_zero],
+                        &[&sums],
+                        vec![],
+                    ));
+                    nodes.push(op("Cast", &[&sums], &[&floats], vec![to_float()]));
+                    nodes.push(op("Mul", &[&a_scale, &scale_name], &[&scale], vec![]));
+                    nodes.push(op("Mul", &[&floats, &scale], &[&output], vec![]));
+                }
+                Use::Gather => {
+                    let ids = &node.input[1];
+                    let (rows_q, rows_f, row_scales) =
+                        (fresh("rows"), fresh("rows_float"), fresh("row_scales"));
+                    nodes.push(op("Gather", &[&int8_name, ids], &[&rows_q], vec![]));
+                    nodes.push(op("Cast", &[&rows_q], &[&rows_f], vec![to_float()]));
+                    nodes.push(op("Gather", &[&scale_name, ids], &[&row_scales], vec![]));
+                    nodes.push(op("Mul", &[&rows_f, &row_scales], &[&output], vec![]));
+                }
+            }
+        }
+        graph.node = nodes;
+    }
+    Ok(quantized)
+}
+
+/// How `name` is read, if every node that reads it reads it the same one
+/// of the two ways quantized here (and it is not a graph output).
+fn only_use(graph: &GraphProto, name: &str) -> Option<Use> {
+    if graph.output.iter().any(|o| o.name == name) {
+        return None;
+    }
+    let mut kind = None;
+    for node in &graph.node {
+        for (ix, input) in node.input.iter().enumerate() {
+            if input != name {
+                continue;
+            }
+            // Both have two inputs and one output (a malformed node is
+            // left for the loader to refuse).
+            if node.input.len() != 2 || node.output.len() != 1 {
+                return None;
+            }
+            let this = match (node.domain.as_str(), node.op_type.as_str(), ix) {
+                ("" | "ai.onnx", "MatMul", 1) => Use::MatMul,
+                ("" | "ai.onnx", "Gather", 0) if gather_axis(node) == 0 => Use::Gather,
+                _ => return None,
+            };
+            if kind.is_some_and(|k| k != this) {
+                return None;
+            }
+            kind = Some(this);
+        }
+    }
+    kind
+}
+
+fn gather_axis(node: &NodeProto) -> i64 {
+    node.attribute
+        .iter()
+        .find(|a| a.name == "axis")
+        .map_or(0, |a| a.i)
+}
+
+/// A float32 initializer of two dimensions: its dimensions and values.
+fn float_matrix(tensor: &TensorProto) -> Option<([usize; 2], Vec<f32>)> {
+    if tensor.data_type != DataType::Float as i32 || tensor.dims.len() != 2 {
+        return None;
+    }
+    let dims = [
+        usize::try_from(tensor.dims[0]).ok()?,
+        usize::try_from(tensor.dims[1]).ok()?,
+    ];
+    let count = dims[0].checked_mul(dims[1])?;
+    let values: Vec<f32> = if !tensor.raw_data.is_empty() {
+        tensor
+            .raw_data
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect()
+    } else {
+        tensor.float_data.clone()
+    };
+    // Tiny weights are not worth the integer path; external data is read
+    // into the initializer before this runs, or left as float.
+    (values.len() == count && count >= 256).then_some((dims, values))
+}
+
+/// Symmetric int8 with a scale per column of a [rows, columns] matrix.
+fn per_column(values: &[f32], rows: usize, columns: usize) -> (Vec<i8>, Vec<f32>) {
+    let mut scales = vec![0f32; columns];
+    for row in values.chunks_exact(columns).take(rows) {
+        for (s, &v) in scales.iter_mut().zip(row) {
+            *s = s.max(v.abs());
+        }
+    }
+    let scales: Vec<f32> = scales.iter().map(|&m| scale_of(m)).collect();
+    let weights = values
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| level(v, scales[i % columns]))
+        .collect();
+    (weights, scales)
+}
+
+/// Symmetric int8 with a scale per row of a [rows, columns] matrix.
+fn per_row(values: &[f32], rows: usize, columns: usize) -> (Vec<i8>, Vec<f32>) {
+    let mut weights = Vec::with_capacity(values.len());
+    let mut scales = Vec::with_capacity(rows);
+    for row in values.chunks_exact(columns).take(rows) {
+        let scale = scale_of(row.iter().fold(0f32, |m, v| m.max(v.abs())));
+        weights.extend(row.iter().map(|&v| level(v, scale)));
+        scales.push(scale);
+    }
+    (weights, scales)
+}
+
+/// The scale that maps the largest magnitude to 127 (1 for all zeros, or
+/// for a weight that is not finite, which then stays as it quantizes).
+fn scale_of(largest: f32) -> f32 {
+    if largest > 0.0 && largest.is_finite() {
+        largest / 127.0
+    } else {
+        1.0
+    }
+}
+
+fn level(value: f32, scale: f32) -> i8 {
+    (value / scale).round_ties_even().clamp(-127.0, 127.0) as i8
+}
+
+fn to_float() -> AttributeProto {
+    AttributeProto {
+        name: "to".into(),
+        r#type: AttributeType::Int as i32,
+        i: DataType::Float as i64,
+        ..AttributeProto::default()
+    }
+}
+
+fn op(
+    op_type: &str,
+    inputs: &[&str],
+    outputs: &[&str],
+    attribute: Vec<AttributeProto>,
+) -> NodeProto {
+    NodeProto {
+        op_type: op_type.into(),
+        input: inputs.iter().map(|&i| i.to_owned()).collect(),
+        output: outputs.iter().map(|&o| o.to_owned()).collect(),
+        name: outputs[0].to_owned(),
+        attribute,
+        ..NodeProto::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn levels_are_symmetric_and_scaled_per_column_and_row() {
+        let values = [1.0, -0.5, 0.25, -2.0, 0.0, 0.0];
+        let (weights, scales) = per_column(&values, 3, 2);
+        assert_eq!(scales, [1.0 / 127.0, 2.0 / 127.0]);
+        assert_eq!(weights, [127, -32, 32, -127, 0, 0]);
+        let (weights, scales) = per_row(&values, 3, 2);
+        assert_eq!(scales, [1.0 / 127.0, 2.0 / 127.0, 1.0]);
+        assert_eq!(weights, [127, -64, 16, -127, 0, 0]);
+    }
+}

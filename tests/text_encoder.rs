@@ -1,0 +1,199 @@
+//! Transformer encoders built with their tokenizer (`wasmodel build
+//! --tokenizer`, `--pooling`, `--normalize`): the tiny BERT and RoBERTa-like
+//! encoders of `models/text_encoder_cases.py` as components take text, as a
+//! `text` string tensor, through the library, the CLI (a JSON list of
+//! texts) and the Open Inference Protocol (`BYTES`), and answer what
+//! onnxruntime answers for the token ids the `tokenizers` package makes of
+//! it, and sentence-transformers' pooling of that.
+
+use serde_json::{Value, json};
+use wasmodel::json::tensors_from_json_object;
+use wasmodel::{
+    BuiltComponent, ComponentBuilder, Dimension, ElementType, Flavour, Limits, LoadOptions,
+    Pooling, Tensor,
+};
+
+use crate::cli::wasmodel;
+use crate::serve::{TestServer, outputs, quiet};
+use crate::support::{assert_outputs_match, cache_dir, ok, repo, runtime};
+
+fn case(stem: &str) -> Value {
+    let path = repo().join(format!("tests/fixtures/text_encoder/{stem}.json"));
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+}
+
+fn tolerance(case: &Value) -> (f64, f64) {
+    (
+        case["tolerance"]["rtol"].as_f64().unwrap(),
+        case["tolerance"]["atol"].as_f64().unwrap(),
+    )
+}
+
+fn tensors(json: &Value) -> Vec<Tensor> {
+    tensors_from_json_object(json, |_| None).unwrap()
+}
+
+/// A call's pooled embeddings, as the output a pooled component names.
+fn pooled(call: &Value, pooling: &str) -> Vec<Tensor> {
+    tensors(&json!({ wasmodel::SENTENCE_EMBEDDING: call["pooled"][pooling] }))
+}
+
+fn texts(call: &Value) -> Vec<String> {
+    let text = &call["inputs"]["text"]["data"];
+    serde_json::from_value(text.clone()).unwrap()
+}
+
+fn build(stem: &str, pooling: Option<&str>, flavour: Flavour) -> BuiltComponent {
+    let case = case(stem);
+    let read = |key: &str| std::fs::read(repo().join(case[key].as_str().unwrap())).unwrap();
+    let options = LoadOptions {
+        tokenizer: Some(String::from_utf8(read("tokenizer")).unwrap()),
+        pooling: pooling.and_then(Pooling::parse),
+        ..LoadOptions::default()
+    };
+    ComponentBuilder::new(stem)
+        .flavour(flavour)
+        .load_options(options)
+        .build(runtime(), &read("model"))
+        .unwrap_or_else(|e| panic!("building {stem}: {e}"))
+}
+
+#[test]
+fn a_component_built_with_its_tokenizer_takes_text() {
+    for stem in ["bert", "roberta"] {
+        let case = case(stem);
+        let built = build(stem, None, Flavour::Predictor);
+        let text = &built.info.inputs;
+        assert_eq!(text.len(), 1, "{stem}: {text:?}");
+        assert_eq!(
+            (
+                text[0].name.as_str(),
+                text[0].element_type,
+                &text[0].shape[..]
+            ),
+            (
+                wasmodel::TEXT_INPUT,
+                ElementType::String,
+                &[Dimension::Dynamic("batch_size".into())][..]
+            ),
+            "{stem}"
+        );
+        let model = runtime().load(&built.component).unwrap();
+        let (rtol, atol) = tolerance(&case);
+        for (k, call) in case["calls"].as_array().unwrap().iter().enumerate() {
+            // A fresh instance per call: the tokenizer is in the snapshot.
+            let got = model
+                .instance()
+                .unwrap()
+                .predict(tensors(&call["inputs"]))
+                .unwrap_or_else(|e| panic!("{stem}, call {k}: {e}"));
+            assert_outputs_match(&got, &tensors(&call["outputs"]), rtol, atol);
+        }
+    }
+}
+
+#[test]
+fn the_cli_builds_an_embedder_that_takes_a_json_list_of_texts() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = cache_dir();
+    let case = case("bert");
+    let out = dir.path().join("embedder.wasm");
+    let model = repo().join(case["model"].as_str().unwrap());
+    let tokenizer = repo().join(case["tokenizer"].as_str().unwrap());
+    let (stdout, _) = ok(wasmodel(
+        &[
+            "build",
+            model.to_str().unwrap(),
+            "--tokenizer",
+            tokenizer.to_str().unwrap(),
+            "--pooling",
+            "mean",
+            "--normalize",
+            "-o",
+            out.to_str().unwrap(),
+        ],
+        &cache,
+    ));
+    assert!(
+        stdout.contains("text") && stdout.contains("string[batch_size]"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("sentence_embedding"), "{stdout}");
+    let call = &case["calls"][0];
+    let sentences = dir.path().join("sentences.json");
+    std::fs::write(&sentences, serde_json::to_string(&texts(call)).unwrap()).unwrap();
+    let (stdout, _) = ok(wasmodel(
+        &[
+            "predict",
+            out.to_str().unwrap(),
+            "--input",
+            sentences.to_str().unwrap(),
+        ],
+        &cache,
+    ));
+    let got = tensors(&serde_json::from_str(&stdout).unwrap());
+    let (rtol, atol) = tolerance(&case);
+    assert_outputs_match(&got, &pooled(call, "mean normalize"), rtol, atol);
+
+    // `--normalize` alone has nothing to scale; a tokenizer the engine
+    // cannot follow is refused naming its stage.
+    let refused = wasmodel(&["build", model.to_str().unwrap(), "--normalize"], &cache);
+    assert!(!refused.status.success(), "{refused:?}");
+    let split = repo().join("tests/fixtures/tokenizers/refused_split.json");
+    let refused = wasmodel(
+        &[
+            "build",
+            model.to_str().unwrap(),
+            "--tokenizer",
+            split.to_str().unwrap(),
+            "-o",
+            dir.path().join("refused.wasm").to_str().unwrap(),
+        ],
+        &cache,
+    );
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success() && stderr.contains("--tokenizer") && stderr.contains("Split"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn an_http_embedder_takes_bytes_over_the_open_inference_protocol() {
+    let case = case("roberta");
+    let built = build("roberta", Some("cls normalize"), Flavour::Http);
+    let server =
+        TestServer::start_components([built.component.as_slice()], Limits::default(), quiet());
+    let (rtol, atol) = tolerance(&case);
+    for call in case["calls"].as_array().unwrap() {
+        let texts = texts(call);
+        let request = json!({ "inputs": [{
+            "name": "text", "shape": [texts.len()], "datatype": "BYTES", "data": texts,
+        }]});
+        let answer = server.post_json("/v2/models/roberta/infer", &request);
+        assert_eq!(
+            answer.status,
+            200,
+            "{}",
+            String::from_utf8_lossy(&answer.body)
+        );
+        let response: Value = serde_json::from_slice(&answer.body).unwrap();
+        assert_outputs_match(
+            &outputs(&response),
+            &pooled(call, "cls normalize"),
+            rtol,
+            atol,
+        );
+    }
+    // Numbers where texts belong: a 400 naming the input.
+    let answer = server.post_json(
+        "/v2/models/roberta/infer",
+        &json!({ "inputs": [{ "name": "text", "shape": [1], "datatype": "INT64", "data": [7] }]}),
+    );
+    let body = String::from_utf8_lossy(&answer.body);
+    assert!(
+        answer.status == 400 && body.contains("text"),
+        "{} {body}",
+        answer.status
+    );
+}
