@@ -23,6 +23,7 @@ pub mod npy;
 pub mod onnx_ml;
 mod plans;
 mod pooling;
+mod proto;
 mod quantize;
 mod sequences;
 mod shape_guard;

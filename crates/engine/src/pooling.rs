@@ -20,11 +20,12 @@
 //! to an input at opset 13.
 
 use tract_onnx::pb::{
-    AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto, ValueInfoProto,
-    attribute_proto::AttributeType, tensor_proto::DataType, type_proto,
+    AttributeProto, GraphProto, ModelProto, TensorProto, ValueInfoProto, tensor_proto::DataType,
+    type_proto,
 };
 
 use crate::error::LoadError;
+use crate::proto::{self, int_attr};
 
 /// The output a pooled model has in place of its own.
 pub const SENTENCE_EMBEDDING: &str = "sentence_embedding";
@@ -107,7 +108,7 @@ pub(crate) fn add(proto: &mut ModelProto, pooling: Pooling) -> Result<(), LoadEr
             let mask = nodes.op(
                 "Cast",
                 &["attention_mask"],
-                vec![int_attribute("to", DataType::Float as i64)],
+                vec![int_attr("to", DataType::Float as i64)],
             );
             let mask_row = nodes.op("Reshape", &[&mask, &row], vec![]);
             let mask_column = nodes.op("Reshape", &[&mask, &column], vec![]);
@@ -120,7 +121,7 @@ pub(crate) fn add(proto: &mut ModelProto, pooling: Pooling) -> Result<(), LoadEr
         }
         PoolingKind::Cls => {
             let first = nodes.index("first", 0);
-            nodes.op("Gather", &[&states, &first], vec![int_attribute("axis", 1)])
+            nodes.op("Gather", &[&states, &first], vec![int_attr("axis", 1)])
         }
     };
     let embedding = if pooling.normalize {
@@ -135,13 +136,13 @@ pub(crate) fn add(proto: &mut ModelProto, pooling: Pooling) -> Result<(), LoadEr
     } else {
         pooled
     };
-    nodes.graph.node.push(NodeProto {
-        op_type: "Identity".into(),
-        input: vec![embedding],
-        output: vec![SENTENCE_EMBEDDING.into()],
-        name: format!("wasmodel_pooling_{SENTENCE_EMBEDDING}"),
-        ..NodeProto::default()
-    });
+    nodes.graph.node.push(proto::node(
+        format!("wasmodel_pooling_{SENTENCE_EMBEDDING}"),
+        "Identity",
+        &[&embedding],
+        &[SENTENCE_EMBEDDING],
+        vec![],
+    ));
     nodes.graph.output = vec![ValueInfoProto {
         name: SENTENCE_EMBEDDING.into(),
         r#type: Some(tract_onnx::pb::TypeProto {
@@ -184,15 +185,6 @@ fn token_states(graph: &GraphProto) -> Result<String, String> {
     }
 }
 
-fn int_attribute(name: &str, value: i64) -> AttributeProto {
-    AttributeProto {
-        name: name.into(),
-        r#type: AttributeType::Int as i32,
-        i: value,
-        ..AttributeProto::default()
-    }
-}
-
 /// Appends nodes and constants with names of their own.
 struct Nodes<'g> {
     graph: &'g mut GraphProto,
@@ -207,14 +199,8 @@ impl Nodes<'_> {
 
     fn op(&mut self, op_type: &str, inputs: &[&str], attribute: Vec<AttributeProto>) -> String {
         let output = self.name(&op_type.to_lowercase());
-        self.graph.node.push(NodeProto {
-            op_type: op_type.into(),
-            input: inputs.iter().map(|&i| i.to_owned()).collect(),
-            output: vec![output.clone()],
-            name: output.clone(),
-            attribute,
-            ..NodeProto::default()
-        });
+        let node = proto::node(output.clone(), op_type, inputs, &[&output], attribute);
+        self.graph.node.push(node);
         output
     }
 
@@ -229,27 +215,12 @@ impl Nodes<'_> {
 
     /// A 1-D int64 constant (a shape for `Reshape`).
     fn constant(&mut self, what: &str, values: &[i64]) -> String {
-        self.initializer(
-            what,
-            TensorProto {
-                dims: vec![values.len() as i64],
-                data_type: DataType::Int64 as i32,
-                int64_data: values.to_vec(),
-                ..TensorProto::default()
-            },
-        )
+        self.initializer(what, proto::int64s("", &[values.len() as i64], values))
     }
 
     /// A scalar int64 constant (an index for `Gather`).
     fn index(&mut self, what: &str, value: i64) -> String {
-        self.initializer(
-            what,
-            TensorProto {
-                data_type: DataType::Int64 as i32,
-                int64_data: vec![value],
-                ..TensorProto::default()
-            },
-        )
+        self.initializer(what, proto::int64s("", &[], &[value]))
     }
 
     /// A scalar float constant.

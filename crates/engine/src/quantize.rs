@@ -18,11 +18,12 @@
 //! attention's products of two activations) stays float.
 
 use tract_onnx::pb::{
-    AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto, attribute_proto::AttributeType,
-    tensor_proto::DataType,
+    AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto, tensor_proto::DataType,
 };
 
 use crate::error::LoadError;
+use crate::graph::nested_graphs;
+use crate::proto::{self, int_attr, int_attribute};
 
 /// The first version of the default ONNX opset with `MatMulInteger` and
 /// `DynamicQuantizeLinear`.
@@ -67,7 +68,7 @@ pub(crate) fn int8(proto: &mut ModelProto) -> Result<Quantized, LoadError> {
         .node
         .iter()
         .flat_map(|n| &n.attribute)
-        .any(|a| a.g.is_some() || !a.graphs.is_empty())
+        .any(|a| nested_graphs(a).next().is_some())
     {
         return Err(LoadError::Options(
             "--quantize int8: the model has subgraphs (`If`, `Loop`, `Scan`), which \
@@ -188,7 +189,9 @@ fn only_use(graph: &GraphProto, name: &str) -> Option<Use> {
             }
             let this = match (node.domain.as_str(), node.op_type.as_str(), ix) {
                 ("" | "ai.onnx", "MatMul", 1) => Use::MatMul,
-                ("" | "ai.onnx", "Gather", 0) if gather_axis(node) == 0 => Use::Gather,
+                ("" | "ai.onnx", "Gather", 0) if int_attribute(node, "axis").unwrap_or(0) == 0 => {
+                    Use::Gather
+                }
                 _ => return None,
             };
             if kind.is_some_and(|k| k != this) {
@@ -198,13 +201,6 @@ fn only_use(graph: &GraphProto, name: &str) -> Option<Use> {
         }
     }
     kind
-}
-
-fn gather_axis(node: &NodeProto) -> i64 {
-    node.attribute
-        .iter()
-        .find(|a| a.name == "axis")
-        .map_or(0, |a| a.i)
 }
 
 /// A float32 initializer of two dimensions: its dimensions and values.
@@ -275,28 +271,17 @@ fn level(value: f32, scale: f32) -> i8 {
 }
 
 fn to_float() -> AttributeProto {
-    AttributeProto {
-        name: "to".into(),
-        r#type: AttributeType::Int as i32,
-        i: DataType::Float as i64,
-        ..AttributeProto::default()
-    }
+    int_attr("to", DataType::Float as i64)
 }
 
+/// A node named after its first output.
 fn op(
     op_type: &str,
     inputs: &[&str],
     outputs: &[&str],
     attribute: Vec<AttributeProto>,
 ) -> NodeProto {
-    NodeProto {
-        op_type: op_type.into(),
-        input: inputs.iter().map(|&i| i.to_owned()).collect(),
-        output: outputs.iter().map(|&o| o.to_owned()).collect(),
-        name: outputs[0].to_owned(),
-        attribute,
-        ..NodeProto::default()
-    }
+    proto::node(outputs[0].to_owned(), op_type, inputs, outputs, attribute)
 }
 
 #[cfg(test)]

@@ -23,15 +23,13 @@
 use std::collections::HashMap;
 
 use tract_onnx::data_resolver::FopenDataResolver;
-use tract_onnx::pb::{
-    AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto, attribute_proto::AttributeType,
-    tensor_proto::DataType,
-};
+use tract_onnx::pb::{AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto};
 use tract_onnx::prelude::DatumType;
 use tract_onnx::tensor::load_tensor;
 
 use crate::describe::declared_dims;
 use crate::error::LoadError;
+use crate::proto::{int_attr, int_attribute, int64s, ints_attr};
 
 /// The operators resolved here.
 pub(crate) const OPERATORS: &[&str] = &[
@@ -510,38 +508,6 @@ fn optional_input(node: &NodeProto, ix: usize) -> Option<&str> {
 
 fn output(node: &NodeProto) -> String {
     node.output.first().cloned().unwrap_or_default()
-}
-
-fn int_attribute(node: &NodeProto, name: &str) -> Option<i64> {
-    node.attribute.iter().find(|a| a.name == name).map(|a| a.i)
-}
-
-fn int_attr(name: &str, value: i64) -> AttributeProto {
-    AttributeProto {
-        name: name.into(),
-        r#type: AttributeType::Int as i32,
-        i: value,
-        ..AttributeProto::default()
-    }
-}
-
-fn ints_attr(name: &str, values: &[i64]) -> AttributeProto {
-    AttributeProto {
-        name: name.into(),
-        r#type: AttributeType::Ints as i32,
-        ints: values.to_vec(),
-        ..AttributeProto::default()
-    }
-}
-
-fn int64s(name: &str, dims: &[i64], values: &[i64]) -> TensorProto {
-    TensorProto {
-        name: name.into(),
-        dims: dims.to_vec(),
-        data_type: DataType::Int64 as i32,
-        int64_data: values.to_vec(),
-        ..TensorProto::default()
-    }
 }
 
 /// An integer constant of the graph.

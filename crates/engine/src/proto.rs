@@ -1,0 +1,62 @@
+//! The ONNX protobuf pieces the graph rewrites before tract
+//! ([`sequences`](crate::sequences), [`pooling`](crate::pooling),
+//! [`quantize`](crate::quantize)) read and write: integer attributes,
+//! nodes and integer constants.
+
+use tract_onnx::pb::{
+    AttributeProto, NodeProto, TensorProto, attribute_proto::AttributeType, tensor_proto::DataType,
+};
+
+/// A node's integer attribute, if it has one by that name.
+pub(crate) fn int_attribute(node: &NodeProto, name: &str) -> Option<i64> {
+    node.attribute.iter().find(|a| a.name == name).map(|a| a.i)
+}
+
+/// An integer attribute.
+pub(crate) fn int_attr(name: &str, value: i64) -> AttributeProto {
+    AttributeProto {
+        name: name.into(),
+        r#type: AttributeType::Int as i32,
+        i: value,
+        ..AttributeProto::default()
+    }
+}
+
+/// A list-of-integers attribute.
+pub(crate) fn ints_attr(name: &str, values: &[i64]) -> AttributeProto {
+    AttributeProto {
+        name: name.into(),
+        r#type: AttributeType::Ints as i32,
+        ints: values.to_vec(),
+        ..AttributeProto::default()
+    }
+}
+
+/// An int64 initializer of these dimensions.
+pub(crate) fn int64s(name: &str, dims: &[i64], values: &[i64]) -> TensorProto {
+    TensorProto {
+        name: name.into(),
+        dims: dims.to_vec(),
+        data_type: DataType::Int64 as i32,
+        int64_data: values.to_vec(),
+        ..TensorProto::default()
+    }
+}
+
+/// A node of the default domain, named `name`.
+pub(crate) fn node(
+    name: String,
+    op_type: &str,
+    inputs: &[&str],
+    outputs: &[&str],
+    attribute: Vec<AttributeProto>,
+) -> NodeProto {
+    NodeProto {
+        name,
+        op_type: op_type.into(),
+        input: inputs.iter().map(|&i| i.to_owned()).collect(),
+        output: outputs.iter().map(|&o| o.to_owned()).collect(),
+        attribute,
+        ..NodeProto::default()
+    }
+}
