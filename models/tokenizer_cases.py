@@ -24,9 +24,17 @@ Writes tests/fixtures/tokenizers/:
   (a `▁` before every word and the text), `$A </s>`, truncation at 32;
 - xlmr.json: the same pieces XLM-RoBERTa's way: NFKC and lowercase,
   WhitespaceSplit then Metaspace, `<s> $A </s>`;
-- refused_*.json: what crates/tokenizer does not implement (Llama 3's
-  regex Split before a byte-level map, Metaspace's `first` prepend scheme,
-  a Replace normalizer), each with the stage and kind its error must name;
+- llama3.json: the BPE merges Llama 3's way: NFC, its regular expression
+  `Split` (lookahead included) before a byte-level map;
+- splits.json: the same merges split by each other `Split` behavior
+  (merged with the next or previous word, contiguous, removed and
+  inverted), string and regex patterns;
+- replace.json: the Unigram pieces with T5's normalizer but for its
+  `Precompiled` table (Strip right, a regex Replace of runs of spaces, a
+  string Replace), and no pre-tokenizer;
+- refused_*.json: what crates/tokenizer does not implement (Metaspace's
+  `first` prepend scheme, a Prepend normalizer), each with the stage and
+  kind its error must name;
 - expected.json: TEXTS, and each tokenizer's encoding of each (ids, type
   ids, attention mask) and of the first BATCH of them as one batch.
 
@@ -93,6 +101,11 @@ TEXTS = [
 # the untruncated tokenizers to a thousand tokens).
 BATCH = 10
 
+# Llama 3's word splitter (GPT-4's, with Unicode classes), as its
+# tokenizer.json writes it.
+LLAMA3_PATTERN = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}"
+                  r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+")
+
 
 def bare(model):
     """A tokenizer of a trained model (its JSON) and nothing else."""
@@ -100,6 +113,14 @@ def bare(model):
         "version": "1.0", "truncation": None, "padding": None, "added_tokens": [],
         "normalizer": None, "pre_tokenizer": None, "post_processor": None,
         "decoder": None, "model": model}))
+
+
+def stored_model(name):
+    """The model of a tokenizer written before, if there is one: training
+    is not repeatable from one run to the next, and the tokenizers made
+    from a trained model share it."""
+    path = OUT / f"{name}.json"
+    return json.loads(path.read_text())["model"] if path.exists() else None
 
 
 def bert_vocabulary():
@@ -155,7 +176,7 @@ def build():
     trained.train_from_iterator(CORPUS + TEXTS, trainers.BpeTrainer(
         vocab_size=600, show_progress=False, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         special_tokens=["<s>", "<pad>", "</s>", "<unk>"]))
-    bpe_model = json.loads(trained.to_str())["model"]
+    bpe_model = stored_model("roberta") or json.loads(trained.to_str())["model"]
 
     roberta = bare(bpe_model)
     roberta.add_special_tokens(["<s>", "<pad>", "</s>", "<unk>"])
@@ -171,9 +192,19 @@ def build():
     gpt2.post_processor = processors.ByteLevel(trim_offsets=True)
 
     llama3 = bare(bpe_model)
+    llama3.normalizer = normalizers.NFC()
     llama3.pre_tokenizer = pre_tokenizers.Sequence([
-        pre_tokenizers.Split(tokenizers.Regex(r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|\p{L}+"),
-                             behavior="isolated"),
+        pre_tokenizers.Split(tokenizers.Regex(LLAMA3_PATTERN), behavior="isolated"),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
+    llama3.post_processor = processors.ByteLevel(trim_offsets=False)
+
+    # Each other way a Split treats its matches, one after the other.
+    splits = bare(bpe_model)
+    splits.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Split(" ", behavior="merged_with_next"),
+        pre_tokenizers.Split(tokenizers.Regex(r"[\p{P}\p{S}]"), behavior="merged_with_previous"),
+        pre_tokenizers.Split(tokenizers.Regex(r"\p{N}"), behavior="contiguous"),
+        pre_tokenizers.Split(tokenizers.Regex(r"\s+"), behavior="removed", invert=True),
         pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
     trained = Tokenizer(models.Unigram())
     trained.normalizer = normalizers.NFKC()
@@ -181,7 +212,7 @@ def build():
     trained.train_from_iterator(CORPUS + TEXTS, trainers.UnigramTrainer(
         vocab_size=400, unk_token="<unk>", special_tokens=["<pad>", "</s>", "<unk>", "<s>"],
         show_progress=False))
-    unigram_model = json.loads(trained.to_str())["model"]
+    unigram_model = stored_model("t5") or json.loads(trained.to_str())["model"]
 
     t5 = bare(unigram_model)
     t5.add_special_tokens(["<pad>", "</s>", "<unk>"])
@@ -201,17 +232,25 @@ def build():
         single="<s> $A </s>",
         special_tokens=[("<s>", xlmr.token_to_id("<s>")), ("</s>", xlmr.token_to_id("</s>"))])
 
+    # SentencePiece's spaces as the T5 files write them: a run of spaces
+    # one `▁`, and no pre-tokenizer.
+    replace = bare(unigram_model)
+    replace.normalizer = normalizers.Sequence([
+        normalizers.Strip(left=False, right=True),
+        normalizers.Replace(tokenizers.Regex(" {2,}"), "\u2581"),
+        normalizers.Replace(" ", "\u2581")])
+
     first = bare(unigram_model)
     first.pre_tokenizer = pre_tokenizers.Metaspace(prepend_scheme="first")
-    replace = bare(unigram_model)
-    replace.normalizer = normalizers.Replace(" ", "\u2581")
+    prepend = bare(unigram_model)
+    prepend.normalizer = normalizers.Prepend("\u2581")
 
     return (
         {"bert_uncased": uncased, "bert_cased": cased, "sequence": sequence,
-         "roberta": roberta, "gpt2": gpt2, "t5": t5, "xlmr": xlmr},
-        {"refused_split": (llama3, "pre_tokenizer is `Split`"),
-         "refused_metaspace_first": (first, "pre_tokenizer is `Metaspace with prepend_scheme first`"),
-         "refused_replace": (replace, "normalizer is `Replace`")},
+         "roberta": roberta, "gpt2": gpt2, "t5": t5, "xlmr": xlmr, "llama3": llama3,
+         "splits": splits, "replace": replace},
+        {"refused_metaspace_first": (first, "pre_tokenizer is `Metaspace with prepend_scheme first`"),
+         "refused_prepend": (prepend, "normalizer is `Prepend`")},
     )
 
 
@@ -260,10 +299,19 @@ def main():
         return
     OUT.mkdir(parents=True, exist_ok=True)
     kept, refused = build()
+    # A tokenizer written before is kept as it is (delete its file to make
+    # it again): training is not repeatable, and tests/fixtures/
+    # text_encoder's models are made over these vocabularies.
     for name, t in kept.items():
-        t.save(str(OUT / f"{name}.json"))
+        path = OUT / f"{name}.json"
+        if path.exists():
+            kept[name] = Tokenizer.from_file(str(path))
+        else:
+            t.save(str(path))
     for name, (t, _) in refused.items():
-        t.save(str(OUT / f"{name}.json"))
+        path = OUT / f"{name}.json"
+        if not path.exists():
+            t.save(str(path))
     expected = expected_of(kept, {name: why for name, (_, why) in refused.items()})
     expected_path.write_text(json.dumps(expected, ensure_ascii=False, separators=(",", ":")) + "\n")
     print(f"wrote {len(kept)} tokenizers, {len(refused)} refused ones and "

@@ -33,6 +33,7 @@ pub mod bpe;
 pub mod byte_level;
 mod config;
 pub mod normalizer;
+pub mod pattern;
 pub mod post_processor;
 pub mod pre_tokenizer;
 pub mod unigram;

@@ -4,16 +4,23 @@
 //! characters newer than those tables are treated as it treats them: an
 //! emoji of Unicode 10 or later, unassigned in them, is a control character
 //! to `BertNormalizer`'s `clean_text`, and is dropped.
+//!
+//! SentencePiece models (T5, XLM-RoBERTa, ...) carry their normalization
+//! as a compiled rewrite table (`Precompiled`), read and applied by
+//! `spm_precompiled`, the crate `tokenizers` itself applies it with.
 
+use serde::Deserialize;
 use serde_json::Value;
+use spm_precompiled::Precompiled;
 use unicode_categories::UnicodeCategories;
 use unicode_normalization_alignments::UnicodeNormalization;
 
 use crate::Error;
 use crate::config::{field, kind, steps};
+use crate::pattern::Pattern;
 
 /// One normalizer, or a sequence of them.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Normalizer {
     /// BERT's: drop control characters and make whitespace spaces, put
     /// spaces around CJK ideographs, remove accents, lowercase.
@@ -35,6 +42,14 @@ pub enum Normalizer {
         left: bool,
         right: bool,
     },
+    /// Every match of `pattern` replaced by `content`.
+    Replace {
+        pattern: Pattern,
+        content: String,
+    },
+    /// A SentencePiece model's own normalization (its
+    /// `precompiled_charsmap`).
+    Precompiled(Box<Precompiled>),
     Sequence(Vec<Normalizer>),
 }
 
@@ -63,6 +78,14 @@ impl Normalizer {
                 left: field(value, "strip_left", true)?,
                 right: field(value, "strip_right", true)?,
             },
+            "Replace" => Normalizer::Replace {
+                pattern: Pattern::from_config(value, "Replace")?,
+                content: field(value, "content", String::new())?,
+            },
+            "Precompiled" => Normalizer::Precompiled(Box::new(
+                Precompiled::deserialize(value)
+                    .map_err(|e| Error::Invalid(format!("a `Precompiled` normalizer: {e}")))?,
+            )),
             "Sequence" => {
                 Normalizer::Sequence(steps(value, "normalizers", Normalizer::from_config)?)
             }
@@ -133,6 +156,14 @@ impl Normalizer {
                 }
                 t.to_owned()
             }
+            Normalizer::Replace { pattern, content } => {
+                let mut replaced = String::with_capacity(text.len());
+                for (range, matched) in pattern.pieces(text) {
+                    replaced.push_str(if matched { content } else { &text[range] });
+                }
+                replaced
+            }
+            Normalizer::Precompiled(charsmap) => charsmap.normalize_string(text),
             Normalizer::Sequence(steps) => {
                 let mut text = text.to_owned();
                 for step in steps {
@@ -193,8 +224,23 @@ mod tests {
     }
 
     #[test]
+    fn replace_takes_strings_and_regular_expressions() {
+        let replace = |pattern, content| {
+            Normalizer::from_config(&serde_json::json!(
+                {"type": "Replace", "pattern": pattern, "content": content}))
+            .unwrap()
+        };
+        let spaces = replace(serde_json::json!({"Regex": " {2,}"}), "\u{2581}");
+        assert_eq!(spaces.normalize("a  b c   "), "a\u{2581}b c\u{2581}");
+        let quotes = replace(serde_json::json!({"String": "``"}), "\"");
+        assert_eq!(quotes.normalize("``a`` `b`"), "\"a\" `b`");
+    }
+
+    #[test]
     fn an_unknown_normalizer_is_named() {
+        let e = Normalizer::from_config(&serde_json::json!({"type": "Prepend"})).unwrap_err();
+        assert!(e.to_string().contains("normalizer is `Prepend`"), "{e}");
         let e = Normalizer::from_config(&serde_json::json!({"type": "Precompiled"})).unwrap_err();
-        assert!(e.to_string().contains("normalizer is `Precompiled`"), "{e}");
+        assert!(e.to_string().contains("a `Precompiled` normalizer"), "{e}");
     }
 }

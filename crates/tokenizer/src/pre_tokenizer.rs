@@ -1,11 +1,14 @@
 //! Pre-tokenizers: a normalized text split into words, each looked up in
 //! the vocabulary on its own.
 
+use std::ops::Range;
+
 use serde_json::Value;
 use unicode_categories::UnicodeCategories;
 
 use crate::Error;
 use crate::config::{field, kind, steps};
+use crate::pattern::Pattern;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PreTokenizer {
@@ -32,7 +35,30 @@ pub enum PreTokenizer {
         prepend: bool,
         split: bool,
     },
+    /// Split where `pattern` matches (or, `invert`ed, where it does not),
+    /// the matches treated as `behavior` says: what Llama 3's, Qwen's and
+    /// GPT-4's files split words with, before a byte-level map.
+    Split {
+        pattern: Pattern,
+        behavior: SplitBehavior,
+        invert: bool,
+    },
     Sequence(Vec<PreTokenizer>),
+}
+
+/// What a `Split` does with the stretches its pattern matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+pub enum SplitBehavior {
+    /// Dropped.
+    Removed,
+    /// Words of their own.
+    Isolated,
+    /// The end of the word before them.
+    MergedWithPrevious,
+    /// The start of the word after them.
+    MergedWithNext,
+    /// Consecutive matches one word, consecutive non-matches another.
+    Contiguous,
 }
 
 impl PreTokenizer {
@@ -74,6 +100,11 @@ impl PreTokenizer {
                     split: field(value, "split", true)?,
                 }
             }
+            "Split" => PreTokenizer::Split {
+                pattern: Pattern::from_config(value, "Split")?,
+                behavior: field(value, "behavior", SplitBehavior::Isolated)?,
+                invert: field(value, "invert", false)?,
+            },
             "Sequence" => {
                 PreTokenizer::Sequence(steps(value, "pretokenizers", PreTokenizer::from_config)?)
             }
@@ -130,7 +161,9 @@ impl PreTokenizer {
                     .chars()
                     .map(|c| if c == ' ' { *replacement } else { c })
                     .collect();
-                if *prepend && !replaced.starts_with(*replacement) {
+                // Nothing is put before an empty text (one a normalizer
+                // emptied, say).
+                if *prepend && !replaced.is_empty() && !replaced.starts_with(*replacement) {
                     replaced.insert(0, *replacement);
                 }
                 if !*split {
@@ -151,8 +184,71 @@ impl PreTokenizer {
                     word(&replaced[start..]);
                 }
             }
+            PreTokenizer::Split {
+                pattern,
+                behavior,
+                invert,
+            } => {
+                let pieces = pattern
+                    .pieces(text)
+                    .into_iter()
+                    .map(|(range, matched)| (range, matched != *invert));
+                for range in behavior.words(pieces) {
+                    if !range.is_empty() {
+                        word(&text[range]);
+                    }
+                }
+            }
             PreTokenizer::Sequence(steps) => split_sequence(steps, text, word),
         }
+    }
+}
+
+impl SplitBehavior {
+    /// The words made of a text's pieces (each marked if it is a match),
+    /// as `tokenizers` makes them; empty ones are the caller's to drop.
+    fn words(
+        self,
+        pieces: impl DoubleEndedIterator<Item = (Range<usize>, bool)>,
+    ) -> Vec<Range<usize>> {
+        let mut words: Vec<Range<usize>> = Vec::new();
+        let mut previous_matched = false;
+        match self {
+            SplitBehavior::Removed => {
+                words.extend(pieces.filter(|(_, matched)| !matched).map(|(r, _)| r));
+            }
+            SplitBehavior::Isolated => words.extend(pieces.map(|(r, _)| r)),
+            SplitBehavior::MergedWithPrevious => {
+                for (range, matched) in pieces {
+                    match words.last_mut() {
+                        Some(last) if matched && !previous_matched => last.end = range.end,
+                        _ => words.push(range),
+                    }
+                    previous_matched = matched;
+                }
+            }
+            SplitBehavior::MergedWithNext => {
+                // The same walk from the end.
+                for (range, matched) in pieces.rev() {
+                    match words.last_mut() {
+                        Some(last) if matched && !previous_matched => last.start = range.start,
+                        _ => words.push(range),
+                    }
+                    previous_matched = matched;
+                }
+                words.reverse();
+            }
+            SplitBehavior::Contiguous => {
+                for (range, matched) in pieces {
+                    match words.last_mut() {
+                        Some(last) if matched == previous_matched => last.end = range.end,
+                        _ => words.push(range),
+                    }
+                    previous_matched = matched;
+                }
+            }
+        }
+        words
     }
 }
 
@@ -207,5 +303,31 @@ mod tests {
         );
         assert_eq!(words(&PreTokenizer::Bert, "   "), Vec::<String>::new());
         assert_eq!(words(&PreTokenizer::Bert, "a¿b"), ["a", "¿", "b"]);
+    }
+
+    #[test]
+    fn split_treats_matches_as_its_behavior_says() {
+        let split = |behavior: &str, invert: bool| {
+            PreTokenizer::from_config(&serde_json::json!({"type": "Split",
+                "pattern": {"String": "-"}, "behavior": behavior, "invert": invert}))
+            .unwrap()
+        };
+        let text = "a-b--c-";
+        let cases: [(&str, &[&str]); 5] = [
+            ("Removed", &["a", "b", "c"]),
+            ("Isolated", &["a", "-", "b", "-", "-", "c", "-"]),
+            ("MergedWithPrevious", &["a-", "b-", "-", "c-"]),
+            ("MergedWithNext", &["a", "-b", "-", "-c", "-"]),
+            ("Contiguous", &["a", "-", "b", "--", "c", "-"]),
+        ];
+        for (behavior, expected) in cases {
+            assert_eq!(words(&split(behavior, false), text), expected, "{behavior}");
+        }
+        // Inverted, the words are what matches.
+        assert_eq!(words(&split("Removed", true), text), ["-", "-", "-", "-"]);
+        let e = PreTokenizer::from_config(&serde_json::json!({"type": "Split",
+            "pattern": {"String": "-"}, "behavior": "Sideways"}))
+        .unwrap_err();
+        assert!(e.to_string().contains("behavior"), "{e}");
     }
 }
