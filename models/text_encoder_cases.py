@@ -18,6 +18,12 @@ Writes tests/fixtures/text_encoder/:
   with its defaults (int8 weights: `MatMulInteger` after
   `DynamicQuantizeLinear` of the activations, embedding tables behind
   `DequantizeLinear`), a model that arrives already quantized;
+- bert_classifier.onnx: bert.onnx with the head of Hugging Face's
+  `BertForSequenceClassification` (the first token's state through the
+  pooler, a dense layer and tanh, then the classifier's dense layer, each a
+  `Gemm` of the weight transposed as PyTorch writes `nn.Linear`) ending
+  at `logits` [batch_size, 3], and bert_classifier_config.json, the
+  `config.json` whose `id2label` names the three classes;
 - <case>.json: the model, its tokenizer, and calls: texts (the first ten of
   models/tokenizer_cases.py's TEXTS as one batch, then texts past the
   tokenizer's truncation), and onnxruntime's outputs given the token ids the
@@ -51,6 +57,8 @@ CASES = {
     "bert": ("bert_uncased.json", True),
     "roberta": ("roberta.json", False),
 }
+# Sequence classifiers: case -> (the encoder it puts a head on, id2label).
+CLASSIFIERS = {"bert_classifier": ("bert", {"0": "negative", "1": "neutral", "2": "positive"})}
 # Quantized twins: case -> the case it quantizes.
 QUANTIZED = {"bert_int8": "bert"}
 # onnxruntime's dynamically quantized operators quantize their own
@@ -101,6 +109,42 @@ def weights(vocabulary, seed):
     return w, config
 
 
+def classifier(encoder, labels, seed):
+    """`encoder` (an ONNX file) with BertForSequenceClassification's head,
+    random from a seeded generator."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    rng = np.random.default_rng(seed)
+    model = onnx.load(str(OUT / f"{encoder}.onnx"))
+    graph = model.graph
+    states = graph.output[0].name
+    hidden = next(t for t in graph.initializer if t.name.endswith("pooler.dense.weight")
+                  or t.name.endswith("LayerNorm.weight")).dims[-1]
+    weights = {
+        "head.first": np.array(0, np.int64),
+        "pooler.dense.weight": rng.normal(0, 0.2, (hidden, hidden)).astype(np.float32),
+        "pooler.dense.bias": rng.normal(0, 0.2, hidden).astype(np.float32),
+        "classifier.weight": rng.normal(0, 0.5, (len(labels), hidden)).astype(np.float32),
+        "classifier.bias": rng.normal(0, 0.2, len(labels)).astype(np.float32),
+    }
+    graph.initializer.extend(numpy_helper.from_array(v, k) for k, v in weights.items())
+    # `nn.Linear` on a matrix, as PyTorch's exporter writes it: a Gemm of
+    # the weight as stored ([out, in]), transposed.
+    graph.node.extend([
+        helper.make_node("Gather", [states, "head.first"], ["head.cls"], axis=1),
+        helper.make_node("Gemm", ["head.cls", "pooler.dense.weight", "pooler.dense.bias"],
+                         ["head.pooler.dense"], transB=1),
+        helper.make_node("Tanh", ["head.pooler.dense"], ["head.pooled"]),
+        helper.make_node("Gemm", ["head.pooled", "classifier.weight", "classifier.bias"],
+                         ["logits"], alpha=1.0, beta=1.0, transB=1),
+    ])
+    del graph.output[:]
+    graph.output.append(helper.make_tensor_value_info(
+        "logits", TensorProto.FLOAT, ["batch_size", len(labels)]))
+    onnx.checker.check_model(model)
+    return model.SerializeToString()
+
+
 def tensor(array):
     if array.dtype == object:
         return {"dtype": "string", "shape": list(array.shape), "data": array.ravel().tolist()}
@@ -146,7 +190,7 @@ def fixture(stem, tokenizer_file, tolerance=TOLERANCE):
         calls.append({"inputs": {"text": tensor(np.array(texts, dtype=object))},
                       "outputs": {name: tensor(value) for name, value in got.items()},
                       "pooled": {p: tensor(pooled(got["last_hidden_state"], mask, p))
-                                 for p in POOLINGS}})
+                                 for p in POOLINGS} if "last_hidden_state" in got else {}})
     return {"model": model.relative_to(ROOT).as_posix(),
             "tokenizer": tokenizer.relative_to(ROOT).as_posix(),
             "generated_by": f"onnxruntime {onnxruntime.__version__}",
@@ -157,6 +201,7 @@ def all_cases():
     """Every case: (stem, tokenizer file, tolerance)."""
     cases = [(stem, tokenizer, TOLERANCE) for stem, (tokenizer, _) in CASES.items()]
     cases += [(stem, CASES[of][0], QUANTIZED_TOLERANCE) for stem, of in QUANTIZED.items()]
+    cases += [(stem, CASES[of][0], TOLERANCE) for stem, (of, _) in CLASSIFIERS.items()]
     return cases
 
 
@@ -197,6 +242,14 @@ def main():
         (OUT / f"{stem}.json").write_text(json.dumps(
             fixture(stem, CASES[of][0], QUANTIZED_TOLERANCE), ensure_ascii=False) + "\n")
         print(f"wrote {stem}.onnx and {stem}.json")
+    for seed, (stem, (of, labels)) in enumerate(CLASSIFIERS.items()):
+        (OUT / f"{stem}.onnx").write_bytes(classifier(of, labels, 100 + seed))
+        (OUT / f"{stem}_config.json").write_text(json.dumps(
+            {"architectures": ["BertForSequenceClassification"], "id2label": labels,
+             "label2id": {name: int(i) for i, name in labels.items()}}, indent=2) + "\n")
+        (OUT / f"{stem}.json").write_text(
+            json.dumps(fixture(stem, CASES[of][0]), ensure_ascii=False) + "\n")
+        print(f"wrote {stem}.onnx, {stem}_config.json and {stem}.json")
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@
 //! `text` string tensor, through the library, the CLI (a JSON list of
 //! texts) and the Open Inference Protocol (`BYTES`), and answer what
 //! onnxruntime answers for the token ids the `tokenizers` package makes of
-//! it, and sentence-transformers' pooling of that.
+//! it, and sentence-transformers' pooling of that. A classifier built with
+//! its `config.json` names its classes.
 
 use serde_json::{Value, json};
 use wasmodel::json::tensors_from_json_object;
@@ -139,13 +140,13 @@ fn the_cli_builds_an_embedder_that_takes_a_json_list_of_texts() {
     // cannot follow is refused naming its stage.
     let refused = wasmodel(&["build", model.to_str().unwrap(), "--normalize"], &cache);
     assert!(!refused.status.success(), "{refused:?}");
-    let split = repo().join("tests/fixtures/tokenizers/refused_split.json");
+    let prepend = repo().join("tests/fixtures/tokenizers/refused_prepend.json");
     let refused = wasmodel(
         &[
             "build",
             model.to_str().unwrap(),
             "--tokenizer",
-            split.to_str().unwrap(),
+            prepend.to_str().unwrap(),
             "-o",
             dir.path().join("refused.wasm").to_str().unwrap(),
         ],
@@ -153,9 +154,73 @@ fn the_cli_builds_an_embedder_that_takes_a_json_list_of_texts() {
     );
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(
-        !refused.status.success() && stderr.contains("--tokenizer") && stderr.contains("Split"),
+        !refused.status.success() && stderr.contains("--tokenizer") && stderr.contains("Prepend"),
         "{stderr}"
     );
+}
+
+#[test]
+fn a_classifier_names_its_classes_from_its_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = cache_dir();
+    let case = case("bert_classifier");
+    let out = dir.path().join("classifier.wasm");
+    let model = repo().join(case["model"].as_str().unwrap());
+    let tokenizer = repo().join(case["tokenizer"].as_str().unwrap());
+    let config = repo().join("tests/fixtures/text_encoder/bert_classifier_config.json");
+    let build = |config: &std::path::Path| {
+        wasmodel(
+            &[
+                "build",
+                model.to_str().unwrap(),
+                "--tokenizer",
+                tokenizer.to_str().unwrap(),
+                "--config",
+                config.to_str().unwrap(),
+                "-o",
+                out.to_str().unwrap(),
+            ],
+            &cache,
+        )
+    };
+    ok(build(&config));
+    let call = &case["calls"][0];
+    let sentences = dir.path().join("sentences.json");
+    std::fs::write(&sentences, serde_json::to_string(&texts(call)).unwrap()).unwrap();
+    let (stdout, _) = ok(wasmodel(
+        &[
+            "predict",
+            out.to_str().unwrap(),
+            "--input",
+            sentences.to_str().unwrap(),
+        ],
+        &cache,
+    ));
+    // The logits, each column named by the config's id2label.
+    let answer: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(
+        answer["logits"]["class_labels"],
+        json!(["negative", "neutral", "positive"]),
+        "{stdout}"
+    );
+    let (rtol, atol) = tolerance(&case);
+    assert_outputs_match(&tensors(&answer), &tensors(&call["outputs"]), rtol, atol);
+
+    // Labels for a number of columns no output has are refused, naming the
+    // outputs.
+    let four = dir.path().join("config.json");
+    std::fs::write(
+        &four,
+        r#"{"id2label": {"0": "a", "1": "b", "2": "c", "3": "d"}}"#,
+    )
+    .unwrap();
+    let refused = build(&four);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success() && stderr.contains("no output has one column per class"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("`logits` [batch_size, 3]"), "{stderr}");
 }
 
 #[test]

@@ -65,7 +65,8 @@ Examples:
   wasmodel build model.onnx --name churn --version 2024-06-01
   wasmodel build detector.onnx --input-shape images=1,3,640,640
   wasmodel build silero_vad.onnx --input-value sr=16000
-  wasmodel build encoder.onnx --tokenizer tokenizer.json --pooling mean --normalize")]
+  wasmodel build encoder.onnx --tokenizer tokenizer.json --pooling mean --normalize
+  wasmodel build classifier.onnx --tokenizer tokenizer.json --config config.json")]
 pub struct BuildCommand {
     /// The ONNX model file
     model: PathBuf,
@@ -110,6 +111,11 @@ pub struct BuildCommand {
     /// (a quarter of their float size; outputs move by the quantization)
     #[arg(long, value_name = "TYPE", value_parser = ["int8"])]
     quantize: Option<String>,
+    /// Name a classifier's classes: a Hugging Face config.json, whose
+    /// id2label becomes the class labels of the output with one column per
+    /// class (a sequence classifier's `logits`)
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
     #[command(flatten)]
     inputs: InputArgs,
     #[command(flatten)]
@@ -126,6 +132,13 @@ impl BuildCommand {
             let json = std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read the tokenizer {}", path.display()))?;
             options.tokenizer = Some(json);
+        }
+        if let Some(path) = &self.config {
+            let json = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read the config {}", path.display()))?;
+            let labels = wasmodel::id2label::labels_from_config(&json)
+                .with_context(|| format!("no class names in {}", path.display()))?;
+            options.labels = Some(labels);
         }
         options.quantize_int8 = self.quantize.is_some();
         if let Some(kind) = &self.pooling {

@@ -14,6 +14,7 @@ mod describe;
 mod error;
 mod flatten;
 pub mod graph;
+pub mod id2label;
 mod index_check;
 #[cfg(feature = "json")]
 pub mod json;

@@ -17,6 +17,8 @@
 //!   token states one sentence embedding (see [`Pooling`]).
 //! - `--quantize int8` stores the weights of matrix products and embedding
 //!   tables as int8 (see [`quantize`](crate::quantize)).
+//! - Class names (`--config config.json`'s `id2label`) label the columns
+//!   of a classifier's scores (see [`id2label`](crate::id2label)).
 //!
 //! Options travel from the builder to the engine inside the component as
 //! text, one per line, in the form the command line takes them, the
@@ -46,6 +48,9 @@ pub struct LoadOptions {
     pub pooling: Option<Pooling>,
     /// Weights of matrix products and embeddings quantized to int8.
     pub quantize_int8: bool,
+    /// The names of a classifier's classes, in column order: the class
+    /// labels of its output with one column per class.
+    pub labels: Option<Vec<String>>,
 }
 
 /// The line after which [`LoadOptions::to_text`] writes the tokenizer.
@@ -82,6 +87,7 @@ impl LoadOptions {
             && self.tokenizer.is_none()
             && self.pooling.is_none()
             && !self.quantize_int8
+            && self.labels.is_none()
     }
 
     /// Adds a shape to plan, written `NAME=1,3,640,640` (`NAME=` for a
@@ -122,7 +128,7 @@ impl LoadOptions {
 
     /// The options as text, one per line: `input-shape NAME=DIMS`,
     /// `input-value NAME=VALUES`, `pooling KIND [normalize]`, `quantize
-    /// int8`; then, if there is a tokenizer, a line `tokenizer` and its
+    /// int8`, `labels ["NAME", ...]` (a JSON list); then, if there is a tokenizer, a line `tokenizer` and its
     /// JSON to the end.
     pub fn to_text(&self) -> String {
         let mut text = String::new();
@@ -138,6 +144,10 @@ impl LoadOptions {
         }
         if self.quantize_int8 {
             text += "quantize int8\n";
+        }
+        if let Some(labels) = &self.labels {
+            // JSON escapes line breaks: the list stays one line.
+            text += &format!("labels {}\n", serde_json::Value::from(labels.clone()));
         }
         if let Some(json) = &self.tokenizer {
             text += TOKENIZER_LINE;
@@ -156,6 +166,12 @@ impl LoadOptions {
                 Some(("input-shape", given)) => options.add_input_shape(given)?,
                 Some(("input-value", given)) => options.add_input_value(given)?,
                 Some(("quantize", "int8")) => options.quantize_int8 = true,
+                Some(("labels", given)) => {
+                    options.labels =
+                        Some(serde_json::from_str(given).map_err(|_| {
+                            option_error(given, "labels are a JSON list of strings")
+                        })?);
+                }
                 Some(("pooling", given)) => {
                     options.pooling = Some(Pooling::parse(given).ok_or_else(|| {
                         option_error(
@@ -167,7 +183,7 @@ impl LoadOptions {
                 _ => {
                     return Err(option_error(
                         line,
-                        "not an input-shape, input-value, pooling or quantize",
+                        "not an input-shape, input-value, pooling, quantize or labels",
                     ));
                 }
             }
@@ -363,6 +379,7 @@ mod tests {
         // and without other options before it.
         options.pooling = Pooling::parse("mean normalize");
         options.quantize_int8 = true;
+        options.labels = Some(vec!["a\nb".into(), "ü \"c\"".into()]);
         options.tokenizer = Some("{\n  \"model\": {}\n}\ninput-shape x=1\n".into());
         assert_eq!(LoadOptions::from_text(&options.to_text()).unwrap(), options);
         let alone = LoadOptions {

@@ -19,6 +19,7 @@ use crate::describe::{
 use crate::error::{InputError, InputErrorKind, LoadError, PredictError};
 use crate::flatten;
 use crate::graph;
+use crate::id2label;
 use crate::index_check::{self, IndexOutOfRange};
 use crate::load_options::LoadOptions;
 use crate::onnx_ml;
@@ -202,6 +203,9 @@ impl Model {
             let text = TextInput::new(json, &model.info.inputs)?;
             model.info.inputs = text.declared().to_vec();
             model.text = Some(Arc::new(text));
+        }
+        if let Some(labels) = &options.labels {
+            id2label::apply(&mut model.info.outputs, labels)?;
         }
         model.quantized = quantized;
         Ok(model)

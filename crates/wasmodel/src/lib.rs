@@ -55,6 +55,7 @@ pub use native_load::load_model;
 pub use precompiled::is_precompiled;
 pub use runtime::{CallState, Limits, LoadedModel, ModelInstance, Runtime, RuntimeOptions};
 pub use wasmodel_engine::PLANS_KEPT;
+pub use wasmodel_engine::id2label;
 pub use wasmodel_engine::json;
 pub use wasmodel_engine::{
     ClassLabels, Dimension, ElementType, InputError, InputErrorKind, LoadError, LoadOptions,
