@@ -1,7 +1,7 @@
 //! The ONNX protobuf pieces the graph rewrites before tract
 //! ([`sequences`](crate::sequences), [`pooling`](crate::pooling),
 //! [`quantize`](crate::quantize)) read and write: integer attributes,
-//! nodes and integer constants.
+//! float attributes, nodes, and integer and float constants.
 
 use tract_onnx::pb::{
     AttributeProto, NodeProto, TensorProto, attribute_proto::AttributeType, tensor_proto::DataType,
@@ -10,6 +10,11 @@ use tract_onnx::pb::{
 /// A node's integer attribute, if it has one by that name.
 pub(crate) fn int_attribute(node: &NodeProto, name: &str) -> Option<i64> {
     node.attribute.iter().find(|a| a.name == name).map(|a| a.i)
+}
+
+/// A node's float attribute, if it has one by that name.
+pub(crate) fn float_attribute(node: &NodeProto, name: &str) -> Option<f32> {
+    node.attribute.iter().find(|a| a.name == name).map(|a| a.f)
 }
 
 /// An integer attribute.
@@ -39,6 +44,17 @@ pub(crate) fn int64s(name: &str, dims: &[i64], values: &[i64]) -> TensorProto {
         dims: dims.to_vec(),
         data_type: DataType::Int64 as i32,
         int64_data: values.to_vec(),
+        ..TensorProto::default()
+    }
+}
+
+/// A float32 initializer of these dimensions.
+pub(crate) fn floats(name: &str, dims: &[i64], values: &[f32]) -> TensorProto {
+    TensorProto {
+        name: name.into(),
+        dims: dims.to_vec(),
+        data_type: DataType::Float as i32,
+        raw_data: values.iter().flat_map(|v| v.to_le_bytes()).collect(),
         ..TensorProto::default()
     }
 }

@@ -9,6 +9,9 @@
 //!   product `DynamicQuantizeLinear` of the activations (uint8, one scale
 //!   per call, as onnxruntime does), `MatMulInteger`, then the int32 sums
 //!   times the activations' scale times each column's.
+//! - A `Gemm` whose `B` is such a matrix (or its transpose, `transB`, as
+//!   PyTorch writes `nn.Linear`), and whose `A` is not transposed: the same,
+//!   the matrix stored [K, N], then `alpha` and `beta × C` as `Gemm` has them.
 //! - A `Gather` from a float table [rows, width] among the initializers (an
 //!   embedding): the table becomes int8 with one scale per row, and the
 //!   gathered rows are multiplied by their scales.
@@ -44,11 +47,14 @@ pub struct Quantized {
 enum Use {
     /// The second input of a `MatMul`: a scale per column.
     MatMul,
+    /// The `B` of a `Gemm` without `transA`: a scale per column of `B`, or
+    /// per row if `transB` (the matrix is stored transposed, [K, N]).
+    Gemm { trans_b: bool },
     /// The table of a `Gather` on axis 0: a scale per row.
     Gather,
 }
 
-/// Quantizes the graph's `MatMul` and `Gather` weights to int8.
+/// Quantizes the graph's `MatMul`, `Gemm` and `Gather` weights to int8.
 pub(crate) fn int8(proto: &mut ModelProto) -> Result<Quantized, LoadError> {
     let opset = proto
         .opset_import
@@ -89,9 +95,12 @@ pub(crate) fn int8(proto: &mut ModelProto) -> Result<Quantized, LoadError> {
         let Some((dims, values)) = float_matrix(&graph.initializer[index]) else {
             continue;
         };
-        let (rows, columns) = (dims[0], dims[1]);
+        let (values, rows, columns) = match kind {
+            Use::Gemm { trans_b: true } => (transpose(&values, dims[0], dims[1]), dims[1], dims[0]),
+            _ => (values, dims[0], dims[1]),
+        };
         let (weights, scales) = match kind {
-            Use::MatMul => per_column(&values, rows, columns),
+            Use::MatMul | Use::Gemm { .. } => per_column(&values, rows, columns),
             Use::Gather => per_row(&values, rows, columns),
         };
         quantized.weights += 1;
@@ -111,7 +120,7 @@ pub(crate) fn int8(proto: &mut ModelProto) -> Result<Quantized, LoadError> {
             ..TensorProto::default()
         };
         let scale_dims = match kind {
-            Use::MatMul => vec![columns as i64],
+            Use::MatMul | Use::Gemm { .. } => vec![columns as i64],
             Use::Gather => vec![rows as i64, 1],
         };
         graph.initializer.push(TensorProto {
@@ -124,7 +133,7 @@ pub(crate) fn int8(proto: &mut ModelProto) -> Result<Quantized, LoadError> {
         let mut nodes = Vec::with_capacity(graph.node.len() + 8);
         for node in std::mem::take(&mut graph.node) {
             let reads = match kind {
-                Use::MatMul => node.input.get(1) == Some(&name),
+                Use::MatMul | Use::Gemm { .. } => node.input.get(1) == Some(&name),
                 Use::Gather => node.input.first() == Some(&name),
             };
             if !reads {
@@ -135,9 +144,15 @@ pub(crate) fn int8(proto: &mut ModelProto) -> Result<Quantized, LoadError> {
             let fresh = |what: &str| format!("wasmodel_int8_{count}_{what}");
             let output = node.output[0].clone();
             match kind {
-                Use::MatMul => {
+                Use::MatMul | Use::Gemm { .. } => {
                     let (a, a_scale, a_zero) = (fresh("a"), fresh("a_scale"), fresh("a_zero"));
                     let (sums, floats, scale) = (fresh("sums"), fresh("floats"), fresh("scale"));
+                    // A Gemm's product is `alpha × A × B + beta × C`: the
+                    // product goes on through those.
+                    let (product, gemm_rest) = match kind {
+                        Use::Gemm { .. } => (fresh("product"), Some(gemm_tail(&node))),
+                        _ => (output.clone(), None),
+                    };
                     nodes.push(op(
                         "DynamicQuantizeLinear",
                         &[&node.input[0]],
@@ -152,7 +167,35 @@ pub(crate) fn int8(proto: &mut ModelProto) -> Result<Quantized, LoadError> {
                     ));
                     nodes.push(op("Cast", &[&sums], &[&floats], vec![to_float()]));
                     nodes.push(op("Mul", &[&a_scale, &scale_name], &[&scale], vec![]));
-                    nodes.push(op("Mul", &[&floats, &scale], &[&output], vec![]));
+                    nodes.push(op("Mul", &[&floats, &scale], &[&product], vec![]));
+                    if let Some((alpha, beta, c)) = gemm_rest {
+                        let mut value = product;
+                        let mut constant = |what: &str, v: f32| {
+                            let name = fresh(what);
+                            graph.initializer.push(proto::floats(&name, &[], &[v]));
+                            name
+                        };
+                        if alpha != 1.0 {
+                            let (alpha_name, scaled) = (constant("alpha", alpha), fresh("scaled"));
+                            nodes.push(op("Mul", &[&value, &alpha_name], &[&scaled], vec![]));
+                            value = scaled;
+                        }
+                        let last = match c {
+                            Some(c) if beta != 0.0 => {
+                                let c = if beta != 1.0 {
+                                    let (beta_name, c_scaled) =
+                                        (constant("beta", beta), fresh("c_scaled"));
+                                    nodes.push(op("Mul", &[&c, &beta_name], &[&c_scaled], vec![]));
+                                    c_scaled
+                                } else {
+                                    c
+                                };
+                                op("Add", &[&value, &c], &[&output], vec![])
+                            }
+                            _ => op("Identity", &[&value], &[&output], vec![]),
+                        };
+                        nodes.push(last);
+                    }
                 }
                 Use::Gather => {
                     let ids = &node.input[1];
@@ -170,8 +213,24 @@ pub(crate) fn int8(proto: &mut ModelProto) -> Result<Quantized, LoadError> {
     Ok(quantized)
 }
 
+/// A `Gemm`'s `alpha`, `beta` and `C` (if it has one).
+fn gemm_tail(node: &NodeProto) -> (f32, f32, Option<String>) {
+    (
+        proto::float_attribute(node, "alpha").unwrap_or(1.0),
+        proto::float_attribute(node, "beta").unwrap_or(1.0),
+        node.input.get(2).filter(|c| !c.is_empty()).cloned(),
+    )
+}
+
+/// A [rows, columns] matrix's transpose, [columns, rows].
+fn transpose(values: &[f32], rows: usize, columns: usize) -> Vec<f32> {
+    (0..columns * rows)
+        .map(|i| values[(i % rows) * columns + i / rows])
+        .collect()
+}
+
 /// How `name` is read, if every node that reads it reads it the same one
-/// of the two ways quantized here (and it is not a graph output).
+/// of the ways quantized here (and it is not a graph output).
 fn only_use(graph: &GraphProto, name: &str) -> Option<Use> {
     if graph.output.iter().any(|o| o.name == name) {
         return None;
@@ -182,13 +241,20 @@ fn only_use(graph: &GraphProto, name: &str) -> Option<Use> {
             if input != name {
                 continue;
             }
-            // Both have two inputs and one output (a malformed node is
-            // left for the loader to refuse).
-            if node.input.len() != 2 || node.output.len() != 1 {
+            // MatMul and Gather have two inputs, Gemm two or three, and
+            // each one output (a malformed node is left for the loader to
+            // refuse).
+            let inputs = if node.op_type == "Gemm" { 2..=3 } else { 2..=2 };
+            if !inputs.contains(&node.input.len()) || node.output.len() != 1 {
                 return None;
             }
             let this = match (node.domain.as_str(), node.op_type.as_str(), ix) {
                 ("" | "ai.onnx", "MatMul", 1) => Use::MatMul,
+                ("" | "ai.onnx", "Gemm", 1) if int_attribute(node, "transA").unwrap_or(0) == 0 => {
+                    Use::Gemm {
+                        trans_b: int_attribute(node, "transB").unwrap_or(0) != 0,
+                    }
+                }
                 ("" | "ai.onnx", "Gather", 0) if int_attribute(node, "axis").unwrap_or(0) == 0 => {
                     Use::Gather
                 }
@@ -297,5 +363,14 @@ mod tests {
         let (weights, scales) = per_row(&values, 3, 2);
         assert_eq!(scales, [1.0 / 127.0, 2.0 / 127.0, 1.0]);
         assert_eq!(weights, [127, -64, 16, -127, 0, 0]);
+    }
+
+    #[test]
+    fn a_transpose_swaps_rows_and_columns() {
+        // [[1, 2, 3], [4, 5, 6]] -> [[1, 4], [2, 5], [3, 6]]
+        assert_eq!(
+            transpose(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], 2, 3),
+            [1.0, 4.0, 2.0, 5.0, 3.0, 6.0]
+        );
     }
 }

@@ -423,3 +423,63 @@ fn a_zipmap_output_is_the_probability_tensor_with_its_labels() {
     assert_eq!(a[1].shape, [2, 3]);
     assert_eq!((&a[0].data, &a[1].data), (&b[0].data, &b[1].data));
 }
+
+/// A sequence classifier's head as PyTorch writes `nn.Linear` (a `Gemm` of
+/// the transposed weight, with its bias as `C`): `--quantize int8` makes
+/// the pooler's weight int8 too (the classifier's 3 × 16 is too small to
+/// bother), `--config`'s labels name the logits' columns, and the logits
+/// stay near onnxruntime's float ones.
+#[test]
+fn a_classifier_head_quantizes_and_names_its_classes() {
+    let path = repo().join("tests/fixtures/text_encoder/bert_classifier.json");
+    let fixture: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let read = |key: &str| std::fs::read(repo().join(fixture[key].as_str().unwrap())).unwrap();
+    let config = std::fs::read_to_string(
+        repo().join("tests/fixtures/text_encoder/bert_classifier_config.json"),
+    )
+    .unwrap();
+    let labels = wasmodel_engine::id2label::labels_from_config(&config).unwrap();
+    let mut options = LoadOptions {
+        tokenizer: Some(String::from_utf8(read("tokenizer")).unwrap()),
+        labels: Some(labels.clone()),
+        ..LoadOptions::default()
+    };
+    let float = Model::load_with(&read("model"), "classifier", "1", &options).unwrap();
+    options.quantize_int8 = true;
+    let int8 = Model::load_with(&read("model"), "classifier", "1", &options).unwrap();
+    assert_eq!(
+        int8.quantized().unwrap().weights,
+        15,
+        "{:?}",
+        int8.quantized()
+    );
+    for model in [&float, &int8] {
+        let logits = &model.info().outputs[0];
+        assert_eq!(
+            logits.class_labels,
+            Some(ClassLabels::String(labels.clone())),
+            "{logits:?}"
+        );
+    }
+    let (mut float_diff, mut int8_diff, mut largest) = (0f64, 0f64, 0f64);
+    for call in fixture["calls"].as_array().unwrap() {
+        let want = as_f64(&tensors(&call["outputs"])[0].data).unwrap();
+        let inputs = tensors(&call["inputs"]);
+        for (model, diff) in [(&float, &mut float_diff), (&int8, &mut int8_diff)] {
+            let got = as_f64(&model.predict(inputs.clone()).unwrap()[0].data).unwrap();
+            for (g, w) in got.iter().zip(&want) {
+                *diff = diff.max((g - w).abs());
+                largest = largest.max(w.abs());
+            }
+        }
+    }
+    assert!(float_diff <= 1e-4, "float logits off by {float_diff}");
+    // Quantized: within 5% of the largest logit.
+    assert!(
+        int8_diff <= 0.05 * largest,
+        "int8 logits off by {int8_diff} (largest {largest})"
+    );
+    eprintln!(
+        "classifier logits: float within {float_diff:.1e}, int8 within {int8_diff:.1e} (largest {largest:.3})"
+    );
+}

@@ -51,7 +51,9 @@ impl Pattern {
             "Regex" => Regex::new(text)
                 .map(Pattern::Regex)
                 .map_err(|e| invalid(format!("`{text}` is not a regular expression: {e}"))),
-            other => Err(invalid(format!("`{other}` is neither `String` nor `Regex`"))),
+            other => Err(invalid(format!(
+                "`{other}` is neither `String` nor `Regex`"
+            ))),
         }
     }
 
@@ -114,7 +116,10 @@ mod tests {
         );
         assert_eq!(spaces.pieces(""), [(0..0, false)]);
         let dash = pattern(serde_json::json!({"String": "-"}));
-        assert_eq!(dash.pieces("-a-"), [(0..1, true), (1..2, false), (2..3, true)]);
+        assert_eq!(
+            dash.pieces("-a-"),
+            [(0..1, true), (1..2, false), (2..3, true)]
+        );
     }
 
     #[test]
