@@ -207,8 +207,9 @@ fn texts(entry: &serde_json::Value, k: usize) -> Tensor {
 }
 
 /// An entry with `int8` (a text encoder built with its tokenizer), built
-/// again with `--quantize int8`: each call's outputs must keep a cosine
-/// similarity to onnxruntime's float answers of at least its `cosine`.
+/// again with `--quantize int8`: each text's token states (each item of the
+/// batch, its padding left out) must keep a cosine similarity to
+/// onnxruntime's float answers of at least its `cosine`.
 fn int8_near_float(
     path: &Path,
     options: LoadOptions,
@@ -231,12 +232,19 @@ fn int8_near_float(
             .iter()
             .map(|o| npy(refs, o))
         {
-            let cosine = got
+            let got = got
                 .iter()
                 .find(|t| t.name == want.name)
-                .and_then(|t| cosine(t, &want))
-                .ok_or_else(|| format!("{id} int8, call {k}: no float output {}", want.name))?;
-            lowest = lowest.min(cosine);
+                .ok_or_else(|| format!("{id} int8, call {k}: no output {}", want.name))?;
+            let mask = call["inputs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|i| i["name"] == "attention_mask")
+                .map(|i| npy(refs, i));
+            let cosines = cosines_per_item(got, &want, mask.as_ref())
+                .ok_or_else(|| format!("{id} int8, call {k}: {} is not float", want.name))?;
+            lowest = cosines.into_iter().fold(lowest, f64::min);
         }
     }
     if lowest < floor {
@@ -251,20 +259,60 @@ fn int8_near_float(
     ))
 }
 
-/// Cosine similarity of two float tensors of the same shape.
-fn cosine(a: &Tensor, b: &Tensor) -> Option<f64> {
-    let floats = |t: &Tensor| match &t.data {
-        wasmodel::TensorData::F32(v) => Some(v.iter().map(|&x| f64::from(x)).collect::<Vec<_>>()),
+fn floats(t: &Tensor) -> Option<Vec<f64>> {
+    match &t.data {
+        wasmodel::TensorData::F32(v) => Some(v.iter().map(|&x| f64::from(x)).collect()),
         wasmodel::TensorData::F64(v) => Some(v.clone()),
         _ => None,
-    };
+    }
+}
+
+fn cosine_of(a: &[f64], b: &[f64]) -> f64 {
+    let dot: f64 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+    let norm = |v: &[f64]| v.iter().map(|x| x * x).sum::<f64>().sqrt();
+    dot / (norm(a) * norm(b))
+}
+
+/// Cosine similarity of two float tensors of the same shape.
+fn cosine(a: &Tensor, b: &Tensor) -> Option<f64> {
     let (a, b) = (floats(a)?, floats(b)?);
-    if a.len() != b.len() {
+    (a.len() == b.len()).then(|| cosine_of(&a, &b))
+}
+
+/// Cosine similarity of each item (along the first axis) of two float
+/// tensors of the same shape, over the positions (the second axis) its row
+/// of `mask` [items, positions] marks, or all.
+fn cosines_per_item(a: &Tensor, b: &Tensor, mask: Option<&Tensor>) -> Option<Vec<f64>> {
+    if a.shape != b.shape || a.shape.len() < 2 {
         return None;
     }
-    let dot: f64 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
-    let norm = |v: &[f64]| v.iter().map(|x| x * x).sum::<f64>().sqrt();
-    Some(dot / (norm(&a) * norm(&b)))
+    let (items, positions) = (a.shape[0] as usize, a.shape[1] as usize);
+    let mask: Vec<bool> = match mask.map(|m| &m.data) {
+        Some(wasmodel::TensorData::I64(m)) if m.len() == items * positions => {
+            m.iter().map(|&x| x != 0).collect()
+        }
+        None => vec![true; items * positions],
+        Some(_) => return None,
+    };
+    let (a, b) = (floats(a)?, floats(b)?);
+    if a.len() != b.len() || items * positions == 0 || a.len() % (items * positions) != 0 {
+        return None;
+    }
+    let width = a.len() / (items * positions);
+    let kept = |v: &[f64], item: usize| -> Vec<f64> {
+        (0..positions)
+            .filter(|&p| mask[item * positions + p])
+            .flat_map(|p| {
+                let at = (item * positions + p) * width;
+                v[at..at + width].to_vec()
+            })
+            .collect()
+    };
+    Some(
+        (0..items)
+            .map(|item| cosine_of(&kept(&a, item), &kept(&b, item)))
+            .collect(),
+    )
 }
 
 #[test]
