@@ -44,6 +44,23 @@ fn texts(call: &Value) -> Vec<String> {
     serde_json::from_value(text.clone()).unwrap()
 }
 
+/// `wasmodel predict COMPONENT --input sentences.json` of a JSON list of
+/// texts, and the JSON it prints.
+fn predict_texts(component: &std::path::Path, texts: &[String], dir: &std::path::Path) -> Value {
+    let sentences = dir.join("sentences.json");
+    std::fs::write(&sentences, serde_json::to_string(texts).unwrap()).unwrap();
+    let (stdout, _) = ok(wasmodel(
+        &[
+            "predict",
+            component.to_str().unwrap(),
+            "--input",
+            sentences.to_str().unwrap(),
+        ],
+        &cache_dir(),
+    ));
+    serde_json::from_str(&stdout).unwrap()
+}
+
 fn build(stem: &str, pooling: Option<&str>, flavour: Flavour) -> BuiltComponent {
     let case = case(stem);
     let read = |key: &str| std::fs::read(repo().join(case[key].as_str().unwrap())).unwrap();
@@ -121,18 +138,7 @@ fn the_cli_builds_an_embedder_that_takes_a_json_list_of_texts() {
     );
     assert!(stdout.contains("sentence_embedding"), "{stdout}");
     let call = &case["calls"][0];
-    let sentences = dir.path().join("sentences.json");
-    std::fs::write(&sentences, serde_json::to_string(&texts(call)).unwrap()).unwrap();
-    let (stdout, _) = ok(wasmodel(
-        &[
-            "predict",
-            out.to_str().unwrap(),
-            "--input",
-            sentences.to_str().unwrap(),
-        ],
-        &cache,
-    ));
-    let got = tensors(&serde_json::from_str(&stdout).unwrap());
+    let got = tensors(&predict_texts(&out, &texts(call), dir.path()));
     let (rtol, atol) = tolerance(&case);
     assert_outputs_match(&got, &pooled(call, "mean normalize"), rtol, atol);
 
@@ -185,23 +191,12 @@ fn a_classifier_names_its_classes_from_its_config() {
     };
     ok(build(&config));
     let call = &case["calls"][0];
-    let sentences = dir.path().join("sentences.json");
-    std::fs::write(&sentences, serde_json::to_string(&texts(call)).unwrap()).unwrap();
-    let (stdout, _) = ok(wasmodel(
-        &[
-            "predict",
-            out.to_str().unwrap(),
-            "--input",
-            sentences.to_str().unwrap(),
-        ],
-        &cache,
-    ));
     // The logits, each column named by the config's id2label.
-    let answer: Value = serde_json::from_str(&stdout).unwrap();
+    let answer = predict_texts(&out, &texts(call), dir.path());
     assert_eq!(
         answer["logits"]["class_labels"],
         json!(["negative", "neutral", "positive"]),
-        "{stdout}"
+        "{answer}"
     );
     let (rtol, atol) = tolerance(&case);
     assert_outputs_match(&tensors(&answer), &tensors(&call["outputs"]), rtol, atol);
