@@ -17,12 +17,10 @@
 //!   a freshly loaded model (planning natively), each against a warm
 //!   `predict`.
 
-use std::path::Path;
-
 use anyhow::{Context, bail};
 use wasmodel::{ComponentBuilder, LoadOptions};
 
-use super::{Bench, Peer, Samples, oip_inputs, pair, run_peer, seeded_inputs_shaped, short};
+use super::{Bench, Peer, Samples, pair, peer_ratio, seeded_inputs_shaped, short};
 
 /// One measured row: a corpus model at one input shape.
 pub struct Row {
@@ -76,26 +74,12 @@ pub struct RowResult {
     ort_web: Peer,
 }
 
-/// Where `models/corpus/fetch.py` put the corpus: `$WASMODEL_CORPUS`, else
-/// the user's cache.
+/// Measures one row (see the module's documentation).
 pub fn measure(bench: Bench<'_>, row: &Row) -> anyhow::Result<RowResult> {
     let Bench {
-        repo,
-        scratch,
-        runtime,
-        settings,
-        ..
+        runtime, settings, ..
     } = bench;
-    let path = super::corpus_dir::corpus_dir()
-        .context("HOME is not set: set WASMODEL_CORPUS")?
-        .join("models")
-        .join(format!("{}.onnx", row.id));
-    if !path.exists() {
-        bail!(
-            "{} is missing: the corpus is fetched by scripts/setup.sh --bench (or --tests)",
-            path.display()
-        );
-    }
+    let path = super::corpus_file(&["models", &format!("{}.onnx", row.id)])?;
     let onnx = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
     let load_native = || wasmodel_engine::Model::load(&onnx, row.name, "1");
     let native_model = load_native()?;
@@ -159,23 +143,7 @@ pub fn measure(bench: Bench<'_>, row: &Row) -> anyhow::Result<RowResult> {
     drop(instance);
 
     eprintln!("P2: onnxruntime (native, Python) and onnxruntime-web (wasm, Node)...");
-    let inputs_json = scratch.join(format!("{}-inputs.json", row.name));
-    std::fs::write(&inputs_json, oip_inputs(&inputs).to_string())?;
-    let python = repo.join(".venv/bin/python").to_string_lossy().into_owned();
-    let peer = |program: &str, script: &str, model: &Path| {
-        run_peer(
-            repo,
-            (program, script, &[]),
-            model,
-            &inputs_json,
-            settings,
-            &expected,
-        )
-        .unwrap_or_else(|e| Peer::Failed(format!("{e:#}")))
-    };
-    let ort_native = peer(&python, "ort_native.py", &path);
-    let ort_web = peer("node", "ort_web.mjs", &path);
-    std::fs::remove_file(&inputs_json)?;
+    let (ort_native, ort_web) = super::ort_peers(bench, row.name, &path, &inputs, &expected)?;
 
     let result = RowResult {
         name: row.name,
@@ -196,20 +164,12 @@ pub fn measure(bench: Bench<'_>, row: &Row) -> anyhow::Result<RowResult> {
         result.warm.p50() / result.native.p50(),
         short(result.warm.p50()),
         short(result.native.p50()),
-        ratio(&result.warm, &result.ort_web),
-        ratio(&result.warm, &result.ort_native),
+        peer_ratio(&result.warm, &result.ort_web),
+        peer_ratio(&result.warm, &result.ort_native),
         short(result.fresh_unplanned.p50()),
         short(result.fresh_planned.p50()),
     );
     Ok(result)
-}
-
-/// The component's p50 over a peer's.
-fn ratio(component: &Samples, peer: &Peer) -> String {
-    match peer {
-        Peer::Ran { times, .. } => format!("{:.2}", component.p50() / times.p50()),
-        Peer::Failed(_) => "n/a".into(),
-    }
 }
 
 pub fn report(results: &[RowResult]) {
@@ -235,9 +195,9 @@ pub fn report(results: &[RowResult]) {
             pair(&r.warm),
             r.warm.p50() / r.native.p50(),
             cell(&r.ort_web),
-            ratio(&r.warm, &r.ort_web),
+            peer_ratio(&r.warm, &r.ort_web),
             cell(&r.ort_native),
-            ratio(&r.warm, &r.ort_native),
+            peer_ratio(&r.warm, &r.ort_native),
         );
     }
     println!(

@@ -49,6 +49,11 @@
 //!   planned on the first call with them: P1 and P2 as above, and what
 //!   that first call costs (`corpus.rs`).
 //!
+//! - **P9 text encoders**: the corpus's all-MiniLM-L6-v2 built with its
+//!   tokenizer and mean pooling, float32 and int8, on texts of 8, 32 and
+//!   128 tokens: P1 and P2 as above (the peers given token ids), a fresh
+//!   instance's first call, and the first load's compile (`text.rs`).
+//!
 //! Times are p50 and p99 over the runs; nothing here is asserted, only
 //! reported. Each model's headline ratios are printed as soon as it is
 //! measured (and P1 says how it is going every 10 s), so a long run leaves
@@ -75,6 +80,7 @@ mod heap;
 mod http;
 #[path = "../common/net.rs"]
 mod net;
+mod text;
 
 #[global_allocator]
 static ALLOCATOR: heap::Counting = heap::Counting;
@@ -204,10 +210,19 @@ fn main() -> anyhow::Result<()> {
             corpus::measure(bench, row).with_context(|| format!("benchmarking {}", row.name))?;
         corpus_results.push(result);
     }
+    let text_rows: Vec<&text::Row> = text::ROWS
+        .iter()
+        .filter(|row| settings.models.iter().any(|m| m == row.name))
+        .collect();
+    if !text_rows.is_empty() {
+        eprintln!("== text encoders (corpus)");
+    }
+    let text_results = text::measure(bench, &text_rows).context("benchmarking text encoders")?;
     if !results.is_empty() {
         report(&results, &hello, &variants, &settings)?;
     }
     corpus::report(&corpus_results);
+    text::report(&text_results);
     Ok(())
 }
 
@@ -260,6 +275,7 @@ fn parse_args() -> anyhow::Result<Settings> {
         .iter()
         .map(|(name, _)| *name)
         .chain(corpus::ROWS.iter().map(|row| row.name))
+        .chain(text::ROWS.iter().map(|row| row.name))
         .collect();
     if settings.models.is_empty() {
         settings.models = known.iter().map(|name| name.to_string()).collect();
@@ -903,6 +919,58 @@ fn print_peer_notes<'a>(model: &str, peers: impl IntoIterator<Item = &'a Peer>) 
             Peer::Failed(why) => println!("  {model}: n/a: {why}"),
         }
     }
+}
+
+/// onnxruntime, native (Python) and onnxruntime-web (wasm, Node), each
+/// running `model` on `inputs` as a script of `benches/peers/`, their
+/// outputs checked against `expected`; a peer that cannot run says why.
+fn ort_peers(
+    bench: Bench<'_>,
+    row: &str,
+    model: &Path,
+    inputs: &[Tensor],
+    expected: &[Tensor],
+) -> anyhow::Result<(Peer, Peer)> {
+    let inputs_json = bench.scratch.join(format!("{row}-inputs.json"));
+    std::fs::write(&inputs_json, oip_inputs(inputs).to_string())?;
+    let python = bench.repo.join(".venv/bin/python");
+    let python = python.to_string_lossy();
+    let peer = |program: &str, script: &str| {
+        run_peer(
+            bench.repo,
+            (program, script, &[]),
+            model,
+            &inputs_json,
+            bench.settings,
+            expected,
+        )
+        .unwrap_or_else(|e| Peer::Failed(format!("{e:#}")))
+    };
+    let peers = (peer(&python, "ort_native.py"), peer("node", "ort_web.mjs"));
+    std::fs::remove_file(&inputs_json)?;
+    Ok(peers)
+}
+
+/// The component's p50 over a peer's.
+fn peer_ratio(component: &Samples, peer: &Peer) -> String {
+    match peer {
+        Peer::Ran { times, .. } => format!("{:.2}", component.p50() / times.p50()),
+        Peer::Failed(_) => "n/a".into(),
+    }
+}
+
+/// A file of the corpus (`models/corpus/fetch.py` puts it in
+/// `$WASMODEL_CORPUS`, else the user's cache), which must be there.
+fn corpus_file(path: &[&str]) -> anyhow::Result<PathBuf> {
+    let mut file = corpus_dir::corpus_dir().context("HOME is not set: set WASMODEL_CORPUS")?;
+    file.extend(path);
+    if !file.exists() {
+        bail!(
+            "{} is missing: the corpus is fetched by scripts/setup.sh --bench (or --tests)",
+            file.display()
+        );
+    }
+    Ok(file)
 }
 
 /// Runs a peer script from `benches/peers/` (`program script model inputs
