@@ -6,19 +6,21 @@
 //! - [`added_tokens`]: the vocabulary's added tokens (`[CLS]`, `[MASK]`,
 //!   ...), found in the raw text first and never split;
 //! - [`normalizer`]: cleans the text (`BertNormalizer`, Unicode forms,
-//!   lowercasing, accents);
+//!   lowercasing, accents, `Replace`, SentencePiece's `Precompiled`
+//!   tables);
 //! - [`pre_tokenizer`]: splits it into words (`BertPreTokenizer`,
 //!   `WhitespaceSplit`, GPT-2's `ByteLevel` with [`byte_level`],
-//!   SentencePiece's `Metaspace`);
+//!   SentencePiece's `Metaspace`, and `Split` on a [`pattern`], as Llama 3
+//!   and Qwen files split);
 //! - [`wordpiece`], [`bpe`] or [`unigram`]: splits each word into the
 //!   vocabulary's pieces;
 //! - [`post_processor`]: adds the model's special tokens around the
 //!   sequence (`TemplateProcessing`, `BertProcessing`); truncation and
 //!   padding as the file sets them.
 //!
-//! What the file asks for and this crate does not implement (regex
-//! `Split` pre-tokenizers, `Precompiled` normalizers, ...) is refused when
-//! the file is read, naming it: [`Error::Unsupported`].
+//! What the file asks for and this crate does not implement (Metaspace's
+//! `first` prepend scheme, `Prepend` normalizers, BPE byte fallback, ...)
+//! is refused when the file is read, naming it: [`Error::Unsupported`].
 //!
 //! ```
 //! # let json = include_bytes!("../../../tests/fixtures/tokenizers/bert_uncased.json");
