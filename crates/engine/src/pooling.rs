@@ -225,14 +225,7 @@ impl Nodes<'_> {
 
     /// A scalar float constant.
     fn scalar(&mut self, what: &str, value: f32) -> String {
-        self.initializer(
-            what,
-            TensorProto {
-                data_type: DataType::Float as i32,
-                float_data: vec![value],
-                ..TensorProto::default()
-            },
-        )
+        self.initializer(what, proto::floats("", &[], &[value]))
     }
 }
 

@@ -134,13 +134,9 @@ pub(crate) fn int8(proto: &mut ModelProto) -> Result<Quantized, LoadError> {
             Use::MatMul | Use::Gemm { .. } => vec![columns as i64],
             Use::Gather => vec![rows as i64, 1],
         };
-        graph.initializer.push(TensorProto {
-            name: scale_name.clone(),
-            dims: scale_dims,
-            data_type: DataType::Float as i32,
-            raw_data: scales.iter().flat_map(|s| s.to_le_bytes()).collect(),
-            ..TensorProto::default()
-        });
+        graph
+            .initializer
+            .push(proto::floats(&scale_name, &scale_dims, &scales));
         // A product's correction for the activations' zero points: each
         // column's sum of levels (exact in f32: |sum| <= 127 K < 2^24).
         let sums_name = format!("{name}_wasmodel_column_sums");
