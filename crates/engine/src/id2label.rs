@@ -21,7 +21,7 @@ pub struct Id2LabelError(String);
 /// `id2label` maps every column from 0 to one less than their number to
 /// its name (keys are the column numbers as strings).
 pub fn labels_from_config(json: &str) -> Result<Vec<String>, Id2LabelError> {
-    let error = |why: String| Id2LabelError(why);
+    let error = Id2LabelError;
     let config: Value = serde_json::from_str(json).map_err(|e| error(format!("not JSON ({e})")))?;
     let map = config
         .get("id2label")

@@ -128,8 +128,8 @@ impl LoadOptions {
 
     /// The options as text, one per line: `input-shape NAME=DIMS`,
     /// `input-value NAME=VALUES`, `pooling KIND [normalize]`, `quantize
-    /// int8`, `labels ["NAME", ...]` (a JSON list); then, if there is a tokenizer, a line `tokenizer` and its
-    /// JSON to the end.
+    /// int8`, `labels ["NAME", ...]` (a JSON list); then, if there is a
+    /// tokenizer, a line `tokenizer` and its JSON to the end.
     pub fn to_text(&self) -> String {
         let mut text = String::new();
         for (name, dims) in &self.input_shapes {
