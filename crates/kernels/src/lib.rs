@@ -1,12 +1,14 @@
 //! wasm `simd128` kernels for tract, added from outside through
 //! tract-linalg's public registries (no fork):
 //!
-//! - [`mmm`]: an f32 matrix-multiplication tile (an `MmmRoutine` entry)
-//!   and a dispatch tier (`MmmTier`) above tract's own wasm tier that picks
-//!   it for every f32 matrix product of known width above one column. The
-//!   tile was chosen by measuring whole networks (`scripts/kernel-tiles.sh`,
-//!   BENCHMARKS.md "Matrix tiles"); the `candidates` feature adds the
-//!   tiles it was measured against.
+//! - [`mmm`]: f32 matrix-multiplication tiles (`MmmRoutine` entries) and a
+//!   dispatch tier (`MmmTier`) above tract's own wasm tier that picks one
+//!   for every f32 matrix product of known width above one column; a
+//!   product whose width is a symbol (a transformer's tokens) gets another,
+//!   preferred over tract's kernels. The tiles were chosen by measuring
+//!   whole networks (`scripts/kernel-tiles.sh`, BENCHMARKS.md "Matrix
+//!   tiles", and suite P9); the `candidates` feature adds the tiles they
+//!   were measured against.
 //!
 //! - [`maxpool`]: a two-dimensional f32 max-pool, four outputs at a time,
 //!   that [`optimize`] puts in place of tract's in an optimized model.

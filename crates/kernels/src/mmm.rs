@@ -19,8 +19,11 @@
 //! kernel must handle (`FusedKerSpec`) are the same for all of them.
 //!
 //! The tier answers with the first tile of `tiles!`, the one chosen by
-//! measurement; with the `candidates` feature every tile measured against
-//! it is there too, and [`choose`] picks among them (or tract's own).
+//! measurement, for products whose width is known when the model is
+//! optimized; a width still a symbol then (a transformer's tokens) gets
+//! the second, 4×8, preferred over tract's kernels ([`PREFERRED`]). With
+//! the `candidates` feature every tile measured against them is there too,
+//! and [`choose`] picks the first among them (or tract's own for both).
 
 use std::arch::wasm32::*;
 use std::sync::LazyLock;
@@ -382,6 +385,7 @@ macro_rules! tiles {
                     f32::packing(4 * $nv),
                 );
                 k.arch = Some(Arch::Wasm32Simd128);
+                k.boost = || boost(chosen().is_some() && stringify!($name) == SYMBOLIC_WIDTH);
                 k
             });
 
@@ -408,6 +412,7 @@ macro_rules! tiles {
                 $(#[$attr])*
                 std::hint::black_box(&*$name);
             )*
+            std::hint::black_box(&*GEMV_4X1);
         }
     };
 }
@@ -424,10 +429,16 @@ tiles! {
     // (BENCHMARKS.md, "Run of 2026-12-03"), FMA is what is left.
     #[cfg(feature = "relaxed-simd")]
     wasmodel_f32_4x12_u2_fma: 4 x 3 / 2, Relaxed, Shuffle, "relaxed-simd";
-    // The others measured against it (`candidates`).
+    // The tile for products whose width is a symbol ([`SYMBOLIC_WIDTH`]):
+    // 4×8, two k-steps, which wastes no column at 8 tokens.
+    #[cfg(not(feature = "relaxed-simd"))]
+    wasmodel_f32_4x8_u2: 4 x 2 / 2, MulAdd, Shuffle;
+    #[cfg(feature = "relaxed-simd")]
+    wasmodel_f32_4x8_u2_fma: 4 x 2 / 2, Relaxed, Shuffle, "relaxed-simd";
+    // The others measured against them (`candidates`).
     #[cfg(feature = "candidates")]
     wasmodel_f32_4x8: 4 x 2 / 1, MulAdd, Shuffle;
-    #[cfg(feature = "candidates")]
+    #[cfg(all(feature = "candidates", feature = "relaxed-simd"))]
     wasmodel_f32_4x8_u2: 4 x 2 / 2, MulAdd, Shuffle;
     #[cfg(feature = "candidates")]
     wasmodel_f32_8x8: 8 x 2 / 1, MulAdd, Shuffle;
@@ -502,6 +513,48 @@ pub fn choose(name: &str) -> bool {
 /// The kernel the tier answers with now, `None` when it defers to tract's.
 pub fn chosen() -> Option<&'static str> {
     tiles().get(CHOSEN.load(Ordering::Relaxed)).copied()
+}
+
+/// A matrix product whose width `n` is not known when the model is
+/// optimized (a transformer's batch × sequence length) is not put to the
+/// tiers: tract's einsum keeps the runnable kernels of the highest
+/// preference, groups them by how they pack the weights, and takes from one
+/// group a matrix × vector kernel for `n = 1` and a tile for the rest,
+/// preferring the group with the most rows. That was tract's 8×8 tile with
+/// its 8×1 GEMV, over ours. So the [`SYMBOLIC_WIDTH`] tile, and tract's own
+/// 4×1 GEMV kernel under a name of ours ([`GEMV_4X1`], which packs the
+/// weights as a 4-row tile does), are preferred by this much over every
+/// other kernel while one of ours is chosen: the two left make one group,
+/// the tile for `n > 1` and the GEMV when `n` turns out 1.
+const PREFERRED: isize = 1;
+
+/// The tile for a symbolic width (see [`PREFERRED`]). It is not the chosen
+/// one: a text of 8 tokens is a product 8 wide, where the 4×12 tile
+/// computes 12 columns. all-MiniLM-L6-v2 (suite P9, 8 and 128 tokens)
+/// predicted in 10.7 and 159 ms with the 4×8, 14.1 and 158 ms with the
+/// 4×12, 12.3 and 188 ms with tract's 8×8. The relaxed-SIMD flavour takes
+/// the same shape with its fused multiply-add (by analogy, not measured).
+#[cfg(not(feature = "relaxed-simd"))]
+const SYMBOLIC_WIDTH: &str = "wasmodel_f32_4x8_u2";
+#[cfg(feature = "relaxed-simd")]
+const SYMBOLIC_WIDTH: &str = "wasmodel_f32_4x8_u2_fma";
+
+/// [`PREFERRED`] if `chosen`, else tract's default, nothing.
+fn boost(chosen: bool) -> isize {
+    if chosen { PREFERRED } else { 0 }
+}
+
+/// tract's 4-row matrix × vector kernel, registered again with the boost
+/// of the tiles (see [`PREFERRED`]) while one of ours is chosen.
+static GEMV_4X1: LazyLock<DynKernel<4, 1, f32>> = LazyLock::new(|| {
+    let mut k = tract_linalg::wasm::wasm_f32_4x1.clone();
+    k.name = "wasmodel_f32_4x1_gemv".into();
+    k.boost = || boost(chosen().is_some());
+    k
+});
+
+inventory::submit! {
+    MmmRoutine { make: || GEMV_4X1.mmm() }
 }
 
 /// Matrix products (`n > 1`, or not known yet) of f32 get the chosen tile;
