@@ -94,7 +94,8 @@ pub fn tensor_from_npy(name: &str, bytes: &[u8]) -> Result<Tensor, String> {
 
 /// Reads a NumPy array of text: `<U{n}` (n UTF-32 characters each, as
 /// `np.array(["north", "south"])` makes) or `|S{n}` (n bytes each, read as
-/// UTF-8); the padding NULs are dropped. `None` for any other element type.
+/// UTF-8); the padding NULs at the end are dropped, as NumPy drops them.
+/// `None` for any other element type.
 /// Object arrays are refused: `.npy` stores them as Python pickles.
 fn strings_from_npy(descr: &str, shape: &[u32], body: &[u8]) -> Result<Option<TensorData>, String> {
     let (bytes_per_char, width) = match descr.as_bytes() {
@@ -140,10 +141,16 @@ fn strings_from_npy(descr: &str, shape: &[u32], body: &[u8]) -> Result<Option<Te
                 String::from_utf8(raw[..end].to_vec())
                     .map_err(|_| format!("element {i} is not UTF-8 text"))
             } else {
-                raw.chunks_exact(4)
+                let chars: Vec<u32> = raw
+                    .chunks_exact(4)
                     .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                    .take_while(|&c| c != 0)
-                    .map(|c| {
+                    .collect();
+                // As NumPy reads them: the padding is the NULs at the end;
+                // one inside the text is a character of it.
+                let end = chars.iter().rposition(|&c| c != 0).map_or(0, |p| p + 1);
+                chars[..end]
+                    .iter()
+                    .map(|&c| {
                         char::from_u32(c).ok_or_else(|| format!("element {i} is not valid text"))
                     })
                     .collect::<Result<String, String>>()
@@ -194,16 +201,20 @@ mod tests {
 
     #[test]
     fn reads_npy_text() {
-        // np.array([["north"], ["é"]]): '<U5', UTF-32 padded with NULs.
+        // np.array([["north"], ["é"], ["a\0b"]]): '<U5', UTF-32 padded with
+        // NULs; NumPy keeps a NUL inside a text.
         let mut body = Vec::new();
-        for s in ["north", "é"] {
+        for s in ["north", "é", "a\0b"] {
             let mut chars: Vec<u32> = s.chars().map(u32::from).collect();
             chars.resize(5, 0);
             body.extend(chars.iter().flat_map(|c| c.to_le_bytes()));
         }
-        let t = tensor_from_npy("city", &npy("<U5", "(2, 1)", &body)).unwrap();
-        assert_eq!(t.shape, [2, 1]);
-        assert_eq!(t.data, TensorData::String(vec!["north".into(), "é".into()]));
+        let t = tensor_from_npy("city", &npy("<U5", "(3, 1)", &body)).unwrap();
+        assert_eq!(t.shape, [3, 1]);
+        assert_eq!(
+            t.data,
+            TensorData::String(vec!["north".into(), "é".into(), "a\0b".into()])
+        );
         let t = tensor_from_npy("c", &npy("|S3", "(2,)", b"ab\0xyz")).unwrap();
         assert_eq!(t.data, TensorData::String(vec!["ab".into(), "xyz".into()]));
         let e = tensor_from_npy("c", &npy("|O", "(1,)", &[0; 8])).unwrap_err();
