@@ -2,7 +2,8 @@
 //! --tokenizer`, `--pooling`, `--normalize`): the tiny BERT and RoBERTa-like
 //! encoders of `models/text_encoder_cases.py` as components take text, as a
 //! `text` string tensor, through the library, the CLI (a JSON list of
-//! texts) and the Open Inference Protocol (`BYTES`), and answer what
+//! texts, a NumPy unicode array) and the Open Inference Protocol
+//! (`BYTES`), and answer what
 //! onnxruntime answers for the token ids the `tokenizers` package makes of
 //! it, and sentence-transformers' pooling of that. A classifier built with
 //! its `config.json` names its classes.
@@ -59,6 +60,39 @@ fn predict_texts(component: &std::path::Path, texts: &[String], dir: &std::path:
         &cache_dir(),
     ));
     serde_json::from_str(&stdout).unwrap()
+}
+
+/// A NumPy file of `texts` as `np.array(texts)` writes it: version 1.0,
+/// `<U{n}` (n the longest text's characters, each as UTF-32, padded with
+/// NULs), one dimension.
+fn unicode_npy(texts: &[String]) -> Vec<u8> {
+    let width = texts
+        .iter()
+        .map(|t| t.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(1);
+    let mut header = format!(
+        "{{'descr': '<U{width}', 'fortran_order': False, 'shape': ({},), }}",
+        texts.len()
+    );
+    // Magic (6), version (2), header length (2), header and newline: a
+    // multiple of 64.
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    bytes.extend((header.len() as u16).to_le_bytes());
+    bytes.extend(header.as_bytes());
+    for text in texts {
+        let chars: Vec<char> = text.chars().collect();
+        for k in 0..width {
+            let c = chars.get(k).map_or(0, |&c| c as u32);
+            bytes.extend(c.to_le_bytes());
+        }
+    }
+    bytes
 }
 
 fn build(stem: &str, pooling: Option<&str>, flavour: Flavour) -> BuiltComponent {
@@ -140,6 +174,21 @@ fn the_cli_builds_an_embedder_that_takes_a_json_list_of_texts() {
     let call = &case["calls"][0];
     let got = tensors(&predict_texts(&out, &texts(call), dir.path()));
     let (rtol, atol) = tolerance(&case);
+    assert_outputs_match(&got, &pooled(call, "mean normalize"), rtol, atol);
+
+    // The same texts as NumPy writes them (`np.array(texts)`, `<U{n}`).
+    let npy = dir.path().join("texts.npy");
+    std::fs::write(&npy, unicode_npy(&texts(call))).unwrap();
+    let (stdout, _) = ok(wasmodel(
+        &[
+            "predict",
+            out.to_str().unwrap(),
+            "--input",
+            &format!("text={}", npy.display()),
+        ],
+        &cache,
+    ));
+    let got = tensors(&serde_json::from_str(&stdout).unwrap());
     assert_outputs_match(&got, &pooled(call, "mean normalize"), rtol, atol);
 
     // `--normalize` alone has nothing to scale; a tokenizer the engine
