@@ -1,12 +1,22 @@
-// Builds the browser example (examples/browser/) with the iris model and
-// serves it on localhost:
+// Builds a browser example and serves it on localhost:
 //
-//   node js/example.mjs [--port 8000] [--out target/browser-example]
+//   node js/example.mjs [iris | similarity] [--port 8000] [--out DIR]
+//                       [--model MODEL.onnx --tokenizer tokenizer.json]
 //
-// It runs `wasmodel build models/iris.onnx` (target/release/wasmodel, or
-// $WASMODEL_BIN), transpiles the component with the pinned jco, and copies
-// the page and js/src/index.mjs (as wasmodel.mjs) beside it. The browser
-// test (js/test/browser.test.mjs) uses the same functions.
+// - iris (examples/browser/): a form that predicts iris's species, from
+//   `wasmodel build models/iris.onnx`;
+// - similarity (examples/similarity/): the cosine similarity of two texts'
+//   embeddings, from `wasmodel build MODEL --tokenizer TOKENIZER --pooling
+//   mean --normalize`. Without --model, the tiny random-weight BERT of the
+//   tests (tests/fixtures/text_encoder/bert.onnx, with its tokenizer): its
+//   numbers are onnxruntime's, its similarities mean nothing. A real
+//   sentence encoder (all-MiniLM-L6-v2, which the tests' corpus fetches
+//   into ~/.cache/wasmodel/corpus) gives real ones.
+//
+// It runs `wasmodel build` (target/release/wasmodel, or $WASMODEL_BIN),
+// transpiles the component with the pinned jco, and copies the page and
+// js/src/index.mjs (as wasmodel.mjs) beside it. The browser tests
+// (js/test/browser.test.mjs) use the same functions.
 
 import { copyFileSync, mkdirSync, readdirSync, createReadStream, statSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -24,13 +34,30 @@ const TYPES = {
   '.json': 'application/json',
 };
 
-/** Writes the page, the library and the transpiled iris model into `dir`. */
-export function prepare(dir) {
+/** The tests' tiny BERT and its tokenizer (models/text_encoder_cases.py). */
+export const TINY_ENCODER = {
+  model: 'tests/fixtures/text_encoder/bert.onnx',
+  tokenizer: 'tests/fixtures/tokenizers/bert_uncased.json',
+};
+
+/**
+ * Writes an example's page, the library and the transpiled model into
+ * `dir`: `iris`, or `similarity` with `encoder` ({ model, tokenizer },
+ * paths relative to the repository or absolute).
+ */
+export function prepare(dir, example = 'iris', encoder = TINY_ENCODER) {
+  const pages = { iris: 'browser', similarity: 'similarity' };
+  if (!pages[example]) throw new Error(`no example '${example}': iris or similarity`);
   mkdirSync(dir, { recursive: true });
-  const page = join(REPO, 'examples', 'browser');
+  const page = join(REPO, 'examples', pages[example]);
   for (const file of readdirSync(page)) copyFileSync(join(page, file), join(dir, file));
   copyFileSync(join(JS, 'src', 'index.mjs'), join(dir, 'wasmodel.mjs'));
-  transpile('iris', dir);
+  if (example === 'iris') {
+    transpile('iris', dir);
+  } else {
+    const flags = ['--tokenizer', resolve(REPO, encoder.tokenizer), '--pooling', 'mean', '--normalize'];
+    transpile('encoder', dir, { model: encoder.model, flags });
+  }
   return dir;
 }
 
@@ -51,10 +78,22 @@ export function serve(dir, port) {
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const { values } = parseArgs({
-    options: { port: { type: 'string', default: '8000' }, out: { type: 'string', default: join(REPO, 'target', 'browser-example') } },
+  const { values, positionals } = parseArgs({
+    allowPositionals: true,
+    options: {
+      port: { type: 'string', default: '8000' },
+      out: { type: 'string', default: join(REPO, 'target', 'browser-example') },
+      model: { type: 'string' },
+      tokenizer: { type: 'string' },
+    },
   });
-  console.error(`Building the example into ${values.out}...`);
-  const server = await serve(prepare(values.out), Number(values.port));
-  console.log(`Serving the iris example on http://127.0.0.1:${server.address().port}/ (Ctrl-C to stop)`);
+  const example = positionals[0] ?? 'iris';
+  if (Boolean(values.model) !== Boolean(values.tokenizer)) {
+    console.error('--model and --tokenizer go together (a sentence encoder and its tokenizer.json)');
+    process.exit(2);
+  }
+  const encoder = values.model ? { model: resolve(values.model), tokenizer: resolve(values.tokenizer) } : TINY_ENCODER;
+  console.error(`Building the ${example} example into ${values.out}...`);
+  const server = await serve(prepare(values.out, example, encoder), Number(values.port));
+  console.log(`Serving the ${example} example on http://127.0.0.1:${server.address().port}/ (Ctrl-C to stop)`);
 }

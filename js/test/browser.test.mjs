@@ -1,16 +1,19 @@
-// The browser example in headless Chromium (Debian's, driven by the pinned
-// playwright-core): the page loads the transpiled iris component, predicts
-// from its form, and shows onnxruntime's label. Skipped, saying so, where
-// no Chromium is installed (scripts/setup.sh --tests installs it).
+// The browser examples in headless Chromium (Debian's, driven by the pinned
+// playwright-core): the iris page loads the transpiled iris component,
+// predicts from its form, and shows onnxruntime's label; the similarity page
+// embeds two texts with the tiny BERT and its tokenizer in one component and
+// shows the cosine of onnxruntime's embeddings. Skipped, saying so, where no
+// Chromium is installed (scripts/setup.sh --tests installs it).
 
 import assert from 'node:assert/strict';
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 
 import { chromium } from 'playwright-core';
 
 import { prepare, serve } from '../example.mjs';
-import { fixture, moduleDir } from './support.mjs';
+import { REPO, fixture, moduleDir } from './support.mjs';
 
 const executable = process.env.CHROMIUM ?? ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find(existsSync);
 const skip = executable ? false : 'no Chromium (/usr/bin/chromium or $CHROMIUM): scripts/setup.sh --tests installs it';
@@ -52,4 +55,50 @@ test('the page predicts iris in the browser, as onnxruntime does', { skip }, asy
     assert.equal(await page.locator('#prediction').textContent(), species[f.outputs.label.data[row]], `row ${row}`);
   }
   assert.deepEqual(errors, []);
+});
+
+/** The cosine of rows `i` and `j` of a [rows, width] tensor of a fixture. */
+function cosine({ shape, data }, i, j) {
+  const width = shape[1];
+  const row = (r) => data.slice(r * width, (r + 1) * width);
+  const [a, b] = [row(i), row(j)];
+  const dot = (x, y) => x.reduce((sum, v, k) => sum + v * y[k], 0);
+  return dot(a, b) / Math.sqrt(dot(a, a) * dot(b, b));
+}
+
+test("the similarity page compares two texts in the browser, as onnxruntime's embeddings do", { skip }, async () => {
+  const similarityDir = moduleDir('wasmodel-similarity-');
+  const similarityServer = await serve(prepare(similarityDir, 'similarity'), 0);
+  try {
+    const page = await browser.newPage();
+    const errors = [];
+    page.on('pageerror', (e) => errors.push(String(e)));
+    await page.goto(`http://127.0.0.1:${similarityServer.address().port}/`);
+    const similarity = page.locator('#similarity[data-ready]');
+    await similarity.waitFor({ timeout: 60_000 });
+    assert.match(await similarity.textContent(), /^-?[01]\.\d{4}$/);
+
+    // Pairs of the texts onnxruntime embedded (tests/fixtures/text_encoder/
+    // bert.json): accents against shouting, CJK against emoji, and a text
+    // longer than the truncation against a short one.
+    const c = JSON.parse(readFileSync(join(REPO, 'tests', 'fixtures', 'text_encoder', 'bert.json'), 'utf8'));
+    const pairs = [
+      [0, 4, 5],
+      [0, 6, 7],
+      [1, 0, 1],
+    ];
+    for (const [call, i, j] of pairs) {
+      const { text } = c.calls[call].inputs;
+      await page.fill('textarea[name=first]', text.data[i]);
+      await page.fill('textarea[name=second]', text.data[j]);
+      await page.click('button[type=submit]');
+      const shown = Number(await page.locator('#similarity').textContent());
+      const expected = cosine(c.calls[call].pooled['mean normalize'], i, j);
+      assert.ok(Math.abs(shown - expected) <= 2e-4, `texts ${i} and ${j} of call ${call}: shown ${shown}, expected ${expected}`);
+    }
+    assert.deepEqual(errors, []);
+  } finally {
+    similarityServer.close();
+    rmSync(similarityDir, { recursive: true, force: true });
+  }
 });

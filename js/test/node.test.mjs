@@ -69,6 +69,31 @@ test("the component's own input errors come back typed", () => {
   assert.equal(models.iris.predict({ features: { shape: [1, 4], data: [5.1, 3.5, 1.4, 0.2] } }).label.data[0], 0n);
 });
 
+test('a text encoder built with its tokenizer takes strings, and answers as onnxruntime', async () => {
+  // The tiny BERT of models/text_encoder_cases.py: its texts (accents, CJK,
+  // emoji, control characters, an empty string, one over the truncation)
+  // and sentence-transformers' mean pooling, normalized, of onnxruntime's
+  // outputs for the `tokenizers` package's ids.
+  const c = JSON.parse(readFileSync(join(REPO, 'tests', 'fixtures', 'text_encoder', 'bert.json'), 'utf8'));
+  const flags = ['--tokenizer', join(REPO, c.tokenizer), '--pooling', 'mean', '--normalize'];
+  const { predictor } = await import(pathToFileURL(transpile('bert', dir, { model: c.model, flags })).href);
+  const model = new Model(predictor);
+  assert.deepEqual(model.info.inputs, [{ name: 'text', elementType: 'string', shape: ['batch_size'], classLabels: undefined }]);
+  for (const call of c.calls) {
+    const text = call.inputs.text;
+    const want = call.pooled['mean normalize'];
+    assertMatches(
+      model.predict({ text: { shape: text.shape, data: text.data } }),
+      { sentence_embedding: { shape: want.shape, dtype: 'f32', data: want.data } },
+      c.tolerance,
+    );
+  }
+  assert.throws(
+    () => model.predict({ text: { shape: [1], data: [7] } }),
+    (e) => e instanceof PredictError && e.inputKind === 'element-type' && e.input === 'text' && e.expected === 'string',
+  );
+});
+
 test("the README's example", () => {
   const readme = readFileSync(join(REPO, 'README.md'), 'utf8');
   const section = readme.indexOf('### From Node and the browser');

@@ -36,11 +36,14 @@ export function moduleDir(prefix) {
 /**
  * Builds NAME's component into DIR and transpiles it with jco to DIR/AS/AS.js
  * (AS is NAME unless given); `relaxedSimd` builds with `--relaxed-simd`.
+ * `model` (an ONNX file, relative to the repository or absolute) and
+ * `flags` build another model than MODELS has, with more `wasmodel build`
+ * flags.
  */
-export function transpile(name, dir, { relaxedSimd = false, as = name } = {}) {
+export function transpile(name, dir, { relaxedSimd = false, as = name, model = join('models', MODELS[name]), flags = [] } = {}) {
   const wasm = join(dir, `${as}.wasm`);
-  const flags = relaxedSimd ? ['--relaxed-simd'] : [];
-  execFileSync(wasmodelBin(), ['build', join(REPO, 'models', MODELS[name]), '-o', wasm, ...flags], { stdio: 'ignore' });
+  const build = ['build', resolve(REPO, model), '-o', wasm, ...flags, ...(relaxedSimd ? ['--relaxed-simd'] : [])];
+  execFileSync(wasmodelBin(), build, { stdio: 'ignore' });
   execFileSync(join(JS, 'node_modules', '.bin', 'jco'), ['transpile', wasm, '-o', join(dir, as), '--name', as], {
     stdio: 'ignore',
   });
