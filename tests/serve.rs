@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use wasmodel::json::tensors_from_json_object;
 use wasmodel::{ElementType, Error, Limits, Tensor};
-use wasmodel_cli::serve::{HttpModel, ServeOptions, Server};
+use wasmodel_cli::serve::{HttpModel, ServeError, ServeOptions, Server};
 
 use crate::support::{
     assert_outputs_match, cache_dir, fixture, fixture_path, http_component, runtime, runtime_with,
@@ -500,6 +500,23 @@ fn two_components_of_one_model_are_refused() {
     ));
     let e = bound.map(|_| ()).unwrap_err().to_string();
     assert!(e.contains("`iris`") && e.contains("--name"), "{e}");
+}
+
+#[test]
+fn an_address_in_use_is_refused_naming_it() {
+    let runtime = runtime_with(Limits::default());
+    let model = HttpModel::load(&runtime, &http_component("iris").component).unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap();
+    let tokio = tokio::runtime::Runtime::new().unwrap();
+    match tokio.block_on(Server::bind(addr, model, quiet())) {
+        Err(e @ ServeError::Bind { addr: refused, .. }) => {
+            assert_eq!(refused, addr);
+            assert!(e.to_string().contains(&addr.to_string()), "{e}");
+        }
+        Err(e) => panic!("refused for another reason: {e}"),
+        Ok(_) => panic!("bound {addr}, which was taken"),
+    }
 }
 
 #[test]

@@ -27,7 +27,7 @@ mod server;
 mod tokio_timer;
 
 pub use http_model::HttpModel;
-pub use server::Server;
+pub use server::{ServeError, Server};
 
 /// How a [`Server`] treats requests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -11,13 +11,33 @@ use std::time::{Duration, Instant};
 use hyper::server::conn::http1;
 use tokio::net::TcpListener;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
-use wasmodel::Error;
 use wasmtime_wasi_http::io::TokioIo;
 
 use super::metrics::Metrics;
 use super::routes::{Handler, ServedModel};
 use super::tokio_timer::TokioTimer;
 use super::{HttpModel, ServeOptions};
+
+/// Why a [`Server`] could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServeError {
+    /// A component could not say which model it serves.
+    #[error(transparent)]
+    Model(#[from] wasmodel::Error),
+    #[error("no model to serve")]
+    NoModel,
+    #[error("two components serve a model named `{0}`; rebuild one with `--name`")]
+    SameName(String),
+    /// The address could not be listened on (in use, not this machine's, ...).
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
 
 /// An HTTP server for one or several [`HttpModel`]s, each answering under
 /// `/v2/models/{its name}/`.
@@ -34,7 +54,7 @@ impl Server {
         addr: SocketAddr,
         model: HttpModel,
         options: ServeOptions,
-    ) -> Result<Server, Error> {
+    ) -> Result<Server, ServeError> {
         Server::bind_models(addr, vec![model], options).await
     }
 
@@ -49,9 +69,9 @@ impl Server {
         addr: SocketAddr,
         models: Vec<HttpModel>,
         options: ServeOptions,
-    ) -> Result<Server, Error> {
+    ) -> Result<Server, ServeError> {
         if models.is_empty() {
-            return Err(Error::NotAModelComponent("no model to serve".into()));
+            return Err(ServeError::NoModel);
         }
         let single = models.len() == 1;
         let mut served: Vec<ServedModel> = Vec::with_capacity(models.len());
@@ -63,12 +83,10 @@ impl Server {
                 // older wasmodel) gets every request, as `wasmtime serve`
                 // would give it.
                 Err(_) if single => (String::new(), String::new()),
-                Err(e) => return Err(e),
+                Err(e) => return Err(e.into()),
             };
             if served.iter().any(|m| m.name == name) {
-                return Err(Error::NotAModelComponent(format!(
-                    "two components serve a model named `{name}`; rebuild one with `--name`"
-                )));
+                return Err(ServeError::SameName(name));
             }
             served.push(ServedModel {
                 name,
@@ -78,7 +96,7 @@ impl Server {
         }
         let listener = TcpListener::bind(addr)
             .await
-            .map_err(|source| Error::Bind { addr, source })?;
+            .map_err(|source| ServeError::Bind { addr, source })?;
         Ok(Server {
             listener,
             models: served,
@@ -86,7 +104,7 @@ impl Server {
         })
     }
 
-    pub fn local_addr(&self) -> Result<SocketAddr, Error> {
+    pub fn local_addr(&self) -> Result<SocketAddr, ServeError> {
         Ok(self.listener.local_addr()?)
     }
 
@@ -99,7 +117,7 @@ impl Server {
 
     /// Serves until `shutdown` completes, then stops accepting, lets the
     /// requests in flight finish (up to the grace period) and returns.
-    pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), ServeError> {
         let Server {
             listener,
             models,

@@ -45,12 +45,6 @@ pub enum Error {
     /// wasmtime refused to compile or instantiate.
     #[error("wasmtime: {0:#}")]
     Wasmtime(wasmtime::Error),
-    /// `wasmodel serve` could not listen on its address.
-    #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        addr: std::net::SocketAddr,
-        source: std::io::Error,
-    },
     #[error("{}: {source}", path.display())]
     File {
         path: PathBuf,
