@@ -28,13 +28,18 @@ dynamic.rs (the corpus, models/corpus/, has the real networks):
   shape (khmersm), so only a batch of one fits (onnxruntime refuses a
   batch of two with its graph optimizations off; on, its ReshapeFusion
   rewrites `seq` as -1 and answers [6, 1, 2, 2]).
+- zipmap_after_if.onnx: a classifier whose probabilities go through an If
+  on the batch size (a softmax of 2x for a batch of one, of x otherwise)
+  and end in skl2onnx's ZipMap (classes 10, 20, 30): planned per shape,
+  its outputs are read from the file, where the ZipMap's is a sequence of
+  maps.
 
     .venv/bin/python models/dynamic_cases.py
 
 writes them to tests/fixtures/dynamic/. Needs only models/requirements.txt;
 the tests compute the expected answers themselves (they are a squeeze, a
-multiplication, a comparison, a transpose, a pick, a pool, a sum and a
-reshape).
+multiplication, a comparison, a transpose, a pick, a pool, a sum, a
+reshape and a softmax).
 """
 
 from pathlib import Path
@@ -224,6 +229,36 @@ def batch_of_one():
     save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), "batch_of_one.onnx")
 
 
+def zipmap_after_if():
+    def softmax_of(scale, name):
+        return helper.make_graph(
+            [const("scale", np.array(scale, np.float32)),
+             helper.make_node("Mul", ["x", "scale"], ["scaled"]),
+             helper.make_node("Softmax", ["scaled"], [name], axis=1)],
+            name, [], [helper.make_tensor_value_info(name, TensorProto.FLOAT, None)],
+        )
+    nodes = [
+        helper.make_node("Shape", ["x"], ["shape"]),
+        const("first", np.array(0, np.int64)),
+        helper.make_node("Gather", ["shape", "first"], ["batch_size"], axis=0),
+        const("one", np.array(1, np.int64)),
+        helper.make_node("Equal", ["batch_size", "one"], ["alone"]),
+        helper.make_node("If", ["alone"], ["probs"],
+                         then_branch=softmax_of(2.0, "sharper"), else_branch=softmax_of(1.0, "plain")),
+        helper.make_node("ZipMap", ["probs"], ["probabilities"], domain="ai.onnx.ml",
+                         classlabels_int64s=[10, 20, 30]),
+    ]
+    graph = helper.make_graph(
+        nodes, "zipmap_after_if",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 3])],
+        [helper.make_value_info("probabilities", helper.make_sequence_type_proto(
+            helper.make_map_type_proto(TensorProto.INT64, helper.make_tensor_type_proto(TensorProto.FLOAT, [])))),
+        ],
+    )
+    save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("ai.onnx.ml", 1)]),
+         "zipmap_after_if.onnx")
+
+
 if __name__ == "__main__":
     if_on_shape()
     if_on_input()
@@ -233,3 +268,4 @@ if __name__ == "__main__":
     resize_to_shape()
     conv_frames()
     batch_of_one()
+    zipmap_after_if()

@@ -139,9 +139,13 @@ pub(crate) fn describe_inferred_inputs(
 }
 
 /// The outputs as the file declares them (for a model planned per shape,
-/// whose outputs tract knows only once it has a shape).
+/// whose outputs tract knows only once it has a shape). An output a
+/// `ZipMap` makes (`zipmaps`: its name and classes), declared as a sequence
+/// of maps, is what the ZipMap holds and wasmodel answers: a float tensor
+/// of one column per class.
 pub(crate) fn describe_declared_outputs(
     proto: &tract_onnx::pb::ModelProto,
+    zipmaps: &[(String, ClassLabels)],
 ) -> Result<Vec<TensorInfo>, LoadError> {
     use tract_onnx::pb::tensor_proto::DataType;
     use tract_onnx::pb::tensor_shape_proto::dimension::Value;
@@ -153,6 +157,15 @@ pub(crate) fn describe_declared_outputs(
         .iter()
         .map(|output| {
             let name = output.name.clone();
+            if let Some((_, classes)) = zipmaps.iter().find(|(zipped, _)| *zipped == name) {
+                let columns = dimension(&TDim::Val(classes.len() as i64), "output", &name)?;
+                return Ok(TensorInfo {
+                    name,
+                    element_type: ElementType::F32,
+                    shape: vec![Dimension::Dynamic("?".into()), columns],
+                    class_labels: None,
+                });
+            }
             let Some(tract_onnx::pb::type_proto::Value::TensorType(tensor)) =
                 output.r#type.as_ref().and_then(|t| t.value.as_ref())
             else {

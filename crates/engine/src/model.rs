@@ -255,7 +255,7 @@ impl Model {
                 }
                 Err(LoadError::Unsupported(why)) => (
                     describe_inferred_inputs(&named)?,
-                    describe_declared_outputs(proto)?,
+                    describe_declared_outputs(proto, &class_labels)?,
                     None,
                     None,
                     Some(why),

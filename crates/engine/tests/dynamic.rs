@@ -401,3 +401,53 @@ fn a_shape_the_models_nodes_disagree_on_is_the_callers_mistake() {
     // The model still answers a batch of one afterwards.
     assert!(model.predict(vec![floats("x", &[1, 5, 4])]).is_ok());
 }
+
+#[test]
+fn a_zipmap_planned_per_shape_is_a_tensor_with_its_classes() {
+    use wasmodel_engine::{ClassLabels, Dimension, ElementType};
+    let model = Model::load(&read("zipmap_after_if.onnx"), "m", "1").unwrap();
+    // tract would fold `batch == 1` to false with `batch` a symbol.
+    assert!(model.planning().per_shape_reason.is_some());
+    // The file declares a sequence of maps; the ZipMap's input is what it
+    // holds: one probability per class and row.
+    let output = &model.info().outputs[0];
+    assert_eq!(
+        (
+            output.name.as_str(),
+            output.element_type,
+            &output.shape[1..]
+        ),
+        (
+            "probabilities",
+            ElementType::F32,
+            &[Dimension::Fixed(3)][..]
+        )
+    );
+    assert_eq!(
+        output.class_labels,
+        Some(ClassLabels::I64(vec![10, 20, 30]))
+    );
+    let softmax = |row: &[f32], scale: f32| {
+        let e: Vec<f32> = row.iter().map(|v| (v * scale).exp()).collect();
+        let sum: f32 = e.iter().sum();
+        e.into_iter().map(|v| v / sum).collect::<Vec<_>>()
+    };
+    // A batch of two: a softmax of x; of one: of 2x (as onnxruntime answers).
+    for (rows, scale) in [(2u32, 1.0), (1, 2.0)] {
+        let y = model.predict(vec![floats("x", &[rows, 3])]).unwrap();
+        assert_eq!(y[0].shape, [rows, 3]);
+        let expected: Vec<f32> = (0..rows as usize)
+            .flat_map(|r| {
+                let row: Vec<f32> = (0..3).map(|c| (r * 3 + c) as f32).collect();
+                softmax(&row, scale)
+            })
+            .collect();
+        for (got, want) in data(&y[0]).iter().zip(&expected) {
+            assert!(
+                (got - want).abs() < 1e-6,
+                "{:?} vs {expected:?}",
+                data(&y[0])
+            );
+        }
+    }
+}
