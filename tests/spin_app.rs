@@ -105,18 +105,13 @@ fn the_users_app_plugged_with_a_model_runs_under_wasmtime_serve() {
     let _ = child.wait();
 }
 
-/// The Spin CLI: `spin` on `PATH`, else `../shared/tools/spin` beside the
-/// repository (see that directory's README); it is on no registry.
+#[path = "../benches/common/spin_cli.rs"]
+mod find_spin;
+
+/// The Spin CLI (`benches/common/spin_cli.rs` says where it is looked
+/// for).
 pub(crate) fn spin_cli() -> Option<PathBuf> {
-    let on_path = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|dir| dir.join("spin"))
-            .find(|p| p.is_file())
-    });
-    on_path.or_else(|| {
-        let shared = repo().join("../shared/tools/spin");
-        shared.is_file().then_some(shared)
-    })
+    find_spin::find(repo())
 }
 
 /// `spin up` of a manifest, killed when dropped with the `spin trigger

@@ -208,7 +208,7 @@ impl Server<'_> {
 }
 
 /// Asks `target` every 2 ms until it answers 200; the time since `spawned`.
-async fn wait_ready(
+pub(crate) async fn wait_ready(
     addr: SocketAddr,
     target: &Target,
     child: &mut Child,

@@ -54,6 +54,10 @@
 //!   128 tokens: P1 and P2 as above (the peers given token ids), a fresh
 //!   instance's first call, and the first load's compile (`text.rs`).
 //!
+//! - **P10 first start per host**: a model's HTTP component started by
+//!   `wasmodel serve`, `wasmtime serve` and `spin up` with nothing compiled
+//!   before, to its first answered infer (`first_start.rs`).
+//!
 //! Times are p50 and p99 over the runs; nothing here is asserted, only
 //! reported. Each model's headline ratios are printed as soon as it is
 //! measured (and P1 says how it is going every 10 s), so a long run leaves
@@ -76,6 +80,7 @@ mod corpus;
 #[path = "../common/corpus_dir.rs"]
 mod corpus_dir;
 mod engines;
+mod first_start;
 mod heap;
 mod http;
 #[path = "../common/net.rs"]
@@ -498,6 +503,8 @@ struct ModelResult {
     /// The infer request's body, in JSON and in binary, bytes.
     request_bytes: [usize; 2],
     fastapi: anyhow::Result<http::Measured>,
+    /// P10: each host's first starts with nothing compiled.
+    first_start: first_start::Starts,
 }
 
 impl ModelResult {
@@ -697,6 +704,16 @@ fn measure(bench: Bench<'_>, name: &str, kind: &str) -> anyhow::Result<ModelResu
         settings.starts,
     );
 
+    eprintln!("P10: wasmodel serve, wasmtime serve and spin up, nothing compiled before...");
+    let first_start = first_start::measure(
+        tokio,
+        repo,
+        scratch,
+        &http_component,
+        &target,
+        settings.starts,
+    );
+
     Ok(ModelResult {
         name: name.into(),
         kind: kind.into(),
@@ -722,6 +739,7 @@ fn measure(bench: Bench<'_>, name: &str, kind: &str) -> anyhow::Result<ModelResu
         served,
         request_bytes,
         fastapi,
+        first_start,
     })
 }
 
@@ -1215,6 +1233,36 @@ fn report(
             fastapi,
             ratio
         );
+    }
+
+    println!(
+        "\nP10 first start with nothing compiled before (every start its own home and cache): spawning the host to its first answered infer, median of {} start(s)",
+        settings.starts
+    );
+    println!(
+        "{:<30} {:>16} {:>16} {:>16}",
+        "model",
+        first_start::HOSTS[0],
+        first_start::HOSTS[1],
+        first_start::HOSTS[2]
+    );
+    for r in results {
+        let cell = |start: &Result<Samples, String>| match start {
+            Ok(samples) => short(samples.p50()),
+            Err(_) => "n/a".into(),
+        };
+        println!(
+            "{:<30} {:>16} {:>16} {:>16}",
+            label(r),
+            cell(&r.first_start[0]),
+            cell(&r.first_start[1]),
+            cell(&r.first_start[2])
+        );
+    }
+    for r in results {
+        for why in r.first_start.iter().filter_map(|s| s.as_ref().err()) {
+            println!("  {}: {why}", r.name);
+        }
     }
 
     println!(
