@@ -34,14 +34,23 @@ after(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-test('the page predicts iris in the browser, as onnxruntime does', { skip }, async () => {
+/**
+ * A new page of the example `served` serves, once its element `ready` has
+ * its first answer (the model loaded); with the page's uncaught errors.
+ */
+async function open(served, ready) {
   const page = await browser.newPage();
   const errors = [];
   page.on('pageerror', (e) => errors.push(String(e)));
-  await page.goto(`http://127.0.0.1:${server.address().port}/`);
-  const prediction = page.locator('#prediction[data-ready]');
-  await prediction.waitFor({ timeout: 60_000 });
-  assert.equal(await prediction.textContent(), 'setosa');
+  await page.goto(`http://127.0.0.1:${served.address().port}/`);
+  const shown = page.locator(`${ready}[data-ready]`);
+  await shown.waitFor({ timeout: 60_000 });
+  return { page, errors, first: await shown.textContent() };
+}
+
+test('the page predicts iris in the browser, as onnxruntime does', { skip }, async () => {
+  const { page, errors, first } = await open(server, '#prediction');
+  assert.equal(first, 'setosa');
 
   // Each row of onnxruntime's reference, typed into the form.
   const species = ['setosa', 'versicolor', 'virginica'];
@@ -70,13 +79,8 @@ test("the similarity page compares two texts in the browser, as onnxruntime's em
   const similarityDir = moduleDir('wasmodel-similarity-');
   const similarityServer = await serve(prepare(similarityDir, 'similarity'), 0);
   try {
-    const page = await browser.newPage();
-    const errors = [];
-    page.on('pageerror', (e) => errors.push(String(e)));
-    await page.goto(`http://127.0.0.1:${similarityServer.address().port}/`);
-    const similarity = page.locator('#similarity[data-ready]');
-    await similarity.waitFor({ timeout: 60_000 });
-    assert.match(await similarity.textContent(), /^-?[01]\.\d{4}$/);
+    const { page, errors, first } = await open(similarityServer, '#similarity');
+    assert.match(first, /^-?[01]\.\d{4}$/);
 
     // Pairs of the texts onnxruntime embedded (tests/fixtures/text_encoder/
     // bert.json): accents against shouting, CJK against emoji, and a text
