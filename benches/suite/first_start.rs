@@ -26,14 +26,45 @@ mod spin_cli;
 mod wasmtime_cli;
 
 /// The hosts, in the order of the table.
-pub const HOSTS: [&str; 3] = ["wasmodel serve", "wasmtime serve", "spin up"];
+#[derive(Clone, Copy)]
+enum Host {
+    Wasmodel,
+    Wasmtime,
+    Spin,
+}
+
+const HOSTS: [Host; 3] = [Host::Wasmodel, Host::Wasmtime, Host::Spin];
+
+impl Host {
+    fn name(self) -> &'static str {
+        match self {
+            Host::Wasmodel => "wasmodel serve",
+            Host::Wasmtime => "wasmtime serve",
+            Host::Spin => "spin up",
+        }
+    }
+
+    /// Its program, if installed.
+    fn program(self, repo: &Path) -> Option<PathBuf> {
+        match self {
+            Host::Wasmodel => Some(PathBuf::from(env!("CARGO_BIN_EXE_wasmodel"))),
+            Host::Wasmtime => wasmtime_cli::find(repo),
+            Host::Spin => spin_cli::find(repo),
+        }
+    }
+}
+
+/// The hosts' names, in the order of [`Starts`].
+pub fn host_names() -> [&'static str; 3] {
+    HOSTS.map(Host::name)
+}
 
 /// Each host's starts, or why it was not measured.
 pub type Starts = [Result<Samples, String>; 3];
 
-/// Starts each host `starts` times on `component` (an HTTP component of a
-/// model called `name`), nothing cached, and times each to its first
-/// answer to `target`.
+/// Starts each host `starts` times on `component` (a model's HTTP
+/// component), nothing cached, and times each to its first answer to
+/// `target`.
 pub fn measure(
     tokio: &tokio::runtime::Runtime,
     repo: &Path,
@@ -42,31 +73,29 @@ pub fn measure(
     target: &Target,
     starts: usize,
 ) -> Starts {
-    let wasmodel = Some(PathBuf::from(env!("CARGO_BIN_EXE_wasmodel")));
-    let hosts = [wasmodel, wasmtime_cli::find(repo), spin_cli::find(repo)];
-    let mut measured = HOSTS.map(|host| Err(format!("{host}: not installed")));
-    for (k, program) in hosts.into_iter().enumerate() {
-        let Some(program) = program else { continue };
-        measured[k] = (0..starts)
+    HOSTS.map(|host| {
+        let program = host
+            .program(repo)
+            .ok_or_else(|| format!("{}: not installed", host.name()))?;
+        (0..starts)
             .map(|start| {
-                let home = scratch.join(format!("first-start-{k}-{start}"));
+                let home = scratch.join(format!("first-start-{start}"));
                 let _ = std::fs::remove_dir_all(&home);
                 std::fs::create_dir_all(&home)?;
-                let took = start_once(tokio, k, &program, component, &home, target);
+                let took = start_once(tokio, host, &program, component, &home, target);
                 let _ = std::fs::remove_dir_all(&home);
                 took
             })
             .collect::<anyhow::Result<Vec<_>>>()
             .map(Samples)
-            .map_err(|e| format!("{}: {e:#}", HOSTS[k]));
-    }
-    measured
+            .map_err(|e| format!("{}: {e:#}", host.name()))
+    })
 }
 
-/// One start of host `k` with `home` as its home and cache.
+/// One start of `host` with `home` as its home and cache.
 fn start_once(
     tokio: &tokio::runtime::Runtime,
-    k: usize,
+    host: Host,
     program: &Path,
     component: &Path,
     home: &Path,
@@ -75,20 +104,20 @@ fn start_once(
     let port = free_port()?;
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let mut command = Command::new(program);
-    match k {
-        0 => {
+    match host {
+        Host::Wasmodel => {
             command
                 .arg("serve")
                 .arg(component)
                 .args(["--addr", &addr.to_string(), "--quiet", "--cache-dir"])
                 .arg(home.join("cache"));
         }
-        1 => {
+        Host::Wasmtime => {
             command
                 .args(["serve", "--addr", &addr.to_string()])
                 .arg(component);
         }
-        _ => {
+        Host::Spin => {
             let manifest = home.join("spin.toml");
             std::fs::write(&manifest, spin_manifest(component))?;
             command
@@ -116,7 +145,10 @@ fn start_once(
     tokio.block_on(wait_ready(addr, target, &mut group.0, spawned))
 }
 
-/// A Spin app of one component, every route to it.
+/// A Spin app of one component, every route to it. Not `wasmodel spin
+/// add`'s manifest (`spin_manifest::add_model`): that one names the
+/// component after the model, and a Spin component id cannot have the
+/// underscore of `wine_mlp` or `mobilenet_v2`.
 fn spin_manifest(component: &Path) -> String {
     format!(
         "spin_manifest_version = 2\n\n[application]\nname = \"first-start\"\n\n\

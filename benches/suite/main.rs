@@ -1239,12 +1239,10 @@ fn report(
         "\nP10 first start with nothing compiled before (every start its own home and cache): spawning the host to its first answered infer, median of {} start(s)",
         settings.starts
     );
+    let [wasmodel, wasmtime, spin] = first_start::host_names();
     println!(
         "{:<30} {:>16} {:>16} {:>16}",
-        "model",
-        first_start::HOSTS[0],
-        first_start::HOSTS[1],
-        first_start::HOSTS[2]
+        "model", wasmodel, wasmtime, spin
     );
     for r in results {
         let cell = |start: &Result<Samples, String>| match start {
