@@ -385,7 +385,7 @@ macro_rules! tiles {
                     f32::packing(4 * $nv),
                 );
                 k.arch = Some(Arch::Wasm32Simd128);
-                k.boost = || boost(chosen().is_some() && stringify!($name) == SYMBOLIC_WIDTH);
+                k.boost = || boost(ours_chosen() && stringify!($name) == SYMBOLIC_WIDTH);
                 k
             });
 
@@ -539,6 +539,13 @@ const SYMBOLIC_WIDTH: &str = "wasmodel_f32_4x8_u2";
 #[cfg(feature = "relaxed-simd")]
 const SYMBOLIC_WIDTH: &str = "wasmodel_f32_4x8_u2_fma";
 
+/// Whether the tier answers with a tile of ours (not `choose("tract")`),
+/// asked for every kernel's preference on every product: no list of tiles
+/// is made for it, as [`chosen`] makes one.
+fn ours_chosen() -> bool {
+    CHOSEN.load(Ordering::Relaxed) != usize::MAX
+}
+
 /// [`PREFERRED`] if `chosen`, else tract's default, nothing.
 fn boost(chosen: bool) -> isize {
     if chosen { PREFERRED } else { 0 }
@@ -549,7 +556,7 @@ fn boost(chosen: bool) -> isize {
 static GEMV_4X1: LazyLock<DynKernel<4, 1, f32>> = LazyLock::new(|| {
     let mut k = tract_linalg::wasm::wasm_f32_4x1.clone();
     k.name = "wasmodel_f32_4x1_gemv".into();
-    k.boost = || boost(chosen().is_some());
+    k.boost = || boost(ours_chosen());
     k
 });
 
