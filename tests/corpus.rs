@@ -14,7 +14,9 @@
 //! itself returned on the call before. An entry built with its tokenizer
 //! (`"build": {"tokenizer": true}`) is given its texts, not token ids, and
 //! answers what onnxruntime answers for the ids the `tokenizers` package
-//! makes of them.
+//! makes of them; one built with its config (`"config": true`, the
+//! package's class names as the `id2label` of a config.json fetch.py
+//! writes) must name its classes in the output's metadata.
 //!
 //! The corpus lives outside the clone; `scripts/setup.sh --tests` fetches
 //! it. Without it this test says so and passes, except under CI, where it
@@ -22,7 +24,7 @@
 
 use std::path::Path;
 
-use wasmodel::{LoadOptions, Tensor};
+use wasmodel::{ClassLabels, LoadOptions, Tensor};
 use wasmodel_cli::check::compare::compare;
 
 use crate::support::{build_and_load, repo};
@@ -69,6 +71,20 @@ fn matches_onnxruntime(corpus: &Path, entry: &serde_json::Value) -> Result<Strin
             std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
         options.tokenizer = Some(json);
     }
+    // A classifier's class names: the config.json fetch.py writes beside
+    // the model, read as `wasmodel build --config` reads it.
+    let labels = match entry["build"]["config"].as_bool() == Some(true) {
+        true => {
+            let path = corpus.join("models").join(format!("{id}.config.json"));
+            let json =
+                std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let labels = wasmodel::id2label::labels_from_config(&json)
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            options.labels = Some(labels.clone());
+            Some(labels)
+        }
+        false => None,
+    };
     let frozen: Vec<String> = options
         .input_values
         .iter()
@@ -92,6 +108,21 @@ fn matches_onnxruntime(corpus: &Path, entry: &serde_json::Value) -> Result<Strin
         (Some(_), 0) => "per shape".to_owned(),
         (Some(_), n) => format!("per shape, {n} at build"),
     };
+    if let Some(labels) = &labels {
+        let named: Vec<_> = model
+            .info()
+            .outputs
+            .iter()
+            .filter_map(|o| Some((&o.name, o.class_labels.as_ref()?)))
+            .collect();
+        let want = ClassLabels::String(labels.clone());
+        if !matches!(named.as_slice(), [(_, got)] if **got == want) {
+            return Err(format!(
+                "{id}: one output should carry the config's {} class names, got {named:?}",
+                labels.len()
+            ));
+        }
+    }
     let mut max_abs: f64 = 0.0;
     let mut lowest_cosine: f64 = 1.0;
     let mut own_floor: f64 = 1.0;

