@@ -14,7 +14,8 @@
 //! is optimized twice: for any batch, and with each of those axes set to
 //! one. A call whose batch axes are all one runs the second plan; any other
 //! call runs the first. Both compute the same function, so which one ran is
-//! never visible but in time (and the packed weights are held twice).
+//! never visible but in time. The weights both plans pack alike are held
+//! once ([`shared_constants`](crate::shared_constants)).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -26,8 +27,9 @@ use crate::plans;
 /// The plan for a batch of one, or `None` when the model's inputs have no
 /// dynamic dimension, have one elsewhere than on their leading axis, or
 /// the specialized model cannot be optimized (the general plan serves
-/// every call then).
-pub(crate) fn plan(typed: &TypedModel) -> Option<Arc<TypedRunnableModel>> {
+/// every call then). It shares the constants it holds alike with
+/// `general`, the optimized model of the plan for any batch.
+pub(crate) fn plan(typed: &TypedModel, general: &TypedModel) -> Option<Arc<TypedRunnableModel>> {
     let mut ones = HashMap::new();
     for &input in &typed.inputs {
         let fact = typed.outlet_fact(input).ok()?;
@@ -46,7 +48,10 @@ pub(crate) fn plan(typed: &TypedModel) -> Option<Arc<TypedRunnableModel>> {
     if ones.is_empty() {
         return None;
     }
-    typed.set_symbols(&ones).and_then(plans::runnable).ok()
+    typed
+        .set_symbols(&ones)
+        .and_then(|one| plans::runnable_sharing(one, Some(general)))
+        .ok()
 }
 
 /// Whether `values` (in declared input order) are a batch of one for the

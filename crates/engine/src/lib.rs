@@ -28,6 +28,7 @@ mod proto;
 mod quantize;
 mod sequences;
 mod shape_guard;
+mod shared_constants;
 pub mod text;
 mod text_input;
 mod types;

@@ -472,14 +472,15 @@ fn every_shape(named: InferenceModel) -> Result<Symbolic, LoadError> {
     index_check::guard(&mut typed).map_err(unsupported)?;
     let inputs = describe(&typed, "input")?;
     let outputs = describe(&typed, "output")?;
-    let batch_one = batch_one::plan(&typed).map(|plan| BatchOne {
+    let plan = plans::runnable(typed.clone()).map_err(unsupported)?;
+    let batch_one = batch_one::plan(&typed, plan.model()).map(|plan| BatchOne {
         plan,
         dynamic_leading: inputs
             .iter()
             .map(|i| matches!(i.shape.first(), Some(Dimension::Dynamic(_))))
             .collect(),
     });
-    let plan = plans::runnable(typed).map_err(unsupported)?;
+    drop(typed);
     Ok(Symbolic {
         inputs,
         outputs,

@@ -32,7 +32,7 @@ use tract_onnx::tract_hir::internal::Factoid as _;
 use crate::error::LoadError;
 use crate::load_options::LoadOptions;
 use crate::types::{Dimension, ElementType, TensorInfo};
-use crate::{bind_symbols, graph, index_check};
+use crate::{bind_symbols, graph, index_check, shared_constants};
 
 /// How many plans made on calls are kept.
 pub const KEPT: usize = 4;
@@ -253,9 +253,22 @@ fn plan_unguarded(
 /// the optimized model: the kernels crate's, then symbols bound
 /// ([`bind_symbols`]).
 pub(crate) fn runnable(typed: TypedModel) -> TractResult<Arc<TypedRunnableModel>> {
+    runnable_sharing(typed, None)
+}
+
+/// [`runnable`], and the constants it holds alike with the optimized model
+/// `sibling` (another plan of the same model) are `sibling`'s own
+/// ([`shared_constants`]).
+pub(crate) fn runnable_sharing(
+    typed: TypedModel,
+    sibling: Option<&TypedModel>,
+) -> TractResult<Arc<TypedRunnableModel>> {
     let mut optimized = typed.into_optimized()?;
     wasmodel_kernels::optimize(&mut optimized)?;
     bind_symbols::patch(&mut optimized)?;
+    if let Some(sibling) = sibling {
+        shared_constants::share(&mut optimized, sibling);
+    }
     optimized.into_runnable()
 }
 

@@ -1,0 +1,132 @@
+//! One copy of each constant across a model's plans.
+//!
+//! A model whose batch is dynamic is optimized twice, for any batch and
+//! for a batch of one ([`batch_one`](crate::batch_one)). Each optimization
+//! packs the weights for the matrix kernel it picks, so each plan holds
+//! its own packed copy of every weight: a second copy of the model in the
+//! component's memory image, which every fresh instance maps and every host
+//! hashes or compiles (ResNet-18's predictor was 113 MB for 47 MB of
+//! weights). Where both plans packed a weight alike (the same kernel, so the
+//! same panels), the bytes are equal, and the second plan can point at the
+//! first plan's tensor: its own copy is then freed before the snapshot.
+//!
+//! Constants are compared whole (element type, shape and bytes; packed
+//! ones by their packing and panels, as tract compares them), so a plan
+//! only ever gets a constant equal to its own.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use tract_onnx::prelude::TypedModel;
+use tract_onnx::tract_core::ops::konst::Const;
+
+/// Makes every constant of `model` that equals one of `from`'s the same
+/// tensor as `from`'s (its node, and its output's fact), so that `model`'s
+/// own copy is dropped with the last reference to it. Returns how many
+/// constants `model` now shares.
+pub(crate) fn share(model: &mut TypedModel, from: &TypedModel) -> usize {
+    let known: HashSet<&Const> = from
+        .nodes()
+        .iter()
+        .filter_map(|node| node.op_as::<Const>())
+        .collect();
+    let mut shared = 0;
+    for node in model.nodes_mut() {
+        let Some(same) = node.op_as::<Const>().and_then(|own| {
+            let same = known.get(own)?;
+            (!Arc::ptr_eq(same.val(), own.val())).then(|| (*same).clone())
+        }) else {
+            continue;
+        };
+        for output in &mut node.outputs {
+            if output.fact.konst.is_some() {
+                output.fact.konst = Some(same.val().clone());
+            }
+        }
+        node.op = Box::new(same);
+        shared += 1;
+    }
+    shared
+}
+
+#[cfg(test)]
+mod tests {
+    use tract_onnx::prelude::*;
+
+    use super::*;
+
+    /// x · W + b, with W and b constants.
+    fn affine(weights: &[f32], bias: f32) -> TypedModel {
+        let mut model = TypedModel::default();
+        let x = model
+            .add_source("x", f32::fact([1usize, 4]))
+            .expect("source");
+        let w = model
+            .add_const(
+                "w",
+                tensor2(&[[weights[0]], [weights[1]], [weights[2]], [weights[3]]]),
+            )
+            .expect("w");
+        let b = model.add_const("b", tensor2(&[[bias]])).expect("b");
+        let product = model
+            .wire_node(
+                "product",
+                tract_onnx::tract_core::ops::einsum::EinSum::new(
+                    "ik,kj->ij".parse().expect("axes"),
+                    f32::datum_type(),
+                ),
+                &[x, w],
+            )
+            .expect("einsum");
+        let sum = model
+            .wire_node(
+                "sum",
+                tract_onnx::tract_core::ops::math::add(),
+                &[product[0], b],
+            )
+            .expect("add");
+        model.select_output_outlets(&sum).expect("outputs");
+        model
+    }
+
+    fn constants(model: &TypedModel) -> Vec<Arc<Tensor>> {
+        model
+            .nodes()
+            .iter()
+            .filter_map(|n| n.op_as::<Const>())
+            .map(|k| k.val().clone())
+            .collect()
+    }
+
+    #[test]
+    fn equal_constants_become_one_and_others_stay() {
+        let from = affine(&[1.0, 2.0, 3.0, 4.0], 0.5);
+        // The same weights, another bias.
+        let mut model = affine(&[1.0, 2.0, 3.0, 4.0], 0.25);
+        assert_eq!(share(&mut model, &from), 1);
+        let (ours, theirs) = (constants(&model), constants(&from));
+        let weights = ours.iter().find(|t| t.shape() == [4, 1]).expect("weights");
+        assert!(theirs.iter().any(|t| Arc::ptr_eq(t, weights)));
+        let bias = ours.iter().find(|t| t.shape() == [1, 1]).expect("bias");
+        assert!(!theirs.iter().any(|t| Arc::ptr_eq(t, bias)));
+        assert_eq!(**bias, tensor2(&[[0.25f32]]));
+        // The shared node's fact points at the same tensor.
+        let node = model.node_by_name("w").expect("w");
+        assert!(Arc::ptr_eq(
+            node.outputs[0]
+                .fact
+                .konst
+                .as_ref()
+                .expect("a constant fact"),
+            weights
+        ));
+        // And it computes the same.
+        let x = tensor2(&[[1.0f32, 1.0, 1.0, 1.0]]);
+        let out = model
+            .into_runnable()
+            .expect("runnable")
+            .run(tvec![x.into()])
+            .expect("run");
+        assert_eq!(*out[0], tensor2(&[[10.25f32]]));
+    }
+}
