@@ -35,7 +35,8 @@
 //!   instance adds, against the heap native tract needs for one prediction
 //!   (its activations, counted by this program's allocator).
 //! - **P6 size**: the component minus the model (the engine's overhead), raw
-//!   and gzipped, and how long its first load (a compile) takes on a machine
+//!   and gzipped, each flavour's component ÷ (its engine + the ONNX file),
+//!   and how long its first load (a compile) takes on a machine
 //!   that compiled nothing, against one that compiled another model before
 //!   (whose engine functions are reused from disk).
 //!
@@ -489,6 +490,8 @@ struct ModelResult {
     /// The lazy build's warm calls (after its first one parsed the model).
     warm_lazy: Samples,
     component_size: usize,
+    /// The HTTP component's (`--http`) size.
+    http_component_size: usize,
     component_gzipped: usize,
     onnx_gzipped: usize,
     /// The component's first load (a full compile) on a machine that has
@@ -671,6 +674,7 @@ fn measure(bench: Bench<'_>, name: &str, kind: &str) -> anyhow::Result<ModelResu
         .flavour(Flavour::Http)
         .build(runtime, &onnx)?;
     std::fs::write(&http_component, &built.component)?;
+    let http_component_size = built.component.len();
     let target = http::Target {
         method: hyper::Method::POST,
         path: format!("/v2/models/{name}/infer"),
@@ -730,6 +734,7 @@ fn measure(bench: Bench<'_>, name: &str, kind: &str) -> anyhow::Result<ModelResu
         cold_lazy,
         warm_lazy,
         component_size: preinit.len(),
+        http_component_size,
         component_gzipped: gzipped_size(&preinit)?,
         onnx_gzipped: gzipped_size(&onnx)?,
         compile,
@@ -1418,6 +1423,29 @@ fn report(
             variant.name,
             mb(variant.engine.len()),
             mb(gzipped_size(&variant.engine)?)
+        );
+    }
+    // Issue 31's bound: a component no bigger than its engine plus 1.1 ×
+    // the model's weights (the ONNX file's size), in either flavour.
+    let http_engine = wasmodel::engine_wasm(wasmodel::Flavour::Http, false)?.len();
+    println!(
+        "each component ÷ (its flavour's engine + the ONNX file): the predictor's engine {:.2} MB, the HTTP one's {:.2} MB",
+        mb(engine.len()),
+        mb(http_engine)
+    );
+    println!(
+        "{:<30} {:>10} {:>12} {:>8} {:>10} {:>8}",
+        "model", "model MB", "predictor MB", "÷", "HTTP MB", "÷"
+    );
+    for r in results {
+        println!(
+            "{:<30} {:>10.2} {:>12.2} {:>8.3} {:>10.2} {:>8.3}",
+            label(r),
+            mb(r.onnx_size),
+            mb(r.component_size),
+            r.component_size as f64 / (engine.len() + r.onnx_size) as f64,
+            mb(r.http_component_size),
+            r.http_component_size as f64 / (http_engine + r.onnx_size) as f64
         );
     }
     println!(
