@@ -50,7 +50,7 @@ pub(crate) fn plan(typed: &TypedModel, general: &TypedModel) -> Option<Arc<Typed
     }
     typed
         .set_symbols(&ones)
-        .and_then(|one| plans::runnable_sharing(one, Some(general)))
+        .and_then(|one| plans::runnable_sharing(one, &[general]))
         .ok()
 }
 

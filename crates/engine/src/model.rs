@@ -5,7 +5,7 @@ use std::sync::Arc;
 use sha2::{Digest as _, Sha256};
 use tract_onnx::prelude::{
     DatumType, Framework as _, InferenceModelExt as _, IntoTValue as _, IntoTensor as _, TDim,
-    TValue, TVec, TractError, TypedRunnableModel, tract_ndarray,
+    TValue, TVec, TractError, TypedModel, TypedRunnableModel, tract_ndarray,
 };
 use tract_onnx::tract_hir::infer::InferenceModel;
 use tract_onnx::tract_hir::internal::Factoid as _;
@@ -102,6 +102,16 @@ struct BatchOne {
 }
 
 impl Model {
+    /// Every plan the model holds: for every shape, for a batch of one, and
+    /// for the shapes kept, in that order.
+    #[cfg(test)]
+    pub(crate) fn plans(&self) -> Vec<Arc<TypedRunnableModel>> {
+        (self.plan.iter().cloned())
+            .chain(self.batch_one.iter().map(|one| one.plan.clone()))
+            .chain(self.shapes.kept())
+            .collect()
+    }
+
     /// Parses, checks and optimizes an ONNX model.
     ///
     /// `name` and `version` are what [`Model::info`] reports; the digest is
@@ -272,9 +282,16 @@ impl Model {
         }
 
         // 5. The shapes to plan now.
-        let mut ahead = Vec::new();
+        let mut ahead: Vec<(plans::Shapes, Arc<TypedRunnableModel>)> = Vec::new();
         for shapes in shapes_ahead(&inputs, options)? {
-            let plan = plans::plan(&named, &shapes, &[]).map_err(|why| {
+            // Each plan shares the weights it packs alike with those before.
+            let siblings: Vec<&TypedModel> = (plan.iter())
+                .chain(batch_one.iter().map(|one| &one.plan))
+                .chain(ahead.iter().map(|(_, p)| p))
+                .map(|p| p.model())
+                .collect();
+            let made = plans::plan(&named, &shapes, &[], &siblings);
+            let plan = made.map_err(|why| {
                 let shapes = describe_shapes(&inputs, &shapes);
                 LoadError::Options(match why {
                     PlanError::Shapes(why) => {

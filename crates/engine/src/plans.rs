@@ -12,7 +12,8 @@
 //! input shape on the first call with that shape. Plans are kept, the most
 //! recently used first, up to [`KEPT`] of them besides those planned when
 //! the model loaded (`--input-shape`), which are never dropped: each plan
-//! holds its own packed weights, so the count bounds the memory.
+//! holds its own packed weights (those it packs as an earlier plan did are
+//! that plan's, [`shared_constants`]), so the count bounds the memory.
 //!
 //! An integer input that gives a shape (the target of an `Expand` or a
 //! `Reshape`, the length of a `ConstantOfShape`...) decides the shapes as
@@ -117,6 +118,13 @@ impl ShapePlans {
             .collect()
     }
 
+    /// Every plan kept, planned ahead first.
+    #[cfg(test)]
+    pub(crate) fn kept(&self) -> Vec<Arc<TypedRunnableModel>> {
+        let plans = self.plans.lock().unwrap_or_else(|e| e.into_inner());
+        plans.iter().map(|(_, plan)| plan.clone()).collect()
+    }
+
     /// The inputs (by declared position) whose values give shapes.
     pub(crate) fn shape_giving(&self) -> &[usize] {
         &self.shape_giving
@@ -156,7 +164,9 @@ impl ShapePlans {
         let known: Vec<(usize, &Tensor)> = (self.shape_giving.iter().copied())
             .zip(key.values.iter().flatten())
             .collect();
-        let plan = plan(source, &key.shapes, &known)?;
+        // The kept plans hold the weights packed already.
+        let siblings: Vec<&TypedModel> = plans.iter().map(|(_, kept)| kept.model()).collect();
+        let plan = plan(source, &key.shapes, &known, &siblings)?;
         plans.insert(self.pinned, (key, plan.clone()));
         plans.truncate(self.pinned + KEPT);
         Ok(Some(plan))
@@ -185,17 +195,19 @@ impl std::fmt::Display for PlanError {
 }
 
 /// Types and optimizes `source` with its inputs of these shapes, and the
-/// inputs of `known` of these values. tract panics on some malformed
-/// graphs while typing them; natively, where panics unwind, that is an
-/// error for these shapes (in wasm a panic aborts the instance, and the
-/// host sees a trap).
+/// inputs of `known` of these values; the constants it packs alike with
+/// `siblings` (the model's other plans) are theirs. tract panics on some
+/// malformed graphs while typing them; natively, where panics unwind, that
+/// is an error for these shapes (in wasm a panic aborts the instance, and
+/// the host sees a trap).
 pub(crate) fn plan(
     source: &InferenceModel,
     shapes: &Shapes,
     known: &[(usize, &Tensor)],
+    siblings: &[&TypedModel],
 ) -> Result<Arc<TypedRunnableModel>, PlanError> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        plan_unguarded(source, shapes, known)
+        plan_unguarded(source, shapes, known, siblings)
     }))
     .unwrap_or_else(|payload| {
         let message = payload
@@ -213,6 +225,7 @@ fn plan_unguarded(
     source: &InferenceModel,
     shapes: &Shapes,
     known: &[(usize, &Tensor)],
+    siblings: &[&TypedModel],
 ) -> Result<Arc<TypedRunnableModel>, PlanError> {
     let chain = |e: tract_onnx::prelude::TractError| {
         PlanError::Tract(
@@ -246,28 +259,28 @@ fn plan_unguarded(
     })?;
     index_check::guard(&mut typed).map_err(chain)?;
     wasmodel_kernels::link();
-    runnable(typed).map_err(chain)
+    runnable_sharing(typed, siblings).map_err(chain)
 }
 
 /// Optimizes a typed model and makes it runnable, with our own passes on
 /// the optimized model: the kernels crate's, then symbols bound
 /// ([`bind_symbols`]).
 pub(crate) fn runnable(typed: TypedModel) -> TractResult<Arc<TypedRunnableModel>> {
-    runnable_sharing(typed, None)
+    runnable_sharing(typed, &[])
 }
 
-/// [`runnable`], and the constants it holds alike with the optimized model
-/// `sibling` (another plan of the same model) are `sibling`'s own
+/// [`runnable`], and the constants it holds alike with the optimized models
+/// `siblings` (other plans of the same model) are theirs
 /// ([`shared_constants`]).
 pub(crate) fn runnable_sharing(
     typed: TypedModel,
-    sibling: Option<&TypedModel>,
+    siblings: &[&TypedModel],
 ) -> TractResult<Arc<TypedRunnableModel>> {
     let mut optimized = typed.into_optimized()?;
     wasmodel_kernels::optimize(&mut optimized)?;
     bind_symbols::patch(&mut optimized)?;
-    if let Some(sibling) = sibling {
-        shared_constants::share(&mut optimized, sibling);
+    if !siblings.is_empty() {
+        shared_constants::share(&mut optimized, siblings);
     }
     optimized.into_runnable()
 }

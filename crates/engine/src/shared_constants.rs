@@ -1,7 +1,8 @@
 //! One copy of each constant across a model's plans.
 //!
 //! A model whose batch is dynamic is optimized twice, for any batch and
-//! for a batch of one ([`batch_one`](crate::batch_one)). Each optimization
+//! for a batch of one ([`batch_one`](crate::batch_one)); a model can also be
+//! planned for several input shapes ([`plans`](crate::plans)). Each optimization
 //! packs the weights for the matrix kernel it picks, so each plan holds
 //! its own packed copy of every weight: a second copy of the model in the
 //! component's memory image, which every fresh instance maps and every host
@@ -20,14 +21,14 @@ use std::sync::Arc;
 use tract_onnx::prelude::TypedModel;
 use tract_onnx::tract_core::ops::konst::Const;
 
-/// Makes every constant of `model` that equals one of `from`'s the same
-/// tensor as `from`'s (its node, and its output's fact), so that `model`'s
-/// own copy is dropped with the last reference to it. Returns how many
-/// constants `model` now shares.
-pub(crate) fn share(model: &mut TypedModel, from: &TypedModel) -> usize {
+/// Makes every constant of `model` that equals one of `from`'s (other
+/// optimized plans of the same model) the same tensor as theirs (its node,
+/// and its output's fact), so that `model`'s own copy is dropped with the
+/// last reference to it. Returns how many constants `model` now shares.
+pub(crate) fn share(model: &mut TypedModel, from: &[&TypedModel]) -> usize {
     let known: HashSet<&Const> = from
-        .nodes()
         .iter()
+        .flat_map(|sibling| sibling.nodes())
         .filter_map(|node| node.op_as::<Const>())
         .collect();
     let mut shared = 0;
@@ -89,6 +90,46 @@ mod tests {
         model
     }
 
+    #[test]
+    fn a_model_s_plans_hold_each_constant_once() {
+        // digits_cnn's batch is dynamic: a plan for every batch, one for a
+        // batch of one, and two planned ahead.
+        let onnx = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../models/digits_cnn.onnx"
+        ))
+        .expect("models/digits_cnn.onnx");
+        let mut options = crate::LoadOptions::default();
+        options.add_input_shape("image=2,1,8,8").expect("shape");
+        options.add_input_shape("image=3,1,8,8").expect("shape");
+        let model = crate::Model::load_with(&onnx, "digits_cnn", "1", &options).expect("loads");
+        let plans = model.plans();
+        assert_eq!(plans.len(), 4);
+        let held: Vec<Vec<Arc<Tensor>>> = plans.iter().map(|p| constants(p.model())).collect();
+        // A constant of a plan that an earlier plan holds too is the same
+        // tensor as one of theirs (tract may hold equal small constants
+        // twice within one plan: those are left as they are).
+        for (i, ours) in held.iter().enumerate() {
+            let earlier: Vec<&Arc<Tensor>> = held[..i].iter().flatten().collect();
+            for a in ours {
+                let equal: Vec<_> = earlier.iter().filter(|b| **b == a).collect();
+                assert!(
+                    equal.is_empty() || equal.iter().any(|b| Arc::ptr_eq(a, b)),
+                    "plan {i} holds a copy of {a:?}"
+                );
+            }
+        }
+        // And each later plan does share with the earlier ones (the
+        // convolutions' weights, packed alike for any batch).
+        for (i, ours) in held.iter().enumerate().skip(1) {
+            let shared = ours
+                .iter()
+                .filter(|a| held[..i].iter().flatten().any(|b| Arc::ptr_eq(a, b)))
+                .count();
+            assert!(shared > 0, "plan {i} shares nothing");
+        }
+    }
+
     fn constants(model: &TypedModel) -> Vec<Arc<Tensor>> {
         model
             .nodes()
@@ -103,7 +144,7 @@ mod tests {
         let from = affine(&[1.0, 2.0, 3.0, 4.0], 0.5);
         // The same weights, another bias.
         let mut model = affine(&[1.0, 2.0, 3.0, 4.0], 0.25);
-        assert_eq!(share(&mut model, &from), 1);
+        assert_eq!(share(&mut model, &[&from]), 1);
         let (ours, theirs) = (constants(&model), constants(&from));
         let weights = ours.iter().find(|t| t.shape() == [4, 1]).expect("weights");
         assert!(theirs.iter().any(|t| Arc::ptr_eq(t, weights)));
