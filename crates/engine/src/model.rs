@@ -497,7 +497,6 @@ fn every_shape(named: InferenceModel) -> Result<Symbolic, LoadError> {
             .map(|i| matches!(i.shape.first(), Some(Dimension::Dynamic(_))))
             .collect(),
     });
-    drop(typed);
     Ok(Symbolic {
         inputs,
         outputs,

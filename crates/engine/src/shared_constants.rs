@@ -13,9 +13,10 @@
 //!
 //! Constants are compared whole (element type, shape and bytes; packed
 //! ones by their packing and panels, as tract compares them), so a plan
-//! only ever gets a constant equal to its own.
+//! only ever gets a constant equal to its own. Compared, not hashed: two
+//! constants of another shape or packing differ at once, so a scan costs
+//! little, where hashing would read every weight of every plan.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use tract_onnx::prelude::TypedModel;
@@ -26,7 +27,7 @@ use tract_onnx::tract_core::ops::konst::Const;
 /// and its output's fact), so that `model`'s own copy is dropped with the
 /// last reference to it. Returns how many constants `model` now shares.
 pub(crate) fn share(model: &mut TypedModel, from: &[&TypedModel]) -> usize {
-    let known: HashSet<&Const> = from
+    let known: Vec<&Const> = from
         .iter()
         .flat_map(|sibling| sibling.nodes())
         .filter_map(|node| node.op_as::<Const>())
@@ -34,7 +35,7 @@ pub(crate) fn share(model: &mut TypedModel, from: &[&TypedModel]) -> usize {
     let mut shared = 0;
     for node in model.nodes_mut() {
         let Some(same) = node.op_as::<Const>().and_then(|own| {
-            let same = known.get(own)?;
+            let same = known.iter().find(|known| **known == own)?;
             (!Arc::ptr_eq(same.val(), own.val())).then(|| (*same).clone())
         }) else {
             continue;
