@@ -73,18 +73,15 @@ fn matches_onnxruntime(corpus: &Path, entry: &serde_json::Value) -> Result<Strin
     }
     // A classifier's class names: the config.json fetch.py writes beside
     // the model, read as `wasmodel build --config` reads it.
-    let labels = match entry["build"]["config"].as_bool() == Some(true) {
-        true => {
-            let path = corpus.join("models").join(format!("{id}.config.json"));
-            let json =
-                std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-            let labels = wasmodel::id2label::labels_from_config(&json)
-                .map_err(|e| format!("{}: {e}", path.display()))?;
-            options.labels = Some(labels.clone());
-            Some(labels)
-        }
-        false => None,
-    };
+    if entry["build"]["config"].as_bool() == Some(true) {
+        let path = corpus.join("models").join(format!("{id}.config.json"));
+        let json =
+            std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let labels = wasmodel::id2label::labels_from_config(&json)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        options.labels = Some(labels);
+    }
+    let labels = options.labels.clone();
     let frozen: Vec<String> = options
         .input_values
         .iter()

@@ -106,40 +106,18 @@ def convert_tf_classifier(h5_file, config):
     if missing:
         raise ValueError(f"not a BERT sequence classifier's weights: no {', '.join(missing)} "
                          f"among {sorted(w)[:6]}...")
-    model = onnx.load_from_string(convert_tensors(w, config))
-    graph = model.graph
-    labels = w["classifier.weight"].shape[0]
-
-    def constant(name, array):
-        graph.initializer.append(numpy_helper.from_array(np.asarray(array), name))
-        return name
-
-    # As the exporter writes `BertPooler` and the classifier's `nn.Linear`:
-    # the first token by Gather, each dense layer a Gemm with transB.
-    graph.node.extend([
-        helper.make_node("Gather", ["last_hidden_state", constant("first_token", np.int64(0))],
-                         ["first_token_state"], axis=1),
-        helper.make_node("Gemm", ["first_token_state",
-                                  constant("pooler.dense.weight", w["bert.pooler.dense.weight"]),
-                                  constant("pooler.dense.bias", w["bert.pooler.dense.bias"])],
-                         ["pooler_dense"], transB=1),
-        helper.make_node("Tanh", ["pooler_dense"], ["pooler_output"]),
-        helper.make_node("Gemm", ["pooler_output",
-                                  constant("classifier.weight", w["classifier.weight"]),
-                                  constant("classifier.bias", w["classifier.bias"])],
-                         ["logits"], transB=1),
-    ])
-    del graph.output[:]
-    graph.output.append(helper.make_tensor_value_info("logits", TensorProto.FLOAT,
-                                                      ["batch_size", labels]))
-    onnx.checker.check_model(model)
-    return model.SerializeToString()
+    return convert_tensors(w, config, classifier=True)
 
 
-def convert_tensors(w, config, token_types=True):
+def convert_tensors(w, config, token_types=True, classifier=False):
     """The ONNX model (bytes) of a BERT's tensors by name. Without
     `token_types` the graph has no `token_type_ids` input and adds type 0's
-    embedding to every token (a RoBERTa-like encoder's inputs)."""
+    embedding to every token (a RoBERTa-like encoder's inputs). With
+    `classifier` it ends as `BertForSequenceClassification` does, in
+    `logits`: the first token's state through the pooler (`bert.pooler.dense`
+    and Tanh) and the classifier (`classifier`), each dense layer a Gemm
+    with transB, as the exporter writes `nn.Linear`."""
+    top = {k: v for k, v in w.items() if k.startswith(("bert.pooler.", "classifier."))}
     # Keys are `embeddings...` (sentence-transformers) or `bert.embeddings...`.
     if "bert.embeddings.word_embeddings.weight" in w:
         w = {k[len("bert."):]: v for k, v in w.items() if k.startswith("bert.")}
@@ -208,15 +186,25 @@ def convert_tensors(w, config, token_types=True):
         gelu = g.op("Mul", [g.op("Mul", [inner, g.op("Add", [g.op("Erf", [g.op("Div", [inner, sqrt2])]),
                                                              one_f])]), half])
         h = layer_norm(g.op("Add", [dense(gelu, f"{p}.output.dense"), h]), f"{p}.output.LayerNorm")
-    g.nodes.append(helper.make_node("Identity", [h], ["last_hidden_state"]))
-
     dims = ["batch_size", "sequence_length"]
+    if classifier:
+        first = g.op("Gather", [h, c("first_token", np.int64(0))], axis=1)
+        pooled = g.op("Tanh", [g.op("Gemm", [first, c("pooler.dense.weight", top["bert.pooler.dense.weight"]),
+                                              c("pooler.dense.bias", top["bert.pooler.dense.bias"])],
+                                     transB=1)])
+        g.nodes.append(helper.make_node("Gemm", [pooled, c("classifier.weight", top["classifier.weight"]),
+                                                 c("classifier.bias", top["classifier.bias"])],
+                                        ["logits"], transB=1))
+        output = helper.make_tensor_value_info("logits", TensorProto.FLOAT,
+                                               ["batch_size", top["classifier.weight"].shape[0]])
+    else:
+        g.nodes.append(helper.make_node("Identity", [h], ["last_hidden_state"]))
+        output = helper.make_tensor_value_info("last_hidden_state", TensorProto.FLOAT, dims + [hidden])
     graph = helper.make_graph(
         g.nodes, "bert",
         [helper.make_tensor_value_info(n, TensorProto.INT64, dims)
          for n in ("input_ids", "attention_mask", "token_type_ids")[:3 if token_types else 2]],
-        [helper.make_tensor_value_info("last_hidden_state", TensorProto.FLOAT, dims + [hidden])],
-        g.initializers)
+        [output], g.initializers)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)],
                               producer_name="models/corpus/bert_to_onnx.py", ir_version=8)
     onnx.checker.check_model(model)
