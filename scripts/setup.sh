@@ -2,8 +2,10 @@
 # Installs what wasmodel needs, saying what it does. With no option, only
 # what the main job needs (scripts/demo.sh: build wasmodel, build a model's
 # component, predict, serve):
-#  1. a way to build the engine guest for wasm32-unknown-unknown (the
-#     predictor) and wasm32-wasip1 (the HTTP component):
+#  1. a way to build the engine guest for wasm32-unknown-unknown (both
+#     engines: the predictor and the HTTP component) and wasm32-wasip1
+#     (the tests' small spin-sdk guests, which the root package's build
+#     script builds with the binary):
 #     - the targets' std, if the Rust toolchain already has it;
 #     - else `rustup target add` (a normal developer machine);
 #     - else Debian's rustc-web with its std source, LLVM's wasm-ld and

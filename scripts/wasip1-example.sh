@@ -42,7 +42,7 @@ if ! ls "$libdir"/libstd-* >/dev/null 2>&1; then
     export RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc RUSTC_BOOTSTRAP=1
     export CARGO_TARGET_WASM32_WASIP1_LINKER
     CARGO_TARGET_WASM32_WASIP1_LINKER=$(command -v wasm-ld || command -v wasm-ld-19)
-    CARGO_TARGET_WASM32_WASIP1_RUSTFLAGS+=" -C link-self-contained=no -L /usr/lib/wasm32-wasi --cfg wasmodel_realpath_shim"
+    CARGO_TARGET_WASM32_WASIP1_RUSTFLAGS+=" -C link-self-contained=no -L /usr/lib/wasm32-wasi"
     CARGO=(/usr/bin/cargo -Zbuild-std=std,panic_abort)
 fi
 

@@ -3,8 +3,9 @@
 //! toolchain on the user's machine:
 //! - `engine.wasm`: the predictor, for `wasm32-unknown-unknown` (imports
 //!   nothing);
-//! - `engine-http.wasm`: the HTTP component, for `wasm32-wasip1` (spin-sdk
-//!   needs WASI; `wasmodel build --http` adapts it to the proxy world);
+//! - `engine-http.wasm`: the HTTP component (`wasi:http/proxy`), for the
+//!   same target, so the two share every dependency's build (tract is
+//!   compiled for wasm once);
 //! - `engine-relaxed.wasm`, `engine-http-relaxed.wasm`: the same two with
 //!   relaxed SIMD's fused multiply-add in the matrix products, for
 //!   `wasmodel build --relaxed-simd` (they share every dependency's build
@@ -64,8 +65,8 @@ const GUESTS: [Guest; 4] = [
     Guest {
         package: "wasmodel-guest",
         feature: "http",
-        target: "wasm32-wasip1",
-        rustflags: "-C target-feature=+simd128",
+        target: "wasm32-unknown-unknown",
+        rustflags: "-C target-feature=+simd128 --cfg getrandom_backend=\"unsupported\"",
         output: "engine-http.wasm",
         compressed: true,
         prebuilt_var: "WASMODEL_HTTP_ENGINE_WASM",
@@ -82,8 +83,8 @@ const GUESTS: [Guest; 4] = [
     Guest {
         package: "wasmodel-guest",
         feature: "http,relaxed-simd",
-        target: "wasm32-wasip1",
-        rustflags: "-C target-feature=+simd128",
+        target: "wasm32-unknown-unknown",
+        rustflags: "-C target-feature=+simd128 --cfg getrandom_backend=\"unsupported\"",
         output: "engine-http-relaxed.wasm",
         compressed: true,
         prebuilt_var: "WASMODEL_RELAXED_HTTP_ENGINE_WASM",

@@ -48,12 +48,12 @@ unsafe impl GlobalAlloc for Allocator {
         if ZERO_ON_FREE.load(Ordering::Relaxed) {
             // SAFETY: `ptr` is a live block of `layout.size()` bytes.
             unsafe { ptr.write_bytes(0, layout.size()) };
-            // LLVM knows libc's `free` (the system allocator of
-            // wasm32-wasip1, the HTTP engine's target) and drops stores to
-            // a block about to be freed as dead: the zeroing vanished from
-            // the HTTP engine, whose components carried the freed copies of
-            // the weights (three for SqueezeNet). An opaque use of the
-            // block keeps the stores.
+            // Where the system allocator is libc's `free` (wasm32-wasip1,
+            // the HTTP engine's target once), LLVM knows it and drops
+            // stores to a block about to be freed as dead: the zeroing
+            // vanished, and components carried the freed copies of the
+            // weights (three for SqueezeNet). An opaque use of the block
+            // keeps the stores, whatever the allocator.
             std::hint::black_box(ptr);
         }
         // SAFETY: forwarded from the caller.

@@ -131,13 +131,3 @@ fn load(onnx: &[u8], name: &[u8], version: &[u8], options: &[u8]) -> Result<engi
         .map_err(|e| format!("load options: {e}"))?;
     engine::Model::load_with(onnx, name, version, &options).map_err(|e| e.to_string())
 }
-
-/// Debian's 2022 wasi-libc has no `realpath`, which std's
-/// `fs::canonicalize` links to (reachable from tract's file-loading API,
-/// which a component never calls). build.rs sets this cfg only when it links
-/// against that libc; other wasi-libcs have the real one.
-#[cfg(wasmodel_realpath_shim)]
-#[unsafe(no_mangle)]
-pub extern "C" fn realpath(_path: *const u8, _resolved: *mut u8) -> *mut u8 {
-    std::ptr::null_mut()
-}

@@ -3,8 +3,8 @@
 //!
 //! - `predictor` (for `wasm32-unknown-unknown`): the `wasmodel:model/predictor`
 //!   interface of `wit/wasmodel.wit`, a component that imports nothing.
-//! - `http` (for `wasm32-wasip1`): a spin-sdk HTTP component that answers the
-//!   Open Inference Protocol v2 (`wasmodel-oip`), for Spin and
+//! - `http` (also for `wasm32-unknown-unknown`): a `wasi:http` handler that
+//!   answers the Open Inference Protocol v2 (`wasmodel-oip`), for Spin and
 //!   `wasmtime serve` (the `wasi:http/proxy` world).
 //!
 //! Both only convert between their interface and the engine, and never panic

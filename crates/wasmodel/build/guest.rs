@@ -132,9 +132,8 @@ impl Toolchain {
             }
             Toolchain::DebianBuildStd { linker } => {
                 if is_wasi(target) {
-                    rustflags.push_str(&format!(
-                        " -C link-self-contained=no -L {DEBIAN_WASI_LIBC} --cfg wasmodel_realpath_shim"
-                    ));
+                    rustflags
+                        .push_str(&format!(" -C link-self-contained=no -L {DEBIAN_WASI_LIBC}"));
                 }
                 let mut cmd = Command::new(DEBIAN_CARGO);
                 cmd.arg("-Zbuild-std=std,panic_abort")

@@ -16,14 +16,11 @@
 //!    against its world in `wit/`, which also validates it: `model`
 //!    (imports nothing) or, for `--http`, `http-model` (`wasi:http/proxy`).
 //!
-//! The HTTP engine is built for `wasm32-wasip1` (spin-sdk needs WASI), so
-//! its WASI calls go through the `proxy` preview-1 adapter, which maps them
-//! onto what the proxy world offers. While initializing, it asks the host
-//! for random bytes (hash-map seeds), the environment (tract's kernel
-//! setup looks up a variable) and, with older wasi-libcs, preopened
-//! directories: the builder answers with zeros, an empty environment and
-//! none, so the snapshot holds nothing from this host; any other import
-//! traps.
+//! Both engines are built for `wasm32-unknown-unknown`: the HTTP engine's
+//! imports are `wasi:http/proxy`'s own interfaces (its bindings come from
+//! `wit/`), so no WASI preview-1 adapter is needed, and while
+//! initializing it calls none of them (any call would trap), so the
+//! snapshot holds nothing from this host.
 
 use std::future::Future;
 use std::pin::pin;
@@ -31,7 +28,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-use wasmtime::{Caller, Extern, Instance, Linker, Module, Store, TypedFunc};
+use wasmtime::{Instance, Linker, Module, Store, TypedFunc};
 use wasmtime_wizer::{InstanceState, SnapshotVal, ValType, Wizer};
 
 use crate::runtime::{CallState, classify, set_deadline};
@@ -308,63 +305,13 @@ fn instrument(engine: &[u8]) -> Result<(wasmtime_wizer::ModuleContext<'_>, Vec<u
         .map_err(|e| Error::Build(format!("instrumenting the engine: {e:#}")))
 }
 
-/// What the engine may call while it loads the model, answered so that
-/// nothing of this host ends up in the snapshot: `random_get` fills with
-/// zeros, and the environment is empty (tract's kernel setup looks one up).
-/// Every other import traps if called.
+/// What the engine may call while it loads the model: nothing (the HTTP
+/// engine's `wasi:http` imports trap if called).
 fn build_time_linker(runtime: &Runtime, module: &Module) -> wasmtime::Result<Linker<CallState>> {
-    const WASI: &str = "wasi_snapshot_preview1";
     let mut linker = Linker::new(runtime.engine());
-    // environ_sizes_get(count_ptr, size_ptr): zero variables, zero bytes.
-    linker.func_wrap(
-        WASI,
-        "environ_sizes_get",
-        |mut caller: Caller<'_, CallState>, count: i32, size: i32| -> i32 {
-            match zero_guest(&mut caller, count, 4).and(zero_guest(&mut caller, size, 4)) {
-                Some(()) => 0,
-                None => WASI_ERRNO_FAULT,
-            }
-        },
-    )?;
-    // environ_get(environ, buf): nothing to write for no variables.
-    linker.func_wrap(WASI, "environ_get", |_: i32, _: i32| -> i32 { 0 })?;
-    // fd_prestat_get(fd, buf): no preopened directories (older wasi-libcs,
-    // such as Debian's, list them from a constructor).
-    linker.func_wrap(WASI, "fd_prestat_get", |_: i32, _: i32| -> i32 {
-        WASI_ERRNO_BADF
-    })?;
-    linker.func_wrap(
-        WASI,
-        "random_get",
-        |mut caller: Caller<'_, CallState>, ptr: i32, len: i32| -> i32 {
-            match zero_guest(&mut caller, ptr, len) {
-                Some(()) => 0,
-                None => WASI_ERRNO_FAULT,
-            }
-        },
-    )?;
     linker.define_unknown_imports_as_traps(module)?;
     Ok(linker)
 }
-
-/// Zeroes `len` bytes at `ptr` in the guest's memory; `None` if that is
-/// outside it.
-fn zero_guest(caller: &mut Caller<'_, CallState>, ptr: i32, len: i32) -> Option<()> {
-    let Some(Extern::Memory(memory)) = caller.get_export("memory") else {
-        return None;
-    };
-    let (start, len) = (ptr as u32 as usize, len as u32 as usize);
-    memory
-        .data_mut(caller)
-        .get_mut(start..start.checked_add(len)?)?
-        .fill(0);
-    Some(())
-}
-
-/// WASI preview 1's `errno::fault`: a pointer outside memory.
-const WASI_ERRNO_FAULT: i32 = 21;
-/// WASI preview 1's `errno::badf`: no such file descriptor.
-const WASI_ERRNO_BADF: i32 = 8;
 
 /// Wraps a `wasm32-wasip1` core module that exports
 /// `wasi:http/incoming-handler` (such as a spin-sdk handler built with
@@ -378,20 +325,36 @@ pub fn http_component_from_module(module: &[u8]) -> Result<Vec<u8>, Error> {
     Ok(component)
 }
 
-/// Wraps the snapshot as a component; an HTTP engine's WASI preview 1
-/// calls go through the proxy adapter.
+/// Wraps the snapshot as a component. A `wasm32-wasip1` module's WASI
+/// preview 1 calls (the hello-world baseline's, not the engines') go
+/// through the proxy adapter.
 fn encode(snapshot: &[u8], flavour: Flavour) -> anyhow::Result<Vec<u8>> {
     // Not validated here: the world check that follows validates the
     // component in full (wit-component's `targets` validates a composition
     // that contains it), so validating twice would only cost time.
     let mut encoder = wit_component::ComponentEncoder::default().module(snapshot)?;
-    if flavour == Flavour::Http {
+    if flavour == Flavour::Http && imports_wasi_preview1(snapshot)? {
         encoder = encoder.adapter(
             "wasi_snapshot_preview1",
             wasi_preview1_component_adapter_provider::WASI_SNAPSHOT_PREVIEW1_PROXY_ADAPTER,
         )?;
     }
     encoder.encode()
+}
+
+/// Whether the core module `wasm` imports anything from WASI preview 1.
+fn imports_wasi_preview1(wasm: &[u8]) -> anyhow::Result<bool> {
+    for payload in wasmparser::Parser::new(0).parse_all(wasm) {
+        if let wasmparser::Payload::ImportSection(imports) = payload? {
+            for import in imports.into_imports() {
+                if import?.module == "wasi_snapshot_preview1" {
+                    return Ok(true);
+                }
+            }
+            return Ok(false);
+        }
+    }
+    Ok(false)
 }
 
 /// `wasmodel-init`'s arguments: pointer and length of the ONNX bytes, of the

@@ -51,9 +51,9 @@ static RELAXED_HTTP: Embedded = embedded!("engine-http-relaxed.wasm");
 
 /// The engine core module that [`ComponentBuilder`](crate::ComponentBuilder)
 /// builds a `flavour` component from, before any model is injected into
-/// it: `crates/guest` built for wasm by `build.rs`. The predictor is for
-/// `wasm32-unknown-unknown` (it imports nothing), the HTTP engine for
-/// `wasm32-wasip1`. With `relaxed_simd` its matrix products use relaxed
+/// it: `crates/guest` built for `wasm32-unknown-unknown` by `build.rs`.
+/// The predictor imports nothing, the HTTP engine only `wasi:http/proxy`'s
+/// interfaces. With `relaxed_simd` its matrix products use relaxed
 /// SIMD's fused multiply-add: faster where the CPU has FMA, but it
 /// validates only on hosts with relaxed SIMD
 /// ([`ComponentBuilder::relaxed_simd`](crate::ComponentBuilder::relaxed_simd)).

@@ -24,8 +24,9 @@ pub const HTTP_WORLD: &str = "http-model";
 /// Its imports are checked by `wit-component`'s `targets` (what
 /// `wasm-tools component targets` does): the component imports nothing the
 /// world does not offer, with matching types. Its exports are checked by
-/// name, allowing semver-compatible versions as hosts do: spin-sdk 5.2
-/// exports `wasi:http/incoming-handler@0.2.0` while importing WASI 0.2.6,
+/// name, allowing semver-compatible versions as hosts do: a spin-sdk 5.2
+/// handler (a user's Spin app, the suite's hello-world baseline) exports
+/// `wasi:http/incoming-handler@0.2.0` while importing WASI 0.2.6,
 /// and Spin and `wasmtime serve` find that export as the 0.2.6 world's.
 pub fn check_targets(component: &[u8], world: &str) -> Result<(), Error> {
     let exports = crate::inspect::Interfaces::of(component)?.exports;
