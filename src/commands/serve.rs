@@ -129,6 +129,7 @@ impl ServeCommand {
         if models.is_empty() {
             anyhow::bail!("no HTTP component to serve (build one with `wasmodel build --http`)");
         }
+        release_freed_memory();
 
         let tokio = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
@@ -201,4 +202,19 @@ fn component_files(given: &[PathBuf]) -> anyhow::Result<Vec<(PathBuf, bool)>> {
         }
     }
     Ok(files)
+}
+
+/// Hands the memory freed since the start back to the system. Compiling a
+/// component (one not in the compile cache) takes hundreds of MB of heap,
+/// spread over the compiler's threads, and glibc's allocator keeps what
+/// was freed: a server that compiled its model at start-up held about
+/// 560 MB for as long as it ran, against 30 MB when the model came from
+/// the cache.
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: `malloc_trim` only returns free memory of glibc's arenas to
+    // the system; it may be called at any time.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
