@@ -13,8 +13,6 @@ mod bindings {
     wit_bindgen::generate!({ path: "../../wit", world: "http-model", generate_all });
 }
 
-use std::sync::Once;
-
 use bindings::exports::wasi::http::incoming_handler::Guest;
 use bindings::wasi::http::types::{
     Fields, IncomingBody, IncomingRequest, Method, OutgoingBody, OutgoingResponse, ResponseOutparam,
@@ -27,15 +25,6 @@ impl Guest for Component {
     /// Answers one request. Never fails: every problem is an HTTP error
     /// response with a `{"error": ...}` body.
     fn handle(request: IncomingRequest, response_out: ResponseOutparam) {
-        static PANIC_TO_STDERR: Once = Once::new();
-        PANIC_TO_STDERR.call_once(|| {
-            std::panic::set_hook(Box::new(|info| {
-                write_all(
-                    &bindings::wasi::cli::stderr::get_stderr(),
-                    format!("wasmodel engine: {info}\n").as_bytes(),
-                );
-            }))
-        });
         let answer = match read_body(&request) {
             Ok(body) => answer(&request, &body),
             Err(message) => wasmodel_oip::Response::error(400, message),
@@ -46,13 +35,25 @@ impl Guest for Component {
 
 bindings::export!(Component with_types_in bindings);
 
+/// Makes a panic's message go to `wasi:cli/stderr` (the host's log), as
+/// std does on WASI targets; on this one it would go nowhere. Called at
+/// the end of `wasmodel-init`, so every instance starts with it.
+pub(crate) fn report_panics_to_stderr() {
+    std::panic::set_hook(Box::new(|info| {
+        write_all(
+            &bindings::wasi::cli::stderr::get_stderr(),
+            format!("wasmodel engine: {info}\n").as_bytes(),
+        );
+    }));
+}
+
 /// The protocol's answer to `request` with its `body`.
 fn answer(request: &IncomingRequest, body: &[u8]) -> wasmodel_oip::Response {
     let model = match crate::init::model() {
         Ok(model) => model,
         Err(message) => return wasmodel_oip::Response::error(500, message),
     };
-    let method = method_name(&request.method());
+    let method = request.method();
     let path = request.path_with_query().unwrap_or_default();
     // Header values that are not text cannot matter to the protocol (it
     // reads `content-type` and `inference-header-content-length`), so they
@@ -63,25 +64,25 @@ fn answer(request: &IncomingRequest, body: &[u8]) -> wasmodel_oip::Response {
         .filter_map(|(name, value)| Some((name.as_str(), std::str::from_utf8(value).ok()?)))
         .collect();
     wasmodel_oip::Service::new(model).handle(&wasmodel_oip::Request {
-        method: &method,
+        method: method_name(&method),
         path: &path,
         headers: &headers,
         body,
     })
 }
 
-fn method_name(method: &Method) -> String {
+fn method_name(method: &Method) -> &str {
     match method {
-        Method::Get => "GET".into(),
-        Method::Head => "HEAD".into(),
-        Method::Post => "POST".into(),
-        Method::Put => "PUT".into(),
-        Method::Delete => "DELETE".into(),
-        Method::Connect => "CONNECT".into(),
-        Method::Options => "OPTIONS".into(),
-        Method::Trace => "TRACE".into(),
-        Method::Patch => "PATCH".into(),
-        Method::Other(other) => other.clone(),
+        Method::Get => "GET",
+        Method::Head => "HEAD",
+        Method::Post => "POST",
+        Method::Put => "PUT",
+        Method::Delete => "DELETE",
+        Method::Connect => "CONNECT",
+        Method::Options => "OPTIONS",
+        Method::Trace => "TRACE",
+        Method::Patch => "PATCH",
+        Method::Other(other) => other,
     }
 }
 

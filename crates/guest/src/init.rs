@@ -105,6 +105,10 @@ pub unsafe extern "C" fn wasmodel_init(
             .set(pending)
             .map_err(|_| "this engine already holds a model".to_string())
     };
+    // Set here, after the build's own work (whose imports trap), so the
+    // snapshot holds it and no request pays for it.
+    #[cfg(feature = "http")]
+    crate::http::report_panics_to_stderr();
     match result {
         Ok(()) => std::ptr::null(),
         Err(message) => {

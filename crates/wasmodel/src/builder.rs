@@ -327,34 +327,20 @@ pub fn http_component_from_module(module: &[u8]) -> Result<Vec<u8>, Error> {
 
 /// Wraps the snapshot as a component. A `wasm32-wasip1` module's WASI
 /// preview 1 calls (the hello-world baseline's, not the engines') go
-/// through the proxy adapter.
+/// through the proxy adapter; wit-component leaves the adapter out of a
+/// component whose module imports nothing from it.
 fn encode(snapshot: &[u8], flavour: Flavour) -> anyhow::Result<Vec<u8>> {
     // Not validated here: the world check that follows validates the
     // component in full (wit-component's `targets` validates a composition
     // that contains it), so validating twice would only cost time.
     let mut encoder = wit_component::ComponentEncoder::default().module(snapshot)?;
-    if flavour == Flavour::Http && imports_wasi_preview1(snapshot)? {
+    if flavour == Flavour::Http {
         encoder = encoder.adapter(
             "wasi_snapshot_preview1",
             wasi_preview1_component_adapter_provider::WASI_SNAPSHOT_PREVIEW1_PROXY_ADAPTER,
         )?;
     }
     encoder.encode()
-}
-
-/// Whether the core module `wasm` imports anything from WASI preview 1.
-fn imports_wasi_preview1(wasm: &[u8]) -> anyhow::Result<bool> {
-    for payload in wasmparser::Parser::new(0).parse_all(wasm) {
-        if let wasmparser::Payload::ImportSection(imports) = payload? {
-            for import in imports.into_imports() {
-                if import?.module == "wasi_snapshot_preview1" {
-                    return Ok(true);
-                }
-            }
-            return Ok(false);
-        }
-    }
-    Ok(false)
 }
 
 /// `wasmodel-init`'s arguments: pointer and length of the ONNX bytes, of the
