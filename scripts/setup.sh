@@ -3,14 +3,14 @@
 # what the main job needs (scripts/demo.sh: build wasmodel, build a model's
 # component, predict, serve):
 #  1. a way to build the engine guest for wasm32-unknown-unknown (both
-#     engines: the predictor and the HTTP component) and wasm32-wasip1
-#     (the tests' small spin-sdk guests, which the root package's build
-#     script builds with the binary):
+#     engines: the predictor and the HTTP component), and with --tests for
+#     wasm32-wasip1 too (the tests' small spin-sdk guests, built by
+#     crates/test-guests for `cargo test` and `cargo bench` only):
 #     - the targets' std, if the Rust toolchain already has it;
 #     - else `rustup target add` (a normal developer machine);
-#     - else Debian's rustc-web with its std source, LLVM's wasm-ld and
-#       wasi-libc, which build.rs uses with -Zbuild-std (machines where
-#       rustup cannot download targets);
+#     - else Debian's rustc-web with its std source and LLVM's wasm-ld
+#       (and wasi-libc for wasip1), which build.rs uses with -Zbuild-std
+#       (machines where rustup cannot download targets);
 #     and curl, which scripts/demo.sh asks the server with.
 # --tests adds what the test suite needs (scripts/test.sh):
 #  2. rustfmt and clippy;
@@ -67,7 +67,12 @@ for arg in "$@"; do
     esac
 done
 
-TARGETS=(wasm32-unknown-unknown wasm32-wasip1)
+TARGETS=(wasm32-unknown-unknown)
+DEBIAN_PACKAGES=(rustc-web cargo-web rust-web-src lld-19)
+if $TESTS; then
+    TARGETS+=(wasm32-wasip1)
+    DEBIAN_PACKAGES+=(wasi-libc)
+fi
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
@@ -117,7 +122,7 @@ has_targets_std() {
 has_debian_wasm_toolchain() {
     [ -x /usr/bin/rustc ] && [ -x /usr/bin/cargo ] \
         && [ -f /usr/lib/rustlib/src/rust/library/Cargo.lock ] \
-        && [ -f /usr/lib/wasm32-wasi/libc.a ] \
+        && { ! $TESTS || [ -f /usr/lib/wasm32-wasi/libc.a ]; } \
         && compgen -c wasm-ld | grep -q .
 }
 
@@ -130,7 +135,7 @@ elif command -v rustup >/dev/null && timeout 120 rustup target add "${TARGETS[@]
     say "installed ${TARGETS[*]} with rustup"
 elif has_debian_wasm_toolchain; then
     say "rustup cannot install ${TARGETS[*]} here; using Debian's rustc-web to build std for wasm"
-elif apt_install rustc-web cargo-web rust-web-src lld-19 wasi-libc && has_debian_wasm_toolchain; then
+elif apt_install "${DEBIAN_PACKAGES[@]}" && has_debian_wasm_toolchain; then
     say "rustup cannot install ${TARGETS[*]} here; installed Debian's rustc-web to build std for wasm"
 else
     die "no way to build for ${TARGETS[*]}: install them with 'rustup target add ${TARGETS[*]}'"

@@ -383,8 +383,8 @@ fn open_connections_are_counted_in_the_metrics() {
     }
 }
 
-/// `crates/faulty-http`, built for wasm32-wasip1 by build.rs.
-const FAULTY: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/faulty-http.wasm"));
+/// `crates/faulty-http`, built for wasm32-wasip1 by `crates/test-guests`.
+const FAULTY: &[u8] = wasmodel_test_guests::FAULTY_HTTP;
 
 /// A component that traps, never returns, or takes memory until there is
 /// none: each such request gets its error status, and only it; another

@@ -17,8 +17,8 @@ use wac_graph::{CompositionGraph, EncodeOptions, types::Package};
 use crate::serve::{TestServer, spawn_wasmtime_serve, wasmtime_cli};
 use crate::support::{component, fixture, repo};
 
-/// The app as cargo builds it for wasm32-wasip1 (build.rs).
-const APP_MODULE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/example-spin-app.wasm"));
+/// The app as cargo builds it for wasm32-wasip1 (`crates/test-guests`).
+const APP_MODULE: &[u8] = wasmodel_test_guests::EXAMPLE_SPIN_APP;
 
 const SPECIES: [&str; 3] = ["setosa", "versicolor", "virginica"];
 

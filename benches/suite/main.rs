@@ -91,9 +91,9 @@ mod text;
 #[global_allocator]
 static ALLOCATOR: heap::Counting = heap::Counting;
 
-/// `crates/hello-http`, built for wasm32-wasip1 by build.rs: the floor of
+/// `crates/hello-http`, built for wasm32-wasip1 by `crates/test-guests`: the floor of
 /// the HTTP measurements.
-const HELLO: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/hello-http.wasm"));
+const HELLO: &[u8] = wasmodel_test_guests::HELLO_HTTP;
 
 /// The suite's models: file stem in `models/`, and what it stands for.
 const MODELS: [(&str, &str); 5] = [

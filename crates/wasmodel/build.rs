@@ -11,7 +11,7 @@
 //!   `wasmodel build --relaxed-simd` (they share every dependency's build
 //!   with the two above: only the engine's own crates are built again).
 //!
-//! The tests' own guests are built by the root package's `build.rs`, with
+//! The tests' own guests are built by `crates/test-guests/build.rs`, with
 //! the same `build/guest.rs` and target directory.
 //!
 //! `build/guest.rs` runs cargo for them with whichever wasm toolchain this
@@ -120,7 +120,7 @@ fn main() {
     for guest in &GUESTS {
         build_guest(guest, &root, &target_dir, &out_dir);
     }
-    // For the root package's build script (see `links` in Cargo.toml).
+    // For `crates/test-guests`' build script (see `links` in Cargo.toml).
     println!("cargo:guest_target_dir={}", target_dir.display());
 }
 

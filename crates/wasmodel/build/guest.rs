@@ -1,6 +1,6 @@
 //! Building a crate of this workspace for a wasm target, with whichever
 //! toolchain this machine has. Used by this crate's `build.rs` (the engines
-//! wasmodel embeds), the root package's `build.rs` (the tests' guests) and
+//! wasmodel embeds), `crates/test-guests/build.rs` (the tests' guests) and
 //! `benches/suite` (engine variants built with other target features, to
 //! compare).
 //!

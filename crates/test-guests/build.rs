@@ -1,7 +1,9 @@
 //! Builds the guests the tests and benchmarks use, with the library's
 //! guest builder (`crates/wasmodel/build/guest.rs`) and into the same
 //! target directory as the engines, after them (the library's build script
-//! says where, through `links`), so they share spin-sdk's build:
+//! says where, through `links`): they share what both compile for the host
+//! (wit-bindgen's and serde's macros), and the two cargo runs never wait
+//! on each other's lock. They are, for `src/lib.rs` to embed:
 //! - `hello-http.wasm` (`crates/hello-http`): a hello-world HTTP
 //!   component, the baseline of `benches/suite`;
 //! - `faulty-http.wasm` (`crates/faulty-http`): an HTTP component that
@@ -10,13 +12,16 @@
 //! - `example-spin-app.wasm` (`examples/spin-app`): a user's Spin app that
 //!   imports a model's predictor, for `tests/spin_app.rs`.
 //!
+//! Only `cargo test` and `cargo bench` build them (this crate is a
+//! dev-dependency), not `cargo build --bin wasmodel`.
+//!
 //! Each one's variable below (`WASMODEL_HELLO_HTTP_WASM`, ...) set to a
 //! wasm file skips its build and uses the file instead.
 
 use std::env;
 use std::path::{Path, PathBuf};
 
-#[path = "crates/wasmodel/build/guest.rs"]
+#[path = "../wasmodel/build/guest.rs"]
 mod guest;
 
 /// (package, output file in `OUT_DIR`, variable naming a prebuilt file)
@@ -40,8 +45,13 @@ const GUESTS: [(&str, &str, &str); 3] = [
 
 fn main() {
     let out_dir = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
-    let root =
+    // The workspace's root: the guests are its members.
+    let manifest_dir =
         PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let root = manifest_dir
+        .join("../..")
+        .canonicalize()
+        .unwrap_or_else(|e| fail(&format!("cannot find the workspace's root: {e}")));
     for input in [
         "crates/hello-http",
         "crates/faulty-http",
