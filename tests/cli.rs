@@ -441,3 +441,69 @@ fn a_model_over_the_build_limits_is_refused_at_them() {
     // end at all.
     assert!(took.as_secs() < 120, "refused only after {took:?}");
 }
+
+/// `--compiler winch` (wasmtime's baseline compiler): the same answers as
+/// Cranelift's code, its own entries in the compile cache, the time limit
+/// still enforced, and a component it cannot compile (one built with
+/// `--relaxed-simd`) refused with the reason.
+#[test]
+fn winch_predicts_as_cranelift_does_within_the_limits() {
+    let dir = tempfile::tempdir().unwrap();
+    let shared = cache_dir();
+    let winch_cache = dir.path().join("winch-cache");
+    let iris = build_iris(dir.path(), &shared);
+    let input = fixture_path("iris_features.json");
+    let predict = |component: &str, input: &str, more: &[&str], cache: &Path| {
+        let mut args = vec!["predict", component, "--input", input];
+        args.extend(more);
+        wasmodel(&args, cache)
+    };
+    let input = input.to_str().unwrap();
+    let (cranelift, _) = ok(predict(&iris, input, &[], &shared));
+    let winch = ["--compiler", "winch"];
+    let (first, stderr) = ok(predict(&iris, input, &winch, &winch_cache));
+    assert!(stderr.contains("Compiling"), "{stderr}");
+    assert_eq!(outputs_of(&first), outputs_of(&cranelift));
+    let (second, stderr) = ok(predict(&iris, input, &winch, &winch_cache));
+    assert!(!stderr.contains("Compiling"), "recompiled: {stderr}");
+    assert_eq!(second, first);
+
+    // 20 000 digits take seconds; the limit is 50 ms.
+    let digits = dir.path().join("digits.wasm");
+    let digits = digits.to_str().unwrap();
+    let model = model_path("digits_cnn");
+    ok(wasmodel(
+        &["build", model.to_str().unwrap(), "-o", digits],
+        &shared,
+    ));
+    let images = dir.path().join("images.json");
+    let rows = 20_000;
+    std::fs::write(
+        &images,
+        serde_json::json!({"dtype": "f32", "shape": [rows, 1, 8, 8], "data": vec![0.5; rows * 64]})
+            .to_string(),
+    )
+    .unwrap();
+    let images = format!("image={}", images.display());
+    let limited = ["--compiler", "winch", "--timeout", "0.05"];
+    let stderr = failure(predict(digits, &images, &limited, &winch_cache));
+    assert!(stderr.contains("time limit of 0.1 s"), "{stderr}");
+
+    let relaxed = dir.path().join("iris-relaxed.wasm");
+    let relaxed = relaxed.to_str().unwrap();
+    let iris_onnx = model_path("iris");
+    let build = [
+        "build",
+        iris_onnx.to_str().unwrap(),
+        "-o",
+        relaxed,
+        "--relaxed-simd",
+    ];
+    ok(wasmodel(&build, &shared));
+    let stderr = failure(predict(relaxed, input, &winch, &winch_cache));
+    assert!(
+        stderr.contains("Winch cannot compile this component")
+            && stderr.contains("built with --relaxed-simd"),
+        "{stderr}"
+    );
+}

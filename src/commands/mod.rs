@@ -56,6 +56,30 @@ pub struct RuntimeArgs {
     /// Largest input tensor accepted, in MiB
     #[arg(long, value_name = "MIB", default_value_t = 64)]
     max_input: usize,
+    /// The compiler that makes machine code of the component: `cranelift`
+    /// (optimizing: the fastest predictions, seconds to compile a model
+    /// the first time) or `winch` (wasmtime's baseline compiler: several
+    /// times faster to compile, slower to predict; x86-64 with AVX only, not
+    /// for components built with --relaxed-simd). Each compiler's code is
+    /// cached apart
+    #[arg(long, value_enum, value_name = "COMPILER", default_value_t = CompilerArg::Cranelift)]
+    compiler: CompilerArg,
+}
+
+/// `--compiler`: [`wasmodel::Compiler`] for the command line.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum CompilerArg {
+    Cranelift,
+    Winch,
+}
+
+impl From<CompilerArg> for wasmodel::Compiler {
+    fn from(arg: CompilerArg) -> Self {
+        match arg {
+            CompilerArg::Cranelift => wasmodel::Compiler::Cranelift,
+            CompilerArg::Winch => wasmodel::Compiler::Winch,
+        }
+    }
 }
 
 /// Limits on loading a model natively and building its component, for the
@@ -234,6 +258,7 @@ impl RuntimeArgs {
             limits,
             cache,
             pooled_instances: instances,
+            compiler: self.compiler.into(),
             ..RuntimeOptions::default()
         })?)
     }

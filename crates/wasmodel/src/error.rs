@@ -42,6 +42,13 @@ pub enum Error {
     /// Building the component from the engine failed.
     #[error("building the component failed: {0}")]
     Build(String),
+    /// The compiler the runtime was set up with cannot compile this
+    /// component (another can).
+    #[error("{compiler} cannot compile this component: {reason}")]
+    CompilerCannot {
+        compiler: &'static str,
+        reason: String,
+    },
     /// wasmtime refused to compile or instantiate.
     #[error("wasmtime: {0:#}")]
     Wasmtime(wasmtime::Error),

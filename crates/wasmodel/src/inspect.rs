@@ -70,7 +70,7 @@ pub fn check_http_exports(exports: &[String]) -> Result<(), Error> {
 /// The hosts that run a component built with relaxed SIMD
 /// (`wasmodel build --relaxed-simd`): checked by the tests or by hand, or
 /// documented by the host (README, "Using it").
-pub const RELAXED_SIMD_HOSTS: &str = "wasmtime and wasmodel, Spin, wasmtime-py, Chrome 114+, \
+pub const RELAXED_SIMD_HOSTS: &str = "wasmtime and wasmodel (with Cranelift, their default compiler), Spin, wasmtime-py, Chrome 114+, \
      Node 22+; Node 20 only with --experimental-wasm-relaxed-simd";
 
 /// Whether a component needs a host with relaxed SIMD

@@ -53,7 +53,9 @@ pub use error::Error;
 pub use external_data::read_model;
 pub use native_load::load_model;
 pub use precompiled::is_precompiled;
-pub use runtime::{CallState, Limits, LoadedModel, ModelInstance, Runtime, RuntimeOptions};
+pub use runtime::{
+    CallState, Compiler, Limits, LoadedModel, ModelInstance, Runtime, RuntimeOptions,
+};
 pub use wasmodel_engine::PLANS_KEPT;
 pub use wasmodel_engine::id2label;
 pub use wasmodel_engine::json;

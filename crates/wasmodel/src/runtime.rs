@@ -45,10 +45,31 @@ impl Default for Limits {
     }
 }
 
+/// Which of wasmtime's compilers turns components into machine code.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Compiler {
+    /// Cranelift, the optimizing compiler: the fastest predictions, and a
+    /// first load of a model's component that takes seconds (every
+    /// component carries the whole engine's code).
+    #[default]
+    Cranelift,
+    /// Winch, wasmtime's baseline compiler: compiles a component about
+    /// four times as fast as Cranelift, and its code predicts about half
+    /// as fast (x86-64 with AVX only; no relaxed SIMD, so not components
+    /// built with `--relaxed-simd`). Worth it where a component is loaded
+    /// more often than it is called (development, short-lived hosts).
+    /// Compiled functions are not shared between components
+    /// ([`RuntimeOptions::reuse_compiled_functions`] is Cranelift's).
+    Winch,
+}
+
 /// How to set up a [`Runtime`].
 #[derive(Debug, Clone, Default)]
 pub struct RuntimeOptions {
     pub limits: Limits,
+    /// The compiler that makes machine code of components. The compile
+    /// cache keeps each compiler's code apart.
+    pub compiler: Compiler,
     /// Where compiled components are cached; `None` compiles every time.
     pub cache: Option<CompileCache>,
     /// Reserve memory up front for this many instances alive at once
@@ -83,6 +104,7 @@ pub struct Runtime {
 
 pub(crate) struct Shared {
     engine: Engine,
+    compiler: Compiler,
     pub(crate) limits: Limits,
     cache: Option<CompileCache>,
     functions: Option<Arc<FunctionCache>>,
@@ -94,9 +116,15 @@ impl Runtime {
     pub fn new(options: RuntimeOptions) -> Result<Runtime, Error> {
         let mut config = Config::new();
         config.wasm_component_model(true).epoch_interruption(true);
+        if options.compiler == Compiler::Winch {
+            config.strategy(wasmtime::Strategy::Winch);
+        }
         // Compiled functions reused across components: on disk beside the
         // compile cache, and in memory if asked (see `function_cache`).
-        let functions = (options.cache.is_some() || options.reuse_compiled_functions).then(|| {
+        // Cranelift's incremental compilation is what finds them.
+        let incremental = options.compiler == Compiler::Cranelift
+            && (options.cache.is_some() || options.reuse_compiled_functions);
+        let functions = incremental.then(|| {
             Arc::new(FunctionCache::new(
                 options.cache.as_ref().map(|c| c.dir().to_owned()),
                 options.reuse_compiled_functions,
@@ -122,6 +150,7 @@ impl Runtime {
         Ok(Runtime {
             shared: Arc::new(Shared {
                 engine,
+                compiler: options.compiler,
                 limits: options.limits,
                 cache: options.cache,
                 functions,
@@ -152,6 +181,20 @@ impl Runtime {
                 T::compile(&self.shared.engine, wasm).map_err(Error::Wasmtime)
             }
         };
+        let compiled = compiled.map_err(|e| match e {
+            Error::Wasmtime(_)
+                if self.shared.compiler == Compiler::Winch
+                    && crate::inspect::needs_relaxed_simd(wasm).unwrap_or(false) =>
+            {
+                Error::CompilerCannot {
+                    compiler: "Winch",
+                    reason: "the component uses relaxed SIMD (it was built with \
+                             --relaxed-simd); Cranelift compiles it"
+                        .into(),
+                }
+            }
+            e => e,
+        });
         // Only components' functions are worth keeping on disk: the
         // builder's engine module (instrumented for Wizer) compiles to other
         // functions, and is cached whole anyway.
