@@ -4,8 +4,10 @@
 //! (wasm `simd128`, `opt-level = 3`), so that what each choice gains or
 //! costs is measured rather than assumed.
 //!
-//! The relaxed-SIMD engine is embedded in wasmodel and timed in every run;
-//! the others are built here, from `crates/guest`, the way `crates/wasmodel/build.rs`
+//! The relaxed-SIMD engine is embedded in wasmodel and timed in every run,
+//! as is the embedded engine's code compiled by Winch, wasmtime's baseline
+//! compiler (`--compiler winch`), in place of Cranelift; the others are
+//! built here, from `crates/guest`, the way `crates/wasmodel/build.rs`
 //! builds the embedded engines (`crates/wasmodel/build/guest.rs`): minutes each the first
 //! time, then cargo keeps them in `target/engine-variants/`.
 
@@ -13,14 +15,17 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use wasmodel::Compiler;
 
 #[path = "../../crates/wasmodel/build/guest.rs"]
 mod guest;
 
-/// An engine module built another way.
+/// An engine module built another way, or compiled by another compiler.
 pub struct Variant {
     pub name: &'static str,
     pub engine: Arc<[u8]>,
+    /// The compiler that makes machine code of the component.
+    pub compiler: Compiler,
 }
 
 /// A way to build the engine: name, target features, cargo settings.
@@ -61,6 +66,16 @@ pub fn relaxed() -> anyhow::Result<Variant> {
     Ok(Variant {
         name: "relaxed",
         engine: wasmodel::engine_wasm(wasmodel::Flavour::Predictor, true)?.into(),
+        compiler: Compiler::Cranelift,
+    })
+}
+
+/// The embedded engine, compiled by Winch.
+pub fn winch() -> anyhow::Result<Variant> {
+    Ok(Variant {
+        name: "winch",
+        engine: wasmodel::engine_wasm(wasmodel::Flavour::Predictor, false)?.into(),
+        compiler: Compiler::Winch,
     })
 }
 
@@ -93,6 +108,7 @@ pub fn build(repo: &Path) -> anyhow::Result<Vec<Variant>> {
             Ok(Variant {
                 name,
                 engine: engine.into(),
+                compiler: Compiler::Cranelift,
             })
         })
         .collect()

@@ -1,12 +1,22 @@
-//! P10 first start on each host: a model's HTTP component served by
-//! `wasmodel serve`, by the wasmtime CLI's `wasmtime serve` and by `spin
-//! up` (Spin 4.0.2, `../shared/tools/spin`), each with nothing compiled
-//! before: every start gets a directory of its own as its home and cache
-//! (`HOME`, `XDG_CACHE_HOME`, `wasmodel serve --cache-dir`), so each host
-//! compiles the whole component. Timed from spawning the host to its first
-//! answered infer. It is what a developer waits for after each `spin up`,
-//! and what a platform that compiles on deploy or on a cold node pays
-//! (issue 31). A host that is not installed is reported as such.
+//! P10 first start on each host, each with nothing compiled before: every
+//! start gets a directory of its own as its home and cache (`HOME`,
+//! `XDG_CACHE_HOME`, `wasmodel serve --cache-dir`), so each host compiles
+//! the whole component.
+//! - HTTP hosts: a model's HTTP component served by `wasmodel serve` (with
+//!   Cranelift, its default, and with `--compiler winch`, wasmtime's
+//!   baseline compiler), by the wasmtime CLI's `wasmtime serve` and by
+//!   `spin up` (Spin 4.0.2,
+//!   `../shared/tools/spin`), timed from spawning the host to its first
+//!   answered infer;
+//! - embedding hosts: the model's predictor component loaded by the Python
+//!   package on wasmtime-py and by jco in Node (its transpile, then V8's
+//!   compile), through the P7 peers (`benches/peers/wasmodel_python.py`,
+//!   `wasmodel_node.mjs`) asked for one predict: timed from spawning the
+//!   interpreter to its exit, the first answer printed.
+//!
+//! It is what a developer waits for after each `spin up`, and what a
+//! platform that compiles on deploy or on a cold node pays (issue 31). A
+//! host that is not installed is reported as such.
 
 use std::net::SocketAddr;
 use std::os::unix::process::CommandExt as _;
@@ -29,48 +39,76 @@ mod wasmtime_cli;
 #[derive(Clone, Copy)]
 enum Host {
     Wasmodel,
+    WasmodelWinch,
     Wasmtime,
     Spin,
+    WasmtimePy,
+    Node,
 }
 
-const HOSTS: [Host; 3] = [Host::Wasmodel, Host::Wasmtime, Host::Spin];
+const HOSTS: [Host; 6] = [
+    Host::Wasmodel,
+    Host::WasmodelWinch,
+    Host::Wasmtime,
+    Host::Spin,
+    Host::WasmtimePy,
+    Host::Node,
+];
 
 impl Host {
     fn name(self) -> &'static str {
         match self {
             Host::Wasmodel => "wasmodel serve",
+            Host::WasmodelWinch => "... --compiler winch",
             Host::Wasmtime => "wasmtime serve",
             Host::Spin => "spin up",
+            Host::WasmtimePy => "wasmtime-py",
+            Host::Node => "Node (jco)",
         }
     }
 
     /// Its program, if installed.
     fn program(self, repo: &Path) -> Option<PathBuf> {
         match self {
-            Host::Wasmodel => Some(PathBuf::from(env!("CARGO_BIN_EXE_wasmodel"))),
+            Host::Wasmodel | Host::WasmodelWinch => {
+                Some(PathBuf::from(env!("CARGO_BIN_EXE_wasmodel")))
+            }
             Host::Wasmtime => wasmtime_cli::find(repo),
             Host::Spin => spin_cli::find(repo),
+            Host::WasmtimePy => Some(repo.join(".venv/bin/python")).filter(|p| p.exists()),
+            Host::Node => Some(PathBuf::from("node")),
         }
     }
 }
 
 /// The hosts' names, in the order of [`Starts`].
-pub fn host_names() -> [&'static str; 3] {
+pub fn host_names() -> [&'static str; 6] {
     HOSTS.map(Host::name)
 }
 
 /// Each host's starts, or why it was not measured.
-pub type Starts = [Result<Samples, String>; 3];
+pub type Starts = [Result<Samples, String>; 6];
 
-/// Starts each host `starts` times on `component` (a model's HTTP
-/// component), nothing cached, and times each to its first answer to
-/// `target`.
+/// What a model's first starts run.
+pub struct Subject<'a> {
+    /// Its HTTP component, for the HTTP hosts.
+    pub http_component: &'a Path,
+    /// The infer the HTTP hosts must answer.
+    pub target: &'a Target,
+    /// Its predictor component, for the embedding hosts.
+    pub predictor: &'a Path,
+    /// The same inputs as an Open Inference Protocol request body, for the
+    /// embedding hosts' peers.
+    pub inputs_json: &'a Path,
+}
+
+/// Starts each host `starts` times on `subject`, nothing cached, and times
+/// each to its first answer.
 pub fn measure(
     tokio: &tokio::runtime::Runtime,
     repo: &Path,
     scratch: &Path,
-    component: &Path,
-    target: &Target,
+    subject: &Subject<'_>,
     starts: usize,
 ) -> Starts {
     HOSTS.map(|host| {
@@ -82,7 +120,7 @@ pub fn measure(
                 let home = scratch.join(format!("first-start-{start}"));
                 let _ = std::fs::remove_dir_all(&home);
                 std::fs::create_dir_all(&home)?;
-                let took = start_once(tokio, host, &program, component, &home, target);
+                let took = start_once(tokio, repo, host, &program, subject, &home);
                 let _ = std::fs::remove_dir_all(&home);
                 took
             })
@@ -95,22 +133,26 @@ pub fn measure(
 /// One start of `host` with `home` as its home and cache.
 fn start_once(
     tokio: &tokio::runtime::Runtime,
+    repo: &Path,
     host: Host,
     program: &Path,
-    component: &Path,
+    subject: &Subject<'_>,
     home: &Path,
-    target: &Target,
 ) -> anyhow::Result<std::time::Duration> {
+    let component = subject.http_component;
     let port = free_port()?;
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let mut command = Command::new(program);
     match host {
-        Host::Wasmodel => {
+        Host::Wasmodel | Host::WasmodelWinch => {
             command
                 .arg("serve")
                 .arg(component)
                 .args(["--addr", &addr.to_string(), "--quiet", "--cache-dir"])
                 .arg(home.join("cache"));
+            if matches!(host, Host::WasmodelWinch) {
+                command.args(["--compiler", "winch"]);
+            }
         }
         Host::Wasmtime => {
             command
@@ -126,6 +168,10 @@ fn start_once(
                 .args(["--listen", &addr.to_string()])
                 .env("SPIN_DISABLE_TELEMETRY", "1");
         }
+        Host::WasmtimePy => {
+            return start_embedded(repo, program, "wasmodel_python.py", subject, home);
+        }
+        Host::Node => return start_embedded(repo, program, "wasmodel_node.mjs", subject, home),
     }
     // Its own process group: `spin up` starts `spin trigger http`, which
     // must stop with it.
@@ -142,7 +188,47 @@ fn start_once(
         .with_context(|| format!("cannot start {}", program.display()))?;
     let mut group = Group(child);
     let spawned = Instant::now();
-    tokio.block_on(wait_ready(addr, target, &mut group.0, spawned))
+    tokio.block_on(wait_ready(addr, subject.target, &mut group.0, spawned))
+}
+
+/// One start of an embedding host: its P7 peer, asked for one predict of
+/// the predictor component, with `home` as its home and cache (the Python
+/// package caches compiled components under `XDG_CACHE_HOME`).
+fn start_embedded(
+    repo: &Path,
+    program: &Path,
+    peer: &str,
+    subject: &Subject<'_>,
+    home: &Path,
+) -> anyhow::Result<std::time::Duration> {
+    let spawned = Instant::now();
+    let out = Command::new(program)
+        .arg(repo.join("benches/peers").join(peer))
+        .arg(subject.predictor)
+        .arg(subject.inputs_json)
+        .args(["--runs", "1", "--warmup", "0"])
+        .current_dir(home)
+        .env("HOME", home)
+        .env("XDG_CACHE_HOME", home.join("cache"))
+        .env("TMPDIR", home)
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("cannot start {}", program.display()))?;
+    let took = spawned.elapsed();
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        anyhow::bail!(
+            "{peer}: {}",
+            stderr.lines().last().unwrap_or("no message").trim()
+        );
+    }
+    let report: serde_json::Value =
+        serde_json::from_slice(&out.stdout).with_context(|| format!("{peer} printed no JSON"))?;
+    anyhow::ensure!(
+        report["outputs"].as_array().is_some_and(|o| !o.is_empty()),
+        "{peer} printed no outputs"
+    );
+    Ok(took)
 }
 
 /// A Spin app of one component, every route to it. Not `wasmodel spin

@@ -15,8 +15,9 @@
 //!   component ÷ native tract (the same tract version, the same optimized
 //!   model, one thread), the two timed alternately, run by run, and in
 //!   the same alternation the component `wasmodel build --relaxed-simd`
-//!   makes. With `--engines`, also the engine built without SIMD and
-//!   optimized for size (built first: minutes).
+//!   makes and the component compiled by Winch (`--compiler winch`). With
+//!   `--engines`, also the engine built without SIMD and optimized for
+//!   size (built first: minutes).
 //! - **P2 peers**: the component ÷ onnxruntime-web's wasm build in Node (SIMD,
 //!   one thread) and ÷ native onnxruntime (one intra-op thread), each a
 //!   script in `benches/peers/` run as its own process; their outputs are
@@ -56,8 +57,10 @@
 //!   instance's first call, and the first load's compile (`text.rs`).
 //!
 //! - **P10 first start per host**: a model's HTTP component started by
-//!   `wasmodel serve`, `wasmtime serve` and `spin up` with nothing compiled
-//!   before, to its first answered infer (`first_start.rs`).
+//!   `wasmodel serve` (Cranelift and Winch), `wasmtime serve` and `spin
+//!   up` with nothing compiled before, to its first answered infer; its
+//!   predictor component loaded by wasmtime-py and by jco in Node, to its
+//!   first predict (`first_start.rs`).
 //!
 //! Times are p50 and p99 over the runs; nothing here is asserted, only
 //! reported. Each model's headline ratios are printed as soon as it is
@@ -73,8 +76,8 @@ use anyhow::{Context, bail};
 use bytes::Bytes;
 use serde_json::{Value, json};
 use wasmodel::{
-    CompileCache, ComponentBuilder, ElementType, Flavour, LoadedModel, ModelInfo, Runtime,
-    RuntimeOptions, Tensor, TensorData, TensorInfo,
+    CompileCache, Compiler, ComponentBuilder, ElementType, Flavour, LoadedModel, ModelInfo,
+    Runtime, RuntimeOptions, Tensor, TensorData, TensorInfo,
 };
 
 mod corpus;
@@ -138,13 +141,19 @@ fn main() -> anyhow::Result<()> {
     })?;
     // The same, with instance memory pooled (`wasmodel serve`'s set-up).
     let pooled = Runtime::new(RuntimeOptions {
-        cache,
+        cache: cache.clone(),
         pooled_instances: Some(4),
         ..RuntimeOptions::default()
     })?;
 
     print_machine();
-    let mut variants = vec![engines::relaxed()?];
+    // The same, compiling with Winch (`--compiler winch`).
+    let winch = Runtime::new(RuntimeOptions {
+        cache,
+        compiler: Compiler::Winch,
+        ..RuntimeOptions::default()
+    })?;
+    let mut variants = vec![engines::relaxed()?, engines::winch()?];
     if settings.engines {
         variants.extend(engines::build(repo)?);
     }
@@ -192,6 +201,7 @@ fn main() -> anyhow::Result<()> {
         used_cache: &used_cache,
         runtime: &runtime,
         pooled: &pooled,
+        winch: &winch,
         variants: &variants,
         tokio: &tokio,
         settings: &settings,
@@ -528,7 +538,9 @@ struct Bench<'a> {
     runtime: &'a Runtime,
     /// The same, with instance memory pooled (`wasmodel serve`'s set-up).
     pooled: &'a Runtime,
-    /// `--engines`: engine variants to time beside the embedded engine.
+    /// The same, compiling with Winch, for the variants that ask for it.
+    winch: &'a Runtime,
+    /// Engine variants (and compilers) to time beside the embedded engine.
     variants: &'a [engines::Variant],
     tokio: &'a tokio::runtime::Runtime,
     settings: &'a Settings,
@@ -540,6 +552,7 @@ fn measure(bench: Bench<'_>, name: &str, kind: &str) -> anyhow::Result<ModelResu
         scratch,
         runtime,
         pooled,
+        winch,
         variants,
         tokio,
         settings,
@@ -579,7 +592,11 @@ fn measure(bench: Bench<'_>, name: &str, kind: &str) -> anyhow::Result<ModelResu
         let built = ComponentBuilder::new(name)
             .engine(variant.engine.clone())
             .build(runtime, &onnx)?;
-        variant_models.push(runtime.load_reporting(&built.component, compiling)?);
+        let host = match variant.compiler {
+            Compiler::Cranelift => runtime,
+            Compiler::Winch => winch,
+        };
+        variant_models.push(host.load_reporting(&built.component, compiling)?);
     }
 
     eprintln!("P1: native tract and a warm component, alternately...");
@@ -708,13 +725,19 @@ fn measure(bench: Bench<'_>, name: &str, kind: &str) -> anyhow::Result<ModelResu
         settings.starts,
     );
 
-    eprintln!("P10: wasmodel serve, wasmtime serve and spin up, nothing compiled before...");
+    eprintln!(
+        "P10: wasmodel serve (Cranelift, Winch), wasmtime serve, spin up, wasmtime-py and Node, nothing compiled before..."
+    );
     let first_start = first_start::measure(
         tokio,
         repo,
         scratch,
-        &http_component,
-        &target,
+        &first_start::Subject {
+            http_component: &http_component,
+            target: &target,
+            predictor: &component_path,
+            inputs_json: &inputs_json,
+        },
         settings.starts,
     );
 
@@ -1087,7 +1110,7 @@ fn report(
 
     if results.iter().any(|r| !r.variants.is_empty()) {
         println!(
-            "\nP1 engine builds: warm predict in the same alternation; ÷: p50 over the embedded engine's (simd128, opt-level 3)"
+            "\nP1 engine builds and compilers: warm predict in the same alternation; ÷: p50 over the embedded engine's (simd128, opt-level 3, compiled by Cranelift)"
         );
         print!("{:<30} {:>17}", "model", "simd128");
         for name in variants.iter().map(|v| v.name) {
@@ -1241,13 +1264,13 @@ fn report(
     }
 
     println!(
-        "\nP10 first start with nothing compiled before (every start its own home and cache): spawning the host to its first answered infer, median of {} start(s)",
+        "\nP10 first start with nothing compiled before (every start its own home and cache), median of {} start(s): HTTP hosts from spawning to the first answered infer (the HTTP component); embedding hosts from spawning the interpreter to its exit after one predict (the predictor component)",
         settings.starts
     );
-    let [wasmodel, wasmtime, spin] = first_start::host_names();
+    let [wasmodel, winch, wasmtime, spin, python, node] = first_start::host_names();
     println!(
-        "{:<30} {:>16} {:>16} {:>16}",
-        "model", wasmodel, wasmtime, spin
+        "{:<30} {:>16} {:>20} {:>16} {:>16} {:>14} {:>14}",
+        "model", wasmodel, winch, wasmtime, spin, python, node
     );
     for r in results {
         let cell = |start: &Result<Samples, String>| match start {
@@ -1255,11 +1278,14 @@ fn report(
             Err(_) => "n/a".into(),
         };
         println!(
-            "{:<30} {:>16} {:>16} {:>16}",
+            "{:<30} {:>16} {:>20} {:>16} {:>16} {:>14} {:>14}",
             label(r),
             cell(&r.first_start[0]),
             cell(&r.first_start[1]),
-            cell(&r.first_start[2])
+            cell(&r.first_start[2]),
+            cell(&r.first_start[3]),
+            cell(&r.first_start[4]),
+            cell(&r.first_start[5])
         );
     }
     for r in results {
@@ -1417,7 +1443,11 @@ fn report(
             .collect::<Vec<_>>()
             .join(", ")
     );
-    for variant in variants {
+    // A variant of the compiler only (Winch) has the embedded engine.
+    for variant in variants
+        .iter()
+        .filter(|v| v.compiler == Compiler::Cranelift)
+    {
         println!(
             "  the {} engine: {:.2} MB, {:.2} MB gzipped",
             variant.name,
