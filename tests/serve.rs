@@ -167,7 +167,7 @@ impl Answer {
 
 /// Sends one request on a fresh connection and reads the whole answer:
 /// a deliberately small client, so the test sees the bytes on the wire.
-fn send(
+pub(crate) fn send(
     addr: SocketAddr,
     method: &str,
     path: &str,
@@ -930,6 +930,49 @@ fn the_binary_serves_a_component_precompiled_for_it() {
 }
 
 #[test]
+fn tier_up_answers_on_winch_then_moves_to_cranelift() {
+    let component = &http_component("iris").component;
+    if let Some(why) = wasmodel::Compiler::Winch.cannot_compile(component) {
+        eprintln!("SKIPPED: {why}");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let wasm = dir.path().join("iris-http.wasm");
+    std::fs::write(&wasm, component).unwrap();
+    let cache = dir.path().join("cache");
+    let args = [
+        wasm.as_os_str(),
+        "--tier-up".as_ref(),
+        "--quiet".as_ref(),
+        "--cache-dir".as_ref(),
+        cache.as_os_str(),
+    ];
+    let (mut child, addr) = spawn_wasmodel_serve(&args);
+    let server = TestServer::at(addr);
+    assert_infer_matches_onnxruntime(&server, "iris", "/v2/models/iris/infer");
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut said = String::new();
+    while !said.contains("on Cranelift's code from now on") {
+        let mut line = String::new();
+        if stderr.read_line(&mut line).unwrap() == 0 {
+            panic!("the server stopped before moving to Cranelift's code:\n{said}");
+        }
+        said.push_str(&line);
+    }
+    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    assert!(said.contains("with Winch for a quick start"), "{said}");
+    assert_infer_matches_onnxruntime(&server, "iris", "/v2/models/iris/infer");
+    let _ = child.kill();
+    let _ = child.wait();
+
+    // Cranelift's code is cached now: the next start uses it at once.
+    let (child, addr) = spawn_wasmodel_serve(&args);
+    assert_infer_matches_onnxruntime(&TestServer::at(addr), "iris", "/v2/models/iris/infer");
+    let said = stop_with_ctrl_c(child);
+    assert!(!said.contains("Winch"), "{said}");
+}
+
+#[test]
 fn the_binary_serves_a_directory_of_models_with_json_logs() {
     // What `wasmodel build` leaves in a directory: predictors beside the
     // HTTP components; only the latter are served.
@@ -992,7 +1035,7 @@ fn the_binary_serves_a_directory_of_models_with_json_logs() {
 
 /// Runs tests/python/triton_client.py (an unmodified tritonclient, with its
 /// default options and in JSON) against a server of `stem`'s component.
-fn triton_client(addr: SocketAddr, stem: &str) {
+pub(crate) fn triton_client(addr: SocketAddr, stem: &str) {
     let python = crate::support::repo().join(".venv/bin/python");
     assert!(
         python.exists(),

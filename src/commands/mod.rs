@@ -235,6 +235,16 @@ impl RuntimeArgs {
     /// A runtime whose instances' memory is pooled for `instances` alive at
     /// once (see [`RuntimeOptions::pooled_instances`]).
     pub fn runtime_pooled(&self, instances: Option<u32>) -> anyhow::Result<Runtime> {
+        self.runtime_pooled_with(instances, self.compiler.into())
+    }
+
+    /// [`runtime_pooled`](Self::runtime_pooled), with `compiler` whatever
+    /// --compiler says.
+    pub fn runtime_pooled_with(
+        &self,
+        instances: Option<u32>,
+        compiler: wasmodel::Compiler,
+    ) -> anyhow::Result<Runtime> {
         let timeout = Duration::try_from_secs_f64(self.timeout)
             .ok()
             .filter(|t| !t.is_zero())
@@ -258,7 +268,7 @@ impl RuntimeArgs {
             limits,
             cache,
             pooled_instances: instances,
-            compiler: self.compiler.into(),
+            compiler,
             ..RuntimeOptions::default()
         })?)
     }

@@ -1,9 +1,11 @@
 //! `wasmodel serve`: an HTTP model component on a local socket.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use anyhow::Context as _;
+use wasmodel::{Compiler, Runtime};
 use wasmodel_cli::serve::{HttpModel, LogFormat, ServeOptions, Server};
 
 use super::{PrecompiledArgs, RuntimeArgs, compiling_notice, read_component};
@@ -73,6 +75,14 @@ pub struct ServeCommand {
     /// ms`) or json (one object a line)
     #[arg(long, value_enum, default_value = "text")]
     log_format: LogFormatArg,
+    /// Answer at once on Winch's code when Cranelift's is not in the compile
+    /// cache yet (Winch compiles a component several times as fast, and
+    /// its code predicts up to half as fast), and move to Cranelift's code
+    /// once it has been compiled in the background and cached. Components
+    /// Winch cannot compile (off x86-64 with AVX2, or built with
+    /// --relaxed-simd) and those already compiled start on Cranelift's code
+    #[arg(long, conflicts_with = "compiler")]
+    tier_up: bool,
     #[command(flatten)]
     runtime: RuntimeArgs,
     #[command(flatten)]
@@ -107,6 +117,10 @@ impl ServeCommand {
         let runtime = self.runtime.runtime_pooled(Some(instances))?;
         let paths = component_files(&self.components)?;
         let mut models = Vec::with_capacity(paths.len());
+        // With --tier-up: the runtime of Winch's code, made when a
+        // component first needs it, and the models that start on it.
+        let mut winch: Option<Runtime> = None;
+        let mut tier_ups = Vec::new();
         for (path, from_directory) in &paths {
             let wasm = read_component(path)?;
             let model = if wasmodel::is_precompiled(&wasm) {
@@ -121,11 +135,29 @@ impl ServeCommand {
                     eprintln!("Skipping {}: not an HTTP component", path.display());
                     continue;
                 }
-                HttpModel::load_reporting(&runtime, &wasm, compiling_notice(path, &wasm))
+                if self.tier_up && starts_on_winch(path, &runtime, &wasm) {
+                    let winch_runtime = match winch.clone() {
+                        Some(made) => made,
+                        None => {
+                            let made = self
+                                .runtime
+                                .runtime_pooled_with(Some(instances), Compiler::Winch)?;
+                            winch = Some(made.clone());
+                            made
+                        }
+                    };
+                    HttpModel::load_reporting(&winch_runtime, &wasm, winch_notice(path, &wasm))
+                        .inspect(|model| tier_ups.push((path.clone(), model.clone(), wasm.clone())))
+                } else {
+                    HttpModel::load_reporting(&runtime, &wasm, compiling_notice(path, &wasm))
+                }
             }
             .with_context(|| format!("cannot serve {}", path.display()))?;
             models.push(model);
         }
+        // Winch's runtime lives on in the models that use it, until they
+        // have moved to Cranelift's code.
+        drop(winch);
         if models.is_empty() {
             anyhow::bail!("no HTTP component to serve (build one with `wasmodel build --http`)");
         }
@@ -139,6 +171,13 @@ impl ServeCommand {
             let server = Server::bind_models(self.addr, models, options).await?;
             // Tests and scripts read this line to find the port.
             println!("Listening on http://{}", server.local_addr()?);
+            if !tier_ups.is_empty() {
+                let runtime = runtime.clone();
+                std::thread::Builder::new()
+                    .name("wasmodel-tier-up".into())
+                    .spawn(move || tier_up(&runtime, tier_ups))
+                    .context("cannot start the thread that compiles with Cranelift")?;
+            }
             let served: Vec<String> = server
                 .models()
                 .map(|(name, version)| match name {
@@ -164,6 +203,62 @@ impl ServeCommand {
             Ok::<_, anyhow::Error>(())
         })
     }
+}
+
+/// Whether a component starts on Winch's code under --tier-up: when
+/// Cranelift's is not cached and Winch can compile it (else it says why
+/// not).
+fn starts_on_winch(path: &Path, runtime: &Runtime, wasm: &[u8]) -> bool {
+    if runtime.holds_compiled(wasm) {
+        return false;
+    }
+    match Compiler::Winch.cannot_compile(wasm) {
+        Some(why) => {
+            eprintln!(
+                "{}: starting on Cranelift's code, not Winch's: {why}",
+                path.display()
+            );
+            false
+        }
+        None => true,
+    }
+}
+
+/// The notice printed when --tier-up compiles a component with Winch.
+fn winch_notice<'a>(path: &'a Path, wasm: &[u8]) -> impl FnOnce() + 'a {
+    let size = wasm.len();
+    move || {
+        eprintln!(
+            "Compiling {} with Winch for a quick start ({:.1} MB; Cranelift's faster code \
+             follows in the background)...",
+            path.display(),
+            size as f64 / 1e6
+        );
+    }
+}
+
+/// Compiles each model's component with Cranelift (into the compile
+/// cache) and moves the model to that code, one after the other. A model
+/// Cranelift fails on stays on Winch's code, saying why.
+fn tier_up(runtime: &Runtime, models: Vec<(PathBuf, HttpModel, Vec<u8>)>) {
+    for (path, model, wasm) in models {
+        let started = Instant::now();
+        match HttpModel::load(runtime, &wasm) {
+            Ok(faster) => {
+                model.switch_to(&faster);
+                eprintln!(
+                    "Serving {} on Cranelift's code from now on (compiled in {:.1} s)",
+                    path.display(),
+                    started.elapsed().as_secs_f64()
+                );
+            }
+            Err(e) => eprintln!(
+                "Cannot compile {} with Cranelift, so it stays on Winch's code: {e}",
+                path.display()
+            ),
+        }
+    }
+    release_freed_memory();
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]

@@ -2,6 +2,7 @@
 //! and one request in a fresh instance of it, within the runtime's limits.
 
 use std::future::Future;
+use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -9,7 +10,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::{Request, Response, StatusCode};
 use wasmodel::inspect::{Interfaces, check_http_exports};
 use wasmodel::vector_state;
-use wasmodel::{CallState, Error, Limits, Runtime};
+use wasmodel::{CallState, Compiler, Error, Limits, Runtime};
 use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::{Store, Trap, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -22,13 +23,23 @@ use super::responses::{error_response, status_of};
 
 /// An HTTP model component, compiled and pre-instantiated against the
 /// `wasi:http/proxy` world.
+///
+/// Clones share the code they run: [`HttpModel::switch_to`] moves them all
+/// to another compiler's code for the same component (a server that starts
+/// on Winch's code moves to Cranelift's once it is compiled).
 #[derive(Clone)]
 pub struct HttpModel {
+    code: Arc<RwLock<Code>>,
+    /// Whether loading it compiled it (it was not in the compile cache).
+    compiled: bool,
+}
+
+/// The component's code, pre-instantiated on one runtime.
+#[derive(Clone)]
+struct Code {
     pre: ProxyPre<RequestState>,
     /// Its engine, limits and epoch ticker (which must outlive it).
     runtime: Runtime,
-    /// Whether loading it compiled it (it was not in the compile cache).
-    compiled: bool,
 }
 
 impl HttpModel {
@@ -95,10 +106,32 @@ impl HttpModel {
             ))
         })?;
         Ok(HttpModel {
-            pre,
-            runtime: runtime.clone(),
+            code: Arc::new(RwLock::new(Code {
+                pre,
+                runtime: runtime.clone(),
+            })),
             compiled,
         })
+    }
+
+    /// The code requests run now.
+    fn code(&self) -> Code {
+        // A writer never panics while holding the lock (it only assigns).
+        self.code.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The compiler whose code answers requests now.
+    pub fn compiler(&self) -> Compiler {
+        self.code().runtime.compiler()
+    }
+
+    /// Answers requests from now on with `other`'s code, which must be the
+    /// same component loaded on another runtime (with another compiler).
+    /// Requests already running finish on the code they started with; the
+    /// old code is dropped after the last of them.
+    pub fn switch_to(&self, other: &HttpModel) {
+        let code = other.code();
+        *self.code.write().unwrap_or_else(|e| e.into_inner()) = code;
     }
     /// Answers one request in a fresh instance, within the runtime's
     /// memory and time limits. Failures of the component become error
@@ -150,8 +183,9 @@ impl HttpModel {
         request: Request<Full<Bytes>>,
         memory: impl FnOnce(usize) + Send + 'static,
     ) -> Response<HyperOutgoingBody> {
-        let limits = self.runtime.limits();
-        match tokio::time::timeout(limits.timeout, self.run(request, memory)).await {
+        let code = self.code();
+        let limits = code.runtime.limits();
+        match tokio::time::timeout(limits.timeout, code.run(request, memory)).await {
             Ok(Ok(response)) => response,
             Ok(Err(e)) => error_response(status_of(&e), &e.to_string()),
             // The guest is interrupted by the epoch; this only catches a
@@ -164,7 +198,9 @@ impl HttpModel {
             }
         }
     }
+}
 
+impl Code {
     async fn run(
         &self,
         request: Request<Full<Bytes>>,

@@ -187,6 +187,12 @@ impl CompileCache {
         written
     }
 
+    /// Whether the cache has an entry for `wasm` compiled by `engine`
+    /// (not checked: a damaged one is compiled again when loaded).
+    pub(crate) fn holds(&self, engine: &Engine, wasm: &[u8]) -> bool {
+        self.entry(engine, wasm).is_file()
+    }
+
     fn entry(&self, engine: &Engine, wasm: &[u8]) -> PathBuf {
         let config = stable_hash(engine.precompile_compatibility_hash());
         let name = format!("{:x}-{config}.cwasm", Sha256::digest(wasm));

@@ -63,6 +63,43 @@ pub enum Compiler {
     Winch,
 }
 
+impl Compiler {
+    /// Why this compiler cannot compile `wasm` on this machine, if it
+    /// cannot; Cranelift compiles every component.
+    pub fn cannot_compile(self, wasm: &[u8]) -> Option<String> {
+        match self {
+            Compiler::Cranelift => None,
+            Compiler::Winch if !winch_runs_here() => {
+                Some("Winch compiles SIMD code for x86-64 with AVX2 only".into())
+            }
+            Compiler::Winch if crate::inspect::needs_relaxed_simd(wasm).unwrap_or(false) => {
+                Some("the component uses relaxed SIMD (it was built with --relaxed-simd)".into())
+            }
+            Compiler::Winch => None,
+        }
+    }
+
+    /// Its name, as `--compiler` takes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Compiler::Cranelift => "cranelift",
+            Compiler::Winch => "winch",
+        }
+    }
+}
+
+/// Whether Winch compiles the engines' SIMD code on this CPU.
+fn winch_runs_here() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx") && std::arch::is_x86_feature_detected!("avx2")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
 /// How to set up a [`Runtime`].
 #[derive(Debug, Clone, Default)]
 pub struct RuntimeOptions {
@@ -165,6 +202,21 @@ impl Runtime {
 
     pub fn limits(&self) -> Limits {
         self.shared.limits
+    }
+
+    /// The compiler that makes this runtime's machine code.
+    pub fn compiler(&self) -> Compiler {
+        self.shared.compiler
+    }
+
+    /// Whether loading `wasm` would take its compiled code from the compile
+    /// cache rather than compile it (a damaged entry is compiled again,
+    /// when it is loaded).
+    pub fn holds_compiled(&self, wasm: &[u8]) -> bool {
+        self.shared
+            .cache
+            .as_ref()
+            .is_some_and(|cache| cache.holds(&self.shared.engine, wasm))
     }
 
     /// Compiles (or loads from the cache) a core module or a component,
