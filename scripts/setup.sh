@@ -31,9 +31,10 @@
 #  4. the wasmtime CLI (unless one is on PATH), built from crates.io with
 #     only `serve`, for the test that runs HTTP components under the real
 #     `wasmtime serve`;
-#  5. Node.js and npm (Debian's, if missing), the pinned jco and
-#     playwright-core in js/node_modules, and Debian's Chromium, for the
-#     Node and browser tests.
+#  5. Node.js and npm (Debian's, if missing), the pinned jco,
+#     playwright-core and workerd (the runtime of Cloudflare Workers, from
+#     npm with its binary) in js/node_modules, and Debian's Chromium, for
+#     the Node, browser and Cloudflare Worker tests.
 # --bench adds, to those of --tests, the benchmark suite's peers
 # (`cargo bench --bench suite`):
 #  6. FastAPI and uvicorn into .venv (benches/peers/requirements.txt, every
@@ -225,16 +226,18 @@ else
         --features serve,run,cranelift,parallel-compilation,pooling-allocator,component-model-async
 fi
 
-# 5. Node.js for the jco tests (js/): the pinned jco and playwright-core
-#    (`npm ci` from js/package-lock.json), and Debian's Chromium, which the
-#    browser test drives headless (skipped, saying so, without it).
+# 5. Node.js for the jco tests (js/): the pinned jco, playwright-core and
+#    workerd (`npm ci` from js/package-lock.json; workerd's install script
+#    is not needed, its bin finds the platform package's binary), and
+#    Debian's Chromium, which the browser test drives headless (skipped,
+#    saying so, without it).
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
     apt_install nodejs npm || true
 fi
 command -v node >/dev/null && command -v npm >/dev/null \
     || die "the tests need Node.js 20 or later and npm: install them"
 if ! cmp -s js/package-lock.json js/node_modules/.installed-package-lock.json 2>/dev/null; then
-    say "npm ci in js (jco, playwright-core)"
+    say "npm ci in js (jco, playwright-core, workerd)"
     (cd js && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error) || die "npm ci in js failed"
     cp js/package-lock.json js/node_modules/.installed-package-lock.json
 fi

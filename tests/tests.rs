@@ -31,6 +31,8 @@ mod serve;
 // `wasmodel serve` against slow, idle and vanishing clients, and Ctrl-C
 // under load.
 mod serve_faults;
+// `wasmodel build --target cloudflare`: the Worker under workerd.
+mod cloudflare;
 // spin.toml builds and routes the default model.
 mod spin;
 // A user's own Spin app importing a model: composed, and under `spin up`.

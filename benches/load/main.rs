@@ -2,8 +2,10 @@
 //! checked against onnxruntime (issue 14, item 4; BENCHMARKS.md,
 //! "Reliability").
 //!
-//! For the default model (iris) and a CNN (SqueezeNet), `wasmodel serve`
-//! and the real `wasmtime serve` (the wasmtime CLI, where installed) answer
+//! For the default model (iris) and a CNN (SqueezeNet), `wasmodel serve`,
+//! the real `wasmtime serve` (the wasmtime CLI, where installed) and the
+//! model's Cloudflare Worker under workerd (`wasmodel build --target
+//! cloudflare`; with jco and workerd from js/node_modules) answer
 //! a fixed number of Open Inference Protocol requests from 1, 8 and 64
 //! keep-alive connections over 127.0.0.1. The requests carry seeded inputs
 //! whose answers onnxruntime computed beforehand (`reference.py`); every
@@ -39,6 +41,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use serde_json::Value;
 use wasmodel::{CompileCache, ComponentBuilder, Flavour, Runtime, RuntimeOptions};
+use wasmodel_cli::cloudflare::{Jco, write_worker};
 
 use net::{Process, connect, free_port, proc_kb};
 
@@ -103,8 +106,9 @@ fn parse_args() -> anyhow::Result<Settings> {
                      answer against onnxruntime's, then a soak round of --soak requests \
                      (default 10000; a tenth with --quick) at 8 connections sampling \
                      `wasmodel serve`'s resident memory. Needs scripts/setup.sh --tests \
-                     (onnxruntime in .venv); uses the wasmtime CLI if installed, and with \
-                     --wasmtime-timeout runs it a second time with a request time limit \
+                     (onnxruntime in .venv); uses the wasmtime CLI if installed, and the \
+                     model's Cloudflare Worker under workerd if js/node_modules has workerd \
+                     and jco; with --wasmtime-timeout runs it a second time with a request time limit \
                      (`-W timeout`, epoch interruption, as wasmodel serve always has)."
                 );
                 std::process::exit(0);
@@ -149,8 +153,9 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     let wasmtime = wasmtime_cli::find(repo);
     if wasmtime.is_none() {
-        eprintln!("no wasmtime CLI (scripts/setup.sh --tests installs it): wasmodel serve only");
+        eprintln!("no wasmtime CLI (scripts/setup.sh --tests installs it): no wasmtime serve");
     }
+    let workerd = workerd(repo);
     println!(
         "{:<11} {:<25} {:>5} {:>6} {:>7} {:>5} {:>5} {:>7} {:>8} {:>8} {:>8}",
         "model",
@@ -195,6 +200,12 @@ fn main() -> anyhow::Result<()> {
             if settings.wasmtime_timeout {
                 servers.push(Server::Wasmtime(cli.clone(), true));
             }
+        }
+        if let Some((workerd, jco)) = &workerd {
+            let dir = scratch.path().join(format!("{model}-worker"));
+            write_worker(&built.component, model, &dir, jco)
+                .with_context(|| format!("writing {model}'s Worker"))?;
+            servers.push(Server::Workerd(workerd.clone(), dir));
         }
         for server in servers {
             let (addr, mut process) = server.start(&component)?;
@@ -323,6 +334,28 @@ enum Server {
     Wasmodel,
     /// The CLI, and whether with a request time limit.
     Wasmtime(PathBuf, bool),
+    /// workerd, and the Worker's directory.
+    Workerd(PathBuf, PathBuf),
+}
+
+/// workerd and jco as scripts/setup.sh --tests installs them (js/), if there.
+fn workerd(repo: &Path) -> Option<(PathBuf, Jco)> {
+    let bin = repo.join("js/node_modules/.bin");
+    let found = bin
+        .join("workerd")
+        .exists()
+        .then(|| Jco::at(&bin.join("jco")).ok())
+        .flatten();
+    match found {
+        Some((jco, _)) => Some((bin.join("workerd"), jco)),
+        None => {
+            eprintln!(
+                "no workerd and jco in js/node_modules (scripts/setup.sh --tests installs \
+                 them): no Cloudflare Worker"
+            );
+            None
+        }
+    }
 }
 
 impl Server {
@@ -331,6 +364,7 @@ impl Server {
             Server::Wasmodel => "wasmodel serve",
             Server::Wasmtime(_, false) => "wasmtime serve",
             Server::Wasmtime(_, true) => "wasmtime serve -W timeout",
+            Server::Workerd(..) => "workerd (Worker)",
         }
     }
 
@@ -340,6 +374,7 @@ impl Server {
             Server::Wasmodel => {
                 let mut c = Command::new(env!("CARGO_BIN_EXE_wasmodel"));
                 c.arg("serve").arg(component).arg("--quiet");
+                c.args(["--addr", &addr.to_string()]);
                 c
             }
             Server::Wasmtime(cli, timeout) => {
@@ -350,11 +385,19 @@ impl Server {
                     c.args(["-W", "timeout=60s"]);
                 }
                 c.arg(component);
+                c.args(["--addr", &addr.to_string()]);
+                c
+            }
+            Server::Workerd(workerd, dir) => {
+                let mut c = Command::new(workerd);
+                c.arg("serve")
+                    .arg(dir.join("workerd.capnp"))
+                    .arg("--socket-addr")
+                    .arg(format!("http={addr}"));
                 c
             }
         };
         let child = command
-            .args(["--addr", &addr.to_string()])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())

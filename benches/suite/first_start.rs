@@ -6,8 +6,10 @@
 //!   Cranelift, its default, and with `--compiler winch`, wasmtime's
 //!   baseline compiler), by the wasmtime CLI's `wasmtime serve` and by
 //!   `spin up` (Spin 4.0.2,
-//!   `../shared/tools/spin`), timed from spawning the host to its first
-//!   answered infer;
+//!   `../shared/tools/spin`), and as a Cloudflare Worker by workerd (the
+//!   Workers runtime, js/node_modules; `wasmodel build --target
+//!   cloudflare`), timed from spawning the host to its first answered
+//!   infer;
 //! - embedding hosts: the model's predictor component loaded by the Python
 //!   package on wasmtime-py and by jco in Node (its transpile, then V8's
 //!   compile), through the P7 peers (`benches/peers/wasmodel_python.py`,
@@ -42,15 +44,17 @@ enum Host {
     WasmodelWinch,
     Wasmtime,
     Spin,
+    Workerd,
     WasmtimePy,
     Node,
 }
 
-const HOSTS: [Host; 6] = [
+const HOSTS: [Host; 7] = [
     Host::Wasmodel,
     Host::WasmodelWinch,
     Host::Wasmtime,
     Host::Spin,
+    Host::Workerd,
     Host::WasmtimePy,
     Host::Node,
 ];
@@ -62,6 +66,7 @@ impl Host {
             Host::WasmodelWinch => "... --compiler winch",
             Host::Wasmtime => "wasmtime serve",
             Host::Spin => "spin up",
+            Host::Workerd => "workerd (Worker)",
             Host::WasmtimePy => "wasmtime-py",
             Host::Node => "Node (jco)",
         }
@@ -75,6 +80,7 @@ impl Host {
             }
             Host::Wasmtime => wasmtime_cli::find(repo),
             Host::Spin => spin_cli::find(repo),
+            Host::Workerd => Some(repo.join("js/node_modules/.bin/workerd")).filter(|p| p.exists()),
             Host::WasmtimePy => Some(repo.join(".venv/bin/python")).filter(|p| p.exists()),
             Host::Node => Some(PathBuf::from("node")),
         }
@@ -82,17 +88,19 @@ impl Host {
 }
 
 /// The hosts' names, in the order of [`Starts`].
-pub fn host_names() -> [&'static str; 6] {
+pub fn host_names() -> [&'static str; 7] {
     HOSTS.map(Host::name)
 }
 
 /// Each host's starts, or why it was not measured.
-pub type Starts = [Result<Samples, String>; 6];
+pub type Starts = [Result<Samples, String>; 7];
 
 /// What a model's first starts run.
 pub struct Subject<'a> {
     /// Its HTTP component, for the HTTP hosts.
     pub http_component: &'a Path,
+    /// Its Cloudflare Worker's directory, for workerd, or why there is none.
+    pub worker: Result<&'a Path, &'a str>,
     /// The infer the HTTP hosts must answer.
     pub target: &'a Target,
     /// Its predictor component, for the embedding hosts.
@@ -115,6 +123,9 @@ pub fn measure(
         let program = host
             .program(repo)
             .ok_or_else(|| format!("{}: not installed", host.name()))?;
+        if let (Host::Workerd, Err(why)) = (host, subject.worker) {
+            return Err(format!("{}: {why}", host.name()));
+        }
         (0..starts)
             .map(|start| {
                 let home = scratch.join(format!("first-start-{start}"));
@@ -167,6 +178,14 @@ fn start_once(
                 .arg(&manifest)
                 .args(["--listen", &addr.to_string()])
                 .env("SPIN_DISABLE_TELEMETRY", "1");
+        }
+        Host::Workerd => {
+            let dir = subject.worker.map_err(|why| anyhow::anyhow!("{why}"))?;
+            command
+                .arg("serve")
+                .arg(dir.join("workerd.capnp"))
+                .arg("--socket-addr")
+                .arg(format!("http={addr}"));
         }
         Host::WasmtimePy => {
             return start_embedded(repo, program, "wasmodel_python.py", subject, home);

@@ -57,8 +57,10 @@
 //!   instance's first call, and the first load's compile (`text.rs`).
 //!
 //! - **P10 first start per host**: a model's HTTP component started by
-//!   `wasmodel serve` (Cranelift and Winch), `wasmtime serve` and `spin
-//!   up` with nothing compiled before, to its first answered infer; its
+//!   `wasmodel serve` (Cranelift and Winch), `wasmtime serve`, `spin up`
+//!   and workerd (its Cloudflare Worker, whose gzipped size is given
+//!   against Workers' limits) with nothing compiled before, to its first
+//!   answered infer; its
 //!   predictor component loaded by wasmtime-py and by jco in Node, to its
 //!   first predict (`first_start.rs`).
 //!
@@ -518,6 +520,10 @@ struct ModelResult {
     fastapi: anyhow::Result<http::Measured>,
     /// P10: each host's first starts with nothing compiled.
     first_start: first_start::Starts,
+    /// The Cloudflare Worker's files, whole and gzipped, and its
+    /// instance's linear memory after an infer, in bytes; or why there is
+    /// no Worker.
+    worker_size: Result<[usize; 3], String>,
 }
 
 impl ModelResult {
@@ -726,14 +732,19 @@ fn measure(bench: Bench<'_>, name: &str, kind: &str) -> anyhow::Result<ModelResu
     );
 
     eprintln!(
-        "P10: wasmodel serve (Cranelift, Winch), wasmtime serve, spin up, wasmtime-py and Node, nothing compiled before..."
+        "P10: wasmodel serve (Cranelift, Winch), wasmtime serve, spin up, workerd, wasmtime-py and Node, nothing compiled before..."
     );
+    let worker = write_worker(repo, scratch, name, &built.component, &inputs_json);
     let first_start = first_start::measure(
         tokio,
         repo,
         scratch,
         &first_start::Subject {
             http_component: &http_component,
+            worker: worker
+                .as_ref()
+                .map(|(dir, ..)| dir.as_path())
+                .map_err(String::as_str),
             target: &target,
             predictor: &component_path,
             inputs_json: &inputs_json,
@@ -768,7 +779,65 @@ fn measure(bench: Bench<'_>, name: &str, kind: &str) -> anyhow::Result<ModelResu
         request_bytes,
         fastapi,
         first_start,
+        worker_size: worker.map(|(_, sizes)| sizes),
     })
+}
+
+/// The model's Cloudflare Worker (`wasmodel build --target cloudflare`,
+/// with js/node_modules' jco) in `scratch`, with what Workers' limits
+/// count: its files' size, whole and gzipped, and the linear memory its
+/// instance holds after answering `request` (`benches/peers/
+/// worker_memory.mjs`, in Node); or why there is none.
+fn write_worker(
+    repo: &Path,
+    scratch: &Path,
+    name: &str,
+    http_component: &[u8],
+    request: &Path,
+) -> Result<(PathBuf, [usize; 3]), String> {
+    let jco = repo.join("js/node_modules/.bin/jco");
+    let (jco, _) = wasmodel_cli::cloudflare::Jco::at(&jco)
+        .map_err(|_| "no jco in js/node_modules (scripts/setup.sh --tests)".to_string())?;
+    let dir = scratch.join(format!("{name}-worker"));
+    wasmodel_cli::cloudflare::write_worker(http_component, name, &dir, &jco)
+        .map_err(|e| format!("the Worker: {e}"))?;
+    let (mut size, mut gzipped) = (0, 0);
+    for file in worker_files(&dir).map_err(|e| e.to_string())? {
+        let bytes = std::fs::read(&file).map_err(|e| e.to_string())?;
+        size += bytes.len();
+        gzipped += gzipped_size(&bytes).map_err(|e| e.to_string())?;
+    }
+    let out = Command::new("node")
+        .arg(repo.join("benches/peers/worker_memory.mjs"))
+        .arg(&dir)
+        .arg(name)
+        .arg(request)
+        .output()
+        .map_err(|e| format!("cannot run node: {e}"))?;
+    let report: Value = serde_json::from_slice(&out.stdout).map_err(|_| {
+        format!(
+            "worker_memory.mjs: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )
+    })?;
+    let memory = report["memory_bytes"]
+        .as_u64()
+        .ok_or("worker_memory.mjs gave no memory_bytes")?;
+    Ok((dir, [size, gzipped, memory as usize]))
+}
+
+/// The files under `dir`, recursively.
+fn worker_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            files.extend(worker_files(&path)?);
+        } else {
+            files.push(path);
+        }
+    }
+    Ok(files)
 }
 
 /// Times a fresh instance's first prediction for each model, taking turns;
@@ -1267,10 +1336,10 @@ fn report(
         "\nP10 first start with nothing compiled before (every start its own home and cache), median of {} start(s): HTTP hosts from spawning to the first answered infer (the HTTP component); embedding hosts from spawning the interpreter to its exit after one predict (the predictor component)",
         settings.starts
     );
-    let [wasmodel, winch, wasmtime, spin, python, node] = first_start::host_names();
+    let [wasmodel, winch, wasmtime, spin, workerd, python, node] = first_start::host_names();
     println!(
-        "{:<30} {:>16} {:>20} {:>16} {:>16} {:>14} {:>14}",
-        "model", wasmodel, winch, wasmtime, spin, python, node
+        "{:<30} {:>16} {:>20} {:>16} {:>16} {:>16} {:>14} {:>14}",
+        "model", wasmodel, winch, wasmtime, spin, workerd, python, node
     );
     for r in results {
         let cell = |start: &Result<Samples, String>| match start {
@@ -1278,19 +1347,39 @@ fn report(
             Err(_) => "n/a".into(),
         };
         println!(
-            "{:<30} {:>16} {:>20} {:>16} {:>16} {:>14} {:>14}",
+            "{:<30} {:>16} {:>20} {:>16} {:>16} {:>16} {:>14} {:>14}",
             label(r),
             cell(&r.first_start[0]),
             cell(&r.first_start[1]),
             cell(&r.first_start[2]),
             cell(&r.first_start[3]),
             cell(&r.first_start[4]),
-            cell(&r.first_start[5])
+            cell(&r.first_start[5]),
+            cell(&r.first_start[6])
         );
     }
     for r in results {
         for why in r.first_start.iter().filter_map(|s| s.as_ref().err()) {
             println!("  {}: {why}", r.name);
+        }
+    }
+    // Workers take a Worker of at most 64 MiB uncompressed on every plan
+    // (Cloudflare's limits page since 2026; before, 3 MB gzipped on the
+    // free plan and 10 MB on the paid one), and give an isolate 128 MB.
+    let within = |fits: bool| if fits { "within" } else { "over" };
+    for r in results {
+        match &r.worker_size {
+            Ok([size, gzipped, memory]) => println!(
+                "  {}: its Cloudflare Worker is {:.1} MB ({} Workers' 64 MiB), {:.1} MB gzipped; \
+                 its instance holds {:.1} MB of linear memory after an infer ({} their 128 MB)",
+                r.name,
+                mb(*size),
+                within(*size <= 64 << 20),
+                mb(*gzipped),
+                mb(*memory),
+                within(*memory <= 128_000_000),
+            ),
+            Err(why) => println!("  {}: no Cloudflare Worker: {why}", r.name),
         }
     }
 

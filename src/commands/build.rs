@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use wasmodel::{ComponentBuilder, Flavour};
+use wasmodel_cli::cloudflare::{Jco, write_worker};
 
 use super::{
     BuildLimitArgs, InputArgs, RuntimeArgs, build_progress, mb, model_name, print_list,
@@ -56,11 +57,18 @@ use super::{
 /// component in the `wasi:http/proxy` world that answers the Open Inference
 /// Protocol v2 (KServe/Triton REST): run it with `wasmodel serve`, `spin up`
 /// or `wasmtime serve`.
+///
+/// With `--target cloudflare` the output is a directory holding a Cloudflare
+/// Worker that answers the same protocol: the HTTP component transpiled by
+/// jco (which must be installed: `npm install -g @bytecodealliance/jco`, or
+/// WASMODEL_JCO naming it), a fetch handler, `wrangler.toml` (`npx wrangler
+/// deploy`) and `workerd.capnp` (`workerd serve workerd.capnp`).
 #[derive(clap::Parser)]
 #[command(after_help = "\
 Examples:
   wasmodel build models/iris.onnx -o iris.wasm
   wasmodel build models/iris.onnx --http -o iris-http.wasm
+  wasmodel build models/iris.onnx --target cloudflare -o iris-worker/
   wasmodel build models/squeezenet.onnx --relaxed-simd
   wasmodel build model.onnx --name churn --version 2024-06-01
   wasmodel build detector.onnx --input-shape images=1,3,640,640
@@ -71,7 +79,8 @@ pub struct BuildCommand {
     /// The ONNX model file
     model: PathBuf,
     /// Where to write the component [default: the model's path with .wasm,
-    /// or -http.wasm with --http]
+    /// or -http.wasm with --http, or the directory -cloudflare/ with
+    /// --target cloudflare]
     #[arg(short, long, value_name = "FILE")]
     output: Option<PathBuf>,
     /// The model's name, as the component reports it [default: the file's stem]
@@ -84,6 +93,10 @@ pub struct BuildCommand {
     /// instead of a predictor
     #[arg(long)]
     http: bool,
+    /// Write the HTTP component for a platform that does not run components
+    /// as they are: `cloudflare` makes a Cloudflare Worker directory
+    #[arg(long, value_enum, value_name = "PLATFORM")]
+    target: Option<TargetArg>,
     /// Do not pre-initialize: every fresh instance parses and optimizes the
     /// model on its first call (for measuring cold starts)
     #[arg(long)]
@@ -152,19 +165,26 @@ impl BuildCommand {
         let onnx = wasmodel::read_model(&self.model)
             .with_context(|| format!("cannot read {}", self.model.display()))?;
         let name = model_name(self.name, &self.model)?;
-        let flavour = if self.http {
+        let flavour = if self.http || self.target.is_some() {
             Flavour::Http
         } else {
             Flavour::Predictor
         };
-        let output = self.output.unwrap_or_else(|| match flavour {
-            Flavour::Predictor => self.model.with_extension("wasm"),
-            Flavour::Http => {
-                let mut file = self.model.file_stem().unwrap_or_default().to_owned();
-                file.push("-http.wasm");
-                self.model.with_file_name(file)
-            }
+        let suffix = match (self.target, flavour) {
+            (Some(TargetArg::Cloudflare), _) => "-cloudflare",
+            (None, Flavour::Http) => "-http.wasm",
+            (None, _) => ".wasm",
+        };
+        let output = self.output.unwrap_or_else(|| {
+            let mut file = self.model.file_stem().unwrap_or_default().to_owned();
+            file.push(suffix);
+            self.model.with_file_name(file)
         });
+        // Before minutes of building: the tool a target needs is there.
+        let jco = match self.target {
+            Some(TargetArg::Cloudflare) => Some(Jco::find()?),
+            None => None,
+        };
         let runtime = self.runtime.runtime()?;
 
         eprintln!(
@@ -172,7 +192,7 @@ impl BuildCommand {
             output.display(),
             self.model.display()
         );
-        let built = ComponentBuilder::new(name)
+        let built = ComponentBuilder::new(name.clone())
             .version(self.version)
             .flavour(flavour)
             .preinit(!self.no_preinit)
@@ -181,6 +201,30 @@ impl BuildCommand {
             .load_options(options)
             .build_reporting(&runtime, &onnx, build_progress)
             .with_context(|| format!("cannot build {}", self.model.display()))?;
+
+        if let Some((jco, version)) = &jco {
+            eprintln!("Transpiling it for Cloudflare Workers with jco {version}...");
+            let worker = write_worker(&built.component, &name, &output, jco)
+                .with_context(|| format!("cannot write the Worker {}", output.display()))?;
+            println!(
+                "Built the Cloudflare Worker {} ({:.1} MB; core modules {})",
+                output.display(),
+                mb(worker.total_bytes as usize),
+                worker
+                    .core_modules
+                    .iter()
+                    .map(|(file, size)| format!("{file} {:.1} MB", mb(*size as usize)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            print_model_info(&built.info);
+            println!(
+                "  run       workerd serve {}/workerd.capnp --socket-addr http=127.0.0.1:8080",
+                output.display()
+            );
+            println!("  deploy    cd {} && npx wrangler deploy", output.display());
+            return Ok(());
+        }
 
         // Write beside the target and rename, so a failure never leaves half
         // a component behind (in a directory made if needed: a Spin
@@ -232,4 +276,11 @@ impl BuildCommand {
         print_list("exports", &built.exports);
         Ok(())
     }
+}
+
+/// `--target`: the platforms whose artifact is not a component as it is.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum TargetArg {
+    /// A Cloudflare Worker directory (the HTTP component, transpiled by jco)
+    Cloudflare,
 }
