@@ -10,7 +10,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::{Request, Response, StatusCode};
 use wasmodel::inspect::{Interfaces, check_http_exports};
 use wasmodel::vector_state;
-use wasmodel::{CallState, Compiler, Error, Limits, Runtime};
+use wasmodel::{CallState, Error, Limits, Runtime};
 use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::{Store, Trap, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -118,11 +118,6 @@ impl HttpModel {
     fn code(&self) -> Code {
         // A writer never panics while holding the lock (it only assigns).
         self.code.read().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-
-    /// The compiler whose code answers requests now.
-    pub fn compiler(&self) -> Compiler {
-        self.code().runtime.compiler()
     }
 
     /// Answers requests from now on with `other`'s code, which must be the

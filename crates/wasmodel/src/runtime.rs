@@ -78,14 +78,6 @@ impl Compiler {
             Compiler::Winch => None,
         }
     }
-
-    /// Its name, as `--compiler` takes it.
-    pub fn name(self) -> &'static str {
-        match self {
-            Compiler::Cranelift => "cranelift",
-            Compiler::Winch => "winch",
-        }
-    }
 }
 
 /// Whether Winch compiles the engines' SIMD code on this CPU.
@@ -202,11 +194,6 @@ impl Runtime {
 
     pub fn limits(&self) -> Limits {
         self.shared.limits
-    }
-
-    /// The compiler that makes this runtime's machine code.
-    pub fn compiler(&self) -> Compiler {
-        self.shared.compiler
     }
 
     /// Whether loading `wasm` would take its compiled code from the compile
