@@ -272,6 +272,7 @@ impl ComponentBuilder {
         //    validates it), and list what it imports and exports.
         let mut component = encode(&snapshot, self.flavour)
             .map_err(|e| Error::Build(format!("encoding the component: {e:#}")))?;
+        crate::build_record::append_model(&mut component, &info);
         if !self.options.is_empty() {
             crate::build_record::append(&mut component, &self.options);
         }

@@ -42,7 +42,7 @@ pub mod tensor_io;
 pub mod vector_state;
 pub mod wit;
 
-pub use build_record::read as read_build_options;
+pub use build_record::{ModelRecord, read as read_build_options, read_model as read_model_record};
 pub use builder::{
     BuildStep, BuiltComponent, ComponentBuilder, DEFAULT_BUILD_TIME_LIMIT, Flavour,
     http_component_from_module,
