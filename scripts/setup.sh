@@ -34,7 +34,11 @@
 #  5. Node.js and npm (Debian's, if missing), the pinned jco,
 #     playwright-core and workerd (the runtime of Cloudflare Workers, from
 #     npm with its binary) in js/node_modules, and Debian's Chromium, for
-#     the Node, browser and Cloudflare Worker tests.
+#     the Node, browser and Cloudflare Worker tests;
+#  5b. the CNCF distribution registry (Debian's docker-registry), which the
+#     push and pull tests start on loopback (tests/oci.rs); its service is
+#     not started here (Debian starts it where systemd runs; the tests
+#     start their own).
 # --bench adds, to those of --tests, the benchmark suite's peers
 # (`cargo bench --bench suite`):
 #  6. FastAPI and uvicorn into .venv (benches/peers/requirements.txt, every
@@ -243,6 +247,11 @@ if ! cmp -s js/package-lock.json js/node_modules/.installed-package-lock.json 2>
 fi
 if [ ! -x /usr/bin/chromium ] && [ -z "${CHROMIUM:-}" ]; then
     apt_install chromium || say "cannot install Chromium: the browser test will be skipped"
+fi
+# 5b. A registry for `wasmodel push` and `pull` (tests/oci.rs).
+if ! command -v docker-registry >/dev/null; then
+    apt_install docker-registry \
+        || die "the push and pull tests need a registry: install Debian's docker-registry"
 fi
 
 if ! $BENCH; then

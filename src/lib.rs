@@ -7,12 +7,14 @@
 //!   hyper and tokio);
 //! - [`check`]: `wasmodel check`'s steps (made-up inputs, onnxruntime's
 //!   reference, the comparison);
-//! - [`spin_manifest`]: `wasmodel spin add`'s edit of a `spin.toml`.
+//! - [`spin_manifest`]: `wasmodel spin add`'s edit of a `spin.toml`;
+//! - [`oci`]: `wasmodel push` and `pull`, components as OCI artifacts.
 //!
 //! A program that only builds or runs components needs the `wasmodel`
 //! library alone (see `examples/embed`).
 
 pub mod check;
 pub mod cloudflare;
+pub mod oci;
 pub mod serve;
 pub mod spin_manifest;

@@ -25,6 +25,8 @@ enum Wasmodel {
     Compile(commands::compile::CompileCommand),
     Inspect(commands::inspect::InspectCommand),
     Predict(commands::predict::PredictCommand),
+    Pull(commands::pull::PullCommand),
+    Push(commands::push::PushCommand),
     Serve(commands::serve::ServeCommand),
     Spin(commands::spin::SpinCommand),
 }
@@ -36,6 +38,8 @@ fn main() -> ExitCode {
         Wasmodel::Compile(c) => c.execute(),
         Wasmodel::Inspect(c) => c.execute(),
         Wasmodel::Predict(c) => c.execute(),
+        Wasmodel::Pull(c) => c.execute(),
+        Wasmodel::Push(c) => c.execute(),
         Wasmodel::Serve(c) => c.execute(),
         Wasmodel::Spin(c) => c.execute(),
     };

@@ -132,6 +132,17 @@ impl Drop for SpinUp {
 /// Runs `spin up --from manifest` on a free port and waits (Spin compiles
 /// a new component first: minutes on 2 cores) until `probe` answers.
 pub(crate) fn spin_up(spin: &Path, manifest: &Path, probe: &str) -> (SpinUp, TestServer) {
+    spin_up_from(spin, manifest.as_os_str(), &[], probe)
+}
+
+/// [`spin_up`] of what `from` names (a manifest, or an app's reference in
+/// a registry), with `args` added.
+pub(crate) fn spin_up_from(
+    spin: &Path,
+    from: &std::ffi::OsStr,
+    args: &[&str],
+    probe: &str,
+) -> (SpinUp, TestServer) {
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -142,7 +153,8 @@ pub(crate) fn spin_up(spin: &Path, manifest: &Path, probe: &str) -> (SpinUp, Tes
         .process_group(0)
         .arg("up")
         .arg("--from")
-        .arg(manifest)
+        .arg(from)
+        .args(args)
         .args(["--listen", &addr.to_string()])
         .env("SPIN_DISABLE_TELEMETRY", "1")
         .stdout(Stdio::null())

@@ -16,6 +16,8 @@ pub mod check;
 pub mod compile;
 pub mod inspect;
 pub mod predict;
+pub mod pull;
+pub mod push;
 pub mod serve;
 pub mod spin;
 
@@ -29,6 +31,7 @@ Examples:
   wasmodel build models/iris.onnx --http -o iris-http.wasm
   wasmodel serve iris-http.wasm --addr 127.0.0.1:8080
   wasmodel spin add models/iris.onnx && spin build && spin up
+  wasmodel push iris-http.wasm localhost:5000/models/iris:1 --insecure
 
 Exit status: 0 on success, 1 on any error (the message says which), 2 on a usage error.";
 

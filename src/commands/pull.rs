@@ -1,0 +1,78 @@
+//! `wasmodel pull`: a component from an OCI registry.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use wasmodel_cli::oci::{Client, Reference};
+
+use super::mb;
+
+/// Pull a model component from an OCI registry.
+///
+/// The reference must name a Wasm artifact (what `wasmodel push`, `wkg` or
+/// `wash push` write: a `application/vnd.wasm.config.v0+json` config and
+/// one `application/wasm` layer); a container image is refused. Every
+/// digest is checked: the manifest's against the one the reference pins
+/// (or the registry's `Docker-Content-Digest`), the component's against the
+/// manifest's, so a file written is exactly what was pushed.
+///
+/// wasmodel has no TLS client yet: it reaches registries over plain HTTP
+/// only, with --insecure, and cannot log in.
+#[derive(clap::Parser)]
+#[command(after_help = "\
+Examples:
+  wasmodel pull localhost:5000/models/iris:1 --insecure -o iris-http.wasm
+  wasmodel pull localhost:5000/models/iris@sha256:9f86d0... --insecure
+  wasmodel serve iris-http.wasm")]
+pub struct PullCommand {
+    /// What to pull: REGISTRY/REPOSITORY[:TAG][@sha256:DIGEST]
+    reference: String,
+    /// Where to write the component [default: the repository's last
+    /// segment, with .wasm, in this directory]
+    #[arg(short, long, value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Reach the registry over plain HTTP, unencrypted: required, since
+    /// wasmodel cannot speak HTTPS yet
+    #[arg(long)]
+    insecure: bool,
+}
+
+impl PullCommand {
+    pub fn execute(self) -> anyhow::Result<()> {
+        let reference: Reference = self.reference.parse()?;
+        let client = Client::new(&reference.registry, self.insecure)?;
+        let output = self
+            .output
+            .unwrap_or_else(|| PathBuf::from(format!("{}.wasm", reference.name())));
+        eprintln!("Pulling {reference}...");
+        let pulled = client
+            .pull(&reference, &mut |step| eprintln!("  {step}"))
+            .with_context(|| format!("cannot pull {reference}"))?;
+        let mut tmp = output.clone().into_os_string();
+        tmp.push(".partial");
+        let tmp = PathBuf::from(tmp);
+        std::fs::write(&tmp, &pulled.component)
+            .with_context(|| format!("cannot write {}", tmp.display()))?;
+        std::fs::rename(&tmp, &output)
+            .with_context(|| format!("cannot write {}", output.display()))?;
+        let model = match (
+            pulled.manifest.annotations.get("dev.wasmodel.model.name"),
+            pulled
+                .manifest
+                .annotations
+                .get("dev.wasmodel.model.version"),
+        ) {
+            (Some(name), Some(version)) => format!(", model {name} version {version}"),
+            (Some(name), None) => format!(", model {name}"),
+            _ => String::new(),
+        };
+        let mut pinned = reference.clone();
+        pinned.digest = Some(pulled.digest.clone());
+        eprintln!(
+            "Wrote {} ({:.1} MB{model}) from {pinned}",
+            output.display(),
+            mb(pulled.component.len()),
+        );
+        Ok(())
+    }
+}

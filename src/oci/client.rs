@@ -1,0 +1,516 @@
+//! The registry's HTTP API, as the OCI distribution spec gives it: blobs
+//! uploaded in one `PUT` after a `POST` opens the upload, the manifest
+//! `PUT` under its tag; pulls check every digest and size they are given.
+//!
+//! One connection per request, over plain HTTP/1.1 (hyper's client). The
+//! calls are blocking: each runs on a runtime of its own thread.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Full, Limited};
+use hyper::header::{self, HeaderMap, HeaderValue};
+use hyper::{Method, Request, StatusCode};
+use tokio::net::TcpStream;
+use wasmtime_wasi_http::io::TokioIo;
+
+use super::artifact::{Descriptor, Manifest, WasmConfig, read_manifest};
+use super::{Artifact, MANIFEST_MEDIA_TYPE, OciError, Reference, digest};
+
+/// Largest manifest or config read: what registries themselves accept.
+const SMALL_LIMIT: u64 = 4 << 20;
+/// Longest a request about a manifest or a small blob may take.
+const API_TIMEOUT: Duration = Duration::from_secs(60);
+/// Longest a component's upload or download may take.
+const BLOB_TIMEOUT: Duration = Duration::from_secs(1800);
+/// Redirects followed to a blob's storage.
+const MAX_REDIRECTS: usize = 5;
+
+/// A registry reached over plain HTTP.
+pub struct Client {
+    registry: String,
+    runtime: tokio::runtime::Runtime,
+}
+
+/// What a push did.
+#[derive(Debug, Clone)]
+pub struct Pushed {
+    /// The tag pushed, pinned to the manifest's digest.
+    pub reference: Reference,
+    /// The manifest's digest.
+    pub digest: String,
+    /// Blobs the registry had already, so not sent again.
+    pub already_there: Vec<String>,
+}
+
+/// A component pulled, with what the registry said about it.
+#[derive(Debug, Clone)]
+pub struct Pulled {
+    /// The manifest's digest.
+    pub digest: String,
+    pub manifest: Manifest,
+    pub config: WasmConfig,
+    pub component: Vec<u8>,
+}
+
+/// Where a request goes.
+struct Target {
+    authority: String,
+    path: String,
+}
+
+/// How long a request may take and how much of its answer is read.
+#[derive(Clone, Copy)]
+enum Transfer {
+    /// About a manifest or a small blob: answers up to 4 MiB.
+    Small,
+    /// A component's upload or download.
+    Large { answer_limit: u64 },
+}
+
+impl Transfer {
+    fn timeout(self) -> Duration {
+        match self {
+            Transfer::Small => API_TIMEOUT,
+            Transfer::Large { .. } => BLOB_TIMEOUT,
+        }
+    }
+
+    fn answer_limit(self) -> u64 {
+        match self {
+            Transfer::Small => SMALL_LIMIT,
+            Transfer::Large { answer_limit } => answer_limit,
+        }
+    }
+}
+
+struct Answer {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+impl Client {
+    /// A client for `registry` (`host[:port]`). Plain HTTP is the only way
+    /// there is, so `insecure` (the user's consent to it) is required.
+    pub fn new(registry: &str, insecure: bool) -> Result<Client, OciError> {
+        if !insecure {
+            return Err(OciError::HttpsUnsupported {
+                registry: registry.to_owned(),
+            });
+        }
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| OciError::Unreachable {
+                registry: registry.to_owned(),
+                reason: format!("cannot start the network runtime: {e}"),
+            })?;
+        Ok(Client {
+            registry: registry.to_owned(),
+            runtime,
+        })
+    }
+
+    /// Pushes `artifact` to `reference`'s tag: the component and config
+    /// blobs (those the registry lacks), then the manifest. `report` hears
+    /// of each step as it starts.
+    pub fn push(
+        &self,
+        reference: &Reference,
+        artifact: &Artifact,
+        report: &mut dyn FnMut(String),
+    ) -> Result<Pushed, OciError> {
+        let manifest = artifact.manifest();
+        let mut already_there = Vec::new();
+        for (what, descriptor, bytes) in [
+            ("component", &manifest.layers[0], &artifact.component),
+            ("config", &manifest.config, &artifact.config),
+        ] {
+            if self.has_blob(reference, descriptor)? {
+                report(format!(
+                    "{what} {} already there",
+                    short(&descriptor.digest)
+                ));
+                already_there.push(descriptor.digest.clone());
+                continue;
+            }
+            report(format!(
+                "uploading the {what} ({}, {})",
+                size(bytes.len() as u64),
+                short(&descriptor.digest)
+            ));
+            self.upload(reference, descriptor, bytes)?;
+        }
+
+        let tag = reference.tag_or_latest();
+        report(format!("writing the manifest under the tag {tag}"));
+        let what = format!("the manifest {tag}");
+        let path = format!("/v2/{}/manifests/{tag}", reference.repository);
+        let answer = self.send(
+            Method::PUT,
+            self.here(path),
+            &[(header::CONTENT_TYPE, MANIFEST_MEDIA_TYPE)],
+            Bytes::from(artifact.manifest.clone()),
+            &what,
+            Transfer::Small,
+        )?;
+        self.expect(&answer, &[StatusCode::CREATED, StatusCode::OK], &what)?;
+        let digest = artifact.digest();
+        if let Some(theirs) = header_str(&answer.headers, "docker-content-digest")
+            && theirs != digest
+        {
+            return Err(self.mismatch(
+                &what,
+                format!("the registry stored it as {theirs}, its bytes are {digest}"),
+            ));
+        }
+        let mut pinned = reference.clone();
+        pinned.tag = Some(tag.to_owned());
+        pinned.digest = Some(digest.clone());
+        Ok(Pushed {
+            reference: pinned,
+            digest,
+            already_there,
+        })
+    }
+
+    /// The manifest `reference` names, checked to be a Wasm artifact's (and
+    /// to have the digest the reference pins, if it pins one); returns its
+    /// digest, the manifest and its component's layer.
+    pub fn manifest(
+        &self,
+        reference: &Reference,
+    ) -> Result<(String, Manifest, Descriptor), OciError> {
+        let name = reference.manifest_reference();
+        let what = format!("the manifest {name}");
+        let path = format!("/v2/{}/manifests/{name}", reference.repository);
+        let answer = self.send(
+            Method::GET,
+            self.here(path),
+            &[(header::ACCEPT, MANIFEST_MEDIA_TYPE)],
+            Bytes::new(),
+            &what,
+            Transfer::Small,
+        )?;
+        self.expect(&answer, &[StatusCode::OK], &what)?;
+        let digest = digest(&answer.body);
+        let expected = reference
+            .digest
+            .as_deref()
+            .or_else(|| header_str(&answer.headers, "docker-content-digest"));
+        if let Some(expected) = expected
+            && expected != digest
+        {
+            return Err(self.mismatch(
+                &what,
+                format!("its digest is {digest}, where {expected} was asked for"),
+            ));
+        }
+        let (manifest, layer) = read_manifest(&reference.to_string(), &answer.body)?;
+        Ok((digest, manifest, layer))
+    }
+
+    /// The blob `descriptor` points at, checked against its size and digest.
+    pub fn blob(
+        &self,
+        reference: &Reference,
+        descriptor: &Descriptor,
+        what: &str,
+    ) -> Result<Vec<u8>, OciError> {
+        let mut target = self.here(format!(
+            "/v2/{}/blobs/{}",
+            reference.repository, descriptor.digest
+        ));
+        for _ in 0..=MAX_REDIRECTS {
+            let answer = self.send(
+                Method::GET,
+                target,
+                &[],
+                Bytes::new(),
+                what,
+                Transfer::Large {
+                    answer_limit: descriptor.size.saturating_add(1),
+                },
+            )?;
+            if answer.status.is_redirection() {
+                let location = header_str(&answer.headers, "location")
+                    .ok_or_else(|| self.mismatch(what, "a redirect without a Location".into()))?;
+                target = self.target(location)?;
+                continue;
+            }
+            self.expect(&answer, &[StatusCode::OK], what)?;
+            let got = digest(&answer.body);
+            if answer.body.len() as u64 != descriptor.size || got != descriptor.digest {
+                return Err(self.mismatch(
+                    what,
+                    format!(
+                        "it is {} bytes with the digest {got}, where the manifest says {} \
+                         bytes with {}",
+                        answer.body.len(),
+                        descriptor.size,
+                        descriptor.digest
+                    ),
+                ));
+            }
+            return Ok(answer.body.to_vec());
+        }
+        Err(self.mismatch(what, format!("more than {MAX_REDIRECTS} redirects")))
+    }
+
+    /// Pulls the component `reference` names, checking every digest.
+    pub fn pull(
+        &self,
+        reference: &Reference,
+        report: &mut dyn FnMut(String),
+    ) -> Result<Pulled, OciError> {
+        let (digest, manifest, layer) = self.manifest(reference)?;
+        let config = self.blob(reference, &manifest.config, "the config")?;
+        let config: WasmConfig =
+            serde_json::from_slice(&config).map_err(|e| OciError::NotWasm {
+                reference: reference.to_string(),
+                reason: format!("its config is not a Wasm config ({e})"),
+            })?;
+        report(format!(
+            "downloading the component ({}, {})",
+            size(layer.size),
+            short(&layer.digest)
+        ));
+        let component = self.blob(reference, &layer, "the component")?;
+        Ok(Pulled {
+            digest,
+            manifest,
+            config,
+            component,
+        })
+    }
+
+    fn has_blob(&self, reference: &Reference, descriptor: &Descriptor) -> Result<bool, OciError> {
+        let what = format!("whether it has {}", short(&descriptor.digest));
+        let path = format!("/v2/{}/blobs/{}", reference.repository, descriptor.digest);
+        let answer = self.send(
+            Method::HEAD,
+            self.here(path),
+            &[],
+            Bytes::new(),
+            &what,
+            Transfer::Small,
+        )?;
+        match answer.status {
+            StatusCode::OK => Ok(true),
+            StatusCode::NOT_FOUND => Ok(false),
+            _ => self.expect(&answer, &[], &what).map(|()| false),
+        }
+    }
+
+    fn upload(
+        &self,
+        reference: &Reference,
+        descriptor: &Descriptor,
+        bytes: &[u8],
+    ) -> Result<(), OciError> {
+        let what = format!("an upload of {}", short(&descriptor.digest));
+        let path = format!("/v2/{}/blobs/uploads/", reference.repository);
+        let answer = self.send(
+            Method::POST,
+            self.here(path),
+            &[],
+            Bytes::new(),
+            &what,
+            Transfer::Small,
+        )?;
+        self.expect(&answer, &[StatusCode::ACCEPTED], &what)?;
+        let location = header_str(&answer.headers, "location")
+            .ok_or_else(|| self.mismatch(&what, "no Location to upload to".into()))?;
+        let mut target = self.target(location)?;
+        let separator = if target.path.contains('?') { '&' } else { '?' };
+        let digest = descriptor.digest.replace(':', "%3A");
+        target.path = format!("{}{separator}digest={digest}", target.path);
+        let answer = self.send(
+            Method::PUT,
+            target,
+            &[(header::CONTENT_TYPE, "application/octet-stream")],
+            Bytes::copy_from_slice(bytes),
+            &what,
+            Transfer::Large {
+                answer_limit: SMALL_LIMIT,
+            },
+        )?;
+        self.expect(&answer, &[StatusCode::CREATED], &what)
+    }
+
+    fn here(&self, path: String) -> Target {
+        Target {
+            authority: self.registry.clone(),
+            path,
+        }
+    }
+
+    /// Where a `Location` header points: a path on this registry, or an
+    /// `http://` URL elsewhere.
+    fn target(&self, location: &str) -> Result<Target, OciError> {
+        if location.starts_with('/') {
+            return Ok(self.here(location.to_owned()));
+        }
+        if let Some(rest) = location.strip_prefix("http://") {
+            let (authority, path) = match rest.find(['/', '?']) {
+                Some(at) => (&rest[..at], rest[at..].to_owned()),
+                None => (rest, "/".to_owned()),
+            };
+            let path = if path.starts_with('?') {
+                format!("/{path}")
+            } else {
+                path
+            };
+            return Ok(Target {
+                authority: authority.to_owned(),
+                path,
+            });
+        }
+        if let Some(rest) = location.strip_prefix("https://") {
+            let authority = rest.split(['/', '?']).next().unwrap_or(rest);
+            return Err(OciError::HttpsUnsupported {
+                registry: authority.to_owned(),
+            });
+        }
+        Err(self.mismatch(
+            "a Location header",
+            format!("`{location}` is not a path or an http:// URL"),
+        ))
+    }
+
+    fn expect(&self, answer: &Answer, ok: &[StatusCode], what: &str) -> Result<(), OciError> {
+        if ok.contains(&answer.status) {
+            return Ok(());
+        }
+        if answer.status == StatusCode::UNAUTHORIZED {
+            return Err(OciError::Unauthorized {
+                registry: self.registry.clone(),
+                challenge: header_str(&answer.headers, "www-authenticate")
+                    .unwrap_or("no WWW-Authenticate header")
+                    .to_owned(),
+            });
+        }
+        Err(OciError::Status {
+            registry: self.registry.clone(),
+            what: what.to_owned(),
+            status: answer.status.as_u16(),
+            message: error_messages(&answer.body),
+        })
+    }
+
+    fn mismatch(&self, what: &str, reason: String) -> OciError {
+        OciError::Mismatch {
+            registry: self.registry.clone(),
+            what: what.to_owned(),
+            reason,
+        }
+    }
+
+    /// One request on a connection of its own, its answer read whole (up
+    /// to 4 MiB, or the blob's size for a GET of a blob).
+    fn send(
+        &self,
+        method: Method,
+        target: Target,
+        headers: &[(header::HeaderName, &str)],
+        body: Bytes,
+        what: &str,
+        transfer: Transfer,
+    ) -> Result<Answer, OciError> {
+        let timeout = transfer.timeout();
+        let unreachable = |reason: String| OciError::Unreachable {
+            registry: target.authority.clone(),
+            reason,
+        };
+        let mut request = Request::builder()
+            .method(method)
+            .uri(&target.path)
+            .header(header::HOST, &target.authority)
+            .header(
+                header::USER_AGENT,
+                concat!("wasmodel/", env!("CARGO_PKG_VERSION")),
+            )
+            .header(header::CONTENT_LENGTH, body.len());
+        for (name, value) in headers {
+            request = request.header(name, *value);
+        }
+        let request = request
+            .body(Full::new(body))
+            .map_err(|e| unreachable(format!("cannot write the request for {what}: {e}")))?;
+        let authority = if target.authority.contains(':') {
+            target.authority.clone()
+        } else {
+            format!("{}:80", target.authority)
+        };
+        let exchange = async {
+            let stream = TcpStream::connect(&authority)
+                .await
+                .map_err(|e| unreachable(e.to_string()))?;
+            let (mut sender, connection) =
+                hyper::client::conn::http1::handshake(TokioIo::new(stream))
+                    .await
+                    .map_err(|e| unreachable(e.to_string()))?;
+            tokio::spawn(connection);
+            let response = sender
+                .send_request(request)
+                .await
+                .map_err(|e| unreachable(format!("{what}: {e}")))?;
+            let (parts, body) = response.into_parts();
+            let limit = transfer.answer_limit();
+            let body = Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX))
+                .collect()
+                .await
+                .map_err(|e| unreachable(format!("{what}: {e} (more than {})", size(limit))))?
+                .to_bytes();
+            Ok(Answer {
+                status: parts.status,
+                headers: parts.headers,
+                body,
+            })
+        };
+        self.runtime
+            .block_on(async { tokio::time::timeout(timeout, exchange).await })
+            .map_err(|_| OciError::TimedOut {
+                registry: target.authority.clone(),
+                what: what.to_owned(),
+                seconds: timeout.as_secs(),
+            })?
+    }
+}
+
+fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get(name)
+        .and_then(|v: &HeaderValue| v.to_str().ok())
+}
+
+/// The `message`s of a distribution-spec error body, after ": ".
+fn error_messages(body: &[u8]) -> String {
+    let Ok(json) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return String::new();
+    };
+    let messages: Vec<String> = json["errors"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| {
+            let code = e["code"].as_str().unwrap_or("");
+            let message = e["message"].as_str().unwrap_or("");
+            format!("{code} ({message})")
+        })
+        .collect();
+    if messages.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", messages.join("; "))
+    }
+}
+
+fn short(digest: &str) -> &str {
+    &digest[..digest.len().min("sha256:".len() + 12)]
+}
+
+fn size(bytes: u64) -> String {
+    format!("{:.1} MB", bytes as f64 / 1e6)
+}

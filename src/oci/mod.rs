@@ -1,0 +1,75 @@
+//! Model components as OCI artifacts: `wasmodel push` and `wasmodel pull`.
+//!
+//! A component travels in the layout the CNCF's TAG Runtime wrote down for
+//! Wasm (the one `wkg`, wasmCloud and the `oci-wasm` crate read and write):
+//! an OCI image manifest whose config has the media type
+//! `application/vnd.wasm.config.v0+json` (architecture `wasm`, OS `wasip2`,
+//! the component's imports and exports) and whose one layer is the
+//! component itself, `application/wasm`. The manifest's annotations name
+//! the model, its version and its ONNX digest (from the component's build
+//! record), so a registry's listing says which model a tag serves.
+//!
+//! - [`reference`]: `registry/repository:tag@digest`, parsed and checked;
+//! - [`artifact`]: the manifest and config, written and read;
+//! - [`client`]: the registry's HTTP API (the OCI distribution spec's
+//!   push and pull), over hyper. Plain HTTP only for now: registries that
+//!   need TLS or a login are refused with a message saying so.
+
+pub mod artifact;
+pub mod client;
+pub mod reference;
+
+pub use artifact::{Artifact, CONFIG_MEDIA_TYPE, LAYER_MEDIA_TYPE, MANIFEST_MEDIA_TYPE};
+pub use client::{Client, Pulled, Pushed};
+pub use reference::Reference;
+
+/// Why a push or a pull failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OciError {
+    #[error("`{reference}` is not an OCI reference: {reason}")]
+    Reference { reference: String, reason: String },
+    #[error(
+        "{registry} would be reached over HTTPS, which wasmodel cannot do yet (it has no \
+         TLS client): a registry that speaks plain HTTP, such as one on this machine, is \
+         reached with --insecure"
+    )]
+    HttpsUnsupported { registry: String },
+    #[error(
+        "{registry} asks for credentials ({challenge}); wasmodel cannot log in to a \
+         registry yet"
+    )]
+    Unauthorized { registry: String, challenge: String },
+    #[error("cannot reach {registry}: {reason}")]
+    Unreachable { registry: String, reason: String },
+    #[error("{registry} did not answer {what} within {seconds} s")]
+    TimedOut {
+        registry: String,
+        what: String,
+        seconds: u64,
+    },
+    #[error("{registry} answered {what} with {status}{message}")]
+    Status {
+        registry: String,
+        what: String,
+        status: u16,
+        /// The registry's own error messages, after ": ", or nothing.
+        message: String,
+    },
+    #[error("{reference} is not a Wasm artifact: {reason}")]
+    NotWasm { reference: String, reason: String },
+    #[error("{what} from {registry} is not what was asked for: {reason}")]
+    Mismatch {
+        registry: String,
+        what: String,
+        reason: String,
+    },
+    #[error("{0} is not a component: {1}")]
+    NotAComponent(String, String),
+}
+
+/// `sha256:` and the lowercase hex SHA-256 of `bytes`, as OCI writes digests.
+pub fn digest(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    format!("sha256:{:x}", sha2::Sha256::digest(bytes))
+}

@@ -1,0 +1,381 @@
+//! `wasmodel push` and `pull` against a real registry on loopback: the
+//! CNCF distribution registry as Debian packages it (`docker-registry`,
+//! installed by scripts/setup.sh --tests), started by the test.
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::serve::send;
+use crate::support::{component, http_component, ok, repo, sha256_hex};
+
+/// The registry binary; `None` (the caller skips) only outside CI.
+fn docker_registry() -> Option<PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join("docker-registry"))
+            .find(|path| path.is_file())
+    });
+    if found.is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "no docker-registry in CI: scripts/setup.sh --tests should have installed it"
+        );
+        eprintln!("SKIPPED: no docker-registry (run scripts/setup.sh --tests)");
+    }
+    found
+}
+
+/// A registry storing in a directory of its own, on a free port; stopped
+/// when dropped.
+struct Registry {
+    child: Child,
+    addr: SocketAddr,
+    dir: tempfile::TempDir,
+}
+
+impl Registry {
+    fn start(binary: &Path) -> Registry {
+        let dir = tempfile::tempdir().unwrap();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        let config = dir.path().join("config.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    \
+                 rootdirectory: {}\nhttp:\n  addr: {addr}\n",
+                dir.path().join("data").display()
+            ),
+        )
+        .unwrap();
+        let mut child = Command::new(binary)
+            .arg("serve")
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", binary.display()));
+        let started = Instant::now();
+        while TcpStream::connect(addr).is_err() {
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("docker-registry exited ({status})");
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "docker-registry did not listen within 30 s"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Registry { child, addr, dir }
+    }
+
+    fn get(&self, path: &str, accept: &str) -> crate::serve::Answer {
+        send(self.addr, "GET", path, &[("accept", accept)], b"")
+    }
+
+    /// The file the registry keeps a blob in.
+    fn blob_file(&self, digest: &str) -> PathBuf {
+        let hex = digest.strip_prefix("sha256:").unwrap();
+        self.dir
+            .path()
+            .join("data/docker/registry/v2/blobs/sha256")
+            .join(&hex[..2])
+            .join(hex)
+            .join("data")
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn wasmodel(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_wasmodel"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn failed(output: Output) -> String {
+    assert!(!output.status.success(), "it should have failed");
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+
+#[test]
+fn a_component_pushed_pulls_back_identical_in_the_wasm_layout() {
+    let Some(binary) = docker_registry() else {
+        return;
+    };
+    let registry = Registry::start(&binary);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("iris-http.wasm");
+    let built = http_component("iris");
+    std::fs::write(&file, &built.component).unwrap();
+    let reference = format!("localhost:{}/models/iris:1", registry.addr.port());
+
+    let (stdout, stderr) = ok(wasmodel(&[
+        "push",
+        file.to_str().unwrap(),
+        &reference,
+        "--insecure",
+        "--annotation",
+        "team=risk",
+    ]));
+    let manifest = registry.get("/v2/models/iris/manifests/1", MANIFEST);
+    assert_eq!(manifest.status, 200, "{stderr}");
+    let manifest_digest = format!("sha256:{}", sha256_hex(&manifest.body));
+    assert_eq!(stdout.trim(), format!("{reference}@{manifest_digest}"));
+
+    // The CNCF Wasm OCI layout: the media types, digests and sizes of what
+    // was sent, the component's world in the config.
+    let m: Value = serde_json::from_slice(&manifest.body).unwrap();
+    assert_eq!(m["schemaVersion"], 2);
+    assert_eq!(m["mediaType"], MANIFEST);
+    assert_eq!(
+        m["config"]["mediaType"],
+        "application/vnd.wasm.config.v0+json"
+    );
+    let layers = m["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), 1, "{m}");
+    assert_eq!(layers[0]["mediaType"], "application/wasm");
+    assert_eq!(
+        layers[0]["digest"],
+        format!("sha256:{}", sha256_hex(&built.component))
+    );
+    assert_eq!(layers[0]["size"], built.component.len());
+    let annotations = &m["annotations"];
+    assert_eq!(annotations["dev.wasmodel.model.name"], "iris");
+    assert_eq!(annotations["org.opencontainers.image.title"], "iris");
+    let onnx = std::fs::read(repo().join("models/iris.onnx")).unwrap();
+    assert_eq!(
+        annotations["dev.wasmodel.model.digest"],
+        format!("sha256:{}", sha256_hex(&onnx))
+    );
+    assert_eq!(annotations["team"], "risk");
+    let config_digest = m["config"]["digest"].as_str().unwrap();
+    let config = registry.get(&format!("/v2/models/iris/blobs/{config_digest}"), "*/*");
+    assert_eq!(
+        format!("sha256:{}", sha256_hex(&config.body)),
+        config_digest
+    );
+    assert_eq!(m["config"]["size"], config.body.len());
+    let config: Value = serde_json::from_slice(&config.body).unwrap();
+    assert_eq!(config["architecture"], "wasm");
+    assert_eq!(config["os"], "wasip2");
+    assert_eq!(config["layerDigests"][0], layers[0]["digest"]);
+    assert_eq!(
+        config["component"]["exports"],
+        serde_json::json!(built.exports)
+    );
+    assert_eq!(
+        config["component"]["imports"],
+        serde_json::json!(built.imports)
+    );
+
+    // Pulled by tag and by digest: the same bytes.
+    let by_tag = dir.path().join("by-tag.wasm");
+    let (_, stderr) = ok(wasmodel(&[
+        "pull",
+        &reference,
+        "--insecure",
+        "-o",
+        by_tag.to_str().unwrap(),
+    ]));
+    assert!(stderr.contains("model iris"), "{stderr}");
+    assert!(std::fs::read(&by_tag).unwrap() == built.component);
+    let pinned = format!(
+        "localhost:{}/models/iris@{manifest_digest}",
+        registry.addr.port()
+    );
+    let by_digest = dir.path().join("by-digest.wasm");
+    ok(wasmodel(&[
+        "pull",
+        &pinned,
+        "--insecure",
+        "-o",
+        by_digest.to_str().unwrap(),
+    ]));
+    assert!(std::fs::read(&by_digest).unwrap() == built.component);
+
+    // A second tag of the same component sends only a new config.
+    let (_, stderr) = ok(wasmodel(&[
+        "push",
+        file.to_str().unwrap(),
+        &reference.replace(":1", ":latest"),
+        "--insecure",
+    ]));
+    assert!(
+        stderr.contains("component sha256:") && stderr.contains("already there"),
+        "{stderr}"
+    );
+
+    // A predictor component: nothing imported, the predictor exported.
+    let predictor = dir.path().join("iris.wasm");
+    std::fs::write(&predictor, component("iris").as_slice()).unwrap();
+    let predictor_ref = format!("localhost:{}/iris-predictor", registry.addr.port());
+    ok(wasmodel(&[
+        "push",
+        predictor.to_str().unwrap(),
+        &predictor_ref,
+        "--insecure",
+    ]));
+    let m: Value = serde_json::from_slice(
+        &registry
+            .get("/v2/iris-predictor/manifests/latest", MANIFEST)
+            .body,
+    )
+    .unwrap();
+    let config = registry.get(
+        &format!(
+            "/v2/iris-predictor/blobs/{}",
+            m["config"]["digest"].as_str().unwrap()
+        ),
+        "*/*",
+    );
+    let config: Value = serde_json::from_slice(&config.body).unwrap();
+    assert_eq!(config["component"]["imports"], serde_json::json!([]));
+    let exports = config["component"]["exports"].to_string();
+    assert!(exports.contains("wasmodel:model/predictor@"), "{exports}");
+}
+
+#[test]
+fn pulls_refuse_what_was_not_pushed() {
+    let Some(binary) = docker_registry() else {
+        return;
+    };
+    let registry = Registry::start(&binary);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("iris.wasm");
+    let wasm = component("iris");
+    std::fs::write(&file, wasm.as_slice()).unwrap();
+    let port = registry.addr.port();
+    let reference = format!("localhost:{port}/iris:1");
+    ok(wasmodel(&[
+        "push",
+        file.to_str().unwrap(),
+        &reference,
+        "--insecure",
+    ]));
+    let out = dir.path().join("pulled.wasm");
+    let out_arg = out.to_str().unwrap();
+
+    // Without --insecure: no plain HTTP, and a message that says so.
+    let error = failed(wasmodel(&["pull", &reference, "-o", out_arg]));
+    assert!(
+        error.contains("--insecure") && error.contains("HTTPS"),
+        "{error}"
+    );
+
+    // A digest the registry does not have.
+    let wrong = format!("localhost:{port}/iris@sha256:{}", "0".repeat(64));
+    let error = failed(wasmodel(&["pull", &wrong, "--insecure", "-o", out_arg]));
+    assert!(
+        error.contains("404") && error.contains("MANIFEST_UNKNOWN"),
+        "{error}"
+    );
+
+    // The registry serves bytes that are not the component's digest: the
+    // pull is refused, and no file is written.
+    let blob = registry.blob_file(&format!("sha256:{}", sha256_hex(&wasm)));
+    let mut tampered = std::fs::read(&blob).unwrap();
+    tampered[1000] ^= 1;
+    std::fs::write(&blob, &tampered).unwrap();
+    let error = failed(wasmodel(&["pull", &reference, "--insecure", "-o", out_arg]));
+    assert!(error.contains("is not what was asked for"), "{error}");
+    assert!(!out.exists() && !dir.path().join("pulled.wasm.partial").exists());
+
+    // What cannot be pushed: a file that is not a component, a reference
+    // without a registry, a digest in place of a tag.
+    let onnx = repo().join("models/iris.onnx");
+    let error = failed(wasmodel(&[
+        "push",
+        onnx.to_str().unwrap(),
+        &reference,
+        "--insecure",
+    ]));
+    assert!(error.contains("is not a component"), "{error}");
+    let error = failed(wasmodel(&[
+        "push",
+        file.to_str().unwrap(),
+        "iris:1",
+        "--insecure",
+    ]));
+    assert!(error.contains("name the registry"), "{error}");
+    let error = failed(wasmodel(&[
+        "push",
+        file.to_str().unwrap(),
+        &wrong,
+        "--insecure",
+    ]));
+    assert!(error.contains("names a tag, not a digest"), "{error}");
+    // A registry that is not there.
+    drop(registry);
+    let error = failed(wasmodel(&["pull", &reference, "--insecure", "-o", out_arg]));
+    assert!(
+        error.contains(&format!("cannot reach localhost:{port}")),
+        "{error}"
+    );
+}
+
+/// The path SpinKube deploys from: a `wasmodel spin add` app pushed by
+/// `spin registry push` to the same registry, run by `spin up --from REF`.
+#[test]
+fn spin_up_runs_an_app_pushed_to_the_registry() {
+    let Some(binary) = docker_registry() else {
+        return;
+    };
+    let Some(spin) = crate::spin_app::spin_cli() else {
+        eprintln!(
+            "SKIPPED: no Spin CLI (not on PATH, no ../shared/tools/spin): Spin is on no registry"
+        );
+        return;
+    };
+    let registry = Registry::start(&binary);
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("spin.toml");
+    ok(wasmodel(&[
+        "spin",
+        "add",
+        repo().join("models/iris.onnx").to_str().unwrap(),
+        "--manifest",
+        manifest.to_str().unwrap(),
+    ]));
+    // What `spin build` would write, built once for all the tests.
+    let source = dir.path().join("target/iris-http.wasm");
+    std::fs::create_dir_all(source.parent().unwrap()).unwrap();
+    std::fs::write(&source, &http_component("iris").component).unwrap();
+
+    let reference = format!("localhost:{}/apps/iris:1", registry.addr.port());
+    let push = Command::new(&spin)
+        .args(["registry", "push", &reference, "--insecure", "--from"])
+        .arg(&manifest)
+        .env("SPIN_DISABLE_TELEMETRY", "1")
+        .output()
+        .unwrap();
+    let said =
+        String::from_utf8_lossy(&push.stdout).into_owned() + &String::from_utf8_lossy(&push.stderr);
+    assert!(push.status.success(), "spin registry push failed:\n{said}");
+    assert!(said.contains("Pushed with digest sha256:"), "{said}");
+
+    let (_spin, server) = crate::spin_app::spin_up_from(
+        &spin,
+        reference.as_ref(),
+        &["--insecure"],
+        "/v2/health/ready",
+    );
+    assert_eq!(server.get("/v2/models/iris").status, 200);
+    crate::serve::assert_infer_matches_onnxruntime(&server, "iris", "/v2/models/iris/infer");
+}
