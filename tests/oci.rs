@@ -249,6 +249,31 @@ fn a_component_pushed_pulls_back_identical_in_the_wasm_layout() {
     assert_eq!(config["component"]["imports"], serde_json::json!([]));
     let exports = config["component"]["exports"].to_string();
     assert!(exports.contains("wasmodel:model/predictor@"), "{exports}");
+
+    // `predict` takes the reference where a file would be, pulled into the
+    // cache once per digest; its answers are the file's.
+    let cache = crate::support::cache_dir();
+    let features = format!(
+        "features={}",
+        crate::support::fixture_path("iris_features.json").display()
+    );
+    let predict = |component: &str| {
+        ok(wasmodel(&[
+            "predict",
+            component,
+            "--insecure",
+            "--input",
+            &features,
+            "--cache-dir",
+            cache.to_str().unwrap(),
+        ]))
+    };
+    let (from_file, _) = predict(predictor.to_str().unwrap());
+    let (from_registry, _) = predict(&predictor_ref);
+    assert_eq!(from_registry, from_file);
+    let (again, stderr) = predict(&predictor_ref);
+    assert_eq!(again, from_file);
+    assert!(stderr.contains("pulled before"), "{stderr}");
 }
 
 #[test]

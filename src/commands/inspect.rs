@@ -4,7 +4,10 @@ use std::path::PathBuf;
 
 use sha2::{Digest as _, Sha256};
 
-use super::{PrecompiledArgs, RuntimeArgs, load, mb, print_list, print_model_info, read_component};
+use super::{
+    PrecompiledArgs, RegistryArgs, RuntimeArgs, load, mb, print_list, print_model_info,
+    read_component,
+};
 
 /// Show a model component's metadata, imports, exports, size and digest.
 ///
@@ -17,7 +20,8 @@ Examples:
   wasmodel inspect iris.wasm
   wasmodel inspect iris.wasm --json | jq .imports")]
 pub struct InspectCommand {
-    /// The model component (.wasm)
+    /// The model component (.wasm), or an OCI reference to pull it from
+    /// (with --insecure)
     component: PathBuf,
     /// Print one JSON object instead of text
     #[arg(long)]
@@ -26,11 +30,16 @@ pub struct InspectCommand {
     runtime: RuntimeArgs,
     #[command(flatten)]
     precompiled: PrecompiledArgs,
+    #[command(flatten)]
+    registry: RegistryArgs,
 }
 
 impl InspectCommand {
-    pub fn execute(self) -> anyhow::Result<()> {
+    pub fn execute(mut self) -> anyhow::Result<()> {
         let runtime = self.runtime.runtime()?;
+        self.component = self
+            .registry
+            .component_file(&self.component, &self.runtime)?;
         let wasm = read_component(&self.component)?;
         let digest = format!("sha256:{:x}", Sha256::digest(&wasm));
         let model = load(&runtime, &self.precompiled, &self.component)?;

@@ -1,6 +1,6 @@
 //! One module per subcommand, each a `clap` struct with an `execute`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -10,6 +10,7 @@ use wasmodel::{
     CompileCache, DEFAULT_CACHE_SIZE, Limits, LoadedModel, ModelInfo, Runtime, RuntimeOptions,
     Tensor, TensorInfo, format_declared_shape,
 };
+use wasmodel_cli::oci::Reference;
 
 pub mod build;
 pub mod check;
@@ -274,6 +275,56 @@ impl RuntimeArgs {
             compiler,
             ..RuntimeOptions::default()
         })?)
+    }
+}
+
+impl RuntimeArgs {
+    /// Where components pulled from registries are kept: `pulled/` in the
+    /// cache directory (whose compile cache never trims it).
+    fn pulled_dir(&self) -> PathBuf {
+        self.cache_dir
+            .clone()
+            .or_else(CompileCache::default_dir)
+            .unwrap_or_else(std::env::temp_dir)
+            .join("pulled")
+    }
+}
+
+/// A component named by an OCI reference, for the commands that run one.
+#[derive(clap::Args)]
+pub struct RegistryArgs {
+    /// Pull a component given as an OCI reference
+    /// (REGISTRY/REPOSITORY[:TAG][@DIGEST]) over plain HTTP, unencrypted:
+    /// required for references, since wasmodel cannot speak HTTPS yet
+    #[arg(long)]
+    insecure: bool,
+}
+
+impl RegistryArgs {
+    /// The file of `component`: the path itself, or, where no such file
+    /// exists and it names a registry, the component pulled from there
+    /// into the cache (once per digest; see `wasmodel pull`).
+    pub fn component_file(
+        &self,
+        component: &Path,
+        runtime: &RuntimeArgs,
+    ) -> anyhow::Result<PathBuf> {
+        let reference = component
+            .to_str()
+            .filter(|text| !component.exists() && Reference::names_a_registry(text));
+        let Some(reference) = reference else {
+            return Ok(component.to_owned());
+        };
+        let reference: Reference = reference.parse()?;
+        wasmodel_cli::oci::pulled_component(
+            &reference,
+            self.insecure,
+            &runtime.pulled_dir(),
+            &mut |step| eprintln!("{step}"),
+        )
+        .with_context(|| {
+            format!("there is no file {reference}, and it cannot be pulled as an OCI reference")
+        })
     }
 }
 

@@ -6,7 +6,7 @@ use std::time::Instant;
 use anyhow::{Context as _, bail};
 use wasmodel::json::{add_class_labels, tensors_to_json};
 
-use super::{PrecompiledArgs, RuntimeArgs, load, read_inputs};
+use super::{PrecompiledArgs, RegistryArgs, RuntimeArgs, load, read_inputs};
 
 /// Run a model component on input tensors and print its outputs as JSON.
 ///
@@ -24,7 +24,8 @@ Examples:
   wasmodel predict iris.wasm --input tests/fixtures/iris_features.npy
   wasmodel predict multi_io.wasm --inputs request.json --output result.json")]
 pub struct PredictCommand {
-    /// The model component (.wasm)
+    /// The model component (.wasm), or an OCI reference to pull it from
+    /// (with --insecure)
     component: PathBuf,
     /// An input tensor as NAME=FILE (.json or .npy); NAME may be left out
     /// when the model has one input. Repeat for each input.
@@ -43,6 +44,8 @@ pub struct PredictCommand {
     runtime: RuntimeArgs,
     #[command(flatten)]
     precompiled: PrecompiledArgs,
+    #[command(flatten)]
+    registry: RegistryArgs,
 }
 
 impl PredictCommand {
@@ -51,8 +54,11 @@ impl PredictCommand {
             bail!("no inputs: pass --input NAME=FILE for each input, or --inputs FILE");
         }
         let runtime = self.runtime.runtime()?;
+        let component = self
+            .registry
+            .component_file(&self.component, &self.runtime)?;
         let started = Instant::now();
-        let model = load(&runtime, &self.precompiled, &self.component)?;
+        let model = load(&runtime, &self.precompiled, &component)?;
         let loaded = started.elapsed();
         let info = model.info();
         let tensors = read_inputs(info, &self.inputs, self.inputs_file.as_deref())?;

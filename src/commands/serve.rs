@@ -8,7 +8,7 @@ use anyhow::Context as _;
 use wasmodel::{Compiler, Runtime};
 use wasmodel_cli::serve::{HttpModel, LogFormat, ServeOptions, Server};
 
-use super::{PrecompiledArgs, RuntimeArgs, compiling_notice, read_component};
+use super::{PrecompiledArgs, RegistryArgs, RuntimeArgs, compiling_notice, read_component};
 
 /// Serve HTTP model components (`wasmodel build --http`) over the Open
 /// Inference Protocol v2, the way `wasmtime serve` runs them.
@@ -51,7 +51,8 @@ Examples:
     -d '{\"inputs\":[{\"name\":\"features\",\"shape\":[1,4],\"datatype\":\"FP32\",\"data\":[5.1,3.5,1.4,0.2]}]}'")]
 pub struct ServeCommand {
     /// HTTP components from `wasmodel build --http` (or precompiled by
-    /// `wasmodel compile`), or directories of them
+    /// `wasmodel compile`), directories of them, or OCI references to pull
+    /// them from (with --insecure)
     #[arg(required = true, value_name = "COMPONENT")]
     components: Vec<PathBuf>,
     /// Address to listen on; port 0 picks a free port
@@ -87,6 +88,8 @@ pub struct ServeCommand {
     runtime: RuntimeArgs,
     #[command(flatten)]
     precompiled: PrecompiledArgs,
+    #[command(flatten)]
+    registry: RegistryArgs,
 }
 
 impl ServeCommand {
@@ -115,7 +118,12 @@ impl ServeCommand {
             .and_then(|n| n.checked_add(1))
             .context("--concurrency is too large")?;
         let runtime = self.runtime.runtime_pooled(Some(instances))?;
-        let paths = component_files(&self.components)?;
+        let given = self
+            .components
+            .iter()
+            .map(|c| self.registry.component_file(c, &self.runtime))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let paths = component_files(&given)?;
         let mut models = Vec::with_capacity(paths.len());
         // With --tier-up: the runtime of Winch's code, made when a
         // component first needs it, and the models that start on it.

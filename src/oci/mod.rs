@@ -66,10 +66,52 @@ pub enum OciError {
     },
     #[error("{0} is not a component: {1}")]
     NotAComponent(String, String),
+    #[error("{path}: {source}")]
+    Io {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// `sha256:` and the lowercase hex SHA-256 of `bytes`, as OCI writes digests.
 pub fn digest(bytes: &[u8]) -> String {
     use sha2::Digest as _;
     format!("sha256:{:x}", sha2::Sha256::digest(bytes))
+}
+
+/// The file of the component `reference` names, pulled into `dir` (as
+/// `sha256-HEX.wasm`, named by the component's digest) unless an earlier
+/// pull put it there. The manifest is always asked for, since a tag may
+/// have moved; the component is downloaded once per digest. `report`
+/// hears what is done.
+pub fn pulled_component(
+    reference: &Reference,
+    insecure: bool,
+    dir: &std::path::Path,
+    report: &mut dyn FnMut(String),
+) -> Result<std::path::PathBuf, OciError> {
+    let client = Client::new(&reference.registry, insecure)?;
+    let (digest, _, layer) = client.manifest(reference)?;
+    let hex = layer.digest.trim_start_matches("sha256:");
+    let file = dir.join(format!("sha256-{hex}.wasm"));
+    if file.is_file() {
+        report(format!(
+            "{reference}@{digest}: pulled before, {}",
+            file.display()
+        ));
+        return Ok(file);
+    }
+    report(format!("pulling {reference}@{digest}"));
+    let component = client.blob(reference, &layer, "the component")?;
+    let io = |path: &std::path::Path| {
+        let path = path.to_owned();
+        move |source| OciError::Io { path, source }
+    };
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    // Written beside its name and moved there: a file of that name is
+    // always whole, and checked against its digest.
+    let tmp = dir.join(format!("sha256-{hex}.wasm.{}.tmp", std::process::id()));
+    std::fs::write(&tmp, &component).map_err(io(&tmp))?;
+    std::fs::rename(&tmp, &file).map_err(io(&file))?;
+    Ok(file)
 }
