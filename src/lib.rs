@@ -8,7 +8,8 @@
 //! - [`check`]: `wasmodel check`'s steps (made-up inputs, onnxruntime's
 //!   reference, the comparison);
 //! - [`spin_manifest`]: `wasmodel spin add`'s edit of a `spin.toml`;
-//! - [`oci`]: `wasmodel push` and `pull`, components as OCI artifacts.
+//! - [`oci`]: `wasmodel push` and `pull`, components as OCI artifacts;
+//! - [`spinkube`]: `wasmodel spin kube`'s SpinApp resource.
 //!
 //! A program that only builds or runs components needs the `wasmodel`
 //! library alone (see `examples/embed`).
@@ -18,3 +19,4 @@ pub mod cloudflare;
 pub mod oci;
 pub mod serve;
 pub mod spin_manifest;
+pub mod spinkube;

@@ -393,7 +393,33 @@ fn spin_up_runs_an_app_pushed_to_the_registry() {
     let said =
         String::from_utf8_lossy(&push.stdout).into_owned() + &String::from_utf8_lossy(&push.stderr);
     assert!(push.status.success(), "spin registry push failed:\n{said}");
-    assert!(said.contains("Pushed with digest sha256:"), "{said}");
+    let digest = said
+        .split("Pushed with digest ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no digest in what spin said:\n{said}"));
+
+    // The SpinApp that deploys it with SpinKube, pinned to that digest.
+    let pinned = format!("{reference}@{digest}");
+    let yaml = dir.path().join("iris-spinapp.yaml");
+    ok(wasmodel(&[
+        "spin",
+        "kube",
+        &pinned,
+        "--memory",
+        "512",
+        "-o",
+        yaml.to_str().unwrap(),
+    ]));
+    let yaml = std::fs::read_to_string(&yaml).unwrap();
+    for line in [
+        "kind: SpinApp".to_owned(),
+        "  name: \"iris\"".to_owned(),
+        format!("  image: \"{pinned}\""),
+        "      memory: \"512Mi\"".to_owned(),
+    ] {
+        assert!(yaml.lines().any(|l| l == line), "no `{line}` in\n{yaml}");
+    }
 
     let (_spin, server) = crate::spin_app::spin_up_from(
         &spin,

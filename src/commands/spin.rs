@@ -15,6 +15,7 @@ pub struct SpinCommand {
 #[derive(clap::Subcommand)]
 enum SpinAction {
     Add(AddCommand),
+    Kube(KubeCommand),
 }
 
 /// Add a model to a Spin manifest (spin.toml, created if missing).
@@ -57,7 +58,89 @@ impl SpinCommand {
     pub fn execute(self) -> anyhow::Result<()> {
         match self.action {
             SpinAction::Add(add) => add.execute(),
+            SpinAction::Kube(kube) => kube.execute(),
         }
+    }
+}
+
+/// Write the SpinApp resource that runs a pushed Spin app on Kubernetes
+/// with SpinKube.
+///
+/// Push the app first (`spin registry push REF` in the directory of its
+/// spin.toml, after `spin build`), then apply what this writes with
+/// `kubectl apply -f`. SpinKube's operator turns it into a Deployment whose
+/// pods run the app with containerd-shim-spin; Kubernetes scales it
+/// (replicas here, or a HorizontalPodAutoscaler). Each pod runs a fresh
+/// instance of a model's component per request, as Spin does.
+#[derive(clap::Parser)]
+#[command(after_help = "\
+Examples:
+  wasmodel spin add models/iris.onnx && spin build
+  spin registry push registry.example.com/apps/iris:1
+  wasmodel spin kube registry.example.com/apps/iris:1 --memory 512 --instance-memory 128 \\
+    -o iris-spinapp.yaml
+  kubectl apply -f iris-spinapp.yaml")]
+struct KubeCommand {
+    /// The app's OCI reference, as `spin registry push` pushed it (pinning
+    /// its digest with @sha256:... keeps every replica on the same app)
+    reference: String,
+    /// The resource's name [default: the repository's last segment]
+    #[arg(long)]
+    name: Option<String>,
+    /// How many pods run the app
+    #[arg(long, default_value_t = 2)]
+    replicas: u32,
+    /// Memory limit of each pod, in MiB (resources.limits.memory): leave
+    /// room for the largest model's instances in flight
+    #[arg(long, value_name = "MIB")]
+    memory: Option<u64>,
+    /// Memory one instance of a component may use, in MiB
+    /// (invocationLimits.memory; SpinKube's operator 0.6 or later): a model's
+    /// instance holds its weights and activations (the README's deployment
+    /// section gives it for the models tested); Spin's default is 4 GiB
+    #[arg(long, value_name = "MIB")]
+    instance_memory: Option<u64>,
+    /// The SpinAppExecutor that runs it
+    #[arg(long, default_value = wasmodel_cli::spinkube::DEFAULT_EXECUTOR)]
+    executor: String,
+    /// Where to write it [default: standard output]
+    #[arg(short, long, value_name = "FILE")]
+    output: Option<PathBuf>,
+}
+
+impl KubeCommand {
+    fn execute(self) -> anyhow::Result<()> {
+        let image: wasmodel_cli::oci::Reference = self.reference.parse()?;
+        let mut app = wasmodel_cli::spinkube::SpinApp::new(image, self.name)?;
+        app.replicas = self.replicas;
+        if let (Some(instance), Some(pod)) = (self.instance_memory, self.memory)
+            && instance > pod
+        {
+            anyhow::bail!(
+                "--instance-memory {instance} is more than --memory {pod}: SpinKube refuses an \
+                 invocation limit above the pod's"
+            );
+        }
+        app.memory_limit_mib = self.memory;
+        app.instance_memory_mib = self.instance_memory;
+        app.executor = self.executor;
+        let yaml = app.to_yaml();
+        match &self.output {
+            Some(path) => {
+                std::fs::write(path, &yaml)
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+                eprintln!("Wrote {} (SpinApp {})", path.display(), app.name);
+            }
+            None => print!("{yaml}"),
+        }
+        if app.image.digest.is_none() {
+            eprintln!(
+                "note: {} names a tag, which may move; a reference pinned with @sha256:... \
+                 (the digest `spin registry push` printed) keeps every pod on one app",
+                app.image
+            );
+        }
+        Ok(())
     }
 }
 
