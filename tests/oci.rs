@@ -12,6 +12,77 @@ use serde_json::Value;
 use crate::serve::send;
 use crate::support::{component, http_component, ok, repo, sha256_hex};
 
+/// An authority (`ca.pem`) and the registry's key and certificate for
+/// localhost and 127.0.0.1 (`key.pem`, `cert.pem`) in `dir`: a server
+/// certificate of its own, since TLS clients refuse an authority's
+/// certificate used as a server's.
+fn make_certificates(dir: &Path) {
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("the openssl command (scripts/setup.sh --tests installs it)");
+        assert!(out.status.success(), "openssl {args:?}: {out:?}");
+    };
+    let key = ["-newkey", "rsa:2048", "-nodes"];
+    openssl(
+        &[
+            &["req", "-x509"][..],
+            &key,
+            &[
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.pem",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=wasmodel test authority",
+            ],
+        ]
+        .concat(),
+    );
+    openssl(
+        &[
+            &["req"][..],
+            &key,
+            &[
+                "-keyout",
+                "key.pem",
+                "-out",
+                "cert.csr",
+                "-subj",
+                "/CN=localhost",
+            ],
+        ]
+        .concat(),
+    );
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n\
+         extendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "cert.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "cert.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "ext.cnf",
+    ]);
+}
+
 /// The registry binary; `None` (the caller skips) only outside CI.
 fn docker_registry() -> Option<PathBuf> {
     let found = std::env::var_os("PATH").and_then(|paths| {
@@ -38,7 +109,15 @@ struct Registry {
 }
 
 impl Registry {
+    /// A registry over plain HTTP.
     fn start(binary: &Path) -> Registry {
+        Registry::start_with(binary, false)
+    }
+
+    /// With `tls`, a registry serving HTTPS with a certificate for
+    /// localhost and 127.0.0.1 signed by an authority of its own, whose
+    /// certificate is [`Registry::ca`] (both made by the openssl command).
+    fn start_with(binary: &Path, tls: bool) -> Registry {
         let dir = tempfile::tempdir().unwrap();
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -46,19 +125,24 @@ impl Registry {
             .unwrap()
             .port();
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-        let config = dir.path().join("config.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    \
-                 rootdirectory: {}\nhttp:\n  addr: {addr}\n",
-                dir.path().join("data").display()
-            ),
-        )
-        .unwrap();
+        let mut config = format!(
+            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    \
+             rootdirectory: {}\nhttp:\n  addr: {addr}\n",
+            dir.path().join("data").display()
+        );
+        if tls {
+            make_certificates(dir.path());
+            config.push_str(&format!(
+                "  tls:\n    certificate: {}\n    key: {}\n",
+                dir.path().join("cert.pem").display(),
+                dir.path().join("key.pem").display()
+            ));
+        }
+        let config_file = dir.path().join("config.yml");
+        std::fs::write(&config_file, config).unwrap();
         let mut child = Command::new(binary)
             .arg("serve")
-            .arg(&config)
+            .arg(&config_file)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -75,6 +159,11 @@ impl Registry {
             std::thread::sleep(Duration::from_millis(50));
         }
         Registry { child, addr, dir }
+    }
+
+    /// The authority's certificate, for SSL_CERT_FILE.
+    fn ca(&self) -> PathBuf {
+        self.dir.path().join("ca.pem")
     }
 
     fn get(&self, path: &str, accept: &str) -> crate::serve::Answer {
@@ -297,10 +386,11 @@ fn pulls_refuse_what_was_not_pushed() {
     let out = dir.path().join("pulled.wasm");
     let out_arg = out.to_str().unwrap();
 
-    // Without --insecure: no plain HTTP, and a message that says so.
+    // Without --insecure, TLS, which a plain-HTTP registry does not speak;
+    // the message says how to reach it.
     let error = failed(wasmodel(&["pull", &reference, "-o", out_arg]));
     assert!(
-        error.contains("--insecure") && error.contains("HTTPS"),
+        error.contains("TLS") && error.contains("--insecure"),
         "{error}"
     );
 
@@ -429,4 +519,60 @@ fn spin_up_runs_an_app_pushed_to_the_registry() {
     );
     assert_eq!(server.get("/v2/models/iris").status, 200);
     crate::serve::assert_infer_matches_onnxruntime(&server, "iris", "/v2/models/iris/infer");
+}
+
+/// HTTPS, with a registry whose certificate a private authority signed:
+/// trusted through SSL_CERT_FILE, refused without it, and plain HTTP to it
+/// answered with the registry's own message.
+#[test]
+fn push_and_pull_speak_tls() {
+    let Some(binary) = docker_registry() else {
+        return;
+    };
+    let registry = Registry::start_with(&binary, true);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("iris.wasm");
+    let wasm = component("iris");
+    std::fs::write(&file, wasm.as_slice()).unwrap();
+    let reference = format!("localhost:{}/iris:1", registry.addr.port());
+    let trusting = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_wasmodel"))
+            .args(args)
+            .env("SSL_CERT_FILE", registry.ca())
+            .output()
+            .unwrap()
+    };
+    ok(trusting(&["push", file.to_str().unwrap(), &reference]));
+    let pulled = dir.path().join("pulled.wasm");
+    ok(trusting(&[
+        "pull",
+        &reference,
+        "-o",
+        pulled.to_str().unwrap(),
+    ]));
+    assert!(std::fs::read(&pulled).unwrap() == *wasm);
+    // By address: the certificate names 127.0.0.1 too.
+    let by_address = format!("127.0.0.1:{}/iris:1", registry.addr.port());
+    ok(trusting(&[
+        "pull",
+        &by_address,
+        "-o",
+        pulled.to_str().unwrap(),
+    ]));
+
+    let error = failed(wasmodel(&[
+        "pull",
+        &reference,
+        "-o",
+        pulled.to_str().unwrap(),
+    ]));
+    assert!(
+        error.contains("UnknownIssuer") && error.contains("SSL_CERT_FILE"),
+        "{error}"
+    );
+    let error = failed(wasmodel(&["pull", &reference, "--insecure"]));
+    assert!(
+        error.contains("400") && error.contains("HTTPS server"),
+        "{error}"
+    );
 }

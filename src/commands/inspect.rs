@@ -21,7 +21,6 @@ Examples:
   wasmodel inspect iris.wasm --json | jq .imports")]
 pub struct InspectCommand {
     /// The model component (.wasm), or an OCI reference to pull it from
-    /// (with --insecure)
     component: PathBuf,
     /// Print one JSON object instead of text
     #[arg(long)]

@@ -294,8 +294,8 @@ impl RuntimeArgs {
 #[derive(clap::Args)]
 pub struct RegistryArgs {
     /// Pull a component given as an OCI reference
-    /// (REGISTRY/REPOSITORY[:TAG][@DIGEST]) over plain HTTP, unencrypted:
-    /// required for references, since wasmodel cannot speak HTTPS yet
+    /// (REGISTRY/REPOSITORY[:TAG][@DIGEST]) over plain HTTP, unencrypted,
+    /// instead of HTTPS
     #[arg(long)]
     insecure: bool,
 }

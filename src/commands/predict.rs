@@ -25,7 +25,6 @@ Examples:
   wasmodel predict multi_io.wasm --inputs request.json --output result.json")]
 pub struct PredictCommand {
     /// The model component (.wasm), or an OCI reference to pull it from
-    /// (with --insecure)
     component: PathBuf,
     /// An input tensor as NAME=FILE (.json or .npy); NAME may be left out
     /// when the model has one input. Repeat for each input.

@@ -16,12 +16,14 @@ use super::mb;
 /// (or the registry's `Docker-Content-Digest`), the component's against the
 /// manifest's, so a file written is exactly what was pushed.
 ///
-/// wasmodel has no TLS client yet: it reaches registries over plain HTTP
-/// only, with --insecure, and cannot log in.
+/// Registries are reached over HTTPS, trusting Mozilla's root
+/// certificates and those in the PEM file SSL_CERT_FILE names (a private
+/// registry's authority); --insecure reaches one over plain HTTP. wasmodel
+/// cannot log in yet: anonymous access only.
 #[derive(clap::Parser)]
 #[command(after_help = "\
 Examples:
-  wasmodel pull localhost:5000/models/iris:1 --insecure -o iris-http.wasm
+  wasmodel pull registry.example.com/models/iris:1 -o iris-http.wasm
   wasmodel pull localhost:5000/models/iris@sha256:9f86d0... --insecure
   wasmodel serve iris-http.wasm")]
 pub struct PullCommand {
@@ -31,8 +33,7 @@ pub struct PullCommand {
     /// segment, with .wasm, in this directory]
     #[arg(short, long, value_name = "FILE")]
     output: Option<PathBuf>,
-    /// Reach the registry over plain HTTP, unencrypted: required, since
-    /// wasmodel cannot speak HTTPS yet
+    /// Reach the registry over plain HTTP, unencrypted, instead of HTTPS
     #[arg(long)]
     insecure: bool,
 }

@@ -19,22 +19,24 @@ use super::{mb, read_component};
 /// are not sent again. Prints the reference pinned to the manifest's
 /// digest, for `wasmodel pull` or a deployment.
 ///
-/// wasmodel has no TLS client yet: it reaches registries over plain HTTP
-/// only, with --insecure, and cannot log in.
+/// Registries are reached over HTTPS, trusting Mozilla's root
+/// certificates and those in the PEM file SSL_CERT_FILE names (a private
+/// registry's authority); --insecure reaches one over plain HTTP. wasmodel
+/// cannot log in yet: anonymous access only.
 #[derive(clap::Parser)]
 #[command(after_help = "\
 Examples:
-  wasmodel push iris-http.wasm localhost:5000/models/iris:1 --insecure
-  wasmodel push iris.wasm registry.lan:5000/iris:2 --insecure --annotation team=risk
-  wasmodel pull localhost:5000/models/iris:1 --insecure -o iris-http.wasm")]
+  wasmodel push iris-http.wasm registry.example.com/models/iris:1
+  wasmodel push iris.wasm localhost:5000/iris:2 --insecure --annotation team=risk
+  SSL_CERT_FILE=our-ca.pem wasmodel push iris.wasm registry.lan/iris:2
+  wasmodel pull registry.example.com/models/iris:1 -o iris-http.wasm")]
 pub struct PushCommand {
     /// The component (.wasm), predictor or HTTP
     component: PathBuf,
     /// Where to push it: REGISTRY/REPOSITORY[:TAG] (the tag defaults to
     /// `latest`)
     reference: String,
-    /// Reach the registry over plain HTTP, unencrypted: required, since
-    /// wasmodel cannot speak HTTPS yet
+    /// Reach the registry over plain HTTP, unencrypted, instead of HTTPS
     #[arg(long)]
     insecure: bool,
     /// An annotation for the manifest, KEY=VALUE (repeat for more); it

@@ -52,7 +52,7 @@ Examples:
 pub struct ServeCommand {
     /// HTTP components from `wasmodel build --http` (or precompiled by
     /// `wasmodel compile`), directories of them, or OCI references to pull
-    /// them from (with --insecure)
+    /// them from
     #[arg(required = true, value_name = "COMPONENT")]
     components: Vec<PathBuf>,
     /// Address to listen on; port 0 picks a free port

@@ -2,15 +2,21 @@
 //! uploaded in one `PUT` after a `POST` opens the upload, the manifest
 //! `PUT` under its tag; pulls check every digest and size they are given.
 //!
-//! One connection per request, over plain HTTP/1.1 (hyper's client). The
-//! calls are blocking: each runs on a runtime of its own thread.
+//! One connection per request, HTTP/1.1 (hyper's client) over TLS
+//! (rustls, trusting Mozilla's roots and the certificates `SSL_CERT_FILE`
+//! names), or over plain HTTP where the user says `--insecure`. The calls
+//! are blocking: each runs on a runtime of its own thread.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full, Limited};
 use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::{Method, Request, StatusCode};
+use rustls::pki_types::pem::PemObject as _;
+use rustls::pki_types::{CertificateDer, ServerName};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use wasmtime_wasi_http::io::TokioIo;
 
@@ -26,9 +32,12 @@ const BLOB_TIMEOUT: Duration = Duration::from_secs(1800);
 /// Redirects followed to a blob's storage.
 const MAX_REDIRECTS: usize = 5;
 
-/// A registry reached over plain HTTP.
+/// A registry's client.
 pub struct Client {
     registry: String,
+    /// Plain HTTP to the registry, and to where it redirects.
+    insecure: bool,
+    tls: Arc<rustls::ClientConfig>,
     runtime: tokio::runtime::Runtime,
 }
 
@@ -57,6 +66,7 @@ pub struct Pulled {
 struct Target {
     authority: String,
     path: String,
+    tls: bool,
 }
 
 /// How long a request may take and how much of its answer is read.
@@ -91,14 +101,9 @@ struct Answer {
 }
 
 impl Client {
-    /// A client for `registry` (`host[:port]`). Plain HTTP is the only way
-    /// there is, so `insecure` (the user's consent to it) is required.
+    /// A client for `registry` (`host[:port]`): over HTTPS, or over plain
+    /// HTTP if `insecure`.
     pub fn new(registry: &str, insecure: bool) -> Result<Client, OciError> {
-        if !insecure {
-            return Err(OciError::HttpsUnsupported {
-                registry: registry.to_owned(),
-            });
-        }
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -108,6 +113,8 @@ impl Client {
             })?;
         Ok(Client {
             registry: registry.to_owned(),
+            insecure,
+            tls: tls_config()?,
             runtime,
         })
     }
@@ -343,40 +350,42 @@ impl Client {
         Target {
             authority: self.registry.clone(),
             path,
+            tls: !self.insecure,
         }
     }
 
     /// Where a `Location` header points: a path on this registry, or an
-    /// `http://` URL elsewhere.
+    /// `https://` URL elsewhere (`http://` too with --insecure).
     fn target(&self, location: &str) -> Result<Target, OciError> {
         if location.starts_with('/') {
             return Ok(self.here(location.to_owned()));
         }
-        if let Some(rest) = location.strip_prefix("http://") {
-            let (authority, path) = match rest.find(['/', '?']) {
-                Some(at) => (&rest[..at], rest[at..].to_owned()),
-                None => (rest, "/".to_owned()),
-            };
-            let path = if path.starts_with('?') {
-                format!("/{path}")
-            } else {
-                path
-            };
-            return Ok(Target {
-                authority: authority.to_owned(),
-                path,
-            });
-        }
-        if let Some(rest) = location.strip_prefix("https://") {
-            let authority = rest.split(['/', '?']).next().unwrap_or(rest);
-            return Err(OciError::HttpsUnsupported {
-                registry: authority.to_owned(),
-            });
-        }
-        Err(self.mismatch(
-            "a Location header",
-            format!("`{location}` is not a path or an http:// URL"),
-        ))
+        let (rest, tls) = if let Some(rest) = location.strip_prefix("https://") {
+            (rest, true)
+        } else if let Some(rest) = location.strip_prefix("http://") {
+            if !self.insecure {
+                return Err(OciError::PlainHttp {
+                    registry: self.registry.clone(),
+                    url: location.to_owned(),
+                });
+            }
+            (rest, false)
+        } else {
+            return Err(self.mismatch(
+                "a Location header",
+                format!("`{location}` is not a path or an http(s):// URL"),
+            ));
+        };
+        let (authority, path) = match rest.find(['/', '?']) {
+            Some(at) if rest[at..].starts_with('?') => (&rest[..at], format!("/{}", &rest[at..])),
+            Some(at) => (&rest[..at], rest[at..].to_owned()),
+            None => (rest, "/".to_owned()),
+        };
+        Ok(Target {
+            authority: authority.to_owned(),
+            path,
+            tls,
+        })
     }
 
     fn expect(&self, answer: &Answer, ok: &[StatusCode], what: &str) -> Result<(), OciError> {
@@ -438,39 +447,42 @@ impl Client {
         let request = request
             .body(Full::new(body))
             .map_err(|e| unreachable(format!("cannot write the request for {what}: {e}")))?;
-        let authority = if target.authority.contains(':') {
+        let address = if target.authority.contains(':') {
             target.authority.clone()
         } else {
-            format!("{}:80", target.authority)
+            format!("{}:{}", target.authority, if target.tls { 443 } else { 80 })
         };
-        let exchange = async {
-            let stream = TcpStream::connect(&authority)
+        let host = target
+            .authority
+            .rsplit_once(':')
+            .map_or(&*target.authority, |(h, _)| h);
+        let call = async {
+            let stream = TcpStream::connect(&address)
                 .await
                 .map_err(|e| unreachable(e.to_string()))?;
-            let (mut sender, connection) =
-                hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            if !target.tls {
+                return exchange(stream, request, transfer, what)
                     .await
-                    .map_err(|e| unreachable(e.to_string()))?;
-            tokio::spawn(connection);
-            let response = sender
-                .send_request(request)
+                    .map_err(unreachable);
+            }
+            let name = ServerName::try_from(host.to_owned())
+                .map_err(|e| unreachable(format!("{host} cannot name a TLS server: {e}")))?;
+            let stream = tokio_rustls::TlsConnector::from(Arc::clone(&self.tls))
+                .connect(name, stream)
                 .await
-                .map_err(|e| unreachable(format!("{what}: {e}")))?;
-            let (parts, body) = response.into_parts();
-            let limit = transfer.answer_limit();
-            let body = Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX))
-                .collect()
+                .map_err(|e| {
+                    unreachable(format!(
+                        "TLS: {e} (a registry whose certificate a private authority signed \
+                         is trusted with SSL_CERT_FILE=CA.pem; one without TLS is reached with \
+                         --insecure)"
+                    ))
+                })?;
+            exchange(stream, request, transfer, what)
                 .await
-                .map_err(|e| unreachable(format!("{what}: {e} (more than {})", size(limit))))?
-                .to_bytes();
-            Ok(Answer {
-                status: parts.status,
-                headers: parts.headers,
-                body,
-            })
+                .map_err(unreachable)
         };
         self.runtime
-            .block_on(async { tokio::time::timeout(timeout, exchange).await })
+            .block_on(async { tokio::time::timeout(timeout, call).await })
             .map_err(|_| OciError::TimedOut {
                 registry: target.authority.clone(),
                 what: what.to_owned(),
@@ -485,10 +497,87 @@ fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .and_then(|v: &HeaderValue| v.to_str().ok())
 }
 
+/// One request and its whole answer, on a connection of its own.
+async fn exchange<IO>(
+    io: IO,
+    request: Request<Full<Bytes>>,
+    transfer: Transfer,
+    what: &str,
+) -> Result<Answer, String>
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(io))
+        .await
+        .map_err(|e| e.to_string())?;
+    tokio::spawn(connection);
+    let response = sender
+        .send_request(request)
+        .await
+        .map_err(|e| format!("{what}: {e}"))?;
+    let (parts, body) = response.into_parts();
+    let limit = transfer.answer_limit();
+    let body = Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX))
+        .collect()
+        .await
+        .map_err(|e| format!("{what}: {e} (more than {})", size(limit)))?
+        .to_bytes();
+    Ok(Answer {
+        status: parts.status,
+        headers: parts.headers,
+        body,
+    })
+}
+
+/// TLS as browsers do it, with Mozilla's roots, and the certificates the
+/// PEM file `SSL_CERT_FILE` names (as curl and OpenSSL read it) trusted too.
+fn tls_config() -> Result<Arc<rustls::ClientConfig>, OciError> {
+    let mut roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    if let Some(file) = std::env::var_os("SSL_CERT_FILE").filter(|f| !f.is_empty()) {
+        let bad = |reason: String| OciError::Certificates {
+            path: file.clone().into(),
+            reason,
+        };
+        let mut added = 0;
+        for certificate in CertificateDer::pem_file_iter(&file).map_err(|e| bad(e.to_string()))? {
+            let certificate = certificate.map_err(|e| bad(e.to_string()))?;
+            roots.add(certificate).map_err(|e| bad(e.to_string()))?;
+            added += 1;
+        }
+        if added == 0 {
+            return Err(bad("it holds no PEM certificate".into()));
+        }
+    }
+    // ring, not aws-lc-rs (rustls' default, whose C library takes minutes
+    // to build on 2 cores): rustls 0.23.48 deprecates its provider for
+    // having no post-quantum key exchange, which registries do not need.
+    #[allow(deprecated)]
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| OciError::Certificates {
+            path: "(TLS configuration)".into(),
+            reason: e.to_string(),
+        })?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
 /// The `message`s of a distribution-spec error body, after ": ".
 fn error_messages(body: &[u8]) -> String {
     let Ok(json) = serde_json::from_slice::<serde_json::Value>(body) else {
-        return String::new();
+        // Not the spec's JSON: its first line, if it is short text (such as
+        // "Client sent an HTTP request to an HTTPS server.").
+        let text = String::from_utf8_lossy(body);
+        let line = text.lines().next().unwrap_or("").trim();
+        return if line.is_empty() || line.len() > 200 {
+            String::new()
+        } else {
+            format!(": {line}")
+        };
     };
     let messages: Vec<String> = json["errors"]
         .as_array()

@@ -12,8 +12,9 @@
 //! - [`reference`]: `registry/repository:tag@digest`, parsed and checked;
 //! - [`artifact`]: the manifest and config, written and read;
 //! - [`client`]: the registry's HTTP API (the OCI distribution spec's
-//!   push and pull), over hyper. Plain HTTP only for now: registries that
-//!   need TLS or a login are refused with a message saying so.
+//!   push and pull), over hyper and rustls, or plain HTTP with
+//!   `--insecure`. Registries that need a login are refused with a message
+//!   saying so.
 
 pub mod artifact;
 pub mod client;
@@ -30,11 +31,15 @@ pub enum OciError {
     #[error("`{reference}` is not an OCI reference: {reason}")]
     Reference { reference: String, reason: String },
     #[error(
-        "{registry} would be reached over HTTPS, which wasmodel cannot do yet (it has no \
-         TLS client): a registry that speaks plain HTTP, such as one on this machine, is \
-         reached with --insecure"
+        "{registry} sends the transfer to {url}, over plain HTTP: pass --insecure to allow \
+         unencrypted transfers"
     )]
-    HttpsUnsupported { registry: String },
+    PlainHttp { registry: String, url: String },
+    #[error("cannot trust the certificates in {path}: {reason}")]
+    Certificates {
+        path: std::path::PathBuf,
+        reason: String,
+    },
     #[error(
         "{registry} asks for credentials ({challenge}); wasmodel cannot log in to a \
          registry yet"
