@@ -36,8 +36,9 @@
 #     npm with its binary) in js/node_modules, and Debian's Chromium, for
 #     the Node, browser and Cloudflare Worker tests;
 #  5b. the CNCF distribution registry (Debian's docker-registry), which the
-#     push and pull tests start on loopback (tests/oci.rs), and openssl for
-#     their certificates; the registry's service is
+#     push and pull tests start on loopback (tests/oci.rs), openssl for
+#     their certificates and tokens and htpasswd (apache2-utils) for their
+#     login; the registry's service is
 #     not started here (Debian starts it where systemd runs; the tests
 #     start their own).
 # --bench adds, to those of --tests, the benchmark suite's peers
@@ -249,11 +250,12 @@ fi
 if [ ! -x /usr/bin/chromium ] && [ -z "${CHROMIUM:-}" ]; then
     apt_install chromium || say "cannot install Chromium: the browser test will be skipped"
 fi
-# 5b. A registry for `wasmodel push` and `pull` (tests/oci.rs), and openssl
-#     for its test certificates.
-if ! command -v docker-registry >/dev/null || ! command -v openssl >/dev/null; then
-    apt_install docker-registry openssl \
-        || die "the push and pull tests need a registry and openssl: install Debian's docker-registry and openssl"
+# 5b. A registry for `wasmodel push` and `pull` (tests/oci.rs), openssl for
+#     its test certificates and tokens, htpasswd for its test login.
+if ! command -v docker-registry >/dev/null || ! command -v openssl >/dev/null \
+    || ! command -v htpasswd >/dev/null; then
+    apt_install docker-registry openssl apache2-utils \
+        || die "the push and pull tests need Debian's docker-registry, openssl and apache2-utils"
 fi
 
 if ! $BENCH; then

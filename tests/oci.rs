@@ -111,13 +111,15 @@ struct Registry {
 impl Registry {
     /// A registry over plain HTTP.
     fn start(binary: &Path) -> Registry {
-        Registry::start_with(binary, false)
+        Registry::start_with(binary, false, |_| String::new())
     }
 
     /// With `tls`, a registry serving HTTPS with a certificate for
     /// localhost and 127.0.0.1 signed by an authority of its own, whose
     /// certificate is [`Registry::ca`] (both made by the openssl command).
-    fn start_with(binary: &Path, tls: bool) -> Registry {
+    /// `configure` may write files into the registry's directory and
+    /// returns more of its configuration (an `auth:` section).
+    fn start_with(binary: &Path, tls: bool, configure: impl FnOnce(&Path) -> String) -> Registry {
         let dir = tempfile::tempdir().unwrap();
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -138,6 +140,7 @@ impl Registry {
                 dir.path().join("key.pem").display()
             ));
         }
+        config.push_str(&configure(dir.path()));
         let config_file = dir.path().join("config.yml");
         std::fs::write(&config_file, config).unwrap();
         let mut child = Command::new(binary)
@@ -529,7 +532,7 @@ fn push_and_pull_speak_tls() {
     let Some(binary) = docker_registry() else {
         return;
     };
-    let registry = Registry::start_with(&binary, true);
+    let registry = Registry::start_with(&binary, true, |_| String::new());
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("iris.wasm");
     let wasm = component("iris");
@@ -575,4 +578,219 @@ fn push_and_pull_speak_tls() {
         error.contains("400") && error.contains("HTTPS server"),
         "{error}"
     );
+}
+
+/// A registry that asks for a login (htpasswd, over TLS): refused without
+/// credentials, saying how to give them; accepted from the environment and
+/// from Docker's config.json; wrong ones refused, saying so.
+#[test]
+fn logins_come_from_the_environment_or_docker_config() {
+    let Some(binary) = docker_registry() else {
+        return;
+    };
+    let registry = Registry::start_with(&binary, true, |dir| {
+        let out = Command::new("htpasswd")
+            .args(["-Bbn", "ci", "s3cret"])
+            .output()
+            .expect("htpasswd (Debian's apache2-utils; scripts/setup.sh --tests installs it)");
+        assert!(out.status.success(), "{out:?}");
+        std::fs::write(dir.join("htpasswd"), &out.stdout).unwrap();
+        format!(
+            "auth:\n  htpasswd:\n    realm: wasmodel-test\n    path: {}\n",
+            dir.join("htpasswd").display()
+        )
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("iris.wasm");
+    let wasm = component("iris");
+    std::fs::write(&file, wasm.as_slice()).unwrap();
+    let pulled = dir.path().join("pulled.wasm");
+    let reference = format!("localhost:{}/iris:1", registry.addr.port());
+    // No docker login of the user's own: an empty DOCKER_CONFIG.
+    let docker_config = tempfile::tempdir().unwrap();
+    let run = |args: &[&str], login: Option<(&str, &str)>| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_wasmodel"));
+        command
+            .args(args)
+            .env("SSL_CERT_FILE", registry.ca())
+            .env("DOCKER_CONFIG", docker_config.path())
+            .env_remove("WASMODEL_REGISTRY_USERNAME")
+            .env_remove("WASMODEL_REGISTRY_PASSWORD");
+        if let Some((user, password)) = login {
+            command
+                .env("WASMODEL_REGISTRY_USERNAME", user)
+                .env("WASMODEL_REGISTRY_PASSWORD", password);
+        }
+        command.output().unwrap()
+    };
+    let push = ["push", file.to_str().unwrap(), &reference];
+    let pull = ["pull", &reference, "-o", pulled.to_str().unwrap()];
+
+    let error = failed(run(&push, None));
+    assert!(
+        error.contains("asks for a login") && error.contains("WASMODEL_REGISTRY_USERNAME"),
+        "{error}"
+    );
+    let error = failed(run(&push, Some(("ci", "wrong"))));
+    assert!(error.contains("credentials given were refused"), "{error}");
+    ok(run(&push, Some(("ci", "s3cret"))));
+
+    // `docker login`'s entry: base64 of user:password.
+    std::fs::write(
+        docker_config.path().join("config.json"),
+        format!(
+            r#"{{"auths": {{"localhost:{}": {{"auth": "Y2k6czNjcmV0"}}}}}}"#,
+            registry.addr.port()
+        ),
+    )
+    .unwrap();
+    ok(run(&pull, None));
+    assert!(std::fs::read(&pulled).unwrap() == *wasm);
+}
+
+/// A token service for Docker's token protocol: hands every request the
+/// same token (an RS256 JWT granting pull and push on `iris`, signed with
+/// `token.key`, its certificate `token.pem` in its `x5c` header, both in
+/// `dir`), and keeps the request lines it was sent.
+fn token_service(dir: &Path) -> (SocketAddr, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::{Read as _, Write as _};
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "openssl {args:?}: {out:?}");
+    };
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "token.key",
+        "-out",
+        "token.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=wasmodel test token issuer",
+    ]);
+    let pem = std::fs::read_to_string(dir.join("token.pem")).unwrap();
+    let der_base64: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    let b64url = |bytes: &[u8]| base64::encode_config(bytes, base64::URL_SAFE_NO_PAD);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let header = serde_json::json!({ "alg": "RS256", "typ": "JWT", "x5c": [der_base64] });
+    let claims = serde_json::json!({
+        "iss": "wasmodel-test-issuer", "sub": "", "aud": "wasmodel-test",
+        "exp": now + 3600, "nbf": now - 60, "iat": now - 60, "jti": "1",
+        "access": [{ "type": "repository", "name": "iris", "actions": ["pull", "push"] }],
+    });
+    let signing_input = format!(
+        "{}.{}",
+        b64url(header.to_string().as_bytes()),
+        b64url(claims.to_string().as_bytes())
+    );
+    std::fs::write(dir.join("input"), &signing_input).unwrap();
+    openssl(&[
+        "dgst",
+        "-sha256",
+        "-sign",
+        "token.key",
+        "-out",
+        "signature",
+        "input",
+    ]);
+    let signature = std::fs::read(dir.join("signature")).unwrap();
+    let token = format!("{signing_input}.{}", b64url(&signature));
+    let body = serde_json::json!({ "token": token }).to_string();
+
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = std::sync::Arc::clone(&seen);
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().map_while(Result::ok) {
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap_or(0) == 1 {
+                head.push(byte[0]);
+            }
+            let head = String::from_utf8_lossy(&head).into_owned();
+            log.lock()
+                .unwrap()
+                .push(head.lines().next().unwrap_or("").to_owned());
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
+                 connection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    (addr, seen)
+}
+
+/// Docker's token protocol (what Docker Hub and ghcr.io ask for): the
+/// registry's Bearer challenge met with a token from the realm it names,
+/// for the scope it names; anonymously here, as public pulls are.
+#[test]
+fn bearer_challenges_are_met_with_a_token_from_the_realm() {
+    let Some(binary) = docker_registry() else {
+        return;
+    };
+    let token_dir = tempfile::tempdir().unwrap();
+    let (token_addr, seen) = token_service(token_dir.path());
+    let registry = Registry::start_with(&binary, false, |_| {
+        format!(
+            "auth:\n  token:\n    realm: http://{token_addr}/token\n    service: wasmodel-test\n    \
+             issuer: wasmodel-test-issuer\n    rootcertbundle: {}\n",
+            token_dir.path().join("token.pem").display()
+        )
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("iris.wasm");
+    let wasm = component("iris");
+    std::fs::write(&file, wasm.as_slice()).unwrap();
+    let pulled = dir.path().join("pulled.wasm");
+    let reference = format!("localhost:{}/iris:1", registry.addr.port());
+    let docker_config = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_wasmodel"))
+            .args(args)
+            .env("DOCKER_CONFIG", docker_config.path())
+            .env_remove("WASMODEL_REGISTRY_USERNAME")
+            .env_remove("WASMODEL_REGISTRY_PASSWORD")
+            .output()
+            .unwrap()
+    };
+    ok(run(&[
+        "push",
+        file.to_str().unwrap(),
+        &reference,
+        "--insecure",
+    ]));
+    ok(run(&[
+        "pull",
+        &reference,
+        "--insecure",
+        "-o",
+        pulled.to_str().unwrap(),
+    ]));
+    assert!(std::fs::read(&pulled).unwrap() == *wasm);
+    let seen = seen.lock().unwrap().clone();
+    assert!(
+        seen.iter()
+            .any(|line| line.contains("service=wasmodel-test")
+                && line.contains("scope=repository%3Airis%3Apull")),
+        "{seen:?}"
+    );
+    // A repository the token does not grant: refused, naming the scope.
+    let other = format!("localhost:{}/other:1", registry.addr.port());
+    let error = failed(run(&["push", file.to_str().unwrap(), &other, "--insecure"]));
+    assert!(error.contains("repository:other"), "{error}");
 }

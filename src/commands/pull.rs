@@ -18,8 +18,10 @@ use super::mb;
 ///
 /// Registries are reached over HTTPS, trusting Mozilla's root
 /// certificates and those in the PEM file SSL_CERT_FILE names (a private
-/// registry's authority); --insecure reaches one over plain HTTP. wasmodel
-/// cannot log in yet: anonymous access only.
+/// registry's authority); --insecure reaches one over plain HTTP. A
+/// registry that asks for a login (Basic, or Docker's token protocol) gets
+/// WASMODEL_REGISTRY_USERNAME and WASMODEL_REGISTRY_PASSWORD, else what
+/// `docker login` stored in Docker's config.json (not credential helpers).
 #[derive(clap::Parser)]
 #[command(after_help = "\
 Examples:

@@ -7,6 +7,7 @@
 //! names), or over plain HTTP where the user says `--insecure`. The calls
 //! are blocking: each runs on a runtime of its own thread.
 
+use std::cell::RefCell;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,6 +22,7 @@ use tokio::net::TcpStream;
 use wasmtime_wasi_http::io::TokioIo;
 
 use super::artifact::{Descriptor, Manifest, WasmConfig, read_manifest};
+use super::credentials::Credentials;
 use super::{Artifact, MANIFEST_MEDIA_TYPE, OciError, Reference, digest};
 
 /// Largest manifest or config read: what registries themselves accept.
@@ -38,6 +40,10 @@ pub struct Client {
     /// Plain HTTP to the registry, and to where it redirects.
     insecure: bool,
     tls: Arc<rustls::ClientConfig>,
+    credentials: Option<Credentials>,
+    /// The `Authorization` the registry's last challenge was answered
+    /// with, sent with every request to it from then on.
+    authorization: RefCell<Option<String>>,
     runtime: tokio::runtime::Runtime,
 }
 
@@ -62,11 +68,13 @@ pub struct Pulled {
     pub component: Vec<u8>,
 }
 
-/// Where a request goes.
+/// Where a request goes, and as whom.
+#[derive(Clone)]
 struct Target {
     authority: String,
     path: String,
     tls: bool,
+    authorization: Option<String>,
 }
 
 /// How long a request may take and how much of its answer is read.
@@ -102,7 +110,8 @@ struct Answer {
 
 impl Client {
     /// A client for `registry` (`host[:port]`): over HTTPS, or over plain
-    /// HTTP if `insecure`.
+    /// HTTP if `insecure`; logged in, when the registry asks, with the
+    /// user's [`Credentials`] for it.
     pub fn new(registry: &str, insecure: bool) -> Result<Client, OciError> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -115,6 +124,8 @@ impl Client {
             registry: registry.to_owned(),
             insecure,
             tls: tls_config()?,
+            credentials: Credentials::find(registry)?,
+            authorization: RefCell::new(None),
             runtime,
         })
     }
@@ -351,6 +362,7 @@ impl Client {
             authority: self.registry.clone(),
             path,
             tls: !self.insecure,
+            authorization: self.authorization.borrow().clone(),
         }
     }
 
@@ -381,10 +393,18 @@ impl Client {
             Some(at) => (&rest[..at], rest[at..].to_owned()),
             None => (rest, "/".to_owned()),
         };
+        // Credentials go to the registry only, never to where it sends a
+        // blob's download.
+        let authorization = if authority == self.registry {
+            self.authorization.borrow().clone()
+        } else {
+            None
+        };
         Ok(Target {
             authority: authority.to_owned(),
             path,
             tls,
+            authorization,
         })
     }
 
@@ -393,11 +413,21 @@ impl Client {
             return Ok(());
         }
         if answer.status == StatusCode::UNAUTHORIZED {
+            let challenge = header_str(&answer.headers, "www-authenticate").unwrap_or("");
+            let scope = challenge_params(challenge.split_once(' ').map_or("", |(_, p)| p))
+                .into_iter()
+                .find(|(k, _)| k == "scope")
+                .map(|(_, scope)| format!(" to {scope}"))
+                .unwrap_or_default();
+            let reason = match (&self.credentials, self.authorization.borrow().is_some()) {
+                (Some(_), _) => format!("the credentials given were refused{scope}"),
+                (None, true) => format!("no access{scope} without a login{LOGIN_HINT}"),
+                (None, false) => format!("it asks for a login{LOGIN_HINT}"),
+            };
             return Err(OciError::Unauthorized {
                 registry: self.registry.clone(),
-                challenge: header_str(&answer.headers, "www-authenticate")
-                    .unwrap_or("no WWW-Authenticate header")
-                    .to_owned(),
+                what: what.to_owned(),
+                reason: format!("{reason}{}", error_messages(&answer.body)),
             });
         }
         Err(OciError::Status {
@@ -416,9 +446,130 @@ impl Client {
         }
     }
 
+    /// [`send_once`](Self::send_once), and, if the registry answers 401
+    /// with a challenge, the same request again with the challenge met.
+    fn send(
+        &self,
+        method: Method,
+        target: Target,
+        headers: &[(header::HeaderName, &str)],
+        body: Bytes,
+        what: &str,
+        transfer: Transfer,
+    ) -> Result<Answer, OciError> {
+        let to_registry = target.authority == self.registry;
+        let answer = self.send_once(
+            method.clone(),
+            target.clone(),
+            headers,
+            body.clone(),
+            what,
+            transfer,
+        )?;
+        if answer.status != StatusCode::UNAUTHORIZED || !to_registry {
+            return Ok(answer);
+        }
+        let Some(challenge) = header_str(&answer.headers, "www-authenticate") else {
+            return Ok(answer);
+        };
+        let authorization =
+            self.answer_challenge(challenge, target.authorization.as_deref(), what)?;
+        *self.authorization.borrow_mut() = Some(authorization.clone());
+        let target = Target {
+            authorization: Some(authorization),
+            ..target
+        };
+        self.send_once(method, target, headers, body, what, transfer)
+    }
+
+    /// The `Authorization` that meets a `WWW-Authenticate` challenge:
+    /// `Basic` with the user's credentials, or `Bearer` with a token from
+    /// the realm the challenge names (Docker's token protocol: anonymous,
+    /// or logged in with the credentials), for the scope it names.
+    fn answer_challenge(
+        &self,
+        challenge: &str,
+        sent: Option<&str>,
+        what: &str,
+    ) -> Result<String, OciError> {
+        let refused = |reason: String| OciError::Unauthorized {
+            registry: self.registry.clone(),
+            what: what.to_owned(),
+            reason,
+        };
+        let (scheme, params) = challenge.split_once(' ').unwrap_or((challenge, ""));
+        let params = challenge_params(params);
+        if scheme.eq_ignore_ascii_case("basic") {
+            let Some(credentials) = &self.credentials else {
+                return Err(refused(format!("it asks for a login{LOGIN_HINT}")));
+            };
+            let basic = credentials.basic();
+            if sent == Some(basic.as_str()) {
+                return Err(refused("the credentials given were refused".into()));
+            }
+            return Ok(basic);
+        }
+        if !scheme.eq_ignore_ascii_case("bearer") {
+            return Err(refused(format!(
+                "it asks for {scheme} authentication, which wasmodel does not speak"
+            )));
+        }
+        let realm = params
+            .iter()
+            .find(|(k, _)| k == "realm")
+            .map(|(_, v)| v.as_str())
+            .ok_or_else(|| refused(format!("its challenge names no realm: {challenge}")))?;
+        let query: Vec<String> = params
+            .iter()
+            .filter(|(k, _)| k == "service" || k == "scope")
+            .map(|(k, v)| format!("{k}={}", url_encode(v)))
+            .collect();
+        let separator = if realm.contains('?') { '&' } else { '?' };
+        let mut target = self.target(&format!("{realm}{separator}{}", query.join("&")))?;
+        target.authorization = self.credentials.as_ref().map(Credentials::basic);
+        let answer = self.send_once(
+            Method::GET,
+            target,
+            &[],
+            Bytes::new(),
+            "a token",
+            Transfer::Small,
+        )?;
+        if answer.status != StatusCode::OK {
+            return Err(refused(format!(
+                "its token service answered {}{}{}",
+                answer.status.as_u16(),
+                error_messages(&answer.body),
+                if self.credentials.is_none() {
+                    LOGIN_HINT
+                } else {
+                    ""
+                }
+            )));
+        }
+        let json: serde_json::Value = serde_json::from_slice(&answer.body)
+            .map_err(|e| refused(format!("its token service's answer is not JSON: {e}")))?;
+        let token = json["token"]
+            .as_str()
+            .or(json["access_token"].as_str())
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| refused("its token service gave no token".into()))?;
+        let bearer = format!("Bearer {token}");
+        if sent == Some(bearer.as_str()) {
+            return Err(refused(format!(
+                "the token for {} was refused",
+                params
+                    .iter()
+                    .find(|(k, _)| k == "scope")
+                    .map_or("it", |(_, v)| v.as_str())
+            )));
+        }
+        Ok(bearer)
+    }
+
     /// One request on a connection of its own, its answer read whole (up
     /// to 4 MiB, or the blob's size for a GET of a blob).
-    fn send(
+    fn send_once(
         &self,
         method: Method,
         target: Target,
@@ -443,6 +594,9 @@ impl Client {
             .header(header::CONTENT_LENGTH, body.len());
         for (name, value) in headers {
             request = request.header(name, *value);
+        }
+        if let Some(authorization) = &target.authorization {
+            request = request.header(header::AUTHORIZATION, authorization);
         }
         let request = request
             .body(Full::new(body))
@@ -495,6 +649,49 @@ fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get(name)
         .and_then(|v: &HeaderValue| v.to_str().ok())
+}
+
+/// How to log in, for messages about a registry that asks.
+const LOGIN_HINT: &str = ": set WASMODEL_REGISTRY_USERNAME and WASMODEL_REGISTRY_PASSWORD, \
+                          or `docker login` to it";
+
+/// The `key=value` (or `key="value"`) parameters of a challenge.
+fn challenge_params(text: &str) -> Vec<(String, String)> {
+    let mut params = Vec::new();
+    let mut rest = text.trim();
+    while let Some((key, after)) = rest.split_once('=') {
+        let key = key
+            .trim()
+            .trim_start_matches(',')
+            .trim()
+            .to_ascii_lowercase();
+        let (value, after) = if let Some(quoted) = after.strip_prefix('"') {
+            match quoted.find('"') {
+                Some(end) => (&quoted[..end], &quoted[end + 1..]),
+                None => (quoted, ""),
+            }
+        } else {
+            match after.find(',') {
+                Some(end) => (&after[..end], &after[end..]),
+                None => (after, ""),
+            }
+        };
+        params.push((key, value.to_owned()));
+        rest = after.trim_start().trim_start_matches(',').trim_start();
+    }
+    params
+}
+
+/// `text` as a query value: unreserved characters kept, others %-encoded.
+fn url_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 /// One request and its whole answer, on a connection of its own.
@@ -602,4 +799,35 @@ fn short(digest: &str) -> &str {
 
 fn size(bytes: u64) -> String {
     format!("{:.1} MB", bytes as f64 / 1e6)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn challenges_are_read_as_registries_write_them() {
+        let params = challenge_params(
+            r#"realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:org/iris:pull,push""#,
+        );
+        assert_eq!(
+            params,
+            [
+                ("realm".into(), "https://auth.docker.io/token".into()),
+                ("service".into(), "registry.docker.io".into()),
+                ("scope".into(), "repository:org/iris:pull,push".into()),
+            ]
+        );
+        assert_eq!(
+            challenge_params("realm=basic-realm, charset=UTF-8"),
+            [
+                ("realm".into(), "basic-realm".into()),
+                ("charset".into(), "UTF-8".into())
+            ]
+        );
+        assert_eq!(
+            url_encode("repository:org/iris:pull,push"),
+            "repository%3Aorg%2Firis%3Apull%2Cpush"
+        );
+    }
 }

@@ -18,6 +18,7 @@
 
 pub mod artifact;
 pub mod client;
+pub mod credentials;
 pub mod reference;
 
 pub use artifact::{Artifact, CONFIG_MEDIA_TYPE, LAYER_MEDIA_TYPE, MANIFEST_MEDIA_TYPE};
@@ -35,16 +36,19 @@ pub enum OciError {
          unencrypted transfers"
     )]
     PlainHttp { registry: String, url: String },
+    #[error("cannot read the registry credentials in {origin}: {reason}")]
+    Credentials { origin: String, reason: String },
     #[error("cannot trust the certificates in {path}: {reason}")]
     Certificates {
         path: std::path::PathBuf,
         reason: String,
     },
-    #[error(
-        "{registry} asks for credentials ({challenge}); wasmodel cannot log in to a \
-         registry yet"
-    )]
-    Unauthorized { registry: String, challenge: String },
+    #[error("{registry} refused {what}: {reason}")]
+    Unauthorized {
+        registry: String,
+        what: String,
+        reason: String,
+    },
     #[error("cannot reach {registry}: {reason}")]
     Unreachable { registry: String, reason: String },
     #[error("{registry} did not answer {what} within {seconds} s")]
