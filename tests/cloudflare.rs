@@ -3,7 +3,7 @@
 //! Open Inference Protocol as `wasmodel serve` does, over a real socket.
 
 use std::io::{BufRead, BufReader};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -43,12 +43,7 @@ struct Workerd {
 
 impl Workerd {
     fn serve(workerd: &Path, dir: &Path) -> Workerd {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        let addr = crate::support::free_local_addr();
         let mut child = Command::new(workerd)
             .arg("serve")
             .arg(dir.join("workerd.capnp"))

@@ -121,12 +121,7 @@ impl Registry {
     /// returns more of its configuration (an `auth:` section).
     fn start_with(binary: &Path, tls: bool, configure: impl FnOnce(&Path) -> String) -> Registry {
         let dir = tempfile::tempdir().unwrap();
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        let addr = crate::support::free_local_addr();
         let mut config = format!(
             "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    \
              rootdirectory: {}\nhttp:\n  addr: {addr}\n",
@@ -205,6 +200,14 @@ fn failed(output: Output) -> String {
 }
 
 const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+
+/// The iris predictor component, written to `dir`/iris.wasm.
+fn iris_file(dir: &Path) -> (PathBuf, std::sync::Arc<Vec<u8>>) {
+    let file = dir.join("iris.wasm");
+    let wasm = component("iris");
+    std::fs::write(&file, wasm.as_slice()).unwrap();
+    (file, wasm)
+}
 
 #[test]
 fn a_component_pushed_pulls_back_identical_in_the_wasm_layout() {
@@ -375,9 +378,7 @@ fn pulls_refuse_what_was_not_pushed() {
     };
     let registry = Registry::start(&binary);
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("iris.wasm");
-    let wasm = component("iris");
-    std::fs::write(&file, wasm.as_slice()).unwrap();
+    let (file, wasm) = iris_file(dir.path());
     let port = registry.addr.port();
     let reference = format!("localhost:{port}/iris:1");
     ok(wasmodel(&[
@@ -534,9 +535,7 @@ fn push_and_pull_speak_tls() {
     };
     let registry = Registry::start_with(&binary, true, |_| String::new());
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("iris.wasm");
-    let wasm = component("iris");
-    std::fs::write(&file, wasm.as_slice()).unwrap();
+    let (file, wasm) = iris_file(dir.path());
     let reference = format!("localhost:{}/iris:1", registry.addr.port());
     let trusting = |args: &[&str]| {
         Command::new(env!("CARGO_BIN_EXE_wasmodel"))
@@ -601,9 +600,7 @@ fn logins_come_from_the_environment_or_docker_config() {
         )
     });
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("iris.wasm");
-    let wasm = component("iris");
-    std::fs::write(&file, wasm.as_slice()).unwrap();
+    let (file, wasm) = iris_file(dir.path());
     let pulled = dir.path().join("pulled.wasm");
     let reference = format!("localhost:{}/iris:1", registry.addr.port());
     // No docker login of the user's own: an empty DOCKER_CONFIG.
@@ -753,9 +750,7 @@ fn bearer_challenges_are_met_with_a_token_from_the_realm() {
         )
     });
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("iris.wasm");
-    let wasm = component("iris");
-    std::fs::write(&file, wasm.as_slice()).unwrap();
+    let (file, wasm) = iris_file(dir.path());
     let pulled = dir.path().join("pulled.wasm");
     let reference = format!("localhost:{}/iris:1", registry.addr.port());
     let docker_config = tempfile::tempdir().unwrap();

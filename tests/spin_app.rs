@@ -5,7 +5,6 @@
 //! component dependency by the example's spin.toml.
 
 use std::io::Read as _;
-use std::net::{SocketAddr, TcpListener};
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -143,12 +142,7 @@ pub(crate) fn spin_up_from(
     args: &[&str],
     probe: &str,
 ) -> (SpinUp, TestServer) {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let addr = crate::support::free_local_addr();
     let mut child = Command::new(spin)
         .process_group(0)
         .arg("up")

@@ -102,6 +102,48 @@ impl Transfer {
     }
 }
 
+/// One request: what it is for, where it goes, as whom.
+#[derive(Clone)]
+struct Call {
+    method: Method,
+    target: Target,
+    headers: Vec<(header::HeaderName, String)>,
+    body: Bytes,
+    /// What the request is for, as messages name it.
+    what: String,
+    transfer: Transfer,
+}
+
+impl Call {
+    /// A request without a body, about something small.
+    fn new(method: Method, target: Target, what: &str) -> Call {
+        Call {
+            method,
+            target,
+            headers: Vec::new(),
+            body: Bytes::new(),
+            what: what.to_owned(),
+            transfer: Transfer::Small,
+        }
+    }
+
+    fn header(mut self, name: header::HeaderName, value: &str) -> Call {
+        self.headers.push((name, value.to_owned()));
+        self
+    }
+
+    fn body(mut self, body: Bytes) -> Call {
+        self.body = body;
+        self
+    }
+
+    /// A component's transfer, its answer read up to `answer_limit` bytes.
+    fn large(mut self, answer_limit: u64) -> Call {
+        self.transfer = Transfer::Large { answer_limit };
+        self
+    }
+}
+
 struct Answer {
     status: StatusCode,
     headers: HeaderMap,
@@ -166,12 +208,9 @@ impl Client {
         let what = format!("the manifest {tag}");
         let path = format!("/v2/{}/manifests/{tag}", reference.repository);
         let answer = self.send(
-            Method::PUT,
-            self.here(path),
-            &[(header::CONTENT_TYPE, MANIFEST_MEDIA_TYPE)],
-            Bytes::from(artifact.manifest.clone()),
-            &what,
-            Transfer::Small,
+            Call::new(Method::PUT, self.here(path), &what)
+                .header(header::CONTENT_TYPE, MANIFEST_MEDIA_TYPE)
+                .body(Bytes::from(artifact.manifest.clone())),
         )?;
         self.expect(&answer, &[StatusCode::CREATED, StatusCode::OK], &what)?;
         let digest = artifact.digest();
@@ -204,12 +243,8 @@ impl Client {
         let what = format!("the manifest {name}");
         let path = format!("/v2/{}/manifests/{name}", reference.repository);
         let answer = self.send(
-            Method::GET,
-            self.here(path),
-            &[(header::ACCEPT, MANIFEST_MEDIA_TYPE)],
-            Bytes::new(),
-            &what,
-            Transfer::Small,
+            Call::new(Method::GET, self.here(path), &what)
+                .header(header::ACCEPT, MANIFEST_MEDIA_TYPE),
         )?;
         self.expect(&answer, &[StatusCode::OK], &what)?;
         let digest = digest(&answer.body);
@@ -242,14 +277,7 @@ impl Client {
         ));
         for _ in 0..=MAX_REDIRECTS {
             let answer = self.send(
-                Method::GET,
-                target,
-                &[],
-                Bytes::new(),
-                what,
-                Transfer::Large {
-                    answer_limit: descriptor.size.saturating_add(1),
-                },
+                Call::new(Method::GET, target, what).large(descriptor.size.saturating_add(1)),
             )?;
             if answer.status.is_redirection() {
                 let location = header_str(&answer.headers, "location")
@@ -306,14 +334,7 @@ impl Client {
     fn has_blob(&self, reference: &Reference, descriptor: &Descriptor) -> Result<bool, OciError> {
         let what = format!("whether it has {}", short(&descriptor.digest));
         let path = format!("/v2/{}/blobs/{}", reference.repository, descriptor.digest);
-        let answer = self.send(
-            Method::HEAD,
-            self.here(path),
-            &[],
-            Bytes::new(),
-            &what,
-            Transfer::Small,
-        )?;
+        let answer = self.send(Call::new(Method::HEAD, self.here(path), &what))?;
         match answer.status {
             StatusCode::OK => Ok(true),
             StatusCode::NOT_FOUND => Ok(false),
@@ -329,14 +350,7 @@ impl Client {
     ) -> Result<(), OciError> {
         let what = format!("an upload of {}", short(&descriptor.digest));
         let path = format!("/v2/{}/blobs/uploads/", reference.repository);
-        let answer = self.send(
-            Method::POST,
-            self.here(path),
-            &[],
-            Bytes::new(),
-            &what,
-            Transfer::Small,
-        )?;
+        let answer = self.send(Call::new(Method::POST, self.here(path), &what))?;
         self.expect(&answer, &[StatusCode::ACCEPTED], &what)?;
         let location = header_str(&answer.headers, "location")
             .ok_or_else(|| self.mismatch(&what, "no Location to upload to".into()))?;
@@ -345,14 +359,10 @@ impl Client {
         let digest = descriptor.digest.replace(':', "%3A");
         target.path = format!("{}{separator}digest={digest}", target.path);
         let answer = self.send(
-            Method::PUT,
-            target,
-            &[(header::CONTENT_TYPE, "application/octet-stream")],
-            Bytes::copy_from_slice(bytes),
-            &what,
-            Transfer::Large {
-                answer_limit: SMALL_LIMIT,
-            },
+            Call::new(Method::PUT, target, &what)
+                .header(header::CONTENT_TYPE, "application/octet-stream")
+                .body(Bytes::copy_from_slice(bytes))
+                .large(SMALL_LIMIT),
         )?;
         self.expect(&answer, &[StatusCode::CREATED], &what)
     }
@@ -448,38 +458,21 @@ impl Client {
 
     /// [`send_once`](Self::send_once), and, if the registry answers 401
     /// with a challenge, the same request again with the challenge met.
-    fn send(
-        &self,
-        method: Method,
-        target: Target,
-        headers: &[(header::HeaderName, &str)],
-        body: Bytes,
-        what: &str,
-        transfer: Transfer,
-    ) -> Result<Answer, OciError> {
-        let to_registry = target.authority == self.registry;
-        let answer = self.send_once(
-            method.clone(),
-            target.clone(),
-            headers,
-            body.clone(),
-            what,
-            transfer,
-        )?;
+    fn send(&self, call: Call) -> Result<Answer, OciError> {
+        let to_registry = call.target.authority == self.registry;
+        let answer = self.send_once(call.clone())?;
         if answer.status != StatusCode::UNAUTHORIZED || !to_registry {
             return Ok(answer);
         }
         let Some(challenge) = header_str(&answer.headers, "www-authenticate") else {
             return Ok(answer);
         };
-        let authorization =
-            self.answer_challenge(challenge, target.authorization.as_deref(), what)?;
+        let sent = call.target.authorization.as_deref();
+        let authorization = self.answer_challenge(challenge, sent, &call.what)?;
         *self.authorization.borrow_mut() = Some(authorization.clone());
-        let target = Target {
-            authorization: Some(authorization),
-            ..target
-        };
-        self.send_once(method, target, headers, body, what, transfer)
+        let mut call = call;
+        call.target.authorization = Some(authorization);
+        self.send_once(call)
     }
 
     /// The `Authorization` that meets a `WWW-Authenticate` challenge:
@@ -527,14 +520,7 @@ impl Client {
         let separator = if realm.contains('?') { '&' } else { '?' };
         let mut target = self.target(&format!("{realm}{separator}{}", query.join("&")))?;
         target.authorization = self.credentials.as_ref().map(Credentials::basic);
-        let answer = self.send_once(
-            Method::GET,
-            target,
-            &[],
-            Bytes::new(),
-            "a token",
-            Transfer::Small,
-        )?;
+        let answer = self.send_once(Call::new(Method::GET, target, "a token"))?;
         if answer.status != StatusCode::OK {
             return Err(refused(format!(
                 "its token service answered {}{}{}",
@@ -569,15 +555,16 @@ impl Client {
 
     /// One request on a connection of its own, its answer read whole (up
     /// to 4 MiB, or the blob's size for a GET of a blob).
-    fn send_once(
-        &self,
-        method: Method,
-        target: Target,
-        headers: &[(header::HeaderName, &str)],
-        body: Bytes,
-        what: &str,
-        transfer: Transfer,
-    ) -> Result<Answer, OciError> {
+    fn send_once(&self, call: Call) -> Result<Answer, OciError> {
+        let Call {
+            method,
+            target,
+            headers,
+            body,
+            what,
+            transfer,
+        } = call;
+        let what = what.as_str();
         let timeout = transfer.timeout();
         let unreachable = |reason: String| OciError::Unreachable {
             registry: target.authority.clone(),
@@ -593,7 +580,7 @@ impl Client {
             )
             .header(header::CONTENT_LENGTH, body.len());
         for (name, value) in headers {
-            request = request.header(name, *value);
+            request = request.header(name, value);
         }
         if let Some(authorization) = &target.authorization {
             request = request.header(header::AUTHORIZATION, authorization);
