@@ -226,18 +226,8 @@ impl BuildCommand {
             return Ok(());
         }
 
-        // Write beside the target and rename, so a failure never leaves half
-        // a component behind (in a directory made if needed: a Spin
-        // manifest's `target/...`).
-        if let Some(dir) = output.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("cannot create {}", dir.display()))?;
-        }
-        let tmp = output.with_extension("wasm.partial");
-        std::fs::write(&tmp, &built.component)
-            .with_context(|| format!("cannot write {}", tmp.display()))?;
-        std::fs::rename(&tmp, &output)
-            .with_context(|| format!("cannot write {}", output.display()))?;
+        // Never half a component behind, whatever fails.
+        super::write_whole(&output, &built.component)?;
 
         println!(
             "Built {} in {:.2} s (checked natively in {:.0} ms)",

@@ -48,11 +48,7 @@ impl CompileCommand {
         let compiled = runtime
             .precompile(&wasm)
             .with_context(|| format!("cannot compile {}", self.component.display()))?;
-        let tmp = output.with_extension("cwasm.partial");
-        std::fs::write(&tmp, &compiled)
-            .with_context(|| format!("cannot write {}", tmp.display()))?;
-        std::fs::rename(&tmp, &output)
-            .with_context(|| format!("cannot write {}", output.display()))?;
+        super::write_whole(&output, &compiled)?;
         println!(
             "Compiled {} ({:.1} MB) for this wasmodel on this machine; load it with --allow-precompiled",
             output.display(),

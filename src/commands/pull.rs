@@ -51,13 +51,7 @@ impl PullCommand {
         let pulled = client
             .pull(&reference, &mut |step| eprintln!("  {step}"))
             .with_context(|| format!("cannot pull {reference}"))?;
-        let mut tmp = output.clone().into_os_string();
-        tmp.push(".partial");
-        let tmp = PathBuf::from(tmp);
-        std::fs::write(&tmp, &pulled.component)
-            .with_context(|| format!("cannot write {}", tmp.display()))?;
-        std::fs::rename(&tmp, &output)
-            .with_context(|| format!("cannot write {}", output.display()))?;
+        super::write_whole(&output, &pulled.component)?;
         let model = match (
             pulled.manifest.annotations.get("dev.wasmodel.model.name"),
             pulled

@@ -82,7 +82,9 @@ pub struct ComponentConfig {
 pub struct Artifact {
     pub component: Vec<u8>,
     pub config: Vec<u8>,
-    pub manifest: Vec<u8>,
+    pub manifest: Manifest,
+    /// The manifest as sent, whose digest names the artifact.
+    pub manifest_bytes: Vec<u8>,
 }
 
 impl Artifact {
@@ -138,21 +140,18 @@ impl Artifact {
             layers: vec![layer],
             annotations: all,
         };
-        let manifest = serde_json::to_vec_pretty(&manifest).expect("a manifest serializes");
+        let manifest_bytes = serde_json::to_vec_pretty(&manifest).expect("a manifest serializes");
         Ok(Artifact {
             component,
             config,
             manifest,
+            manifest_bytes,
         })
     }
 
     /// The manifest's digest, which names this artifact in the registry.
     pub fn digest(&self) -> String {
-        digest(&self.manifest)
-    }
-
-    pub fn manifest(&self) -> Manifest {
-        serde_json::from_slice(&self.manifest).expect("the artifact's own manifest parses")
+        digest(&self.manifest_bytes)
     }
 }
 

@@ -181,7 +181,7 @@ impl Client {
         artifact: &Artifact,
         report: &mut dyn FnMut(String),
     ) -> Result<Pushed, OciError> {
-        let manifest = artifact.manifest();
+        let manifest = &artifact.manifest;
         let mut already_there = Vec::new();
         for (what, descriptor, bytes) in [
             ("component", &manifest.layers[0], &artifact.component),
@@ -210,7 +210,7 @@ impl Client {
         let answer = self.send(
             Call::new(Method::PUT, self.here(path), &what)
                 .header(header::CONTENT_TYPE, MANIFEST_MEDIA_TYPE)
-                .body(Bytes::from(artifact.manifest.clone())),
+                .body(Bytes::from(artifact.manifest_bytes.clone())),
         )?;
         self.expect(&answer, &[StatusCode::CREATED, StatusCode::OK], &what)?;
         let digest = artifact.digest();
