@@ -6,7 +6,10 @@
 //! - `engine-http.wasm`: the HTTP component (`wasi:http/proxy`), for the
 //!   same target, so the two share every dependency's build (tract is
 //!   compiled for wasm once);
-//! - `engine-relaxed.wasm`, `engine-http-relaxed.wasm`: the same two with
+//! - `engine-fastly.wasm`: the same protocol for Fastly Compute (a core
+//!   module over Fastly's hostcalls), for the same target again: only the
+//!   guest crate itself is built once more;
+//! - `engine-relaxed.wasm`, `engine-http-relaxed.wasm`: the first two with
 //!   relaxed SIMD's fused multiply-add in the matrix products, for
 //!   `wasmodel build --relaxed-simd` (they share every dependency's build
 //!   with the two above: only the engine's own crates are built again).
@@ -15,13 +18,14 @@
 //! the same `build/guest.rs` and target directory.
 //!
 //! `build/guest.rs` runs cargo for them with whichever wasm toolchain this
-//! machine has (rustup's targets, or Debian's `rustc-web`). The four
+//! machine has (rustup's targets, or Debian's `rustc-web`). The five
 //! engines are written zlib-compressed (`engine.wasm.zlib`, ...), which
-//! takes the `wasmodel` binary's share of them from about 78 MB to 17 MB;
+//! takes the `wasmodel` binary's share of them from about 111 MB to 26 MB;
 //! `src/engines.rs` inflates one when a build first needs it.
 //!
 //! Each guest's `prebuilt_var` below (`WASMODEL_ENGINE_WASM`,
-//! `WASMODEL_HTTP_ENGINE_WASM`, `WASMODEL_RELAXED_ENGINE_WASM`,
+//! `WASMODEL_HTTP_ENGINE_WASM`, `WASMODEL_FASTLY_ENGINE_WASM`,
+//! `WASMODEL_RELAXED_ENGINE_WASM`,
 //! `WASMODEL_RELAXED_HTTP_ENGINE_WASM`, ...) set to a wasm file skips that
 //! build and embeds the file instead (for packagers who build the engines
 //! separately).
@@ -50,7 +54,7 @@ struct Guest {
     prebuilt_var: &'static str,
 }
 
-const GUESTS: [Guest; 4] = [
+const GUESTS: [Guest; 5] = [
     Guest {
         package: "wasmodel-guest",
         feature: "predictor",
@@ -70,6 +74,15 @@ const GUESTS: [Guest; 4] = [
         output: "engine-http.wasm",
         compressed: true,
         prebuilt_var: "WASMODEL_HTTP_ENGINE_WASM",
+    },
+    Guest {
+        package: "wasmodel-guest",
+        feature: "fastly",
+        target: "wasm32-unknown-unknown",
+        rustflags: "-C target-feature=+simd128 --cfg getrandom_backend=\"unsupported\"",
+        output: "engine-fastly.wasm",
+        compressed: true,
+        prebuilt_var: "WASMODEL_FASTLY_ENGINE_WASM",
     },
     Guest {
         package: "wasmodel-guest",

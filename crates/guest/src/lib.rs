@@ -1,13 +1,16 @@
 //! The guest side of a model component: the engine holding one model, in one
-//! of two flavours chosen by cargo feature.
+//! of three flavours chosen by cargo feature.
 //!
 //! - `predictor` (for `wasm32-unknown-unknown`): the `wasmodel:model/predictor`
 //!   interface of `wit/wasmodel.wit`, a component that imports nothing.
 //! - `http` (also for `wasm32-unknown-unknown`): a `wasi:http` handler that
 //!   answers the Open Inference Protocol v2 (`wasmodel-oip`), for Spin and
 //!   `wasmtime serve` (the `wasi:http/proxy` world).
+//! - `fastly` (also for `wasm32-unknown-unknown`): the same protocol for
+//!   Fastly Compute, a core module over Fastly's hostcalls (Fastly runs
+//!   its own world, not `wasi:http/proxy`).
 //!
-//! Both only convert between their interface and the engine, and never panic
+//! Each only converts between its interface and the engine, and never panics
 //! across the boundary: every failure becomes a typed error or an HTTP error
 //! response.
 //!
@@ -22,6 +25,8 @@ mod init;
 
 pub use init::model;
 
+#[cfg(feature = "fastly")]
+mod fastly;
 #[cfg(feature = "http")]
 mod http;
 #[cfg(feature = "predictor")]

@@ -15,12 +15,15 @@
 //! 4. Wrap that module as a component (`wit-component`) and check it
 //!    against its world in `wit/`, which also validates it: `model`
 //!    (imports nothing) or, for `--http`, `http-model` (`wasi:http/proxy`).
+//!    For Fastly Compute, which runs core modules, the snapshot is the
+//!    output, validated and checked for Fastly's ABI instead.
 //!
-//! Both engines are built for `wasm32-unknown-unknown`: the HTTP engine's
+//! All engines are built for `wasm32-unknown-unknown`: the HTTP engine's
 //! imports are `wasi:http/proxy`'s own interfaces (its bindings come from
-//! `wit/`), so no WASI preview-1 adapter is needed, and while
-//! initializing it calls none of them (any call would trap), so the
-//! snapshot holds nothing from this host.
+//! `wit/`), so no WASI preview-1 adapter is needed, and the Fastly
+//! engine's are Fastly's hostcalls; while initializing, neither calls any
+//! of them (any call would trap), so the snapshot holds nothing from this
+//! host.
 
 use std::future::Future;
 use std::pin::pin;
@@ -61,13 +64,21 @@ pub enum Flavour {
     /// Exports `wasi:http/incoming-handler` answering the Open Inference
     /// Protocol v2: the `wasi:http/proxy` world of Spin and `wasmtime serve`.
     Http,
+    /// The same protocol for Fastly Compute: not a component but a core
+    /// module exporting `_start` over Fastly's HTTP hostcalls (the
+    /// `fastly_http_req`, `fastly_http_body` and `fastly_http_resp`
+    /// modules), which Fastly and its local server Viceroy run per request.
+    Fastly,
 }
 
 impl Flavour {
-    fn world(self) -> &'static str {
+    /// The world in `wit/` a component of this flavour targets; none for
+    /// Fastly's core module.
+    fn world(self) -> Option<&'static str> {
         match self {
-            Flavour::Predictor => MODEL_WORLD,
-            Flavour::Http => HTTP_WORLD,
+            Flavour::Predictor => Some(MODEL_WORLD),
+            Flavour::Http => Some(HTTP_WORLD),
+            Flavour::Fastly => None,
         }
     }
 }
@@ -104,14 +115,16 @@ impl std::fmt::Debug for ComponentBuilder {
 /// A model component and what went into it.
 #[derive(Debug, Clone)]
 pub struct BuiltComponent {
-    /// The component's bytes, ready to write to a `.wasm` file.
+    /// The component's bytes, ready to write to a `.wasm` file (for
+    /// [`Flavour::Fastly`], a core module's).
     pub component: Vec<u8>,
     /// The model as the engine described it.
     pub info: ModelInfo,
     /// Size of the ONNX file.
     pub onnx_size: usize,
     /// The component's imports: none for a predictor; streams and HTTP
-    /// types (within `wasi:http/proxy`) for an HTTP component.
+    /// types (within `wasi:http/proxy`) for an HTTP component; Fastly's
+    /// hostcalls (`module#name`) for a Fastly module.
     pub imports: Vec<String>,
     /// The component's exports.
     pub exports: Vec<String>,
@@ -269,16 +282,26 @@ impl ComponentBuilder {
         .map_err(|e| Error::Build(format!("snapshotting the engine: {e:#}")))?;
 
         // 4. Wrap as a component, check it against its world (which
-        //    validates it), and list what it imports and exports.
-        let mut component = encode(&snapshot, self.flavour)
-            .map_err(|e| Error::Build(format!("encoding the component: {e:#}")))?;
+        //    validates it), and list what it imports and exports. Fastly's
+        //    module is the snapshot itself, checked for Fastly's ABI.
+        let world = self.flavour.world();
+        let mut component = match world {
+            Some(_) => encode(&snapshot, self.flavour)
+                .map_err(|e| Error::Build(format!("encoding the component: {e:#}")))?,
+            None => snapshot,
+        };
         crate::build_record::append_model(&mut component, &info);
         if !self.options.is_empty() {
             crate::build_record::append(&mut component, &self.options);
         }
-        let crate::inspect::Interfaces { imports, exports } =
-            crate::inspect::Interfaces::of(&component)?;
-        check_world(&component, &exports, self.flavour.world())?;
+        let crate::inspect::Interfaces { imports, exports } = match world {
+            Some(world) => {
+                let interfaces = crate::inspect::Interfaces::of(&component)?;
+                check_world(&component, &interfaces.exports, world)?;
+                interfaces
+            }
+            None => crate::fastly::check_module(&component)?,
+        };
 
         Ok(BuiltComponent {
             component,

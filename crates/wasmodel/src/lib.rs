@@ -33,6 +33,7 @@ mod cache;
 mod engines;
 mod error;
 pub mod external_data;
+pub mod fastly;
 mod function_cache;
 pub mod inspect;
 mod native_load;

@@ -286,7 +286,19 @@ impl Runtime {
     ) -> Result<LoadedModel, Error> {
         if !wasmparser::Parser::is_component(wasm) {
             return Err(Error::NotAModelComponent(
-                "the file is not a WebAssembly component (build one with `wasmodel build`)".into(),
+                match crate::build_record::read_model(wasm) {
+                    // A `--target fastly` build: a core module with our record.
+                    Some(model) if wasmparser::Parser::is_core_wasm(wasm) => format!(
+                        "it is a Fastly Compute module (model {} version {}): serve it with \
+                         `viceroy serve` or `fastly compute serve --file`, or build a component \
+                         from the ONNX file",
+                        model.name, model.version
+                    ),
+                    _ => {
+                        "the file is not a WebAssembly component (build one with `wasmodel build`)"
+                            .into()
+                    }
+                },
             ));
         }
         // Refuse the wrong kind of component before compiling it (seconds).

@@ -1,0 +1,146 @@
+//! The Fastly Compute flavour: the same Open Inference Protocol service
+//! (`wasmodel-oip`) as the HTTP component, behind Fastly's own ABI.
+//!
+//! Fastly Compute (and Viceroy, its local server) runs a core module per
+//! request: it calls `_start`, which reads the downstream request through
+//! the `fastly_http_req` and `fastly_http_body` hostcalls and sends one
+//! response through `fastly_http_resp` ([`abi`]). The module imports
+//! nothing else: no WASI (there is no stderr to report a panic to; the
+//! handler does not panic, and a trap is the host's 500).
+//!
+//! `wasmodel build --target fastly` pre-initializes it like the other two
+//! flavours: `wasmodel-init` (which calls no hostcall) holds the model in
+//! the snapshot, so each request's fresh instance starts with it.
+
+mod abi;
+
+use wasmodel_oip::{DEFAULT_MAX_BODY, Response, Service};
+
+/// The entry point Fastly calls for each request.
+#[cfg_attr(target_family = "wasm", unsafe(export_name = "_start"))]
+#[cfg_attr(not(target_family = "wasm"), allow(dead_code))]
+pub extern "C" fn start() {
+    // Without a request there is nobody to answer; a failed send has no one
+    // left to tell. Either way the host answers the client (502 or 500).
+    let Ok((request, body)) = abi::downstream() else {
+        return;
+    };
+    let answer = answer(&request, &body);
+    let _ = respond(&answer);
+}
+
+/// The protocol's answer to the downstream request.
+fn answer(request: &abi::Request, body: &abi::Body) -> Response {
+    let model = match crate::init::model() {
+        Ok(model) => model,
+        Err(message) => return Response::error(500, message),
+    };
+    let read = || -> Result<_, abi::Status> {
+        Ok((request.method()?, request.uri()?, request.headers()?))
+    };
+    let (method, uri, headers) = match read() {
+        Ok(parts) => parts,
+        Err(status) => {
+            return Response::error(400, format!("reading the request failed: {status}"));
+        }
+    };
+    // A body over the limit is refused before it is held (declared), or as
+    // soon as it proves too long (chunked), as `wasmodel serve` does.
+    let too_large = || {
+        Response::error(
+            413,
+            format!(
+                "the request body is larger than this server's limit of {DEFAULT_MAX_BODY} bytes"
+            ),
+        )
+    };
+    let declared = headers.iter().find_map(|(name, value)| {
+        let name = std::str::from_utf8(name).ok()?;
+        name.eq_ignore_ascii_case("content-length")
+            .then(|| std::str::from_utf8(value).ok()?.trim().parse::<u64>().ok())?
+    });
+    if declared.is_some_and(|length| length > DEFAULT_MAX_BODY as u64) {
+        return too_large();
+    }
+    let body = match body.read_within(DEFAULT_MAX_BODY) {
+        Ok(Some(body)) => body,
+        Ok(None) => return too_large(),
+        Err(status) => {
+            return Response::error(400, format!("reading the request's body failed: {status}"));
+        }
+    };
+    // Header values that are not text cannot matter to the protocol (it
+    // reads `content-type` and `inference-header-content-length`).
+    let headers: Vec<(&str, &str)> = headers
+        .iter()
+        .filter_map(|(name, value)| {
+            Some((
+                std::str::from_utf8(name).ok()?,
+                std::str::from_utf8(value).ok()?,
+            ))
+        })
+        .collect();
+    Service::new(model).handle(&wasmodel_oip::Request {
+        method: &method,
+        path: path_of(&uri),
+        headers: &headers,
+        body: &body,
+    })
+}
+
+/// The path and query of a URI that may be absolute (Fastly gives
+/// `http://host/path?query`).
+fn path_of(uri: &str) -> &str {
+    match uri.split_once("://") {
+        Some((_, rest)) => rest.find('/').map_or("/", |at| &rest[at..]),
+        None => uri,
+    }
+}
+
+fn respond(answer: &Response) -> Result<(), abi::Status> {
+    let response = abi::Response::new(answer.status)?;
+    for (name, value) in &answer.headers {
+        response.append_header(name, value)?;
+    }
+    let body = abi::Body::new()?;
+    body.write_all(&answer.body)?;
+    response.send(body)
+}
+
+/// The allocator export `wasmodel build` places the model's bytes with
+/// (the other flavours have wit-bindgen's).
+///
+/// # Safety
+/// As `cabi_realloc` in the component model's canonical ABI: `old` is null
+/// with `old_len` 0, or a block it returned with that length and `align`.
+#[cfg_attr(target_family = "wasm", unsafe(export_name = "cabi_realloc"))]
+#[cfg_attr(not(target_family = "wasm"), allow(dead_code))]
+pub unsafe extern "C" fn cabi_realloc(
+    old: *mut u8,
+    old_len: usize,
+    align: usize,
+    new_len: usize,
+) -> *mut u8 {
+    use std::alloc::{Layout, alloc, handle_alloc_error, realloc};
+    let Ok(layout) = Layout::from_size_align(new_len.max(1), align.max(1)) else {
+        std::process::abort();
+    };
+    let block = if old.is_null() || old_len == 0 {
+        // SAFETY: the layout's size is non-zero.
+        unsafe { alloc(layout) }
+    } else {
+        // SAFETY: the caller passes a block this function returned, with
+        // its length and alignment.
+        unsafe {
+            realloc(
+                old,
+                Layout::from_size_align_unchecked(old_len, layout.align()),
+                layout.size(),
+            )
+        }
+    };
+    if block.is_null() {
+        handle_alloc_error(layout);
+    }
+    block
+}
