@@ -31,6 +31,8 @@
 #  4. the wasmtime CLI (unless one is on PATH), built from crates.io with
 #     only `serve`, for the test that runs HTTP components under the real
 #     `wasmtime serve`;
+#  4b. Viceroy (unless one is on PATH), Fastly's local Compute server, built
+#     from crates.io, for the `--target fastly` test;
 #  5. Node.js and npm (Debian's, if missing), the pinned jco,
 #     playwright-core and workerd (the runtime of Cloudflare Workers, from
 #     npm with its binary) in js/node_modules, and Debian's Chromium, for
@@ -48,7 +50,7 @@
 #     from package-lock.json; Node and npm from Debian if they are missing).
 # --fuzz adds, alone or with the others, what scripts/fuzz.sh needs:
 #  7. cargo-fuzz (pinned), and a C++ compiler for libFuzzer.
-# The tools built from crates.io (4, 7) go into a directory per tool,
+# The tools built from crates.io (4, 4b, 7) go into a directory per tool,
 # version and feature set, outside the clone: $WASMODEL_TOOLS_CACHE, else
 # ~/.cache/wasmodel/tools (XDG_CACHE_HOME's if set). Every clone on the
 # machine reuses them, so only a new machine pays their build (minutes);
@@ -230,6 +232,16 @@ if command -v wasmtime >/dev/null; then
 else
     install_tool wasmtime-cli "$WASMTIME_VERSION" wasmtime --no-default-features \
         --features serve,run,cranelift,parallel-compilation,pooling-allocator,component-model-async
+fi
+
+# 4b. Viceroy, Fastly's local Compute server, for the `--target fastly`
+#     test (tests/fastly.rs). 0.20.1: the last release whose TLS is ring's
+#     rather than aws-lc's (a C build of minutes more on 2 cores).
+VICEROY_VERSION=0.20.1
+if command -v viceroy >/dev/null; then
+    say "using $(viceroy --version) from PATH for the Fastly test"
+else
+    install_tool viceroy "$VICEROY_VERSION" viceroy
 fi
 
 # 5. Node.js for the jco tests (js/): the pinned jco, playwright-core and

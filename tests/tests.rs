@@ -33,6 +33,8 @@ mod serve;
 mod serve_faults;
 // `wasmodel build --target cloudflare`: the Worker under workerd.
 mod cloudflare;
+// `wasmodel build --target fastly`: the module under Viceroy.
+mod fastly;
 // `wasmodel push` and `pull` against a registry on loopback.
 mod oci;
 // spin.toml builds and routes the default model.

@@ -63,12 +63,20 @@ use super::{
 /// jco (which must be installed: `npm install -g @bytecodealliance/jco`, or
 /// WASMODEL_JCO naming it), a fetch handler, `wrangler.toml` (`npx wrangler
 /// deploy`) and `workerd.capnp` (`workerd serve workerd.capnp`).
+///
+/// With `--target fastly` the output is a module for Fastly Compute, which
+/// runs its own ABI rather than components: the same protocol and routes,
+/// over Fastly's HTTP hostcalls. Run it locally with `viceroy serve
+/// FILE` (or `fastly compute serve --file FILE`); deploy it with `fastly
+/// compute pack --wasm-binary FILE` and `fastly compute deploy` beside a
+/// `fastly.toml` (the README has one).
 #[derive(clap::Parser)]
 #[command(after_help = "\
 Examples:
   wasmodel build models/iris.onnx -o iris.wasm
   wasmodel build models/iris.onnx --http -o iris-http.wasm
   wasmodel build models/iris.onnx --target cloudflare -o iris-worker/
+  wasmodel build models/squeezenet.onnx --target fastly -o squeezenet-fastly.wasm
   wasmodel build models/squeezenet.onnx --relaxed-simd
   wasmodel build model.onnx --name churn --version 2024-06-01
   wasmodel build detector.onnx --input-shape images=1,3,640,640
@@ -79,8 +87,8 @@ pub struct BuildCommand {
     /// The ONNX model file
     model: PathBuf,
     /// Where to write the component [default: the model's path with .wasm,
-    /// or -http.wasm with --http, or the directory -cloudflare/ with
-    /// --target cloudflare]
+    /// or -http.wasm with --http, the directory -cloudflare/ with --target
+    /// cloudflare, -fastly.wasm with --target fastly]
     #[arg(short, long, value_name = "FILE")]
     output: Option<PathBuf>,
     /// The model's name, as the component reports it [default: the file's stem]
@@ -93,8 +101,9 @@ pub struct BuildCommand {
     /// instead of a predictor
     #[arg(long)]
     http: bool,
-    /// Write the HTTP component for a platform that does not run components
-    /// as they are: `cloudflare` makes a Cloudflare Worker directory
+    /// Write the HTTP service for a platform that does not run components
+    /// as they are: `cloudflare` makes a Cloudflare Worker directory,
+    /// `fastly` a Fastly Compute module
     #[arg(long, value_enum, value_name = "PLATFORM")]
     target: Option<TargetArg>,
     /// Do not pre-initialize: every fresh instance parses and optimizes the
@@ -165,13 +174,21 @@ impl BuildCommand {
         let onnx = wasmodel::read_model(&self.model)
             .with_context(|| format!("cannot read {}", self.model.display()))?;
         let name = model_name(self.name, &self.model)?;
-        let flavour = if self.http || self.target.is_some() {
-            Flavour::Http
-        } else {
-            Flavour::Predictor
+        let flavour = match self.target {
+            Some(TargetArg::Fastly) => Flavour::Fastly,
+            Some(TargetArg::Cloudflare) => Flavour::Http,
+            None if self.http => Flavour::Http,
+            None => Flavour::Predictor,
         };
+        if flavour == Flavour::Fastly && self.relaxed_simd {
+            anyhow::bail!(
+                "--relaxed-simd is not available with --target fastly: its engine is built \
+                 with portable SIMD only"
+            );
+        }
         let suffix = match (self.target, flavour) {
             (Some(TargetArg::Cloudflare), _) => "-cloudflare",
+            (Some(TargetArg::Fastly), _) => "-fastly.wasm",
             (None, Flavour::Http) => "-http.wasm",
             (None, _) => ".wasm",
         };
@@ -183,7 +200,7 @@ impl BuildCommand {
         // Before minutes of building: the tool a target needs is there.
         let jco = match self.target {
             Some(TargetArg::Cloudflare) => Some(Jco::find()?),
-            None => None,
+            Some(TargetArg::Fastly) | None => None,
         };
         let runtime = self.runtime.runtime()?;
 
@@ -229,6 +246,39 @@ impl BuildCommand {
         // Never half a component behind, whatever fails.
         super::write_whole(&output, &built.component)?;
 
+        if flavour == Flavour::Fastly {
+            println!(
+                "Built the Fastly Compute module {} in {:.2} s ({:.1} MB for a {:.3} MB model)",
+                output.display(),
+                (built.check_time + built.build_time).as_secs_f64(),
+                mb(built.component.len()),
+                mb(built.onnx_size)
+            );
+            print_model_info(&built.info);
+            print_planning(&built.info, &built.planning);
+            println!(
+                "  run       viceroy serve --addr 127.0.0.1:7676 {}",
+                output.display()
+            );
+            println!(
+                "  deploy    fastly compute pack --wasm-binary {} && fastly compute deploy \
+                 (beside a fastly.toml: see the README)",
+                output.display()
+            );
+            print_list("imports", &built.imports);
+            let start = wasmodel::fastly::initial_memory(&built.component).unwrap_or(0);
+            if start > wasmodel::fastly::MEMORY_LIMIT {
+                eprintln!(
+                    "warning: the module starts with {:.0} MiB of memory (the model's snapshot), \
+                     over the {} MiB Fastly Compute gives an instance: it will not run there \
+                     (Viceroy refuses it too)",
+                    start as f64 / f64::from(1 << 20),
+                    wasmodel::fastly::MEMORY_LIMIT >> 20
+                );
+            }
+            return Ok(());
+        }
+
         println!(
             "Built {} in {:.2} s (checked natively in {:.0} ms)",
             output.display(),
@@ -273,4 +323,6 @@ impl BuildCommand {
 enum TargetArg {
     /// A Cloudflare Worker directory (the HTTP component, transpiled by jco)
     Cloudflare,
+    /// A Fastly Compute module (the same protocol over Fastly's hostcalls)
+    Fastly,
 }
