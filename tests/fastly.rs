@@ -3,18 +3,17 @@
 //! answering the Open Inference Protocol as `wasmodel serve` does, over a
 //! real socket.
 
-use std::io::{BufRead, BufReader, Read};
-use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
-use serde_json::json;
 use wasmodel::{ComponentBuilder, Flavour};
 
-use crate::serve::{TestServer, assert_infer_matches_onnxruntime, send, triton_client};
-use crate::support::{cache_dir, model_path, ok, repo, runtime};
+use crate::serve::{
+    TestServer, assert_infer_matches_onnxruntime, assert_iris_served_as_wasmodel_serve_does,
+    triton_client,
+};
+use crate::support::{ServerProcess, cache_dir, model_path, ok, repo, runtime};
 
 /// Viceroy: setup's build in `.tools/bin`, else one on PATH. `None` (the
 /// caller skips) only outside CI.
@@ -36,68 +35,21 @@ fn viceroy() -> Option<PathBuf> {
     None
 }
 
-/// Viceroy serving a module on a free port; killed when dropped.
-struct Viceroy {
-    child: Child,
-    addr: SocketAddr,
-    log: Arc<Mutex<String>>,
-}
-
-impl Viceroy {
-    fn serve(viceroy: &Path, module: &Path) -> Viceroy {
-        let addr = crate::support::free_local_addr();
-        let mut child = Command::new(viceroy)
+/// Viceroy serving a module on a free port; stopped when dropped. It
+/// compiles the module before it listens: the engine's ~22 MB of code
+/// takes tens of seconds on 2 cores.
+fn viceroy_serve(viceroy: &Path, module: &Path) -> ServerProcess {
+    let addr = crate::support::free_local_addr();
+    ServerProcess::start(
+        "viceroy",
+        Command::new(viceroy)
             .arg("serve")
             .arg("--addr")
             .arg(addr.to_string())
-            .arg(module)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", viceroy.display()));
-        let log = Arc::new(Mutex::new(String::new()));
-        let stdout = child.stdout.take().unwrap();
-        let stderr = child.stderr.take().unwrap();
-        for stream in [Box::new(stdout) as Box<dyn Read + Send>, Box::new(stderr)] {
-            let sink = Arc::clone(&log);
-            std::thread::spawn(move || {
-                for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                    let mut log = sink.lock().unwrap();
-                    log.push_str(&line);
-                    log.push('\n');
-                }
-            });
-        }
-        // Viceroy compiles the module before it listens: the engine's
-        // ~19 MB of code takes tens of seconds on 2 cores.
-        let started = Instant::now();
-        while TcpStream::connect(addr).is_err() {
-            if let Ok(Some(status)) = child.try_wait() {
-                panic!("viceroy exited ({status}):\n{}", log.lock().unwrap());
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(300),
-                "viceroy did not listen within 5 minutes:\n{}",
-                log.lock().unwrap()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        eprintln!(
-            "viceroy listened on {addr} after {:.1} s",
-            started.elapsed().as_secs_f64()
-        );
-        Viceroy { child, addr, log }
-    }
-}
-
-impl Drop for Viceroy {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if std::thread::panicking() {
-            eprintln!("viceroy said:\n{}", self.log.lock().unwrap());
-        }
-    }
+            .arg(module),
+        addr,
+        Duration::from_secs(300),
+    )
 }
 
 #[test]
@@ -142,53 +94,8 @@ fn the_module_answers_like_wasmodel_serve_under_viceroy() {
         "{stderr}"
     );
 
-    let viceroy_iris = Viceroy::serve(&viceroy, &module);
-    let server = TestServer::at(viceroy_iris.addr);
-    let meta = server.get("/v2/models/iris");
-    assert_eq!(meta.status, 200, "{meta:?}");
-    assert_eq!(
-        meta.json()["outputs"][1]["parameters"]["class_labels"],
-        "[0,1,2]"
-    );
-    assert_eq!(server.get("/v2/health/ready").status, 200);
-    assert_eq!(server.get("/v2").json()["name"], "wasmodel");
-    assert_infer_matches_onnxruntime(&server, "iris", "/v2/models/iris/infer");
-    // With the version in the path, and a query string, as clients send.
-    assert_infer_matches_onnxruntime(&server, "iris", "/v2/models/iris/versions/1/infer?x=1");
-    // tritonclient with its default options (binary tensors), unmodified.
-    triton_client(server.addr, "iris");
-
-    // The protocol's errors, as `wasmodel serve` gives them.
-    let wrong = server.post_json(
-        "/v2/models/iris/infer",
-        &json!({"inputs": [{"name": "features", "shape": [1, 3], "datatype": "FP32",
-                            "data": [1.0, 2.0, 3.0]}]}),
-    );
-    assert_eq!(wrong.status, 400, "{wrong:?}");
-    assert!(wrong.error().contains("features"), "{wrong:?}");
-    assert_eq!(server.get("/v2/models/no-such-model").status, 404);
-    let malformed = send(
-        server.addr,
-        "POST",
-        "/v2/models/iris/infer",
-        &[("content-type", "application/json")],
-        b"{\"inputs\": [",
-    );
-    assert_eq!(malformed.status, 400, "{malformed:?}");
-    let wrong_method = server.get("/v2/models/iris/infer");
-    assert_eq!(wrong_method.status, 405, "{wrong_method:?}");
-    // The body limit (64 MiB, as `wasmodel serve`'s default), declared or
-    // chunked: the module stops reading one byte past it, within Fastly's
-    // 128 MB of memory.
-    let big = vec![b' '; (64 << 20) + 1];
-    let json = ("content-type", "application/json");
-    for headers in [&[json][..], &[json, ("transfer-encoding", "chunked")][..]] {
-        let huge = send(server.addr, "POST", "/v2/models/iris/infer", headers, &big);
-        assert_eq!(huge.status, 413, "{headers:?}: {huge:?}");
-        assert!(huge.error().contains("limit"), "{huge:?}");
-    }
-    // And it goes on serving.
-    assert_infer_matches_onnxruntime(&server, "iris", "/v2/models/iris/infer");
+    let viceroy_iris = viceroy_serve(&viceroy, &module);
+    assert_iris_served_as_wasmodel_serve_does(&TestServer::at(viceroy_iris.addr));
     drop(viceroy_iris);
 
     // A CNN, from the library: SqueezeNet's numbers are onnxruntime's.
@@ -207,7 +114,7 @@ fn the_module_answers_like_wasmodel_serve_under_viceroy() {
     );
     let module = dir.path().join("squeezenet-fastly.wasm");
     std::fs::write(&module, &built.component).unwrap();
-    let viceroy_squeezenet = Viceroy::serve(&viceroy, &module);
+    let viceroy_squeezenet = viceroy_serve(&viceroy, &module);
     let server = TestServer::at(viceroy_squeezenet.addr);
     assert_infer_matches_onnxruntime(&server, "squeezenet", "/v2/models/squeezenet/infer");
     triton_client(server.addr, "squeezenet");

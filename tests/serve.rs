@@ -295,6 +295,55 @@ pub(crate) fn outputs(response: &Value) -> Vec<Tensor> {
     tensors_from_json_object(&Value::Object(by_name), |_| None).unwrap()
 }
 
+/// What every host of the iris HTTP service must answer as `wasmodel
+/// serve` does (the Cloudflare Worker under workerd, the Fastly module
+/// under Viceroy): metadata with class labels, health, infers equal to
+/// onnxruntime's, an unmodified `tritonclient` (binary tensors), the
+/// protocol's 400, 404 and 405, 413 for a body over 64 MiB declared or
+/// chunked, and serving on after it.
+pub(crate) fn assert_iris_served_as_wasmodel_serve_does(server: &TestServer) {
+    let meta = server.get("/v2/models/iris");
+    assert_eq!(meta.status, 200, "{meta:?}");
+    assert_eq!(
+        meta.json()["outputs"][1]["parameters"]["class_labels"],
+        "[0,1,2]"
+    );
+    assert_eq!(server.get("/v2/health/ready").status, 200);
+    assert_eq!(server.get("/v2").json()["name"], "wasmodel");
+    assert_infer_matches_onnxruntime(server, "iris", "/v2/models/iris/infer");
+    // With the version in the path, and a query string, as clients send.
+    assert_infer_matches_onnxruntime(server, "iris", "/v2/models/iris/versions/1/infer?x=1");
+    triton_client(server.addr, "iris");
+
+    let wrong = server.post_json(
+        "/v2/models/iris/infer",
+        &json!({"inputs": [{"name": "features", "shape": [1, 3], "datatype": "FP32",
+                            "data": [1.0, 2.0, 3.0]}]}),
+    );
+    assert_eq!(wrong.status, 400, "{wrong:?}");
+    assert!(wrong.error().contains("features"), "{wrong:?}");
+    let unknown = server.get("/v2/models/no-such-model");
+    assert_eq!(unknown.status, 404, "{unknown:?}");
+    let malformed = send(
+        server.addr,
+        "POST",
+        "/v2/models/iris/infer",
+        &[("content-type", "application/json")],
+        b"{\"inputs\": [",
+    );
+    assert_eq!(malformed.status, 400, "{malformed:?}");
+    let wrong_method = server.get("/v2/models/iris/infer");
+    assert_eq!(wrong_method.status, 405, "{wrong_method:?}");
+    let big = vec![b' '; (64 << 20) + 1];
+    let json = ("content-type", "application/json");
+    for headers in [&[json][..], &[json, ("transfer-encoding", "chunked")][..]] {
+        let huge = send(server.addr, "POST", "/v2/models/iris/infer", headers, &big);
+        assert_eq!(huge.status, 413, "{headers:?}: {huge:?}");
+        assert!(huge.error().contains("limit"), "{huge:?}");
+    }
+    assert_infer_matches_onnxruntime(server, "iris", "/v2/models/iris/infer");
+}
+
 pub(crate) fn assert_infer_matches_onnxruntime(server: &TestServer, stem: &str, path: &str) {
     let f = fixture(stem);
     let answer = server.post_json(path, &infer_request(stem));

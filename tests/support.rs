@@ -201,3 +201,78 @@ pub fn free_local_addr() -> std::net::SocketAddr {
         .local_addr()
         .unwrap()
 }
+
+/// A server the test runs in another process (workerd, Viceroy), on a
+/// free loopback port: its stdout and stderr are collected, and printed
+/// if the test fails; killed when dropped.
+pub struct ServerProcess {
+    name: String,
+    child: std::process::Child,
+    pub addr: std::net::SocketAddr,
+    log: Arc<Mutex<String>>,
+}
+
+impl ServerProcess {
+    /// Starts `command` with `addr` (from [`free_local_addr`], which the
+    /// caller put in its arguments) and waits until it accepts
+    /// connections, for up to `patience`.
+    pub fn start(
+        name: &str,
+        command: &mut std::process::Command,
+        addr: std::net::SocketAddr,
+        patience: std::time::Duration,
+    ) -> ServerProcess {
+        use std::io::{BufRead, BufReader, Read};
+        use std::process::Stdio;
+        let mut child = command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {name}: {e}"));
+        let log = Arc::new(Mutex::new(String::new()));
+        let stdout = child.stdout.take().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        for stream in [Box::new(stdout) as Box<dyn Read + Send>, Box::new(stderr)] {
+            let sink = Arc::clone(&log);
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    let mut log = sink.lock().unwrap();
+                    log.push_str(&line);
+                    log.push('\n');
+                }
+            });
+        }
+        let started = std::time::Instant::now();
+        while std::net::TcpStream::connect(addr).is_err() {
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("{name} exited ({status}):\n{}", log.lock().unwrap());
+            }
+            assert!(
+                started.elapsed() < patience,
+                "{name} did not listen within {patience:?}:\n{}",
+                log.lock().unwrap()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        eprintln!(
+            "{name} listened on {addr} after {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+        ServerProcess {
+            name: name.to_owned(),
+            child,
+            addr,
+            log,
+        }
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!("{} said:\n{}", self.name, self.log.lock().unwrap());
+        }
+    }
+}
