@@ -20,6 +20,9 @@ use wasmodel_oip::{DEFAULT_MAX_BODY, Response, Service};
 #[cfg_attr(target_family = "wasm", unsafe(export_name = "_start"))]
 #[cfg_attr(not(target_family = "wasm"), allow(dead_code))]
 pub extern "C" fn start() {
+    // Exports wit-bindgen's `cabi_realloc`, which `wasmodel build` places
+    // the model's bytes with (the other flavours' bindings do the same).
+    wit_bindgen::rt::maybe_link_cabi_realloc();
     // Without a request there is nobody to answer; a failed send has no one
     // left to tell. Either way the host answers the client (502 or 500).
     let Ok((request, body)) = abi::downstream() else {
@@ -105,42 +108,4 @@ fn respond(answer: &Response) -> Result<(), abi::Status> {
     let body = abi::Body::new()?;
     body.write_all(&answer.body)?;
     response.send(body)
-}
-
-/// The allocator export `wasmodel build` places the model's bytes with
-/// (the other flavours have wit-bindgen's).
-///
-/// # Safety
-/// As `cabi_realloc` in the component model's canonical ABI: `old` is null
-/// with `old_len` 0, or a block it returned with that length and `align`.
-#[cfg_attr(target_family = "wasm", unsafe(export_name = "cabi_realloc"))]
-#[cfg_attr(not(target_family = "wasm"), allow(dead_code))]
-pub unsafe extern "C" fn cabi_realloc(
-    old: *mut u8,
-    old_len: usize,
-    align: usize,
-    new_len: usize,
-) -> *mut u8 {
-    use std::alloc::{Layout, alloc, handle_alloc_error, realloc};
-    let Ok(layout) = Layout::from_size_align(new_len.max(1), align.max(1)) else {
-        std::process::abort();
-    };
-    let block = if old.is_null() || old_len == 0 {
-        // SAFETY: the layout's size is non-zero.
-        unsafe { alloc(layout) }
-    } else {
-        // SAFETY: the caller passes a block this function returned, with
-        // its length and alignment.
-        unsafe {
-            realloc(
-                old,
-                Layout::from_size_align_unchecked(old_len, layout.align()),
-                layout.size(),
-            )
-        }
-    };
-    if block.is_null() {
-        handle_alloc_error(layout);
-    }
-    block
 }
