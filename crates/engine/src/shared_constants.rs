@@ -11,6 +11,11 @@
 //! same panels), the bytes are equal, and the second plan can point at the
 //! first plan's tensor: its own copy is then freed before the snapshot.
 //!
+//! Packed weights live in two places in an optimized plan: `Const` nodes,
+//! and inside a matrix product (tract's `OptMatMul` bakes a constant,
+//! unbatched operand into itself, `MatMulOperand::Const`: MobileNetV2's
+//! point-wise convolutions, a Gemm's weights). Both are shared.
+//!
 //! Constants are compared whole (element type, shape and bytes; packed
 //! ones by their packing and panels, as tract compares them), so a plan
 //! only ever gets a constant equal to its own. Compared, not hashed: two
@@ -21,19 +26,39 @@ use std::sync::Arc;
 
 use tract_onnx::prelude::TypedModel;
 use tract_onnx::tract_core::ops::konst::Const;
+use tract_onnx::tract_core::ops::matmul::optimized::{MatMulOperand, OptMatMul, ProtoFusedSpec};
 
 /// Makes every constant of `model` that equals one of `from`'s (other
 /// optimized plans of the same model) the same tensor as theirs (its node,
-/// and its output's fact), so that `model`'s own copy is dropped with the
-/// last reference to it. Returns how many constants `model` now shares.
+/// and its output's fact; or the packed operand a matrix product holds),
+/// so that `model`'s own copy is dropped with the last reference to it.
+/// Returns how many constants `model` now shares.
 pub(crate) fn share(model: &mut TypedModel, from: &[&TypedModel]) -> usize {
-    let known: Vec<&Const> = from
-        .iter()
-        .flat_map(|sibling| sibling.nodes())
+    let siblings = || from.iter().flat_map(|sibling| sibling.nodes());
+    let known: Vec<&Const> = siblings()
         .filter_map(|node| node.op_as::<Const>())
+        .collect();
+    let known_baked: Vec<&MatMulOperand> = siblings()
+        .filter_map(|node| node.op_as::<OptMatMul>())
+        .flat_map(|op| &op.micro_ops)
+        .flat_map(operands)
+        .filter(|operand| matches!(operand, MatMulOperand::Const(_)))
         .collect();
     let mut shared = 0;
     for node in model.nodes_mut() {
+        if let Some(op) = node.op_as_mut::<OptMatMul>() {
+            for operand in op.micro_ops.iter_mut().flat_map(operands_mut) {
+                // `known_baked` holds packed constants only, so an input
+                // operand never matches. Equal packed values are the same
+                // packing of the same bytes: the clone holds the sibling's
+                // panels (an `Arc`).
+                if let Some(same) = known_baked.iter().find(|known| **known == operand) {
+                    *operand = (*same).clone();
+                    shared += 1;
+                }
+            }
+            continue;
+        }
         let Some(same) = node.op_as::<Const>().and_then(|own| {
             let same = known.iter().find(|known| **known == own)?;
             (!Arc::ptr_eq(same.val(), own.val())).then(|| (*same).clone())
@@ -49,6 +74,25 @@ pub(crate) fn share(model: &mut TypedModel, from: &[&TypedModel]) -> usize {
         shared += 1;
     }
     shared
+}
+
+/// The operands of one of a matrix product's steps (none but a product's).
+fn operands(spec: &ProtoFusedSpec) -> impl Iterator<Item = &MatMulOperand> {
+    match spec {
+        ProtoFusedSpec::AddMatMul { a, b, .. } => Some([a, b]),
+        _ => None,
+    }
+    .into_iter()
+    .flatten()
+}
+
+fn operands_mut(spec: &mut ProtoFusedSpec) -> impl Iterator<Item = &mut MatMulOperand> {
+    match spec {
+        ProtoFusedSpec::AddMatMul { a, b, .. } => Some([a, b]),
+        _ => None,
+    }
+    .into_iter()
+    .flatten()
 }
 
 #[cfg(test)]
@@ -91,10 +135,9 @@ mod tests {
         model
     }
 
-    #[test]
-    fn a_model_s_plans_hold_each_constant_once() {
-        // digits_cnn's batch is dynamic: a plan for every batch, one for a
-        // batch of one, and two planned ahead.
+    /// digits_cnn, whose batch is dynamic, with four plans: for every
+    /// batch, for a batch of one, and two planned ahead.
+    fn digits_cnn_with_four_plans() -> crate::Model {
         let onnx = std::fs::read(concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/../../models/digits_cnn.onnx"
@@ -104,31 +147,76 @@ mod tests {
         options.add_input_shape("image=2,1,8,8").expect("shape");
         options.add_input_shape("image=3,1,8,8").expect("shape");
         let model = crate::Model::load_with(&onnx, "digits_cnn", "1", &options).expect("loads");
-        let plans = model.plans();
-        assert_eq!(plans.len(), 4);
-        let held: Vec<Vec<Arc<Tensor>>> = plans.iter().map(|p| constants(p.model())).collect();
-        // A constant of a plan that an earlier plan holds too is the same
-        // tensor as one of theirs (tract may hold equal small constants
-        // twice within one plan: those are left as they are).
-        for (i, ours) in held.iter().enumerate() {
-            let earlier: Vec<&Arc<Tensor>> = held[..i].iter().flatten().collect();
-            for a in ours {
-                let equal: Vec<_> = earlier.iter().filter(|b| **b == a).collect();
-                assert!(
-                    equal.is_empty() || equal.iter().any(|b| Arc::ptr_eq(a, b)),
-                    "plan {i} holds a copy of {a:?}"
-                );
-            }
+        assert_eq!(model.plans().len(), 4);
+        model
+    }
+
+    /// Checks that what each plan holds (`held[plan]`) and an earlier plan
+    /// holds too is the same allocation as one of theirs; returns, for each
+    /// plan, how many of its values it shares with earlier plans.
+    fn assert_held_once<T: PartialEq + std::fmt::Debug>(held: &[Vec<Arc<T>>]) -> Vec<usize> {
+        held.iter()
+            .enumerate()
+            .map(|(i, ours)| {
+                let earlier: Vec<&Arc<T>> = held[..i].iter().flatten().collect();
+                ours.iter()
+                    .filter(|a| {
+                        let equal: Vec<_> = earlier.iter().filter(|b| **b == *a).collect();
+                        assert!(
+                            equal.is_empty() || equal.iter().any(|b| Arc::ptr_eq(a, b)),
+                            "plan {i} holds a copy of {a:?}"
+                        );
+                        !equal.is_empty()
+                    })
+                    .count()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_model_s_plans_hold_each_constant_once() {
+        let model = digits_cnn_with_four_plans();
+        let held: Vec<Vec<Arc<Tensor>>> =
+            model.plans().iter().map(|p| constants(p.model())).collect();
+        // tract may hold equal small constants twice within one plan: those
+        // are left as they are. Each later plan does share with the earlier
+        // ones (the convolutions' weights, packed alike for any batch).
+        let shared = assert_held_once(&held);
+        for (i, count) in shared.iter().enumerate().skip(1) {
+            assert!(*count > 0, "plan {i} shares nothing");
         }
-        // And each later plan does share with the earlier ones (the
-        // convolutions' weights, packed alike for any batch).
-        for (i, ours) in held.iter().enumerate().skip(1) {
-            let shared = ours
-                .iter()
-                .filter(|a| held[..i].iter().flatten().any(|b| Arc::ptr_eq(a, b)))
-                .count();
-            assert!(shared > 0, "plan {i} shares nothing");
-        }
+    }
+
+    #[test]
+    fn packed_operands_inside_matrix_products_are_held_once() {
+        // digits_cnn's dense layer: tract bakes its packed weights into the
+        // matrix product, in every plan; natively, only the plan for any
+        // batch packs them for another kernel.
+        let model = digits_cnn_with_four_plans();
+        let held: Vec<Vec<Arc<Blob>>> = model.plans().iter().map(|p| baked(p.model())).collect();
+        assert!(
+            held.iter().all(|plan| !plan.is_empty()),
+            "a plan without packed operands"
+        );
+        let shared: usize = assert_held_once(&held).iter().sum();
+        assert!(shared > 0, "the plans share no packed operand");
+    }
+
+    /// The panels of every packed operand `model`'s matrix products hold.
+    fn baked(model: &TypedModel) -> Vec<Arc<Blob>> {
+        model
+            .nodes()
+            .iter()
+            .filter_map(|n| n.op_as::<OptMatMul>())
+            .flat_map(|op| &op.micro_ops)
+            .flat_map(operands)
+            .filter_map(|operand| match operand {
+                MatMulOperand::Const(value) => value
+                    .downcast_ref::<tract_onnx::tract_core::tract_linalg::mmm::EagerPackedInput>()
+                    .map(|packed| packed.packed.clone()),
+                MatMulOperand::Input(_) => None,
+            })
+            .collect()
     }
 
     fn constants(model: &TypedModel) -> Vec<Arc<Tensor>> {
