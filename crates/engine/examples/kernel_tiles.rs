@@ -56,7 +56,7 @@ fn usage(problem: &str) -> ExitCode {
         eprintln!("kernel_tiles: {problem}");
     }
     eprintln!(
-        "usage: kernel_tiles [--runs N] [--kernels tract,NAME[/tract-maxpool][@KNOB=VALUE...],...] MODEL.onnx..."
+        "usage: kernel_tiles [--runs N] [--kernels tract,NAME[/tract-maxpool][/tract-gemv][@KNOB=VALUE...],...] MODEL.onnx..."
     );
     if problem.is_empty() {
         ExitCode::SUCCESS
@@ -68,12 +68,17 @@ fn usage(problem: &str) -> ExitCode {
 /// The kernels to try here, natively only tract's own. In wasm: `tract`
 /// (tract's matrix kernels and max-pool), each tile of `wasmodel-kernels`
 /// with its max-pool, and the chosen tile with tract's max-pool
-/// (`TILE/tract-maxpool`).
+/// (`TILE/tract-maxpool`) or with tract's GEMV for big matrix × vector
+/// products (`TILE/tract-gemv`).
 fn candidates() -> Vec<String> {
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     {
         let tiles = wasmodel_kernels::mmm::tiles();
-        let mut all = vec!["tract".to_owned(), format!("{}/tract-maxpool", tiles[0])];
+        let mut all = vec![
+            "tract".to_owned(),
+            format!("{}/tract-maxpool", tiles[0]),
+            format!("{}/tract-gemv", tiles[0]),
+        ];
         all.extend(tiles.iter().map(|t| t.to_string()));
         all
     }
@@ -94,11 +99,16 @@ fn load(bytes: &[u8], name: &str, candidate: &str) -> Result<Model, String> {
     let scope = tract_onnx::tract_core::knobs::KnobScope::new(knobs).map_err(|e| e.to_string())?;
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
     {
-        let (tile, maxpool) = kernels.split_once('/').unwrap_or((kernels, ""));
+        let mut parts = kernels.split('/');
+        let tile = parts.next().unwrap_or_default();
+        let tract_own: Vec<&str> = parts.collect();
         if !wasmodel_kernels::mmm::choose(tile) {
             return Err(format!("no kernel called {tile}"));
         }
-        wasmodel_kernels::measuring::use_our_maxpool(tile != "tract" && maxpool != "tract-maxpool");
+        wasmodel_kernels::measuring::use_our_maxpool(
+            tile != "tract" && !tract_own.contains(&"tract-maxpool"),
+        );
+        wasmodel_kernels::measuring::use_shared_gemv(!tract_own.contains(&"tract-gemv"));
     }
     #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
     let _ = kernels;

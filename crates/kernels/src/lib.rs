@@ -62,6 +62,25 @@ pub mod measuring {
         OUR_MAXPOOL.store(on, std::sync::atomic::Ordering::Relaxed);
     }
 
+    #[cfg(feature = "candidates")]
+    static SHARED_GEMV: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+    /// Whether big matrix × vector products get the 4-row GEMV
+    /// (`mmm::SHARED_GEMV_MIN_WEIGHTS`) or tract's own, for models
+    /// optimized from now on.
+    #[cfg(feature = "candidates")]
+    pub fn use_shared_gemv(on: bool) {
+        SHARED_GEMV.store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    #[allow(dead_code)]
+    pub(crate) fn shared_gemv() -> bool {
+        #[cfg(feature = "candidates")]
+        return SHARED_GEMV.load(std::sync::atomic::Ordering::Relaxed);
+        #[cfg(not(feature = "candidates"))]
+        true
+    }
+
     #[allow(dead_code)]
     pub(crate) fn our_maxpool() -> bool {
         #[cfg(feature = "candidates")]

@@ -551,11 +551,21 @@ fn boost(chosen: bool) -> isize {
     if chosen { PREFERRED } else { 0 }
 }
 
+const GEMV_4X1_NAME: &str = "wasmodel_f32_4x1_gemv";
+
 /// tract's 4-row matrix × vector kernel, registered again with the boost
 /// of the tiles (see [`PREFERRED`]) while one of ours is chosen.
 static GEMV_4X1: LazyLock<DynKernel<4, 1, f32>> = LazyLock::new(|| {
     let mut k = tract_linalg::wasm::wasm_f32_4x1.clone();
-    k.name = "wasmodel_f32_4x1_gemv".into();
+    k.name = GEMV_4X1_NAME.into();
+    // Weights packed as the 4-row tiles pack them (aligned to a vector,
+    // where tract's GEMV aligns to 4 bytes): a plan for a batch of one then
+    // packs a classifier's weights to the same bytes as the plan for any
+    // batch, which holds them once ([`SHARED_GEMV_MIN_WEIGHTS`]). The
+    // kernel reads each panel where the packing says it starts.
+    if let Some((weights, _)) = k.packings.first_mut() {
+        *weights = Box::new(f32::packing(4));
+    }
     k.boost = || boost(ours_chosen());
     k
 });
@@ -564,17 +574,41 @@ inventory::submit! {
     MmmRoutine { make: || GEMV_4X1.mmm() }
 }
 
-/// Matrix products (`n > 1`, or not known yet) of f32 get the chosen tile;
-/// everything else (matrix × vector, integers, f16) goes to the tiers
-/// below, tract's own.
+/// Weights (`m × k`) from which a matrix × vector product of f32 is given
+/// [`GEMV_4X1`] rather than tract's own GEMV (16 or 32 rows).
+///
+/// A model whose batch is dynamic has a plan for any batch, whose products
+/// of a symbolic width pack their weights for 4-row kernels, and a plan for
+/// a batch of one, where a classifier's product is a matrix × vector one.
+/// Packed for tract's 16-row GEMV, its weights were a second copy in the
+/// component (MobileNetV2's 1000 × 1280 classifier: 5.1 MB); packed for 4
+/// rows they are the same bytes as the first plan's, which the engine then
+/// holds once (`wasmodel-engine`'s `shared_constants`). Small products (a
+/// tabular network's layers) keep tract's GEMV: their copies cost little.
+/// The 4-row GEMV streams the same weights once, so the big products it
+/// takes are bound by memory more than by its narrower accumulators
+/// (`kernel_tiles`' `/tract-gemv` candidates, BENCHMARKS.md).
+pub const SHARED_GEMV_MIN_WEIGHTS: usize = 1 << 18;
+
+/// Matrix products (`n > 1`, or not known yet) of f32 get the chosen tile,
+/// and matrix × vector ones with big weights the 4-row GEMV
+/// ([`SHARED_GEMV_MIN_WEIGHTS`]); everything else (smaller matrix ×
+/// vector, integers, f16) goes to the tiers below, tract's own.
 fn preferred(
     _isa: &IsaSet,
     accumulator: DatumType,
     query: &Query,
     _suitable: &[Suitable],
 ) -> Option<&'static str> {
-    if accumulator != DatumType::F32 || query.n == Some(1) {
+    if accumulator != DatumType::F32 {
         return None;
+    }
+    if query.n == Some(1) {
+        let big = query
+            .m
+            .zip(query.k)
+            .is_some_and(|(m, k)| m.saturating_mul(k) >= SHARED_GEMV_MIN_WEIGHTS);
+        return (big && ours_chosen() && crate::measuring::shared_gemv()).then_some(GEMV_4X1_NAME);
     }
     chosen()
 }
