@@ -30,6 +30,7 @@ function errorResponse(status, message) {
   });
 }
 
+/** The 413 of every wasmodel server (wasmodel_oip::too_large_message). */
 function tooLarge() {
   return errorResponse(413, `the request body is larger than this server's limit of ${MAX_BODY} bytes`);
 }

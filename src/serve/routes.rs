@@ -265,7 +265,7 @@ impl Handler {
         let too_large = || {
             error_response(
                 StatusCode::PAYLOAD_TOO_LARGE,
-                &format!("the request body is larger than this server's limit of {max} bytes"),
+                &wasmodel_oip::too_large_message(max),
             )
         };
         // wasi:http gives the component the request's authority.

@@ -47,33 +47,9 @@ fn answer(request: &abi::Request, body: &abi::Body) -> Response {
             return Response::error(400, format!("reading the request failed: {status}"));
         }
     };
-    // A body over the limit is refused before it is held (declared), or as
-    // soon as it proves too long (chunked), as `wasmodel serve` does.
-    let too_large = || {
-        Response::error(
-            413,
-            format!(
-                "the request body is larger than this server's limit of {DEFAULT_MAX_BODY} bytes"
-            ),
-        )
-    };
-    let declared = headers.iter().find_map(|(name, value)| {
-        let name = std::str::from_utf8(name).ok()?;
-        name.eq_ignore_ascii_case("content-length")
-            .then(|| std::str::from_utf8(value).ok()?.trim().parse::<u64>().ok())?
-    });
-    if declared.is_some_and(|length| length > DEFAULT_MAX_BODY as u64) {
-        return too_large();
-    }
-    let body = match body.read_within(DEFAULT_MAX_BODY) {
-        Ok(Some(body)) => body,
-        Ok(None) => return too_large(),
-        Err(status) => {
-            return Response::error(400, format!("reading the request's body failed: {status}"));
-        }
-    };
     // Header values that are not text cannot matter to the protocol (it
-    // reads `content-type` and `inference-header-content-length`).
+    // reads `content-length`, `content-type` and
+    // `inference-header-content-length`).
     let headers: Vec<(&str, &str)> = headers
         .iter()
         .filter_map(|(name, value)| {
@@ -83,6 +59,22 @@ fn answer(request: &abi::Request, body: &abi::Body) -> Response {
             ))
         })
         .collect();
+    // A body over the limit is refused before it is held (declared), or as
+    // soon as it proves too long (chunked), as `wasmodel serve` does.
+    let declared = headers.iter().find_map(|(name, value)| {
+        name.eq_ignore_ascii_case("content-length")
+            .then(|| value.trim().parse::<u64>().ok())?
+    });
+    if declared.is_some_and(|length| length > DEFAULT_MAX_BODY as u64) {
+        return Response::too_large(DEFAULT_MAX_BODY);
+    }
+    let body = match body.read_within(DEFAULT_MAX_BODY) {
+        Ok(Some(body)) => body,
+        Ok(None) => return Response::too_large(DEFAULT_MAX_BODY),
+        Err(status) => {
+            return Response::error(400, format!("reading the request's body failed: {status}"));
+        }
+    };
     Service::new(model).handle(&wasmodel_oip::Request {
         method: &method,
         path: path_of(&uri),

@@ -38,6 +38,11 @@ pub const SERVER_NAME: &str = "wasmodel";
 /// Largest request body accepted by default: 64 MiB.
 pub const DEFAULT_MAX_BODY: usize = 64 << 20;
 
+/// What a 413 says: the request's body is over `limit` bytes.
+pub fn too_large_message(limit: usize) -> String {
+    format!("the request body is larger than this server's limit of {limit} bytes")
+}
+
 /// An HTTP request, as much of it as the protocol needs.
 #[derive(Debug, Clone, Copy)]
 pub struct Request<'a> {
@@ -101,6 +106,13 @@ impl Response {
     /// A status with a `{"error": message}` body, the protocol's error shape.
     pub fn error(status: u16, message: impl std::fmt::Display) -> Response {
         Response::json(status, &json!({ "error": message.to_string() }))
+    }
+
+    /// The 413 every wasmodel server answers a body over its `limit`
+    /// with (`wasmodel serve`, the HTTP component, the Fastly module and
+    /// the Worker's JavaScript say it in these words).
+    pub fn too_large(limit: usize) -> Response {
+        Response::error(413, too_large_message(limit))
     }
 
     fn method_not_allowed(allow: &'static str) -> Response {
@@ -204,14 +216,7 @@ impl<'m> Service<'m> {
             return Response::method_not_allowed("POST");
         }
         if request.body.len() > self.max_body {
-            return Response::error(
-                413,
-                format!(
-                    "request body is {} bytes; the limit is {}",
-                    request.body.len(),
-                    self.max_body
-                ),
-            );
+            return Response::too_large(self.max_body);
         }
         let (header, binary) = match request.header("inference-header-content-length") {
             // The binary extension: a JSON header, then raw tensors; the

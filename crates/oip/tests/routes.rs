@@ -265,14 +265,18 @@ fn wrong_methods_are_405_with_allow() {
 #[test]
 fn bodies_over_the_limit_are_413() {
     let request = iris_request(json!([1, 4]), json!([1, 2, 3, 4])).to_string();
-    let service = Service::new(&IRIS).max_body(request.len() - 1);
+    let limit = request.len() - 1;
+    let service = Service::new(&IRIS).max_body(limit);
     let response = service.handle(&Request {
         method: "POST",
         path: "/v2/models/iris/infer",
         headers: JSON,
         body: request.as_bytes(),
     });
-    assert_error(&response, 413, &["limit"]);
+    // In the words of every wasmodel server's 413 (`wasmodel serve`'s, the
+    // Fastly module's, the Worker's).
+    assert_eq!(response, Response::too_large(limit));
+    assert_error(&response, 413, &[&wasmodel_oip::too_large_message(limit)]);
 }
 
 #[test]
