@@ -88,6 +88,60 @@ fn build_inspect_predict_json_and_npy() {
     }
 }
 
+/// Runs the CLI with its standard output going to `stdout`.
+fn wasmodel_to(args: &[&str], cache: &Path, stdout: std::process::Stdio) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_wasmodel"))
+        .args(args)
+        .env("WASMODEL_CACHE_DIR", cache)
+        .stdout(stdout)
+        .output()
+        .expect("the wasmodel binary runs")
+}
+
+#[test]
+fn a_reader_that_goes_costs_the_output_only() {
+    // `wasmodel inspect x.wasm | head -1`: the reader has gone before the
+    // rest is written. The command still does its work and succeeds, as
+    // it would with its output read (a build writes its component).
+    let dir = tempfile::tempdir().unwrap();
+    let cache = cache_dir();
+    let wasm = build_iris(dir.path(), &cache);
+    let gone = || {
+        let (reader, writer) = std::io::pipe().expect("a pipe");
+        drop(reader);
+        writer.into()
+    };
+    let input = format!("features={}", fixture_path("iris_features.json").display());
+    let rebuilt = dir.path().join("again.wasm");
+    let model = model_path("iris");
+    for args in [
+        vec!["inspect", &wasm],
+        vec!["predict", &wasm, "--input", &input],
+        vec![
+            "build",
+            model.to_str().unwrap(),
+            "-o",
+            rebuilt.to_str().unwrap(),
+        ],
+    ] {
+        let output = wasmodel_to(&args, &cache, gone());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{args:?}: {output:?}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+    let (stdout, _) = ok(wasmodel(&["inspect", rebuilt.to_str().unwrap()], &cache));
+    assert!(stdout.contains("model     iris (version 1)"), "{stdout}");
+
+    // Any other failure to write is the command's error, not a panic.
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .expect("/dev/full");
+    let stderr = failure(wasmodel_to(&["inspect", &wasm], &cache, full.into()));
+    assert!(stderr.contains("writing to standard output"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
 /// `--relaxed-simd` builds from the fused multiply-add engine, and both
 /// `build` and `inspect` say that only hosts with relaxed SIMD run it.
 #[test]

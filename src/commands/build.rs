@@ -223,7 +223,7 @@ impl BuildCommand {
             eprintln!("Transpiling it for Cloudflare Workers with jco {version}...");
             let worker = write_worker(&built.component, &name, &output, jco)
                 .with_context(|| format!("cannot write the Worker {}", output.display()))?;
-            println!(
+            outln!(
                 "Built the Cloudflare Worker {} ({:.1} MB; core modules {})",
                 output.display(),
                 mb(worker.total_bytes as usize),
@@ -234,12 +234,12 @@ impl BuildCommand {
                     .collect::<Vec<_>>()
                     .join(", ")
             );
-            print_model_info(&built.info);
-            println!(
+            print_model_info(&built.info)?;
+            outln!(
                 "  run       workerd serve {}/workerd.capnp --socket-addr http=127.0.0.1:8080",
                 output.display()
             );
-            println!("  deploy    cd {} && npx wrangler deploy", output.display());
+            outln!("  deploy    cd {} && npx wrangler deploy", output.display());
             return Ok(());
         }
 
@@ -247,25 +247,25 @@ impl BuildCommand {
         super::write_whole(&output, &built.component)?;
 
         if flavour == Flavour::Fastly {
-            println!(
+            outln!(
                 "Built the Fastly Compute module {} in {:.2} s ({:.1} MB for a {:.3} MB model)",
                 output.display(),
                 (built.check_time + built.build_time).as_secs_f64(),
                 mb(built.component.len()),
                 mb(built.onnx_size)
             );
-            print_model_info(&built.info);
-            print_planning(&built.info, &built.planning);
-            println!(
+            print_model_info(&built.info)?;
+            print_planning(&built.info, &built.planning)?;
+            outln!(
                 "  run       viceroy serve --addr 127.0.0.1:7676 {}",
                 output.display()
             );
-            println!(
+            outln!(
                 "  deploy    fastly compute pack --wasm-binary {} && fastly compute deploy \
                  (beside a fastly.toml: see the README)",
                 output.display()
             );
-            print_list("imports", &built.imports);
+            print_list("imports", &built.imports)?;
             let start = wasmodel::fastly::initial_memory(&built.component).unwrap_or(0);
             if start > wasmodel::fastly::MEMORY_LIMIT {
                 eprintln!(
@@ -279,16 +279,16 @@ impl BuildCommand {
             return Ok(());
         }
 
-        println!(
+        outln!(
             "Built {} in {:.2} s (checked natively in {:.0} ms)",
             output.display(),
             (built.check_time + built.build_time).as_secs_f64(),
             built.check_time.as_secs_f64() * 1e3
         );
-        print_model_info(&built.info);
-        print_planning(&built.info, &built.planning);
+        print_model_info(&built.info)?;
+        print_planning(&built.info, &built.planning)?;
         if let Some(q) = built.quantized {
-            println!(
+            outln!(
                 "  int8      {} weight{}: {:.1} MB of float32 stored in {:.1} MB",
                 q.weights,
                 if q.weights == 1 { "" } else { "s" },
@@ -296,12 +296,12 @@ impl BuildCommand {
                 mb(q.int8_bytes)
             );
         }
-        println!(
+        outln!(
             "  size      {:.1} MB component for a {:.3} MB model",
             mb(built.component.len()),
             mb(built.onnx_size)
         );
-        println!(
+        outln!(
             "  start     {}",
             if self.no_preinit {
                 "parses the model in every fresh instance (--no-preinit)"
@@ -311,9 +311,9 @@ impl BuildCommand {
         );
         // The embedded engine of that flavour: tests/kernels.rs checks that
         // its bytes need relaxed SIMD exactly when asked for.
-        println!("  hosts     {}", super::hosts(self.relaxed_simd));
-        print_list("imports", &built.imports);
-        print_list("exports", &built.exports);
+        outln!("  hosts     {}", super::hosts(self.relaxed_simd));
+        print_list("imports", &built.imports)?;
+        print_list("exports", &built.exports)?;
         Ok(())
     }
 }

@@ -83,7 +83,7 @@ impl CheckCommand {
         let options = self.input_args.options()?;
         let onnx = wasmodel::read_model(&self.model)
             .with_context(|| format!("cannot read {}", self.model.display()))?;
-        println!("Checking {}", self.model.display());
+        outln!("Checking {}", self.model.display());
 
         // 1. Operators, all of them.
         let ops =
@@ -93,7 +93,7 @@ impl CheckCommand {
             .filter(|o| !o.supported)
             .map(|o| format!("{}:{}", o.domain, o.op_type))
             .collect();
-        println!(
+        outln!(
             "\nOperators ({} kinds, {})",
             ops.len(),
             if missing.is_empty() {
@@ -103,7 +103,7 @@ impl CheckCommand {
             }
         );
         for op in &ops {
-            println!(
+            outln!(
                 "  {:<12} {:<26} {:>4} node{}  {}",
                 op.domain,
                 op.op_type,
@@ -139,9 +139,9 @@ impl CheckCommand {
             .load_options(options.clone())
             .build_reporting(&runtime, &onnx, build_progress)
             .with_context(|| format!("{} does not build", self.model.display()))?;
-        println!();
-        print_model_info(&built.info);
-        print_planning(&built.info, &built.planning);
+        outln!();
+        print_model_info(&built.info)?;
+        print_planning(&built.info, &built.planning)?;
         let model = runtime
             .load_reporting(
                 &built.component,
@@ -151,7 +151,7 @@ impl CheckCommand {
 
         // 3. Inputs, and the component's answers.
         let inputs: Vec<Tensor> = if self.inputs.is_empty() && self.inputs_file.is_none() {
-            println!(
+            outln!(
                 "\nInputs: made up, {} row{} (seed {}): normal numbers, text from the model's categories",
                 self.rows,
                 if self.rows == 1 { "" } else { "s" },
@@ -163,7 +163,7 @@ impl CheckCommand {
                 .filter(|name| model.info().inputs.iter().any(|i| i.name == *name))
                 .collect();
             if !shape_giving.is_empty() {
-                println!(
+                outln!(
                     "  taken as shapes, so all ones: {} (give other values with --input NAME=FILE)",
                     shape_giving
                         .iter()
@@ -180,7 +180,7 @@ impl CheckCommand {
                 &options.input_shapes,
             )?
         } else {
-            println!("\nInputs: from the files given");
+            outln!("\nInputs: from the files given");
             read_inputs(model.info(), &self.inputs, self.inputs_file.as_deref())?
         };
         // One instance, two calls: a shape not planned at build is planned
@@ -203,7 +203,7 @@ impl CheckCommand {
                 .map(|t| t.shape.iter().map(|&d| d as usize).collect())
                 .collect();
             let planned = built.planning.planned_ahead.contains(&shapes);
-            println!(
+            outln!(
                 "First call in a fresh instance: {:.0} ms ({}); the next call: {:.0} ms",
                 first.as_secs_f64() * 1e3,
                 if planned {
@@ -228,8 +228,8 @@ impl CheckCommand {
         let (reference, expected) = match reference::onnxruntime(&python, &self.model, &inputs) {
             Ok(answer) => answer,
             Err(Unavailable::Missing(why)) => {
-                println!("Reference: onnxruntime is not available ({why});");
-                println!(
+                outln!("Reference: onnxruntime is not available ({why});");
+                outln!(
                     "  comparing with tract run natively instead (pass --python, or pip install onnxruntime)"
                 );
                 reference::native_tract(&onnx, inputs)?
@@ -239,17 +239,18 @@ impl CheckCommand {
             }
         };
         if let Reference::Onnxruntime(version) = &reference {
-            println!("Reference: {version} ({})", python.display());
+            outln!("Reference: {version} ({})", python.display());
         }
 
         // 5. The comparison.
         let comparisons = compare(&got, &expected, self.rtol, self.atol);
-        println!(
+        outln!(
             "\nOutputs (tolerance: atol {} + rtol {} × |expected|)",
-            self.atol, self.rtol
+            self.atol,
+            self.rtol
         );
         for c in &comparisons {
-            println!("  {}", describe(c));
+            outln!("  {}", describe(c));
         }
         let failed: Vec<&str> = comparisons
             .iter()
@@ -265,7 +266,7 @@ impl CheckCommand {
                 failed.join(", ")
             );
         }
-        println!("\nOK: the component gives {reference}'s answers.");
+        outln!("\nOK: the component gives {reference}'s answers.");
         Ok(())
     }
 }

@@ -49,7 +49,7 @@ impl CompileCommand {
             .precompile(&wasm)
             .with_context(|| format!("cannot compile {}", self.component.display()))?;
         super::write_whole(&output, &compiled)?;
-        println!(
+        outln!(
             "Compiled {} ({:.1} MB) for this wasmodel on this machine; load it with --allow-precompiled",
             output.display(),
             mb(compiled.len()),

@@ -85,23 +85,23 @@ impl InspectCommand {
                         .collect::<Vec<_>>(),
                 },
             });
-            println!("{}", serde_json::to_string_pretty(&out)?);
+            outln!("{}", serde_json::to_string_pretty(&out)?);
             return Ok(());
         }
 
-        println!("{}", self.component.display());
-        println!(
+        outln!("{}", self.component.display());
+        outln!(
             "  size      {:.1} MB ({} bytes)",
             mb(wasm.len()),
             wasm.len()
         );
-        println!("  sha256    {}", digest.trim_start_matches("sha256:"));
-        println!("  hosts     {}", super::hosts(relaxed_simd));
-        print_list("imports", &interfaces.imports);
-        print_list("exports", &interfaces.exports);
-        print_model_info(info);
+        outln!("  sha256    {}", digest.trim_start_matches("sha256:"));
+        outln!("  hosts     {}", super::hosts(relaxed_simd));
+        print_list("imports", &interfaces.imports)?;
+        print_list("exports", &interfaces.exports)?;
+        print_model_info(info)?;
         for line in built_with.to_text().lines() {
-            println!("  built     --{line}");
+            outln!("  built     --{line}");
         }
         Ok(())
     }

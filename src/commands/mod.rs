@@ -1,6 +1,8 @@
 //! One module per subcommand, each a `clap` struct with an `execute`.
 
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -11,6 +13,17 @@ use wasmodel::{
     Tensor, TensorInfo, format_declared_shape,
 };
 use wasmodel_cli::oci::Reference;
+
+/// `println!` for what a command reports on standard output, in a function
+/// that returns `anyhow::Result` (see [`print_line`]).
+macro_rules! outln {
+    () => {
+        $crate::commands::print_line(format_args!(""))?
+    };
+    ($($arg:tt)*) => {
+        $crate::commands::print_line(format_args!($($arg)*))?
+    };
+}
 
 pub mod build;
 pub mod check;
@@ -35,6 +48,35 @@ Examples:
   wasmodel push iris-http.wasm localhost:5000/models/iris:1 --insecure
 
 Exit status: 0 on success, 1 on any error (the message says which), 2 on a usage error.";
+
+/// Set once standard output's reader has gone: what is left to print is
+/// dropped.
+static READER_GONE: AtomicBool = AtomicBool::new(false);
+
+/// Writes one line of a command's report to standard output. A reader that
+/// has gone (`wasmodel inspect model.wasm | head -1`) costs the rest of the
+/// output, not the command: a build still writes its component, a server
+/// keeps serving. Any other write error (a full disk behind `>`) is the
+/// command's error, where `println!` would panic.
+pub fn print_line(line: std::fmt::Arguments) -> anyhow::Result<()> {
+    print_text(format_args!("{line}\n"))
+}
+
+/// [`print_line`] without the line's end.
+pub fn print_text(text: std::fmt::Arguments) -> anyhow::Result<()> {
+    if READER_GONE.load(Ordering::Relaxed) {
+        return Ok(());
+    }
+    let mut out = std::io::stdout().lock();
+    match out.write_fmt(text).and_then(|()| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+            READER_GONE.store(true, Ordering::Relaxed);
+            Ok(())
+        }
+        Err(e) => Err(e).context("writing to standard output"),
+    }
+}
 
 /// Options shared by every command that runs a component.
 #[derive(clap::Args)]
@@ -152,7 +194,7 @@ impl InputArgs {
 /// Prints how a built model is planned, when that is worth saying: per
 /// input shape (with the `--input-shape` that plans what the caller sends),
 /// or with shapes planned ahead.
-pub fn print_planning(info: &ModelInfo, planning: &wasmodel::Planning) {
+pub fn print_planning(info: &ModelInfo, planning: &wasmodel::Planning) -> anyhow::Result<()> {
     for shapes in &planning.planned_ahead {
         let shapes: Vec<String> = info
             .inputs
@@ -160,18 +202,18 @@ pub fn print_planning(info: &ModelInfo, planning: &wasmodel::Planning) {
             .zip(shapes)
             .map(|(input, shape)| format!("{} {shape:?}", input.name))
             .collect();
-        println!("  planned   {}", shapes.join(", "));
+        outln!("  planned   {}", shapes.join(", "));
     }
     let Some(reason) = &planning.per_shape_reason else {
-        return;
+        return Ok(());
     };
-    println!(
+    outln!(
         "  shapes    planned per input shape, on the first call with each in an instance (the last {} kept): tract cannot plan every shape at once",
         wasmodel::PLANS_KEPT
     );
-    println!("            ({reason})");
+    outln!("            ({reason})");
     if !planning.planned_ahead.is_empty() {
-        return;
+        return Ok(());
     }
     // Each input with a dynamic dimension, its symbols to replace.
     let mut flags = Vec::new();
@@ -199,12 +241,13 @@ pub fn print_planning(info: &ModelInfo, planning: &wasmodel::Planning) {
         }
     }
     if !flags.is_empty() {
-        println!(
+        outln!(
             "            To plan the shapes you send at build (each fresh instance plans the others on its first call): {}, with numbers for {}",
             flags.join(" "),
             symbols.join(", ")
         );
     }
+    Ok(())
 }
 
 /// Whether the commands that load components may load precompiled ones.
@@ -469,29 +512,31 @@ fn describe(t: &TensorInfo) -> String {
 }
 
 /// Prints a model's metadata as aligned `key  value` lines.
-pub fn print_model_info(info: &ModelInfo) {
-    println!("  model     {} (version {})", info.name, info.version);
-    println!("  digest    {}", info.digest);
+pub fn print_model_info(info: &ModelInfo) -> anyhow::Result<()> {
+    outln!("  model     {} (version {})", info.name, info.version);
+    outln!("  digest    {}", info.digest);
     if !info.producer.is_empty() {
-        println!("  producer  {}", info.producer);
+        outln!("  producer  {}", info.producer);
     }
     for (label, tensors) in [("inputs", &info.inputs), ("outputs", &info.outputs)] {
         for (i, t) in tensors.iter().enumerate() {
             let label = if i == 0 { label } else { "" };
-            println!("  {label:<9} {}", describe(t));
+            outln!("  {label:<9} {}", describe(t));
         }
     }
+    Ok(())
 }
 
 /// Prints a list under a label, or `none`.
-pub fn print_list(label: &str, items: &[String]) {
+pub fn print_list(label: &str, items: &[String]) -> anyhow::Result<()> {
     if items.is_empty() {
-        println!("  {label:<9} none");
+        outln!("  {label:<9} none");
     }
     for (i, item) in items.iter().enumerate() {
         let label = if i == 0 { label } else { "" };
-        println!("  {label:<9} {item}");
+        outln!("  {label:<9} {item}");
     }
+    Ok(())
 }
 
 /// Which hosts run a component, from whether it needs relaxed SIMD

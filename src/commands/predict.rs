@@ -71,7 +71,7 @@ impl PredictCommand {
         match &self.output {
             Some(path) => std::fs::write(path, json + "\n")
                 .with_context(|| format!("cannot write {}", path.display()))?,
-            None => println!("{json}"),
+            None => outln!("{json}"),
         }
         if self.timings {
             eprintln!(

@@ -75,7 +75,7 @@ impl PushCommand {
         let pushed = client
             .push(&reference, &artifact, &mut |step| eprintln!("  {step}"))
             .with_context(|| format!("cannot push {file} to {reference}"))?;
-        println!("{}", pushed.reference);
+        outln!("{}", pushed.reference);
         Ok(())
     }
 }

@@ -178,7 +178,7 @@ impl ServeCommand {
         tokio.block_on(async {
             let server = Server::bind_models(self.addr, models, options).await?;
             // Tests and scripts read this line to find the port.
-            println!("Listening on http://{}", server.local_addr()?);
+            outln!("Listening on http://{}", server.local_addr()?);
             if !tier_ups.is_empty() {
                 let runtime = runtime.clone();
                 std::thread::Builder::new()

@@ -131,7 +131,7 @@ impl KubeCommand {
                     .with_context(|| format!("cannot write {}", path.display()))?;
                 eprintln!("Wrote {} (SpinApp {})", path.display(), app.name);
             }
-            None => print!("{yaml}"),
+            None => super::print_text(format_args!("{yaml}"))?,
         }
         if app.image.digest.is_none() {
             eprintln!(
@@ -186,7 +186,7 @@ impl AddCommand {
         .with_context(|| format!("cannot add to {}", self.manifest.display()))?;
         std::fs::write(&self.manifest, written)
             .with_context(|| format!("cannot write {}", self.manifest.display()))?;
-        println!(
+        outln!(
             "{} {}: model `{name}` at /v2/models/{name}/, component {source}",
             if existing.is_some() {
                 "Updated"
