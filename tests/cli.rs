@@ -2,7 +2,7 @@
 //! them.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
 use wasmodel::json::tensors_from_json_object;
@@ -12,9 +12,15 @@ use crate::support::{
 };
 
 pub(crate) fn wasmodel(args: &[&str], cache: &Path) -> Output {
+    wasmodel_to(args, cache, Stdio::piped())
+}
+
+/// Runs the CLI with its standard output going to `stdout`.
+fn wasmodel_to(args: &[&str], cache: &Path, stdout: Stdio) -> Output {
     Command::new(env!("CARGO_BIN_EXE_wasmodel"))
         .args(args)
         .env("WASMODEL_CACHE_DIR", cache)
+        .stdout(stdout)
         .output()
         .expect("the wasmodel binary runs")
 }
@@ -86,16 +92,6 @@ fn build_inspect_predict_json_and_npy() {
             expected.atol,
         );
     }
-}
-
-/// Runs the CLI with its standard output going to `stdout`.
-fn wasmodel_to(args: &[&str], cache: &Path, stdout: std::process::Stdio) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_wasmodel"))
-        .args(args)
-        .env("WASMODEL_CACHE_DIR", cache)
-        .stdout(stdout)
-        .output()
-        .expect("the wasmodel binary runs")
 }
 
 #[test]
