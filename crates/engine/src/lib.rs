@@ -10,6 +10,7 @@ mod batch_one;
 mod bind_symbols;
 pub mod contrib;
 mod control_flow;
+mod dequantized_softmax;
 mod describe;
 mod error;
 mod flatten;

@@ -13,6 +13,7 @@ use tract_onnx::tract_hir::internal::Factoid as _;
 use crate::batch_one;
 use crate::contrib;
 use crate::control_flow;
+use crate::dequantized_softmax;
 use crate::describe::{
     describe, describe_declared_outputs, describe_inferred_inputs, one_column_per_class,
 };
@@ -183,8 +184,12 @@ impl Model {
             )));
         }
 
-        // 1c. Sequences become the tensors they hold (tract has none).
+        // 1c. Sequences become the tensors they hold (tract has none),
+        // onnxruntime's quantized operators their standard ONNX meaning, and
+        // a softmax of dequantized values stays a softmax.
         sequences::resolve(&mut proto)?;
+        contrib::qlinear::expand(&mut proto)?;
+        dequantized_softmax::rewrite(&mut proto);
         let Some(graph) = &proto.graph else {
             return Err(LoadError::Malformed("the file holds no graph".into()));
         };

@@ -228,11 +228,13 @@ fn the_kernels_shape_classes_match_onnxruntime_natively() {
 fn onnxruntimes_own_operators_match_it_natively() {
     // com.microsoft operators as onnxruntime's quantizer writes them
     // (models/contrib_cases.py): DynamicQuantizeLSTM forward, backwards
-    // and both ways, with sequence lengths, peepholes, clip and input_forget.
+    // and both ways, with sequence lengths, peepholes, clip and input_forget;
+    // a CNN and a BERT as its static quantization writes them (QLinearAdd,
+    // QGemm, ... per tensor and per channel), and both in QDQ form.
     let checked = check_all("tests/fixtures/contrib", "tests/fixtures/contrib");
     assert_eq!(
-        checked, 3,
-        "expected the three cases of tests/fixtures/contrib/"
+        checked, 8,
+        "expected the eight cases of tests/fixtures/contrib/"
     );
 }
 

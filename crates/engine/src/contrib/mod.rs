@@ -5,13 +5,19 @@
 //!
 //! - [`dynamic_quantize_lstm`]: `DynamicQuantizeLSTM`, the LSTM of
 //!   onnxruntime's dynamic quantization.
+//! - [`qlinear`]: the quantized operators of its static quantization
+//!   (`QLinearAdd`, `QGemm`, ...), rewritten into standard ONNX before
+//!   tract sees the graph rather than registered.
 
 mod dynamic_quantize_lstm;
+pub(crate) mod qlinear;
 
 use tract_onnx::Onnx;
 
-/// The `com.microsoft` operators this module provides.
-pub const OPERATORS: &[&str] = &["DynamicQuantizeLSTM"];
+/// Whether this module provides the `com.microsoft` operator `op_type`.
+pub fn supports(op_type: &str) -> bool {
+    op_type == "DynamicQuantizeLSTM" || qlinear::OPERATORS.contains(&op_type)
+}
 
 /// Adds the operators of this module to a tract ONNX parser.
 pub fn register(onnx: &mut Onnx) {
