@@ -21,7 +21,7 @@ use std::collections::{HashMap, HashSet};
 
 use tract_onnx::pb::{GraphProto, ModelProto, NodeProto, tensor_proto::DataType};
 
-use crate::proto::{int_attr, node};
+use crate::proto::{self, int_attr, node};
 
 /// Rewrites, in every graph of the model (nested ones included), each
 /// per-tensor `DequantizeLinear` whose result a softmax reads.
@@ -36,15 +36,8 @@ fn is_standard(node: &NodeProto, op_type: &str) -> bool {
 }
 
 fn rewrite_graph(graph: &mut GraphProto) {
-    for node in &mut graph.node {
-        for attribute in &mut node.attribute {
-            if let Some(g) = attribute.g.as_mut() {
-                rewrite_graph(g);
-            }
-            for g in &mut attribute.graphs {
-                rewrite_graph(g);
-            }
-        }
+    for nested in proto::subgraphs_mut(graph) {
+        rewrite_graph(nested);
     }
     let read_by_softmax: HashSet<&str> = graph
         .node

@@ -1,11 +1,34 @@
 //! The ONNX protobuf pieces the graph rewrites before tract
 //! ([`sequences`](crate::sequences), [`pooling`](crate::pooling),
-//! [`quantize`](crate::quantize)) read and write: integer attributes,
-//! float attributes, nodes, and integer and float constants.
+//! [`quantize`](crate::quantize), [`qlinear`](crate::contrib::qlinear),
+//! [`dequantized_softmax`](crate::dequantized_softmax)) read and write:
+//! the opset, nested graphs, integer and float attributes, nodes, and
+//! integer and float constants.
 
 use tract_onnx::pb::{
-    AttributeProto, NodeProto, TensorProto, attribute_proto::AttributeType, tensor_proto::DataType,
+    AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto, attribute_proto::AttributeType,
+    tensor_proto::DataType,
 };
+
+/// The version of the default (`ai.onnx`) operator set the model imports
+/// (1 if it does not say).
+pub(crate) fn default_opset(proto: &ModelProto) -> i64 {
+    proto
+        .opset_import
+        .iter()
+        .find(|o| o.domain.is_empty() || o.domain == "ai.onnx")
+        .map_or(1, |o| o.version)
+}
+
+/// The graphs nested in `graph`'s nodes' attributes (`If`, `Loop` and
+/// `Scan` bodies), one level down: a rewrite recurses into each.
+pub(crate) fn subgraphs_mut(graph: &mut GraphProto) -> impl Iterator<Item = &mut GraphProto> {
+    graph
+        .node
+        .iter_mut()
+        .flat_map(|node| node.attribute.iter_mut())
+        .flat_map(|attribute| attribute.g.iter_mut().chain(attribute.graphs.iter_mut()))
+}
 
 /// A node's integer attribute, if it has one by that name.
 pub(crate) fn int_attribute(node: &NodeProto, name: &str) -> Option<i64> {

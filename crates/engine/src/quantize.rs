@@ -63,11 +63,7 @@ enum Use {
 
 /// Quantizes the graph's `MatMul`, `Gemm` and `Gather` weights to int8.
 pub(crate) fn int8(proto: &mut ModelProto) -> Result<Quantized, LoadError> {
-    let opset = proto
-        .opset_import
-        .iter()
-        .find(|o| o.domain.is_empty() || o.domain == "ai.onnx")
-        .map_or(1, |o| o.version);
+    let opset = proto::default_opset(proto);
     if opset < INTEGER_OPSET {
         return Err(LoadError::Options(format!(
             "--quantize int8: the model is opset {opset}; its integer operators need opset \

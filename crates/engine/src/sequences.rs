@@ -29,7 +29,7 @@ use tract_onnx::tensor::load_tensor;
 
 use crate::describe::declared_dims;
 use crate::error::LoadError;
-use crate::proto::{int_attr, int_attribute, int64s, ints_attr};
+use crate::proto::{self, int_attr, int_attribute, int64s, ints_attr};
 
 /// The operators resolved here.
 pub(crate) const OPERATORS: &[&str] = &[
@@ -46,11 +46,7 @@ pub(crate) const OPERATORS: &[&str] = &[
 /// Rewrites every sequence of the model's graphs (nested ones included)
 /// into tensor nodes.
 pub(crate) fn resolve(proto: &mut ModelProto) -> Result<(), LoadError> {
-    let opset = proto
-        .opset_import
-        .iter()
-        .find(|o| o.domain.is_empty() || o.domain == "ai.onnx")
-        .map_or(1, |o| o.version);
+    let opset = proto::default_opset(proto);
     if let Some(graph) = proto.graph.as_mut() {
         resolve_graph(graph, opset)?;
     }
@@ -58,15 +54,8 @@ pub(crate) fn resolve(proto: &mut ModelProto) -> Result<(), LoadError> {
 }
 
 fn resolve_graph(graph: &mut GraphProto, opset: i64) -> Result<(), LoadError> {
-    for node in &mut graph.node {
-        for attribute in &mut node.attribute {
-            if let Some(g) = attribute.g.as_mut() {
-                resolve_graph(g, opset)?;
-            }
-            for g in &mut attribute.graphs {
-                resolve_graph(g, opset)?;
-            }
-        }
+    for nested in proto::subgraphs_mut(graph) {
+        resolve_graph(nested, opset)?;
     }
     if !graph
         .node

@@ -35,7 +35,7 @@ use tract_onnx::pb::{
 };
 
 use crate::error::LoadError;
-use crate::proto::{float_attr, float_attribute, int_attr, int_attribute};
+use crate::proto::{self, float_attr, float_attribute, int_attr, int_attribute};
 
 /// The operators rewritten here (domain `com.microsoft`).
 pub(crate) const OPERATORS: &[&str] = &[
@@ -53,11 +53,7 @@ pub(crate) const OPERATORS: &[&str] = &[
 /// Rewrites every operator of [`OPERATORS`] in the model's graphs (nested
 /// ones included) into standard ONNX.
 pub(crate) fn expand(proto: &mut ModelProto) -> Result<(), LoadError> {
-    let opset = proto
-        .opset_import
-        .iter()
-        .find(|o| o.domain.is_empty() || o.domain == "ai.onnx")
-        .map_or(1, |o| o.version);
+    let opset = proto::default_opset(proto);
     if let Some(graph) = proto.graph.as_mut() {
         expand_graph(graph, opset)?;
     }
@@ -69,15 +65,8 @@ fn is_ours(node: &NodeProto) -> bool {
 }
 
 fn expand_graph(graph: &mut GraphProto, opset: i64) -> Result<(), LoadError> {
-    for node in &mut graph.node {
-        for attribute in &mut node.attribute {
-            if let Some(g) = attribute.g.as_mut() {
-                expand_graph(g, opset)?;
-            }
-            for g in &mut attribute.graphs {
-                expand_graph(g, opset)?;
-            }
-        }
+    for nested in proto::subgraphs_mut(graph) {
+        expand_graph(nested, opset)?;
     }
     if !graph.node.iter().any(is_ours) {
         return Ok(());
