@@ -15,7 +15,8 @@
 //! So the `DequantizeLinear` in front of a `Softmax` or `LogSoftmax` is
 //! written here as what it computes, `(Cast(x) − Cast(zero_point)) ×
 //! scale`, which tract does not fold. Only a scalar (per-tensor) one needs
-//! it: tract lowers a per-axis one to that arithmetic itself.
+//! it, and its scale is an initializer, as quantizers write it: tract
+//! lowers a per-axis one to that arithmetic itself.
 
 use std::collections::{HashMap, HashSet};
 

@@ -261,7 +261,7 @@ impl Rewriter<'_> {
                 self.quantize(node, &result, &y, output, &[0])
             }
             None => {
-                self.nodes.push(crate::proto::node(
+                self.nodes.push(proto::node(
                     format!("{output}/wasmodel.qlinear.Gemm"),
                     "Gemm",
                     &inputs,
@@ -283,7 +283,7 @@ impl Rewriter<'_> {
             .map(|axis| int_attr("axis", axis))
             .into_iter()
             .collect();
-        self.nodes.push(crate::proto::node(
+        self.nodes.push(proto::node(
             name.clone(),
             "DequantizeLinear",
             &inputs,
@@ -302,7 +302,7 @@ impl Rewriter<'_> {
         attributes: Vec<AttributeProto>,
     ) -> String {
         let name = format!("{output}/wasmodel.qlinear.{op_type}{}", self.nodes.len());
-        self.nodes.push(crate::proto::node(
+        self.nodes.push(proto::node(
             name.clone(),
             op_type,
             inputs,
@@ -351,7 +351,7 @@ impl Rewriter<'_> {
                 name
             }
         };
-        self.nodes.push(crate::proto::node(
+        self.nodes.push(proto::node(
             format!("{output}/wasmodel.qlinear.QuantizeLinear"),
             "QuantizeLinear",
             &[value, y.scale, &zero_point],
