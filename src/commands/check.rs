@@ -118,14 +118,17 @@ impl CheckCommand {
         }
         if !missing.is_empty() {
             bail!(
-                "{} cannot run in wasmodel: it uses {} that the engine does not support: {}",
+                "{} cannot run in wasmodel: it uses {} that the engine does not support: {}{}",
                 self.model.display(),
                 if missing.len() == 1 {
                     "an operator"
                 } else {
                     "operators"
                 },
-                missing.join(", ")
+                missing.join(", "),
+                wasmodel_engine::contrib::refusal_hint(&missing)
+                    .map(|hint| format!("\n  hint: {hint}"))
+                    .unwrap_or_default()
             );
         }
 

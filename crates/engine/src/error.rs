@@ -10,7 +10,11 @@ pub enum LoadError {
     #[error("not a valid ONNX model: {0}")]
     Malformed(String),
     /// The model uses operators the engine does not implement.
-    #[error("the model uses operators that wasmodel's engine does not support: {}", .0.join(", "))]
+    #[error(
+        "the model uses operators that wasmodel's engine does not support: {}{}",
+        .0.join(", "),
+        crate::contrib::refusal_hint(.0).map(|hint| format!(" ({hint})")).unwrap_or_default()
+    )]
     UnsupportedOperators(Vec<String>),
     /// An input or output has an element type the interface cannot carry.
     #[error(
