@@ -19,10 +19,7 @@
 //! opset writes the same way: `ReduceSum` moved its axes from an attribute
 //! to an input at opset 13.
 
-use tract_onnx::pb::{
-    AttributeProto, GraphProto, ModelProto, TensorProto, ValueInfoProto, tensor_proto::DataType,
-    type_proto,
-};
+use tract_onnx::pb::{GraphProto, ModelProto, ValueInfoProto, tensor_proto::DataType, type_proto};
 
 use crate::error::LoadError;
 use crate::proto::{self, int_attr};
@@ -99,7 +96,8 @@ pub(crate) fn add(proto: &mut ModelProto, pooling: Pooling) -> Result<(), LoadEr
             "mean pooling needs the model's input `attention_mask` to leave padding out".into(),
         );
     }
-    let mut nodes = Nodes { graph, count: 0 };
+    let mut nodes =
+        proto::Builder::new(&mut graph.node, &mut graph.initializer, "wasmodel_pooling_");
     let row = nodes.constant("row", &[0, 1, -1]);
     let column = nodes.constant("column", &[0, -1, 1]);
     let flat = nodes.constant("flat", &[0, -1]);
@@ -136,14 +134,8 @@ pub(crate) fn add(proto: &mut ModelProto, pooling: Pooling) -> Result<(), LoadEr
     } else {
         pooled
     };
-    nodes.graph.node.push(proto::node(
-        format!("wasmodel_pooling_{SENTENCE_EMBEDDING}"),
-        "Identity",
-        &[&embedding],
-        &[SENTENCE_EMBEDDING],
-        vec![],
-    ));
-    nodes.graph.output = vec![ValueInfoProto {
+    nodes.op_into("Identity", &[&embedding], SENTENCE_EMBEDDING, vec![]);
+    graph.output = vec![ValueInfoProto {
         name: SENTENCE_EMBEDDING.into(),
         r#type: Some(tract_onnx::pb::TypeProto {
             value: Some(type_proto::Value::TensorType(type_proto::Tensor {
@@ -182,50 +174,6 @@ fn token_states(graph: &GraphProto) -> Result<String, String> {
                 outputs.join(", ")
             ))
         }
-    }
-}
-
-/// Appends nodes and constants with names of their own.
-struct Nodes<'g> {
-    graph: &'g mut GraphProto,
-    count: usize,
-}
-
-impl Nodes<'_> {
-    fn name(&mut self, what: &str) -> String {
-        self.count += 1;
-        format!("wasmodel_pooling_{what}_{}", self.count)
-    }
-
-    fn op(&mut self, op_type: &str, inputs: &[&str], attribute: Vec<AttributeProto>) -> String {
-        let output = self.name(&op_type.to_lowercase());
-        let node = proto::node(output.clone(), op_type, inputs, &[&output], attribute);
-        self.graph.node.push(node);
-        output
-    }
-
-    fn initializer(&mut self, what: &str, tensor: TensorProto) -> String {
-        let name = self.name(what);
-        self.graph.initializer.push(TensorProto {
-            name: name.clone(),
-            ..tensor
-        });
-        name
-    }
-
-    /// A 1-D int64 constant (a shape for `Reshape`).
-    fn constant(&mut self, what: &str, values: &[i64]) -> String {
-        self.initializer(what, proto::int64s("", &[values.len() as i64], values))
-    }
-
-    /// A scalar int64 constant (an index for `Gather`).
-    fn index(&mut self, what: &str, value: i64) -> String {
-        self.initializer(what, proto::int64s("", &[], &[value]))
-    }
-
-    /// A scalar float constant.
-    fn scalar(&mut self, what: &str, value: f32) -> String {
-        self.initializer(what, proto::floats("", &[], &[value]))
     }
 }
 

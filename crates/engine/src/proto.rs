@@ -1,9 +1,10 @@
 //! The ONNX protobuf pieces the graph rewrites before tract
 //! ([`sequences`](crate::sequences), [`pooling`](crate::pooling),
 //! [`quantize`](crate::quantize), [`qlinear`](crate::contrib::qlinear),
-//! [`dequantized_softmax`](crate::dequantized_softmax)) read and write:
-//! the opset, nested graphs, integer and float attributes, nodes, and
-//! integer and float constants.
+//! [`dequantized_softmax`](crate::dequantized_softmax),
+//! [`attention`](crate::contrib::attention)) read and write: the opset,
+//! nested graphs, integer and float attributes, nodes, integer and float
+//! constants, and a [`Builder`] that appends nodes with names of their own.
 
 use tract_onnx::pb::{
     AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto, attribute_proto::AttributeType,
@@ -28,6 +29,14 @@ pub(crate) fn subgraphs_mut(graph: &mut GraphProto) -> impl Iterator<Item = &mut
         .iter_mut()
         .flat_map(|node| node.attribute.iter_mut())
         .flat_map(|attribute| attribute.g.iter_mut().chain(attribute.graphs.iter_mut()))
+}
+
+/// Input `k` of `node`, unless it is left out (absent or named "").
+pub(crate) fn input(node: &NodeProto, k: usize) -> Option<&str> {
+    node.input
+        .get(k)
+        .map(String::as_str)
+        .filter(|name| !name.is_empty())
 }
 
 /// A node's integer attribute, if it has one by that name.
@@ -107,5 +116,87 @@ pub(crate) fn node(
         output: outputs.iter().map(|&o| o.to_owned()).collect(),
         attribute,
         ..NodeProto::default()
+    }
+}
+
+/// Appends nodes and constants to a graph's lists, each named after
+/// `prefix`, what it is and a count of its own, so that a rewrite's names
+/// cannot meet the model's.
+pub(crate) struct Builder<'g> {
+    nodes: &'g mut Vec<NodeProto>,
+    initializers: &'g mut Vec<TensorProto>,
+    prefix: String,
+    count: usize,
+}
+
+impl<'g> Builder<'g> {
+    pub(crate) fn new(
+        nodes: &'g mut Vec<NodeProto>,
+        initializers: &'g mut Vec<TensorProto>,
+        prefix: impl Into<String>,
+    ) -> Self {
+        Builder {
+            nodes,
+            initializers,
+            prefix: prefix.into(),
+            count: 0,
+        }
+    }
+
+    /// A new name for `what`.
+    pub(crate) fn name(&mut self, what: &str) -> String {
+        self.count += 1;
+        format!("{}{what}_{}", self.prefix, self.count)
+    }
+
+    /// A node of the default domain with one output of a new name; returns
+    /// that name.
+    pub(crate) fn op(
+        &mut self,
+        op_type: &str,
+        inputs: &[&str],
+        attribute: Vec<AttributeProto>,
+    ) -> String {
+        let output = self.name(&op_type.to_lowercase());
+        self.op_into(op_type, inputs, &output, attribute);
+        output
+    }
+
+    /// A node of the default domain whose one output is `output`.
+    pub(crate) fn op_into(
+        &mut self,
+        op_type: &str,
+        inputs: &[&str],
+        output: &str,
+        attribute: Vec<AttributeProto>,
+    ) {
+        let name = self.name(&op_type.to_lowercase());
+        self.nodes
+            .push(node(name, op_type, inputs, &[output], attribute));
+    }
+
+    /// An initializer of a new name holding `tensor`; returns the name.
+    pub(crate) fn initializer(&mut self, what: &str, tensor: TensorProto) -> String {
+        let name = self.name(what);
+        self.initializers.push(TensorProto {
+            name: name.clone(),
+            ..tensor
+        });
+        name
+    }
+
+    /// A 1-D int64 constant (a shape for `Reshape`, bounds for `Slice`).
+    pub(crate) fn constant(&mut self, what: &str, values: &[i64]) -> String {
+        self.initializer(what, int64s("", &[values.len() as i64], values))
+    }
+
+    /// A scalar int64 constant (an index for `Gather`).
+    pub(crate) fn index(&mut self, what: &str, value: i64) -> String {
+        self.initializer(what, int64s("", &[], &[value]))
+    }
+
+    /// A scalar float constant.
+    pub(crate) fn scalar(&mut self, what: &str, value: f32) -> String {
+        self.initializer(what, floats("", &[], &[value]))
     }
 }
