@@ -31,6 +31,27 @@ on seeded inputs) writes models (crates/engine/src/contrib/qlinear.rs):
   DequantizeLinear and a QuantizeLinear: crates/engine/src/
   dequantized_softmax.rs).
 
+and, as onnxruntime's transformer optimizer (`optimize_model`, model type
+"bert", the fusions of optimum's `--optimize` exports without the session's
+own, which need PyTorch installed) fuses the same BERT's layers
+(crates/engine/src/contrib/attention.rs, and tract's own
+SkipLayerNormalization and Gelu family):
+
+- fused_bert.onnx: its defaults: Attention given each row's end (the
+  `ReduceSum` of the attention mask), SkipLayerNormalization with the
+  dense layer's bias, BiasGelu, LayerNormalization;
+- fused_bert_raw_mask.onnx: `use_raw_attention_mask` (Attention given the
+  attention mask itself) and `enable_gelu_approximation` (FastGelu);
+- fused_bert_no_mask.onnx: `disable_attention_mask` (Attention without a
+  mask), and neither bias fused (Gelu, SkipLayerNormalization without
+  one);
+- fused_bert_causal.onnx: fused_bert.onnx with `unidirectional` set on
+  its Attention nodes (what GPT-2's fusion writes), for the causal mask.
+
+The optimizer recognizes an attention mask unsqueezed as PyTorch's
+exporter writes `mask[:, None, None, :]` (two Unsqueeze nodes), so the
+BERT is given that form first (`pytorch_mask`).
+
 onnxruntime computes these in float with the scales' ratios folded, or in
 exact int32 sums; a value within a rounding of the boundary between two
 levels can land on the other one, so each is held to QUANTIZED_LEVELS
@@ -52,7 +73,7 @@ which is what the engine computes.
 
 writes tests/fixtures/contrib/<case>.onnx and <case>.json with the
 inputs, to which models/reference.py adds onnxruntime's outputs. Needs
-only models/requirements.txt.
+only models/requirements.txt (sympy, pinned there, for the optimizer).
 """
 
 import json
@@ -66,6 +87,8 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 from onnxruntime.quantization import (CalibrationDataReader, QuantFormat, quantize_dynamic,
                                       quantize_static)
+from onnxruntime.transformers.fusion_options import FusionOptions
+from onnxruntime.transformers.optimizer import optimize_model
 
 ROOT = Path(__file__).resolve().parent.parent
 CASES = ROOT / "tests" / "fixtures" / "contrib"
@@ -255,6 +278,70 @@ def static(stem, model, options, feeds, quant_format):
     return stem
 
 
+def pytorch_mask(model):
+    """`model` with its one Unsqueeze of the attention mask (axes 1 and 2)
+    written as two, as PyTorch's exporter writes `mask[:, None, None, :]`:
+    the pattern onnxruntime's attention fusion looks for."""
+    nodes = list(model.graph.node)
+    (k, unsqueeze), = [(k, n) for k, n in enumerate(nodes)
+                       if n.op_type == "Unsqueeze" and n.input[0] == "attention_mask"]
+    middle = unsqueeze.output[0] + "_axis_1"
+    model.graph.initializer.extend([
+        numpy_helper.from_array(np.array([1], np.int64), "pytorch_mask_axis_1"),
+        numpy_helper.from_array(np.array([2], np.int64), "pytorch_mask_axis_2")])
+    two = [helper.make_node("Unsqueeze", ["attention_mask", "pytorch_mask_axis_1"], [middle]),
+           helper.make_node("Unsqueeze", [middle, "pytorch_mask_axis_2"], [unsqueeze.output[0]])]
+    del model.graph.node[:]
+    model.graph.node.extend(nodes[:k] + two + nodes[k + 1:])
+    return model
+
+
+def fused(stem, expected, configure=None, causal=False):
+    """The tiny BERT as onnxruntime's transformer optimizer fuses it
+    (`optimize_model` for model type "bert", `opt_level=0`: its own
+    fusions, not the session's), its options changed by `configure`;
+    fails unless the result holds the com.microsoft operators `expected`.
+    With `causal`, its Attention nodes are made `unidirectional`."""
+    options = FusionOptions("bert")
+    if configure:
+        configure(options)
+    model = pytorch_mask(onnx.load(ROOT / "tests" / "fixtures" / "text_encoder" / "bert.onnx"))
+    with tempfile.TemporaryDirectory() as tmp:
+        float_model = Path(tmp) / "bert.onnx"
+        onnx.save(model, float_model)
+        optimized = optimize_model(str(float_model), model_type="bert", opt_level=0,
+                                   optimization_options=options).model
+    ops = {n.op_type for n in optimized.graph.node if n.domain == "com.microsoft"}
+    if ops != set(expected):
+        raise SystemExit(f"{stem}: the optimizer wrote {sorted(ops)}, not {sorted(expected)}")
+    if causal:
+        for node in optimized.graph.node:
+            if node.op_type == "Attention":
+                node.attribute.append(helper.make_attribute("unidirectional", 1))
+    onnx.save(optimized, CASES / f"{stem}.onnx")
+    # Without a mask, the optimizer drops the input `attention_mask`.
+    inputs = {i.name for i in optimized.graph.input}
+    fixture = {"model": f"tests/fixtures/contrib/{stem}.onnx",
+               "inputs": {name: {"dtype": "i64", "shape": list(t.shape),
+                                 "data": t.ravel().tolist()}
+                          for name, t in bert_feeds()[-1].items() if name in inputs},
+               "outputs": {}}
+    (CASES / f"{stem}.json").write_text(json.dumps(fixture) + "\n")
+    print(f"wrote tests/fixtures/contrib/{stem}.onnx ({', '.join(sorted(ops))}) and its inputs")
+    return stem
+
+
+def raw_mask_fast_gelu(options):
+    options.use_raw_attention_mask(True)
+    options.enable_gelu_approximation = True
+
+
+def no_mask_no_bias(options):
+    options.disable_attention_mask()
+    options.enable_bias_gelu = False
+    options.enable_bias_skip_layer_norm = False
+
+
 def main():
     CASES.mkdir(parents=True, exist_ok=True)
     stems = [
@@ -274,6 +361,15 @@ def main():
                QuantFormat.QOperator),
         static("static_bert_qdq", *bert_without_quantized_mask(), bert_feeds(),
                QuantFormat.QDQ),
+    ]
+    bert_fused = ["Attention", "SkipLayerNormalization", "BiasGelu"]
+    stems += [
+        fused("fused_bert", bert_fused),
+        fused("fused_bert_raw_mask", ["Attention", "SkipLayerNormalization", "FastGelu"],
+              raw_mask_fast_gelu),
+        fused("fused_bert_no_mask", ["Attention", "SkipLayerNormalization", "Gelu"],
+              no_mask_no_bias),
+        fused("fused_bert_causal", bert_fused, causal=True),
     ]
     # onnxruntime's answers.
     subprocess.run([sys.executable, str(ROOT / "models" / "reference.py"), *stems], check=True)

@@ -6,7 +6,8 @@
 //! (`BYTES`), and answer what
 //! onnxruntime answers for the token ids the `tokenizers` package makes of
 //! it, and sentence-transformers' pooling of that. A classifier built with
-//! its `config.json` names its classes.
+//! its `config.json` names its classes, and the BERT as onnxruntime's
+//! transformer optimizer fuses it answers as the BERT before.
 
 use serde_json::{Value, json};
 use wasmodel::json::tensors_from_json_object;
@@ -141,6 +142,37 @@ fn a_component_built_with_its_tokenizer_takes_text() {
                 .unwrap_or_else(|e| panic!("{stem}, call {k}: {e}"));
             assert_outputs_match(&got, &tensors(&call["outputs"]), rtol, atol);
         }
+    }
+}
+
+/// The tiny BERT as onnxruntime's transformer optimizer fuses it
+/// (`Attention`, `SkipLayerNormalization`, `BiasGelu`: optimum's
+/// `--optimize` exports; `tests/fixtures/contrib/fused_bert.onnx`), built
+/// with the unfused model's tokenizer, answers the texts as onnxruntime
+/// answers for the model before that fusion.
+#[test]
+fn a_model_onnxruntime_fused_takes_text_and_answers_as_before() {
+    let case = case("bert");
+    let options = LoadOptions {
+        tokenizer: Some(
+            std::fs::read_to_string(repo().join(case["tokenizer"].as_str().unwrap())).unwrap(),
+        ),
+        ..LoadOptions::default()
+    };
+    let fused = std::fs::read(repo().join("tests/fixtures/contrib/fused_bert.onnx")).unwrap();
+    let built = ComponentBuilder::new("fused_bert")
+        .load_options(options)
+        .build(runtime(), &fused)
+        .unwrap_or_else(|e| panic!("building fused_bert: {e}"));
+    let model = runtime().load(&built.component).unwrap();
+    let (rtol, atol) = tolerance(&case);
+    for (k, call) in case["calls"].as_array().unwrap().iter().enumerate() {
+        let got = model
+            .instance()
+            .unwrap()
+            .predict(tensors(&call["inputs"]))
+            .unwrap_or_else(|e| panic!("fused_bert, call {k}: {e}"));
+        assert_outputs_match(&got, &tensors(&call["outputs"]), rtol, atol);
     }
 }
 

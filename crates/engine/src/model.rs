@@ -185,10 +185,12 @@ impl Model {
         }
 
         // 1c. Sequences become the tensors they hold (tract has none),
-        // onnxruntime's quantized operators their standard ONNX meaning, and
-        // a softmax of dequantized values stays a softmax.
+        // onnxruntime's quantized operators and fused attention their
+        // standard ONNX meaning, and a softmax of dequantized values stays
+        // a softmax.
         sequences::resolve(&mut proto)?;
         contrib::qlinear::expand(&mut proto)?;
+        contrib::attention::expand(&mut proto)?;
         dequantized_softmax::rewrite(&mut proto);
         let Some(graph) = &proto.graph else {
             return Err(LoadError::Malformed("the file holds no graph".into()));

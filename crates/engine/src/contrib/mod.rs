@@ -8,35 +8,49 @@
 //! - [`qlinear`]: the quantized operators of its static quantization
 //!   (`QLinearAdd`, `QGemm`, ...), rewritten into standard ONNX before
 //!   tract sees the graph rather than registered.
+//! - [`attention`]: the `Attention` its transformer optimizer fuses a
+//!   BERT-like layer's self-attention into, rewritten the same way.
+//!
+//! and, of that optimizer's other fused operators, those tract's ONNX
+//! parser already computes as onnxruntime does ([`FROM_TRACT`]).
 
+pub(crate) mod attention;
 mod dynamic_quantize_lstm;
 pub(crate) mod qlinear;
 
 use tract_onnx::Onnx;
+use tract_onnx::pb::NodeProto;
+
+use crate::error::LoadError;
+
+/// The `com.microsoft` operators of onnxruntime's transformer optimizer
+/// that tract's ONNX parser registers by the same name and computes as
+/// onnxruntime's CPU kernels do, checked against onnxruntime on models
+/// that optimizer wrote (models/contrib_cases.py): `SkipLayerNormalization`
+/// (with and without its bias), `BiasGelu`, `FastGelu` and `Gelu`.
+pub const FROM_TRACT: &[&str] = &["SkipLayerNormalization", "BiasGelu", "FastGelu", "Gelu"];
 
 /// Whether this module provides the `com.microsoft` operator `op_type`.
 pub fn supports(op_type: &str) -> bool {
-    op_type == "DynamicQuantizeLSTM" || qlinear::OPERATORS.contains(&op_type)
+    op_type == "DynamicQuantizeLSTM"
+        || op_type == attention::OPERATOR
+        || qlinear::OPERATORS.contains(&op_type)
+        || FROM_TRACT.contains(&op_type)
 }
 
 /// The `com.microsoft` operators onnxruntime's transformer optimizer fuses
 /// a transformer's layers into (optimum's `--optimize` exports,
 /// `model_O2.onnx` and the like, files saved by an onnxruntime session's
-/// graph optimizations). None is provided: the graph before that fusion
-/// runs, so a refusal of one of them says where to get it.
+/// graph optimizations) that are not provided: the graph before that
+/// fusion runs, so a refusal of one of them says where to get it.
 pub const FUSED_BY_ONNXRUNTIME: &[&str] = &[
-    "Attention",
     "MultiHeadAttention",
     "GroupQueryAttention",
     "RotaryEmbedding",
     "EmbedLayerNormalization",
-    "SkipLayerNormalization",
     "SkipSimplifiedLayerNormalization",
     "SimplifiedLayerNormalization",
     "LayerNormalization",
-    "BiasGelu",
-    "FastGelu",
-    "Gelu",
     "QuickGelu",
     "BiasSplitGelu",
     "BiasAdd",
@@ -66,6 +80,14 @@ pub fn refusal_hint(operators: &[String]) -> Option<&'static str> {
         )
 }
 
+/// The error for a `com.microsoft` node this module cannot rewrite, and why.
+fn refused(node: &NodeProto, why: &str) -> LoadError {
+    LoadError::Unsupported(format!(
+        "com.microsoft:{} node `{}` {why}",
+        node.op_type, node.name
+    ))
+}
+
 /// Adds the operators of this module to a tract ONNX parser.
 pub fn register(onnx: &mut Onnx) {
     onnx.op_register.insert(
@@ -80,9 +102,10 @@ mod tests {
 
     #[test]
     fn a_refusal_for_fused_operators_says_where_the_unfused_model_is() {
-        let fused = refusal_hint(&["Erf".into(), "com.microsoft:SkipLayerNormalization".into()]);
+        let fused = refusal_hint(&["Erf".into(), "com.microsoft:EmbedLayerNormalization".into()]);
         assert!(fused.is_some_and(|hint| hint.contains("before that optimization")));
-        let refused = crate::LoadError::UnsupportedOperators(vec!["com.microsoft:FastGelu".into()]);
+        let refused =
+            crate::LoadError::UnsupportedOperators(vec!["com.microsoft:MultiHeadAttention".into()]);
         assert!(
             refused
                 .to_string()
@@ -92,7 +115,9 @@ mod tests {
         // Another vendor's operator of the same name, or a plain one, is no
         // sign of onnxruntime's optimizer.
         assert_eq!(refusal_hint(&["LayerNormalization".into()]), None);
-        assert_eq!(refusal_hint(&["ai.onnx:Attention".into()]), None);
+        assert_eq!(refusal_hint(&["ai.onnx:MultiHeadAttention".into()]), None);
+        // What is provided is not in the hint's list.
+        assert!(!FUSED_BY_ONNXRUNTIME.iter().any(|&op| supports(op)));
         assert_eq!(refusal_hint(&["com.microsoft:Tokenizer2".into()]), None);
     }
 }

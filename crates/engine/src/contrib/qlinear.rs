@@ -34,8 +34,9 @@ use tract_onnx::pb::{
     AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto, tensor_proto::DataType,
 };
 
+use super::refused;
 use crate::error::LoadError;
-use crate::proto::{self, float_attr, float_attribute, int_attr, int_attribute};
+use crate::proto::{self, float_attr, float_attribute, input, int_attr, int_attribute};
 
 /// The operators rewritten here (domain `com.microsoft`).
 pub(crate) const OPERATORS: &[&str] = &[
@@ -360,19 +361,4 @@ impl Rewriter<'_> {
         ));
         Ok(())
     }
-}
-
-/// Input `k` of `node`, unless it is left out (absent or named "").
-fn input(node: &NodeProto, k: usize) -> Option<&str> {
-    node.input
-        .get(k)
-        .map(String::as_str)
-        .filter(|name| !name.is_empty())
-}
-
-fn refused(node: &NodeProto, why: &str) -> LoadError {
-    LoadError::Unsupported(format!(
-        "com.microsoft:{} node `{}` {why}",
-        node.op_type, node.name
-    ))
 }
