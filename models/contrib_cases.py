@@ -34,23 +34,25 @@ on seeded inputs) writes models (crates/engine/src/contrib/qlinear.rs):
 and, as onnxruntime's transformer optimizer (`optimize_model`, model type
 "bert", the fusions of optimum's `--optimize` exports without the session's
 own, which need PyTorch installed) fuses the same BERT's layers
-(crates/engine/src/contrib/attention.rs, and tract's own
-SkipLayerNormalization and Gelu family):
+(crates/engine/src/contrib/attention.rs and embed_layer_norm.rs, and
+tract's own SkipLayerNormalization and Gelu family):
 
-- fused_bert.onnx: its defaults: Attention given each row's end (the
-  `ReduceSum` of the attention mask), SkipLayerNormalization with the
-  dense layer's bias, BiasGelu, LayerNormalization;
+- fused_bert.onnx: its defaults: EmbedLayerNormalization (which counts
+  each row's tokens), Attention given each row's end from it,
+  SkipLayerNormalization with the dense layer's bias, BiasGelu;
 - fused_bert_raw_mask.onnx: `use_raw_attention_mask` (Attention given the
   attention mask itself) and `enable_gelu_approximation` (FastGelu);
 - fused_bert_no_mask.onnx: `disable_attention_mask` (Attention without a
-  mask), and neither bias fused (Gelu, SkipLayerNormalization without
-  one);
+  mask), the embeddings not fused (a LayerNormalization in an opset-14
+  model, as the optimizer writes it), and neither bias fused (Gelu,
+  SkipLayerNormalization without one);
 - fused_bert_causal.onnx: fused_bert.onnx with `unidirectional` set on
   its Attention nodes (what GPT-2's fusion writes), for the causal mask.
 
-The optimizer recognizes an attention mask unsqueezed as PyTorch's
-exporter writes `mask[:, None, None, :]` (two Unsqueeze nodes), so the
-BERT is given that form first (`pytorch_mask`).
+The optimizer recognizes subgraphs as PyTorch's exporter writes them, so
+the BERT is given their form first (`as_pytorch_writes_it`): the mask
+unsqueezed twice, the position ids sliced by a length gathered as a
+scalar.
 
 onnxruntime computes these in float with the scales' ratios folded, or in
 exact int32 sums; a value within a rounding of the boundary between two
@@ -278,21 +280,38 @@ def static(stem, model, options, feeds, quant_format):
     return stem
 
 
-def pytorch_mask(model):
-    """`model` with its one Unsqueeze of the attention mask (axes 1 and 2)
-    written as two, as PyTorch's exporter writes `mask[:, None, None, :]`:
-    the pattern onnxruntime's attention fusion looks for."""
+def as_pytorch_writes_it(model):
+    """`model` with two of its subgraphs written as PyTorch's exporter
+    writes them, the patterns onnxruntime's fusions look for: the
+    attention mask's one Unsqueeze of axes 1 and 2 as two
+    (`mask[:, None, None, :]`), and the sequence length that slices the
+    position ids gathered as a scalar, then unsqueezed."""
     nodes = list(model.graph.node)
-    (k, unsqueeze), = [(k, n) for k, n in enumerate(nodes)
-                       if n.op_type == "Unsqueeze" and n.input[0] == "attention_mask"]
-    middle = unsqueeze.output[0] + "_axis_1"
+    producers = {o: n for n in nodes for o in n.output}
+    unsqueeze, = [n for n in nodes if n.op_type == "Unsqueeze" and n.input[0] == "attention_mask"]
+    positions, = [n for n in nodes if n.op_type == "Slice" and n.input[0] == "position_ids"]
+    length = producers[positions.input[2]]
     model.graph.initializer.extend([
-        numpy_helper.from_array(np.array([1], np.int64), "pytorch_mask_axis_1"),
-        numpy_helper.from_array(np.array([2], np.int64), "pytorch_mask_axis_2")])
-    two = [helper.make_node("Unsqueeze", ["attention_mask", "pytorch_mask_axis_1"], [middle]),
-           helper.make_node("Unsqueeze", [middle, "pytorch_mask_axis_2"], [unsqueeze.output[0]])]
+        numpy_helper.from_array(np.array([1], np.int64), "pytorch_axis_1"),
+        numpy_helper.from_array(np.array([2], np.int64), "pytorch_axis_2"),
+        numpy_helper.from_array(np.array([0], np.int64), "pytorch_axis_0"),
+        numpy_helper.from_array(np.array(1, np.int64), "pytorch_index_1")])
+    rewritten = []
+    for node in nodes:
+        if node is unsqueeze:
+            middle = node.output[0] + "_axis_1"
+            rewritten += [
+                helper.make_node("Unsqueeze", ["attention_mask", "pytorch_axis_1"], [middle]),
+                helper.make_node("Unsqueeze", [middle, "pytorch_axis_2"], [node.output[0]])]
+        elif node is length:
+            scalar = node.output[0] + "_scalar"
+            rewritten += [
+                helper.make_node("Gather", [node.input[0], "pytorch_index_1"], [scalar], axis=0),
+                helper.make_node("Unsqueeze", [scalar, "pytorch_axis_0"], [node.output[0]])]
+        else:
+            rewritten.append(node)
     del model.graph.node[:]
-    model.graph.node.extend(nodes[:k] + two + nodes[k + 1:])
+    model.graph.node.extend(rewritten)
     return model
 
 
@@ -305,7 +324,7 @@ def fused(stem, expected, configure=None, causal=False):
     options = FusionOptions("bert")
     if configure:
         configure(options)
-    model = pytorch_mask(onnx.load(ROOT / "tests" / "fixtures" / "text_encoder" / "bert.onnx"))
+    model = as_pytorch_writes_it(onnx.load(ROOT / "tests" / "fixtures" / "text_encoder" / "bert.onnx"))
     with tempfile.TemporaryDirectory() as tmp:
         float_model = Path(tmp) / "bert.onnx"
         onnx.save(model, float_model)
@@ -338,6 +357,7 @@ def raw_mask_fast_gelu(options):
 
 def no_mask_no_bias(options):
     options.disable_attention_mask()
+    options.enable_embed_layer_norm = False
     options.enable_bias_gelu = False
     options.enable_bias_skip_layer_norm = False
 
@@ -362,10 +382,11 @@ def main():
         static("static_bert_qdq", *bert_without_quantized_mask(), bert_feeds(),
                QuantFormat.QDQ),
     ]
-    bert_fused = ["Attention", "SkipLayerNormalization", "BiasGelu"]
+    bert_fused = ["EmbedLayerNormalization", "Attention", "SkipLayerNormalization", "BiasGelu"]
     stems += [
         fused("fused_bert", bert_fused),
-        fused("fused_bert_raw_mask", ["Attention", "SkipLayerNormalization", "FastGelu"],
+        fused("fused_bert_raw_mask",
+              ["EmbedLayerNormalization", "Attention", "SkipLayerNormalization", "FastGelu"],
               raw_mask_fast_gelu),
         fused("fused_bert_no_mask", ["Attention", "SkipLayerNormalization", "Gelu"],
               no_mask_no_bias),

@@ -146,7 +146,8 @@ fn a_component_built_with_its_tokenizer_takes_text() {
 }
 
 /// The tiny BERT as onnxruntime's transformer optimizer fuses it
-/// (`Attention`, `SkipLayerNormalization`, `BiasGelu`: optimum's
+/// (`EmbedLayerNormalization`, `Attention`, `SkipLayerNormalization`,
+/// `BiasGelu`: optimum's
 /// `--optimize` exports; `tests/fixtures/contrib/fused_bert.onnx`), built
 /// with the unfused model's tokenizer, answers the texts as onnxruntime
 /// answers for the model before that fusion.

@@ -191,6 +191,7 @@ impl Model {
         sequences::resolve(&mut proto)?;
         contrib::qlinear::expand(&mut proto)?;
         contrib::attention::expand(&mut proto)?;
+        contrib::embed_layer_norm::expand(&mut proto)?;
         dequantized_softmax::rewrite(&mut proto);
         let Some(graph) = &proto.graph else {
             return Err(LoadError::Malformed("the file holds no graph".into()));

@@ -231,9 +231,9 @@ fn onnxruntimes_own_operators_match_it_natively() {
     // and both ways, with sequence lengths, peepholes, clip and input_forget;
     // a CNN and a BERT as its static quantization writes them (QLinearAdd,
     // QGemm, ... per tensor and per channel), and both in QDQ form; the
-    // BERT as its transformer optimizer fuses it (Attention with each
-    // row's end, the raw mask, no mask, and causal; SkipLayerNormalization,
-    // BiasGelu, FastGelu, Gelu).
+    // BERT as its transformer optimizer fuses it (EmbedLayerNormalization;
+    // Attention with each row's end, the raw mask, no mask, and causal;
+    // SkipLayerNormalization, BiasGelu, FastGelu, Gelu).
     let checked = check_all("tests/fixtures/contrib", "tests/fixtures/contrib");
     assert_eq!(
         checked, 12,

@@ -31,7 +31,8 @@
 //! position.
 //!
 //! The mask's rank is read from the graph: declared shapes, or the `Cast`
-//! and `ReduceSum` the optimizer computes it with. Refused, naming the
+//! and `ReduceSum` the optimizer computes it with, or the
+//! `EmbedLayerNormalization` that counts it. Refused, naming the
 //! node: a 4-D (Megatron) mask or one whose rank the graph does not tell,
 //! past state (`past`, `present`, `past_sequence_length`), rotary
 //! embeddings (`do_rotary`), projections whose sizes neither
@@ -126,6 +127,10 @@ fn rank_of(graph: &GraphProto, name: &str, depth: usize) -> Option<usize> {
         .find(|n| n.output.iter().any(|o| o == name))?;
     let input_rank = || rank_of(graph, input(node, 0)?, depth + 1);
     match node.op_type.as_str() {
+        // Its mask index, [batch] (rewritten after this).
+        super::embed_layer_norm::OPERATOR if node.output.get(1).is_some_and(|o| o == name) => {
+            Some(1)
+        }
         "Cast" | "Identity" => input_rank(),
         "ReduceSum" | "ReduceMax" | "ReduceMin" | "ReduceMean" | "ReduceProd" => {
             let rank = input_rank()?;
@@ -387,4 +392,108 @@ fn kept_keys(
         Some(kept) => b.op("And", &[&kept, &up_to_query], vec![]),
         None => up_to_query,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tract_onnx::pb::OperatorSetIdProto;
+
+    /// A model of one `Attention` node over `inputs`, with 2 heads and a
+    /// constant [4, 12] projection, and the nodes `before` it.
+    fn model(inputs: &[&str], before: Vec<NodeProto>) -> ModelProto {
+        let mut attention = proto::node(
+            "attention".into(),
+            OPERATOR,
+            inputs,
+            &["y"],
+            vec![int_attr("num_heads", 2)],
+        );
+        attention.domain = "com.microsoft".into();
+        let mut node = before;
+        node.push(attention);
+        ModelProto {
+            opset_import: vec![OperatorSetIdProto {
+                domain: String::new(),
+                version: 14,
+            }],
+            graph: Some(GraphProto {
+                node,
+                initializer: vec![proto::floats("w", &[4, 12], &[0.0; 48])],
+                ..GraphProto::default()
+            }),
+            ..ModelProto::default()
+        }
+    }
+
+    fn refusal(mut model: ModelProto) -> String {
+        expand(&mut model).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn what_is_not_supported_is_refused_naming_the_node_and_why() {
+        let past = refusal(model(&["x", "w", "b", "", "past"], vec![]));
+        assert!(past.contains("`attention` is given `past`"), "{past}");
+        // A mask from an operator that does not tell its rank.
+        let unknown = refusal(model(
+            &["x", "w", "b", "m"],
+            vec![proto::node("shape".into(), "Shape", &["x"], &["m"], vec![])],
+        ));
+        assert!(unknown.contains("does not tell"), "{unknown}");
+        // A 4-D mask: its rank declared by a reduction keeping its axes.
+        let cast = proto::node("cast".into(), "Cast", &["w4"], &["m"], vec![]);
+        let mut megatron = model(&["x", "w", "b", "m"], vec![cast]);
+        let graph = megatron.graph.as_mut().unwrap();
+        graph
+            .initializer
+            .push(proto::floats("w4", &[1, 1, 1, 1], &[1.0]));
+        let four = refusal(megatron);
+        assert!(four.contains("a mask of 4 dimensions"), "{four}");
+        let uneven = refusal(model(&["x", "v", "b"], vec![]));
+        assert!(uneven.contains("not a constant"), "{uneven}");
+    }
+
+    #[test]
+    fn a_mask_reduced_from_the_attention_mask_has_one_dimension() {
+        let mut mask = model(&["x", "w", "b", "ends"], vec![]);
+        let graph = mask.graph.as_mut().unwrap();
+        graph.input.push(tract_onnx::pb::ValueInfoProto {
+            name: "attention_mask".into(),
+            r#type: Some(tract_onnx::pb::TypeProto {
+                value: Some(tract_onnx::pb::type_proto::Value::TensorType(
+                    tract_onnx::pb::type_proto::Tensor {
+                        elem_type: DataType::Int64 as i32,
+                        shape: Some(tract_onnx::pb::TensorShapeProto {
+                            dim: vec![Default::default(), Default::default()],
+                        }),
+                    },
+                )),
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+        graph.initializer.push(proto::int64s("axes", &[1], &[1]));
+        let cast = proto::node("cast".into(), "Cast", &["attention_mask"], &["m32"], vec![]);
+        let sum = proto::node(
+            "sum".into(),
+            "ReduceSum",
+            &["m32", "axes"],
+            &["ends"],
+            vec![int_attr("keepdims", 0)],
+        );
+        assert_eq!(rank_of(graph, "ends", 0), None);
+        graph.node.insert(0, sum);
+        graph.node.insert(0, cast);
+        assert_eq!(rank_of(graph, "ends", 0), Some(1));
+        assert_eq!(rank_of(graph, "m32", 0), Some(2));
+        expand(&mut mask).unwrap();
+        let graph = mask.graph.as_ref().unwrap();
+        assert!(!graph.node.iter().any(is_ours));
+        assert!(
+            graph
+                .node
+                .iter()
+                .any(|n| n.output == ["y"] && n.op_type == "Reshape")
+        );
+    }
 }
