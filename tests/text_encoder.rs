@@ -97,18 +97,45 @@ fn unicode_npy(texts: &[String]) -> Vec<u8> {
 }
 
 fn build(stem: &str, pooling: Option<&str>, flavour: Flavour) -> BuiltComponent {
+    let model = case(stem)["model"].as_str().unwrap().to_owned();
+    build_model(stem, &model, pooling, flavour)
+}
+
+/// The component of the model file `model` (from the repository's root)
+/// with case `stem`'s tokenizer, named `model`'s stem.
+fn build_model(stem: &str, model: &str, pooling: Option<&str>, flavour: Flavour) -> BuiltComponent {
     let case = case(stem);
-    let read = |key: &str| std::fs::read(repo().join(case[key].as_str().unwrap())).unwrap();
+    let read = |path: &str| std::fs::read(repo().join(path)).unwrap();
     let options = LoadOptions {
-        tokenizer: Some(String::from_utf8(read("tokenizer")).unwrap()),
+        tokenizer: Some(String::from_utf8(read(case["tokenizer"].as_str().unwrap())).unwrap()),
         pooling: pooling.and_then(Pooling::parse),
         ..LoadOptions::default()
     };
-    ComponentBuilder::new(stem)
+    let name = std::path::Path::new(model)
+        .file_stem()
+        .unwrap()
+        .to_str()
+        .unwrap();
+    ComponentBuilder::new(name)
         .flavour(flavour)
         .load_options(options)
-        .build(runtime(), &read("model"))
-        .unwrap_or_else(|e| panic!("building {stem}: {e}"))
+        .build(runtime(), &read(model))
+        .unwrap_or_else(|e| panic!("building {model}: {e}"))
+}
+
+/// Each of `case`'s calls, each to a fresh instance of `built` (the
+/// tokenizer is in the snapshot), answers the call's outputs.
+fn answers_each_call(built: &BuiltComponent, case: &Value) {
+    let model = runtime().load(&built.component).unwrap();
+    let (rtol, atol) = tolerance(case);
+    for (k, call) in case["calls"].as_array().unwrap().iter().enumerate() {
+        let got = model
+            .instance()
+            .unwrap()
+            .predict(tensors(&call["inputs"]))
+            .unwrap_or_else(|e| panic!("{}, call {k}: {e}", built.info.name));
+        assert_outputs_match(&got, &tensors(&call["outputs"]), rtol, atol);
+    }
 }
 
 #[test]
@@ -131,17 +158,7 @@ fn a_component_built_with_its_tokenizer_takes_text() {
             ),
             "{stem}"
         );
-        let model = runtime().load(&built.component).unwrap();
-        let (rtol, atol) = tolerance(&case);
-        for (k, call) in case["calls"].as_array().unwrap().iter().enumerate() {
-            // A fresh instance per call: the tokenizer is in the snapshot.
-            let got = model
-                .instance()
-                .unwrap()
-                .predict(tensors(&call["inputs"]))
-                .unwrap_or_else(|e| panic!("{stem}, call {k}: {e}"));
-            assert_outputs_match(&got, &tensors(&call["outputs"]), rtol, atol);
-        }
+        answers_each_call(&built, &case);
     }
 }
 
@@ -153,28 +170,9 @@ fn a_component_built_with_its_tokenizer_takes_text() {
 /// answers for the model before that fusion.
 #[test]
 fn a_model_onnxruntime_fused_takes_text_and_answers_as_before() {
-    let case = case("bert");
-    let options = LoadOptions {
-        tokenizer: Some(
-            std::fs::read_to_string(repo().join(case["tokenizer"].as_str().unwrap())).unwrap(),
-        ),
-        ..LoadOptions::default()
-    };
-    let fused = std::fs::read(repo().join("tests/fixtures/contrib/fused_bert.onnx")).unwrap();
-    let built = ComponentBuilder::new("fused_bert")
-        .load_options(options)
-        .build(runtime(), &fused)
-        .unwrap_or_else(|e| panic!("building fused_bert: {e}"));
-    let model = runtime().load(&built.component).unwrap();
-    let (rtol, atol) = tolerance(&case);
-    for (k, call) in case["calls"].as_array().unwrap().iter().enumerate() {
-        let got = model
-            .instance()
-            .unwrap()
-            .predict(tensors(&call["inputs"]))
-            .unwrap_or_else(|e| panic!("fused_bert, call {k}: {e}"));
-        assert_outputs_match(&got, &tensors(&call["outputs"]), rtol, atol);
-    }
+    let fused = "tests/fixtures/contrib/fused_bert.onnx";
+    let built = build_model("bert", fused, None, Flavour::Predictor);
+    answers_each_call(&built, &case("bert"));
 }
 
 #[test]

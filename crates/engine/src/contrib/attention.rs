@@ -43,9 +43,9 @@ use std::collections::HashMap;
 
 use tract_onnx::pb::{GraphProto, ModelProto, NodeProto, TensorProto, tensor_proto::DataType};
 
-use super::refused;
+use super::{Target, refused};
 use crate::error::LoadError;
-use crate::proto::{self, Builder, float_attribute, input, int_attr, int_attribute, ints_attr};
+use crate::proto::{Builder, float_attribute, input, int_attr, int_attribute, ints_attr};
 
 /// The operator rewritten here (domain `com.microsoft`).
 pub(crate) const OPERATOR: &str = "Attention";
@@ -53,49 +53,36 @@ pub(crate) const OPERATOR: &str = "Attention";
 /// Rewrites every `com.microsoft:Attention` of the model's graphs (nested
 /// ones included) into standard ONNX.
 pub(crate) fn expand(proto: &mut ModelProto) -> Result<(), LoadError> {
-    let opset = proto::default_opset(proto);
-    if let Some(graph) = proto.graph.as_mut() {
-        expand_graph(graph, opset)?;
-    }
-    Ok(())
+    super::rewrite(
+        proto,
+        &|op| op == OPERATOR,
+        &mask_ranks,
+        &|node, ranks, target| {
+            if target.opset < 11 {
+                return Err(refused(
+                    node,
+                    &format!(
+                        "is in a model of opset {}; its rewrite needs opset 11 or later",
+                        target.opset
+                    ),
+                ));
+            }
+            let mask = input(node, 3).map(|mask| (mask, ranks.get(mask).copied().flatten()));
+            expand_node(node, mask, target)
+        },
+    )
 }
 
-fn is_ours(node: &NodeProto) -> bool {
-    node.domain == "com.microsoft" && node.op_type == OPERATOR
-}
-
-fn expand_graph(graph: &mut GraphProto, opset: i64) -> Result<(), LoadError> {
-    for nested in proto::subgraphs_mut(graph) {
-        expand_graph(nested, opset)?;
-    }
-    let Some(first) = graph.node.iter().find(|n| is_ours(n)) else {
-        return Ok(());
-    };
-    if opset < 11 {
-        return Err(refused(
-            first,
-            &format!("is in a model of opset {opset}; its rewrite needs opset 11 or later"),
-        ));
-    }
-    // The rank of each mask, read while the graph is whole.
-    let ranks: HashMap<String, Option<usize>> = graph
+/// The rank of each `Attention` node's mask in `graph`, read while the
+/// graph is whole.
+fn mask_ranks(graph: &GraphProto) -> HashMap<String, Option<usize>> {
+    graph
         .node
         .iter()
-        .filter(|n| is_ours(n))
+        .filter(|n| n.domain == "com.microsoft" && n.op_type == OPERATOR)
         .filter_map(|n| input(n, 3))
         .map(|mask| (mask.to_owned(), rank_of(graph, mask, 0)))
-        .collect();
-    let mut nodes = Vec::with_capacity(graph.node.len());
-    for node in std::mem::take(&mut graph.node) {
-        if is_ours(&node) {
-            let mask = input(&node, 3).map(|mask| (mask, ranks[mask]));
-            expand_node(&node, mask, opset, &mut nodes, &mut graph.initializer)?;
-        } else {
-            nodes.push(node);
-        }
-    }
-    graph.node = nodes;
-    Ok(())
+        .collect()
 }
 
 /// The number of dimensions of the value `name` in `graph`, where the graph
@@ -159,10 +146,13 @@ fn rank_of(graph: &GraphProto, name: &str, depth: usize) -> Option<usize> {
 fn expand_node(
     node: &NodeProto,
     mask: Option<(&str, Option<usize>)>,
-    opset: i64,
-    nodes: &mut Vec<NodeProto>,
-    initializers: &mut Vec<TensorProto>,
+    target: Target,
 ) -> Result<(), LoadError> {
+    let Target {
+        opset,
+        nodes,
+        initializers,
+    } = target;
     let output = node
         .output
         .first()
@@ -397,6 +387,7 @@ fn kept_keys(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::proto;
     use tract_onnx::pb::OperatorSetIdProto;
 
     /// A model of one `Attention` node over `inputs`, with 2 heads and a
@@ -488,7 +479,7 @@ mod tests {
         assert_eq!(rank_of(graph, "m32", 0), Some(2));
         expand(&mut mask).unwrap();
         let graph = mask.graph.as_ref().unwrap();
-        assert!(!graph.node.iter().any(is_ours));
+        assert!(!graph.node.iter().any(|n| n.op_type == OPERATOR));
         assert!(
             graph
                 .node

@@ -15,9 +15,9 @@
 //! input error, as in onnxruntime (the engine checks a caller's indices
 //! into every `Gather`).
 
-use tract_onnx::pb::{GraphProto, ModelProto, NodeProto, TensorProto, tensor_proto::DataType};
+use tract_onnx::pb::{ModelProto, NodeProto, tensor_proto::DataType};
 
-use super::refused;
+use super::{Target, refused};
 use crate::error::LoadError;
 use crate::proto::{self, Builder, float_attribute, input, int_attr, ints_attr};
 
@@ -27,42 +27,17 @@ pub(crate) const OPERATOR: &str = "EmbedLayerNormalization";
 /// Rewrites every `com.microsoft:EmbedLayerNormalization` of the model's
 /// graphs (nested ones included) into standard ONNX.
 pub(crate) fn expand(proto: &mut ModelProto) -> Result<(), LoadError> {
-    let opset = proto::default_opset(proto);
-    if let Some(graph) = proto.graph.as_mut() {
-        expand_graph(graph, opset)?;
-    }
-    Ok(())
+    super::rewrite(proto, &|op| op == OPERATOR, &|_| (), &|node, (), target| {
+        expand_node(node, target)
+    })
 }
 
-fn is_ours(node: &NodeProto) -> bool {
-    node.domain == "com.microsoft" && node.op_type == OPERATOR
-}
-
-fn expand_graph(graph: &mut GraphProto, opset: i64) -> Result<(), LoadError> {
-    for nested in proto::subgraphs_mut(graph) {
-        expand_graph(nested, opset)?;
-    }
-    if !graph.node.iter().any(is_ours) {
-        return Ok(());
-    }
-    let mut nodes = Vec::with_capacity(graph.node.len());
-    for node in std::mem::take(&mut graph.node) {
-        if is_ours(&node) {
-            expand_node(&node, opset, &mut nodes, &mut graph.initializer)?;
-        } else {
-            nodes.push(node);
-        }
-    }
-    graph.node = nodes;
-    Ok(())
-}
-
-fn expand_node(
-    node: &NodeProto,
-    opset: i64,
-    nodes: &mut Vec<NodeProto>,
-    initializers: &mut Vec<TensorProto>,
-) -> Result<(), LoadError> {
+fn expand_node(node: &NodeProto, target: Target) -> Result<(), LoadError> {
+    let Target {
+        opset,
+        nodes,
+        initializers,
+    } = target;
     let required = |k: usize, what: &str| {
         input(node, k).ok_or_else(|| refused(node, &format!("lacks its {what}")))
     };

@@ -22,9 +22,10 @@ pub(crate) mod embed_layer_norm;
 pub(crate) mod qlinear;
 
 use tract_onnx::Onnx;
-use tract_onnx::pb::NodeProto;
+use tract_onnx::pb::{GraphProto, ModelProto, NodeProto, TensorProto};
 
 use crate::error::LoadError;
+use crate::proto;
 
 /// The `com.microsoft` operators of onnxruntime's transformer optimizer
 /// that tract's ONNX parser registers by the same name and computes as
@@ -81,6 +82,67 @@ pub fn refusal_hint(operators: &[String]) -> Option<&'static str> {
              --optimize, the model.onnx beside model_O*.onnx; onnxruntime: the file given to the \
              session, not its optimized_model_filepath)",
         )
+}
+
+/// Where a rewrite writes one node's replacement: after the nodes before
+/// it, with the graph's constants, in a model of this opset.
+pub(crate) struct Target<'g> {
+    pub(crate) opset: i64,
+    pub(crate) nodes: &'g mut Vec<NodeProto>,
+    pub(crate) initializers: &'g mut Vec<TensorProto>,
+}
+
+/// What rewrites one node: given it, what `survey` read of its graph, and
+/// where to write.
+type Rewrite<'r, S> = dyn Fn(&NodeProto, &S, Target<'_>) -> Result<(), LoadError> + 'r;
+
+/// Rewrites every `com.microsoft` node whose operator `ours` names, in the
+/// model's graphs (nested ones first), into standard ONNX in its place:
+/// `survey` reads each graph whole before its nodes are taken apart, and
+/// `rewrite` writes each node's replacement.
+fn rewrite<S>(
+    model: &mut ModelProto,
+    ours: &dyn Fn(&str) -> bool,
+    survey: &dyn Fn(&GraphProto) -> S,
+    rewrite: &Rewrite<S>,
+) -> Result<(), LoadError> {
+    let opset = proto::default_opset(model);
+    match model.graph.as_mut() {
+        Some(graph) => rewrite_graph(graph, opset, ours, survey, rewrite),
+        None => Ok(()),
+    }
+}
+
+fn rewrite_graph<S>(
+    graph: &mut GraphProto,
+    opset: i64,
+    ours: &dyn Fn(&str) -> bool,
+    survey: &dyn Fn(&GraphProto) -> S,
+    rewrite: &Rewrite<S>,
+) -> Result<(), LoadError> {
+    for nested in proto::subgraphs_mut(graph) {
+        rewrite_graph(nested, opset, ours, survey, rewrite)?;
+    }
+    let is_ours = |node: &NodeProto| node.domain == "com.microsoft" && ours(&node.op_type);
+    if !graph.node.iter().any(is_ours) {
+        return Ok(());
+    }
+    let surveyed = survey(graph);
+    let mut nodes = Vec::with_capacity(graph.node.len());
+    for node in std::mem::take(&mut graph.node) {
+        if is_ours(&node) {
+            let target = Target {
+                opset,
+                nodes: &mut nodes,
+                initializers: &mut graph.initializer,
+            };
+            rewrite(&node, &surveyed, target)?;
+        } else {
+            nodes.push(node);
+        }
+    }
+    graph.node = nodes;
+    Ok(())
 }
 
 /// The error for a `com.microsoft` node this module cannot rewrite, and why.

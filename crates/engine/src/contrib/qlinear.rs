@@ -30,9 +30,7 @@
 //! model's (before 13 it flattens the axes after `axis`), and an output
 //! zero point left out where no input's tells the element type.
 
-use tract_onnx::pb::{
-    AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto, tensor_proto::DataType,
-};
+use tract_onnx::pb::{AttributeProto, ModelProto, NodeProto, TensorProto, tensor_proto::DataType};
 
 use super::refused;
 use crate::error::LoadError;
@@ -54,38 +52,19 @@ pub(crate) const OPERATORS: &[&str] = &[
 /// Rewrites every operator of [`OPERATORS`] in the model's graphs (nested
 /// ones included) into standard ONNX.
 pub(crate) fn expand(proto: &mut ModelProto) -> Result<(), LoadError> {
-    let opset = proto::default_opset(proto);
-    if let Some(graph) = proto.graph.as_mut() {
-        expand_graph(graph, opset)?;
-    }
-    Ok(())
-}
-
-fn is_ours(node: &NodeProto) -> bool {
-    node.domain == "com.microsoft" && OPERATORS.contains(&node.op_type.as_str())
-}
-
-fn expand_graph(graph: &mut GraphProto, opset: i64) -> Result<(), LoadError> {
-    for nested in proto::subgraphs_mut(graph) {
-        expand_graph(nested, opset)?;
-    }
-    if !graph.node.iter().any(is_ours) {
-        return Ok(());
-    }
-    let mut rewriter = Rewriter {
-        opset,
-        initializers: &mut graph.initializer,
-        nodes: Vec::with_capacity(graph.node.len()),
-    };
-    for node in std::mem::take(&mut graph.node) {
-        if is_ours(&node) {
-            rewriter.expand(&node)?;
-        } else {
-            rewriter.nodes.push(node);
-        }
-    }
-    graph.node = rewriter.nodes;
-    Ok(())
+    super::rewrite(
+        proto,
+        &|op| OPERATORS.contains(&op),
+        &|_| (),
+        &|node, (), target| {
+            Rewriter {
+                opset: target.opset,
+                initializers: target.initializers,
+                nodes: target.nodes,
+            }
+            .expand(node)
+        },
+    )
 }
 
 /// One quantized tensor: its name, scale and zero point (if given).
@@ -98,7 +77,7 @@ struct Quantized<'a> {
 struct Rewriter<'a> {
     opset: i64,
     initializers: &'a mut Vec<TensorProto>,
-    nodes: Vec<NodeProto>,
+    nodes: &'a mut Vec<NodeProto>,
 }
 
 impl Rewriter<'_> {
