@@ -33,7 +33,7 @@ pub(crate) fn rewrite(proto: &mut ModelProto) {
 }
 
 fn is_standard(node: &NodeProto, op_type: &str) -> bool {
-    (node.domain.is_empty() || node.domain == "ai.onnx") && node.op_type == op_type
+    proto::is_standard(node) && node.op_type == op_type
 }
 
 fn rewrite_graph(graph: &mut GraphProto) {

@@ -31,6 +31,11 @@ pub(crate) fn subgraphs_mut(graph: &mut GraphProto) -> impl Iterator<Item = &mut
         .flat_map(|attribute| attribute.g.iter_mut().chain(attribute.graphs.iter_mut()))
 }
 
+/// Whether `node` is of the default (`ai.onnx`) domain.
+pub(crate) fn is_standard(node: &NodeProto) -> bool {
+    node.domain.is_empty() || node.domain == "ai.onnx"
+}
+
 /// Input `k` of `node`, unless it is left out (absent or named "").
 pub(crate) fn input(node: &NodeProto, k: usize) -> Option<&str> {
     node.input

@@ -29,7 +29,7 @@ use tract_onnx::tensor::load_tensor;
 
 use crate::describe::declared_dims;
 use crate::error::LoadError;
-use crate::proto::{self, int_attr, int_attribute, int64s, ints_attr};
+use crate::proto::{self, int_attr, int_attribute, int64s, ints_attr, is_standard};
 
 /// The operators resolved here.
 pub(crate) const OPERATORS: &[&str] = &[
@@ -91,10 +91,6 @@ fn resolve_graph(graph: &mut GraphProto, opset: i64) -> Result<(), LoadError> {
     graph.node = resolver.emitted;
     graph.initializer.extend(resolver.initializers);
     Ok(())
-}
-
-fn is_standard(node: &NodeProto) -> bool {
-    node.domain.is_empty() || node.domain == "ai.onnx"
 }
 
 /// An element of a sequence: a tensor of the graph, or the `index`-th piece
