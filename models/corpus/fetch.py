@@ -271,11 +271,30 @@ def sensitivity(session, feeds, results, relative):
     return lowest
 
 
+def fused_by_onnxruntime(onnx_bytes):
+    """A BERT as onnxruntime's transformer optimizer fuses it (model type
+    "bert", `opt_level=0`: the fusions of optimum's `--optimize` exports),
+    given first the two subgraphs in the form PyTorch's exporter writes
+    them, which the optimizer looks for (models/contrib_cases.py)."""
+    import tempfile
+    import onnx
+    from onnxruntime.transformers.optimizer import optimize_model
+    sys.path.insert(0, str(HERE.parent))
+    from contrib_cases import as_pytorch_writes_it
+    model = as_pytorch_writes_it(onnx.load_from_string(onnx_bytes))
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "model.onnx"
+        onnx.save(model, path)
+        fused = optimize_model(str(path), model_type="bert", opt_level=0).model
+    return fused.SerializeToString()
+
+
 def convert(archive, entry, model):
     """An entry shipped as weights, not ONNX: written to ONNX by the
     converter its `convert` names (models/corpus/bert_to_onnx.py: `bert`,
     a BERT encoder's safetensors; `tf-bert-classifier`, a Keras BERT
-    sequence classifier's tf_model.h5). An entry with `labels` (a CSV of
+    sequence classifier's tf_model.h5), then, with `"fuse": "bert"`, as
+    onnxruntime's transformer optimizer fuses it. An entry with `labels` (a CSV of
     its package, a header line then one class name per line, in the
     order of the classifier's columns) also gets the package's config.json
     with those names as its `id2label`, beside the model as ID.config.json
@@ -290,6 +309,8 @@ def convert(archive, entry, model):
         onnx_bytes = bert_to_onnx.convert_tf_classifier(io.BytesIO(weights), config)
     else:
         raise SystemExit(f"{entry['id']}: no converter {entry['convert']}")
+    if entry.get("fuse") == "bert":
+        onnx_bytes = fused_by_onnxruntime(onnx_bytes)
     model.parent.mkdir(parents=True, exist_ok=True)
     model.write_bytes(onnx_bytes)
     if "labels" in entry:
@@ -300,13 +321,19 @@ def convert(archive, entry, model):
         model.with_suffix(".config.json").write_text(json.dumps(config, indent=1) + "\n")
 
 
+def tokenizer_of(entry):
+    """The id of the `tokenizers` entry whose tokenizer an entry takes: its
+    `tokenizer`, else its own id."""
+    return entry.get("tokenizer", entry["id"])
+
+
 def tokens(root, entry, spec, call):
     """Token ids of the entry's texts for this call, as the entry's
-    tokenizer (the `tokenizers` entry of the same id, written to
+    tokenizer (the `tokenizers` entry of its `tokenizer_of`, written to
     tokenizers/ID/ before the models) gives them to the tokenizers
     package: `field` ids, attention_mask or type_ids, the texts padded to
     the longest."""
-    encodings = encoded_texts(root / "tokenizers" / entry["id"] / "tokenizer.json",
+    encodings = encoded_texts(root / "tokenizers" / tokenizer_of(entry) / "tokenizer.json",
                               tuple(entry["texts"][call]))
     return np.array([getattr(e, spec["field"]) for e in encodings], dtype=np.int64)
 
