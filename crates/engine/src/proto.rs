@@ -204,4 +204,35 @@ impl<'g> Builder<'g> {
     pub(crate) fn scalar(&mut self, what: &str, value: f32) -> String {
         self.initializer(what, floats("", &[], &[value]))
     }
+
+    /// The length of `value`'s axis `axis` (not negative), as a shape of
+    /// one dimension.
+    pub(crate) fn axis_length(&mut self, value: &str, axis: i64) -> String {
+        let shape = self.op("Shape", &[value], vec![]);
+        let start = self.constant("axis", &[axis]);
+        let end = self.constant("axis_end", &[axis + 1]);
+        self.op("Slice", &[&shape, &start, &end], vec![])
+    }
+
+    /// Float ones of the shape `shape` (a 1-D int64 tensor).
+    pub(crate) fn ones(&mut self, shape: &str) -> String {
+        let zeros = self.op("ConstantOfShape", &[shape], vec![]);
+        let one = self.scalar("one", 1.0);
+        self.op("Add", &[&zeros, &one], vec![])
+    }
+
+    /// The int64 positions 0..`length` (a shape of one dimension). Counted
+    /// from ones of that shape, so tract plans them with the length's own
+    /// symbol: a `Range` would give its output a symbol of its own, which
+    /// tract's comparisons with the length's axis cannot plan with.
+    pub(crate) fn positions(&mut self, length: &str) -> String {
+        let ones = self.ones(length);
+        let axis = self.index("axis", 0);
+        let counted = self.op("CumSum", &[&ones, &axis], vec![int_attr("exclusive", 1)]);
+        self.op(
+            "Cast",
+            &[&counted],
+            vec![int_attr("to", DataType::Int64 as i64)],
+        )
+    }
 }

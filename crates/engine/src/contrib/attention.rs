@@ -285,103 +285,96 @@ fn kept_keys(
     causal: bool,
     opset: i64,
 ) -> Result<Option<String>, LoadError> {
-    if mask.is_none() && !causal {
-        return Ok(None);
-    }
-    // Keys are the queries (no past state): `sequence` of each. tract
-    // plans these from the input's shape (a `Range` would give its length
-    // a symbol of its own, which its comparisons could not plan with).
-    let shape = b.op("Shape", &[x], vec![]);
-    let first = b.constant("first", &[0]);
-    let second = b.constant("second", &[1]);
-    let third = b.constant("third", &[2]);
-    let sequence = b.op("Slice", &[&shape, &second, &third], vec![]);
-    let float_one = b.scalar("one", 1.0);
-    let zero = b.index("zero", 0);
-    // 1 where a query keeps a key, as [batch, 1, 1, keys].
-    let as_keys = b.constant("as_keys", &[0, 1, 1, -1]);
-    let kept = match mask {
+    let padding = match mask {
+        Some((mask, rank)) => Some(mask_kept(node, b, x, mask, rank, opset)?),
         None => None,
-        Some((mask, rank)) => {
-            let mask = b.op(
-                "Cast",
-                &[mask],
-                vec![int_attr("to", DataType::Int64 as i64)],
-            );
-            Some(match rank {
-                Some(1) => {
-                    // The keys' positions, 0..sequence.
-                    let zeros = b.op("ConstantOfShape", &[&sequence], vec![]);
-                    let ones = b.op("Add", &[&zeros, &float_one], vec![]);
-                    let counted = b.op("CumSum", &[&ones, &zero], vec![int_attr("exclusive", 1)]);
-                    let positions = b.op(
-                        "Cast",
-                        &[&counted],
-                        vec![int_attr("to", DataType::Int64 as i64)],
-                    );
-                    // Ends then starts: the mask followed by as many zeros
-                    // holds both whether it has a start per row or not.
-                    let zeros = b.op("Sub", &[&mask, &mask], vec![]);
-                    let padded = b.op("Concat", &[&mask, &zeros], vec![int_attr("axis", 0)]);
-                    let batch = b.op("Slice", &[&shape, &first, &second], vec![]);
-                    let column = b.constant("column", &[-1, 1]);
-                    let twice = b.op("Add", &[&batch, &batch], vec![]);
-                    let ends = b.op("Slice", &[&padded, &first, &batch], vec![]);
-                    let starts = b.op("Slice", &[&padded, &batch, &twice], vec![]);
-                    let ends = b.op("Reshape", &[&ends, &column], vec![]);
-                    let starts = b.op("Reshape", &[&starts, &column], vec![]);
-                    let before_end = b.op("Less", &[&positions, &ends], vec![]);
-                    let before_start = b.op("Less", &[&positions, &starts], vec![]);
-                    let after_start = b.op("Not", &[&before_start], vec![]);
-                    let kept = b.op("And", &[&before_end, &after_start], vec![]);
-                    b.op("Reshape", &[&kept, &as_keys], vec![])
-                }
-                Some(2) => {
-                    let kept = b.op("Greater", &[&mask, &zero], vec![]);
-                    b.op("Reshape", &[&kept, &as_keys], vec![])
-                }
-                Some(3) => {
-                    let kept = b.op("Greater", &[&mask, &zero], vec![]);
-                    if opset < 13 {
-                        b.op("Unsqueeze", &[&kept], vec![ints_attr("axes", &[1])])
-                    } else {
-                        let axis = b.constant("heads_axis", &[1]);
-                        b.op("Unsqueeze", &[&kept, &axis], vec![])
-                    }
-                }
-                Some(rank) => {
-                    return Err(refused(
-                        node,
-                        &format!(
-                            "has a mask of {rank} dimensions; 1 (ends, or ends and starts), \
-                             2 (batch, keys) and 3 (batch, queries, keys) are supported"
-                        ),
-                    ));
-                }
-                None => {
-                    return Err(refused(
-                        node,
-                        "has a mask whose number of dimensions the graph does not tell",
-                    ));
-                }
-            })
-        }
     };
     if !causal {
-        return Ok(kept);
+        return Ok(padding);
     }
-    // A query keeps the keys up to its own position: the lower triangle
-    // of [sequence, keys].
+    // A query keeps the keys up to its own position (keys are the queries:
+    // no past state): the lower triangle of [sequence, keys].
+    let sequence = b.axis_length(x, 1);
     let square = b.op("Concat", &[&sequence, &sequence], vec![int_attr("axis", 0)]);
-    let zeros = b.op("ConstantOfShape", &[&square], vec![]);
-    let ones = b.op("Add", &[&zeros, &float_one], vec![]);
+    let ones = b.ones(&square);
     let lower = b.op("Trilu", &[&ones], vec![int_attr("upper", 0)]);
-    let float_zero = b.scalar("zero", 0.0);
-    let up_to_query = b.op("Greater", &[&lower, &float_zero], vec![]);
-    Ok(Some(match kept {
+    let zero = b.scalar("zero", 0.0);
+    let up_to_query = b.op("Greater", &[&lower, &zero], vec![]);
+    Ok(Some(match padding {
         Some(kept) => b.op("And", &[&kept, &up_to_query], vec![]),
         None => up_to_query,
     }))
+}
+
+/// Which keys `mask` (of `rank` dimensions) keeps: [batch, 1, 1, keys], or
+/// [batch, 1, sequence, keys] for a mask per query.
+fn mask_kept(
+    node: &NodeProto,
+    b: &mut Builder,
+    x: &str,
+    mask: &str,
+    rank: Option<usize>,
+    opset: i64,
+) -> Result<String, LoadError> {
+    let rank = match rank {
+        Some(rank @ 1..=3) => rank,
+        Some(rank) => {
+            return Err(refused(
+                node,
+                &format!(
+                    "has a mask of {rank} dimensions; 1 (ends, or ends and starts), \
+                     2 (batch, keys) and 3 (batch, queries, keys) are supported"
+                ),
+            ));
+        }
+        None => {
+            return Err(refused(
+                node,
+                "has a mask whose number of dimensions the graph does not tell",
+            ));
+        }
+    };
+    let mask = b.op(
+        "Cast",
+        &[mask],
+        vec![int_attr("to", DataType::Int64 as i64)],
+    );
+    let as_keys = |b: &mut Builder, kept: &str| {
+        let shape = b.constant("as_keys", &[0, 1, 1, -1]);
+        b.op("Reshape", &[kept, &shape], vec![])
+    };
+    if rank == 1 {
+        // Keys at positions 0..sequence (the queries': no past state).
+        let sequence = b.axis_length(x, 1);
+        let positions = b.positions(&sequence);
+        // Ends then starts: the mask followed by as many zeros holds both
+        // whether it has a start per row or not.
+        let zeros = b.op("Sub", &[&mask, &mask], vec![]);
+        let padded = b.op("Concat", &[&mask, &zeros], vec![int_attr("axis", 0)]);
+        let batch = b.axis_length(x, 0);
+        let twice = b.op("Add", &[&batch, &batch], vec![]);
+        let first = b.constant("first", &[0]);
+        let ends = b.op("Slice", &[&padded, &first, &batch], vec![]);
+        let starts = b.op("Slice", &[&padded, &batch, &twice], vec![]);
+        let column = b.constant("column", &[-1, 1]);
+        let ends = b.op("Reshape", &[&ends, &column], vec![]);
+        let starts = b.op("Reshape", &[&starts, &column], vec![]);
+        let before_end = b.op("Less", &[&positions, &ends], vec![]);
+        let before_start = b.op("Less", &[&positions, &starts], vec![]);
+        let after_start = b.op("Not", &[&before_start], vec![]);
+        let kept = b.op("And", &[&before_end, &after_start], vec![]);
+        return Ok(as_keys(b, &kept));
+    }
+    let zero = b.index("zero", 0);
+    let kept = b.op("Greater", &[&mask, &zero], vec![]);
+    Ok(if rank == 2 {
+        as_keys(b, &kept)
+    } else if opset < 13 {
+        b.op("Unsqueeze", &[&kept], vec![ints_attr("axes", &[1])])
+    } else {
+        let axis = b.constant("heads_axis", &[1]);
+        b.op("Unsqueeze", &[&kept, &axis], vec![])
+    })
 }
 
 #[cfg(test)]

@@ -64,24 +64,11 @@ fn expand_node(node: &NodeProto, target: Target) -> Result<(), LoadError> {
         initializers,
         format!("{normalized}/wasmodel.embed_layer_norm."),
     );
-    let zero = b.index("zero", 0);
     let positions = match input(node, 8) {
         Some(position_ids) => position_ids.to_owned(),
         None => {
-            // 0..sequence, planned from the ids' shape.
-            let shape = b.op("Shape", &[ids], vec![]);
-            let second = b.constant("second", &[1]);
-            let third = b.constant("third", &[2]);
-            let sequence = b.op("Slice", &[&shape, &second, &third], vec![]);
-            let zeros = b.op("ConstantOfShape", &[&sequence], vec![]);
-            let one = b.scalar("one", 1.0);
-            let ones = b.op("Add", &[&zeros, &one], vec![]);
-            let counted = b.op("CumSum", &[&ones, &zero], vec![int_attr("exclusive", 1)]);
-            b.op(
-                "Cast",
-                &[&counted],
-                vec![int_attr("to", DataType::Int64 as i64)],
-            )
+            let sequence = b.axis_length(ids, 1);
+            b.positions(&sequence)
         }
     };
     let word = b.op("Gather", &[words, ids], vec![int_attr("axis", 0)]);
