@@ -309,7 +309,9 @@ def convert(archive, entry, model):
         onnx_bytes = bert_to_onnx.convert_tf_classifier(io.BytesIO(weights), config)
     else:
         raise SystemExit(f"{entry['id']}: no converter {entry['convert']}")
-    if entry.get("fuse") == "bert":
+    if entry.get("fuse", "bert") != "bert":
+        raise SystemExit(f"{entry['id']}: no fusion {entry['fuse']} (only \"bert\")")
+    if "fuse" in entry:
         onnx_bytes = fused_by_onnxruntime(onnx_bytes)
     model.parent.mkdir(parents=True, exist_ok=True)
     model.write_bytes(onnx_bytes)
