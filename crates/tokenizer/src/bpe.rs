@@ -20,6 +20,10 @@ pub struct Bpe {
     merges: HashMap<(u32, u32), (u32, u32)>,
     unk_id: Option<u32>,
     fuse_unk: bool,
+    /// A character the vocabulary lacks is its UTF-8 bytes' tokens
+    /// (`<0x41>`), where the vocabulary has all of them (Llama 2's,
+    /// Mistral's and Gemma's files).
+    byte_fallback: Option<Box<[Option<u32>; 256]>>,
     /// A word the vocabulary holds whole is that token, merges unapplied.
     ignore_merges: bool,
 }
@@ -41,9 +45,6 @@ impl Bpe {
         if !field::<Value>(value, "dropout", Value::Null)?.is_null() {
             // Random merges skipped: not the same ids twice.
             return Err(refuse("dropout"));
-        }
-        if field(value, "byte_fallback", false)? {
-            return Err(refuse("byte_fallback"));
         }
         for affix in ["continuing_subword_prefix", "end_of_word_suffix"] {
             if field::<Option<String>>(value, affix, None)?.is_some_and(|a| !a.is_empty()) {
@@ -78,11 +79,17 @@ impl Bpe {
             Some(unk) => Some(id_of(&unk)?),
             None => None,
         };
+        let byte_fallback = field(value, "byte_fallback", false)?.then(|| {
+            Box::new(std::array::from_fn(|b| {
+                vocab.get(&format!("<0x{b:02X}>")).copied()
+            }))
+        });
         Ok(Bpe {
             vocab,
             merges,
             unk_id,
             fuse_unk: field(value, "fuse_unk", false)?,
+            byte_fallback,
             ignore_merges: field(value, "ignore_merges", false)?,
         })
     }
@@ -96,21 +103,41 @@ impl Bpe {
             return;
         }
         // The word's characters, each a symbol; one the vocabulary lacks is
-        // the unknown token (consecutive ones fused, if asked), or dropped
-        // when there is none.
+        // its bytes' tokens (with byte fallback, if it has them all), or the
+        // unknown token, or dropped when there is none. As in `tokenizers`,
+        // an unknown token waits until a known character comes (or the
+        // word ends), so that the next unknown one can be fused with it;
+        // bytes' tokens do not end the wait.
         let mut symbols: Vec<u32> = Vec::with_capacity(word.len());
+        let mut unknown = false;
         let mut buffer = [0u8; 4];
         for c in word.chars() {
-            match self.vocab.get(c.encode_utf8(&mut buffer) as &str) {
-                Some(&id) => symbols.push(id),
-                None => {
-                    if let Some(unk) = self.unk_id
-                        && !(self.fuse_unk && symbols.last() == Some(&unk))
-                    {
-                        symbols.push(unk);
-                    }
+            let c = c.encode_utf8(&mut buffer) as &str;
+            if let Some(&id) = self.vocab.get(c) {
+                if std::mem::take(&mut unknown) {
+                    symbols.extend(self.unk_id);
                 }
+                symbols.push(id);
+                continue;
             }
+            if let Some(bytes) = &self.byte_fallback
+                && let Some(ids) = c
+                    .bytes()
+                    .map(|b| bytes[b as usize])
+                    .collect::<Option<Vec<u32>>>()
+            {
+                symbols.extend(ids);
+                continue;
+            }
+            if self.unk_id.is_some() {
+                if unknown && !self.fuse_unk {
+                    symbols.extend(self.unk_id);
+                }
+                unknown = true;
+            }
+        }
+        if unknown {
+            symbols.extend(self.unk_id);
         }
         self.merge(&mut symbols);
         ids.extend(symbols);
@@ -198,6 +225,31 @@ mod tests {
         let mut out = vec![];
         model().tokenize(&word, &mut out);
         assert_eq!(out.len(), 200_000);
+    }
+
+    #[test]
+    fn an_unknown_character_is_its_bytes_or_the_unknown_token() {
+        let model = |byte_fallback: bool, fuse_unk: bool| {
+            Bpe::from_config(&serde_json::json!({
+                "type": "BPE",
+                "vocab": {"<unk>": 0, "a": 1, "<0xC3>": 2, "<0xA9>": 3, "<0xE2>": 4},
+                "merges": [],
+                "unk_token": "<unk>", "byte_fallback": byte_fallback, "fuse_unk": fuse_unk
+            }))
+            .unwrap()
+        };
+        let ids = |m: &Bpe, word: &str| {
+            let mut ids = vec![];
+            m.tokenize(word, &mut ids);
+            ids
+        };
+        // é is C3 A9: both there. € (E2 82 AC) lacks two: unknown.
+        assert_eq!(ids(&model(true, false), "aéa"), [1, 2, 3, 1]);
+        assert_eq!(ids(&model(true, false), "a€€a"), [1, 0, 0, 1]);
+        assert_eq!(ids(&model(true, true), "a€€a"), [1, 0, 1]);
+        // The unknown token waits past bytes' tokens, as in `tokenizers`.
+        assert_eq!(ids(&model(true, true), "€é€"), [2, 3, 0]);
+        assert_eq!(ids(&model(false, true), "aé€"), [1, 0]);
     }
 
     #[test]

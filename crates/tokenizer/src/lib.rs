@@ -6,21 +6,23 @@
 //! - [`added_tokens`]: the vocabulary's added tokens (`[CLS]`, `[MASK]`,
 //!   ...), found in the raw text first and never split;
 //! - [`normalizer`]: cleans the text (`BertNormalizer`, Unicode forms,
-//!   lowercasing, accents, `Replace`, SentencePiece's `Precompiled`
-//!   tables);
+//!   lowercasing, accents, `Replace`, `Prepend`, SentencePiece's
+//!   `Precompiled` tables);
 //! - [`pre_tokenizer`]: splits it into words (`BertPreTokenizer`,
 //!   `WhitespaceSplit`, GPT-2's `ByteLevel` with [`byte_level`],
 //!   SentencePiece's `Metaspace`, and `Split` on a [`pattern`], as Llama 3
 //!   and Qwen files split);
 //! - [`wordpiece`], [`bpe`] or [`unigram`]: splits each word into the
-//!   vocabulary's pieces;
+//!   vocabulary's pieces (BPE with byte fallback, as Llama 2's and
+//!   Mistral's files have it);
 //! - [`post_processor`]: adds the model's special tokens around the
 //!   sequence (`TemplateProcessing`, `BertProcessing`); truncation and
 //!   padding as the file sets them.
 //!
 //! What the file asks for and this crate does not implement (Metaspace's
-//! `first` prepend scheme, `Prepend` normalizers, BPE byte fallback, ...)
-//! is refused when the file is read, naming it: [`Error::Unsupported`].
+//! `first` prepend scheme after a normalizer that can drop leading
+//! characters, BPE dropout, ...) is refused when the file is read, naming
+//! it: [`Error::Unsupported`].
 //!
 //! ```
 //! # let json = include_bytes!("../../../tests/fixtures/tokenizers/bert_uncased.json");
@@ -153,6 +155,19 @@ impl Tokenizer {
             .as_ref()
             .map(PreTokenizer::from_config)
             .transpose()?;
+        // Metaspace's `first` asks whether a stretch starts the original
+        // text, which a normalizer that drops leading characters changes.
+        if let (Some(n), Some(p)) = (&normalizer, &pre_tokenizer)
+            && p.prepends_first()
+            && !n.keeps_start()
+        {
+            return Err(Error::Unsupported {
+                stage: "pre_tokenizer",
+                kind: "Metaspace with prepend_scheme first after a normalizer that can drop the \
+                       text's first characters"
+                    .into(),
+            });
+        }
         let post_processor = file
             .post_processor
             .as_ref()
@@ -213,10 +228,10 @@ impl Tokenizer {
     /// One text, truncated and with its special tokens, not padded.
     pub fn encode(&self, text: &str) -> Encoding {
         let mut ids = Vec::new();
-        for piece in self.added.split(text) {
+        for (i, piece) in self.added.split(text).into_iter().enumerate() {
             match piece {
                 Piece::Added(id) => ids.push(id),
-                Piece::Text(text) => self.tokenize(text, &mut ids),
+                Piece::Text(text) => self.tokenize(text, i == 0, &mut ids),
             }
         }
         let added = self.post_processor.as_ref().map_or(0, |p| p.added_tokens());
@@ -278,8 +293,8 @@ impl Tokenizer {
     }
 
     /// Normalizes, splits and looks up one stretch of text between added
-    /// tokens.
-    fn tokenize(&self, text: &str, ids: &mut Vec<u32>) {
+    /// tokens (`starts_text`: the first, where the text starts).
+    fn tokenize(&self, text: &str, starts_text: bool, ids: &mut Vec<u32>) {
         let normalized;
         let text = match &self.normalizer {
             Some(n) => {
@@ -289,7 +304,9 @@ impl Tokenizer {
             None => text,
         };
         match &self.pre_tokenizer {
-            Some(p) => p.split(text, &mut |word| self.model.tokenize(word, ids)),
+            Some(p) => p.split(text, starts_text, &mut |word| {
+                self.model.tokenize(word, ids)
+            }),
             None => {
                 if !text.is_empty() {
                     self.model.tokenize(text, ids)

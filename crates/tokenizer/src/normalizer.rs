@@ -47,6 +47,9 @@ pub enum Normalizer {
         pattern: Pattern,
         content: String,
     },
+    /// `prepend` put before a text that is not empty (Llama 2's and
+    /// Mistral's files put SentencePiece's `▁` there).
+    Prepend(String),
     /// A SentencePiece model's own normalization (its
     /// `precompiled_charsmap`).
     Precompiled(Box<Precompiled>),
@@ -82,6 +85,7 @@ impl Normalizer {
                 pattern: Pattern::from_config(value, "Replace")?,
                 content: field(value, "content", String::new())?,
             },
+            "Prepend" => Normalizer::Prepend(field(value, "prepend", String::new())?),
             "Precompiled" => Normalizer::Precompiled(Box::new(
                 Precompiled::deserialize(value)
                     .map_err(|e| Error::Invalid(format!("a `Precompiled` normalizer: {e}")))?,
@@ -96,6 +100,27 @@ impl Normalizer {
                 });
             }
         })
+    }
+
+    /// Whether the normalized text always starts where the text did: no
+    /// leading character is ever dropped (what Metaspace's `first` scheme
+    /// needs, which `tokenizers` decides from the offsets the normalizer
+    /// keeps; those whose start can move are not followed).
+    pub(crate) fn keeps_start(&self) -> bool {
+        match self {
+            Normalizer::Lowercase
+            | Normalizer::Nfd
+            | Normalizer::Nfkd
+            | Normalizer::Nfc
+            | Normalizer::Nfkc
+            | Normalizer::Prepend(_) => true,
+            Normalizer::Replace { content, .. } => !content.is_empty(),
+            Normalizer::Sequence(steps) => steps.iter().all(Normalizer::keeps_start),
+            Normalizer::Bert { .. }
+            | Normalizer::StripAccents
+            | Normalizer::Strip { .. }
+            | Normalizer::Precompiled(_) => false,
+        }
     }
 
     pub fn normalize(&self, text: &str) -> String {
@@ -164,6 +189,13 @@ impl Normalizer {
                 replaced
             }
             Normalizer::Precompiled(charsmap) => charsmap.normalize_string(text),
+            Normalizer::Prepend(prepend) => {
+                if text.is_empty() {
+                    String::new()
+                } else {
+                    format!("{prepend}{text}")
+                }
+            }
             Normalizer::Sequence(steps) => {
                 let mut text = text.to_owned();
                 for step in steps {
@@ -237,9 +269,19 @@ mod tests {
     }
 
     #[test]
+    fn prepend_puts_its_text_before_any_but_an_empty_one() {
+        let prepend =
+            Normalizer::from_config(&serde_json::json!({"type": "Prepend", "prepend": "\u{2581}"}))
+                .unwrap();
+        assert_eq!(prepend.normalize("a b"), "\u{2581}a b");
+        assert_eq!(prepend.normalize(""), "");
+        assert!(prepend.keeps_start());
+    }
+
+    #[test]
     fn an_unknown_normalizer_is_named() {
-        let e = Normalizer::from_config(&serde_json::json!({"type": "Prepend"})).unwrap_err();
-        assert!(e.to_string().contains("normalizer is `Prepend`"), "{e}");
+        let e = Normalizer::from_config(&serde_json::json!({"type": "ByteLevel"})).unwrap_err();
+        assert!(e.to_string().contains("normalizer is `ByteLevel`"), "{e}");
         let e = Normalizer::from_config(&serde_json::json!({"type": "Precompiled"})).unwrap_err();
         assert!(e.to_string().contains("a `Precompiled` normalizer"), "{e}");
     }

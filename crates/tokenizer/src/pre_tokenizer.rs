@@ -28,11 +28,11 @@ pub enum PreTokenizer {
         use_regex: bool,
     },
     /// SentencePiece's: spaces become the replacement character (`▁`), one
-    /// is put before each stretch of text (if `prepend`), and each word
+    /// is put before a stretch of text as `prepend` says, and each word
     /// starts at one (if `split`).
     Metaspace {
         replacement: char,
-        prepend: bool,
+        prepend: PrependScheme,
         split: bool,
     },
     /// Split where `pattern` matches (or, `invert`ed, where it does not),
@@ -61,6 +61,15 @@ pub enum SplitBehavior {
     Contiguous,
 }
 
+/// Where Metaspace puts a replacement character before a stretch of text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PrependScheme {
+    Always,
+    Never,
+    /// Only where the stretch starts the text (not after an added token).
+    First,
+}
+
 impl PreTokenizer {
     pub(crate) fn from_config(value: &Value) -> Result<PreTokenizer, Error> {
         Ok(match kind(value) {
@@ -78,13 +87,12 @@ impl PreTokenizer {
                         "Metaspace's replacement `{replacement}` is not one character"
                     )));
                 };
-                // Older files say `add_prefix_space` instead. `first` (only
-                // where the stretch starts the original text, which needs
-                // offsets through the normalizer) is refused.
+                // Older files say `add_prefix_space` instead.
                 let prepend = match field::<Option<String>>(value, "prepend_scheme", None)? {
                     Some(scheme) => match scheme.as_str() {
-                        "always" => true,
-                        "never" => false,
+                        "always" => PrependScheme::Always,
+                        "never" => PrependScheme::Never,
+                        "first" => PrependScheme::First,
                         other => {
                             return Err(Error::Unsupported {
                                 stage: "pre_tokenizer",
@@ -92,7 +100,8 @@ impl PreTokenizer {
                             });
                         }
                     },
-                    None => field(value, "add_prefix_space", true)?,
+                    None if field(value, "add_prefix_space", true)? => PrependScheme::Always,
+                    None => PrependScheme::Never,
                 };
                 PreTokenizer::Metaspace {
                     replacement,
@@ -106,7 +115,17 @@ impl PreTokenizer {
                 invert: field(value, "invert", false)?,
             },
             "Sequence" => {
-                PreTokenizer::Sequence(steps(value, "pretokenizers", PreTokenizer::from_config)?)
+                let steps = steps(value, "pretokenizers", PreTokenizer::from_config)?;
+                // `first` means where the text starts, which a step before
+                // it moves (words after the first start elsewhere): not
+                // followed.
+                if steps.iter().any(PreTokenizer::prepends_first) {
+                    return Err(Error::Unsupported {
+                        stage: "pre_tokenizer",
+                        kind: "Metaspace with prepend_scheme first inside a Sequence".into(),
+                    });
+                }
+                PreTokenizer::Sequence(steps)
             }
             other => {
                 return Err(Error::Unsupported {
@@ -117,8 +136,21 @@ impl PreTokenizer {
         })
     }
 
-    /// Calls `word` with each word of `text`, in order (never an empty one).
-    pub fn split(&self, text: &str, word: &mut dyn FnMut(&str)) {
+    /// Whether it is a Metaspace that prepends only where the text starts.
+    pub(crate) fn prepends_first(&self) -> bool {
+        matches!(
+            self,
+            PreTokenizer::Metaspace {
+                prepend: PrependScheme::First,
+                ..
+            }
+        )
+    }
+
+    /// Calls `word` with each word of `text`, in order (never an empty
+    /// one). `starts_text`: whether `text` starts the text being encoded
+    /// (it is not a stretch after an added token), for Metaspace's `first`.
+    pub fn split(&self, text: &str, starts_text: bool, word: &mut dyn FnMut(&str)) {
         match self {
             PreTokenizer::Bert => {
                 for w in text.split(char::is_whitespace).filter(|w| !w.is_empty()) {
@@ -163,7 +195,12 @@ impl PreTokenizer {
                     .collect();
                 // Nothing is put before an empty text (one a normalizer
                 // emptied, say).
-                if *prepend && !replaced.is_empty() && !replaced.starts_with(*replacement) {
+                let prepend = match prepend {
+                    PrependScheme::Always => true,
+                    PrependScheme::First => starts_text,
+                    PrependScheme::Never => false,
+                };
+                if prepend && !replaced.is_empty() && !replaced.starts_with(*replacement) {
                     replaced.insert(0, *replacement);
                 }
                 if !*split {
@@ -199,7 +236,7 @@ impl PreTokenizer {
                     }
                 }
             }
-            PreTokenizer::Sequence(steps) => split_sequence(steps, text, word),
+            PreTokenizer::Sequence(steps) => split_sequence(steps, text, starts_text, word),
         }
     }
 }
@@ -253,14 +290,23 @@ impl SplitBehavior {
 }
 
 /// Each step splits every word the previous one made.
-fn split_sequence(steps: &[PreTokenizer], text: &str, word: &mut dyn FnMut(&str)) {
+/// The steps one after the other (none of them prepends `first`: refused
+/// when read, so `starts_text` is only handed on).
+fn split_sequence(
+    steps: &[PreTokenizer],
+    text: &str,
+    starts_text: bool,
+    word: &mut dyn FnMut(&str),
+) {
     match steps.split_first() {
         None => {
             if !text.is_empty() {
                 word(text)
             }
         }
-        Some((first, rest)) => first.split(text, &mut |w| split_sequence(rest, w, word)),
+        Some((first, rest)) => first.split(text, starts_text, &mut |w| {
+            split_sequence(rest, w, starts_text, word)
+        }),
     }
 }
 
@@ -291,7 +337,7 @@ mod tests {
 
     fn words(p: &PreTokenizer, text: &str) -> Vec<String> {
         let mut out = Vec::new();
-        p.split(text, &mut |w| out.push(w.to_owned()));
+        p.split(text, true, &mut |w| out.push(w.to_owned()));
         out
     }
 
