@@ -32,9 +32,19 @@ Writes tests/fixtures/tokenizers/:
 - replace.json: the Unigram pieces with T5's normalizer but for its
   `Precompiled` table (Strip right, a regex Replace of runs of spaces, a
   string Replace), and no pre-tokenizer;
+- llama2.json: a BPE trained here Llama 2's way: a Prepend and a Replace
+  normalizer making spaces `▁`, no pre-tokenizer, byte fallback (the 256
+  `<0x..>` tokens in its vocabulary, a small alphabet so that accents, CJK
+  and emoji fall back to bytes), unknown tokens fused, `<s> $A`;
+- llama2_no_bytes.json: the same without the byte tokens (every character
+  outside the alphabet unknown, runs of them one `<unk>`);
+- mistral.json: the same merges as newer Llama and Mistral files write
+  them: no normalizer, Metaspace with the `first` prepend scheme (not after
+  an added token: `[MASK]`, `[CLS]` and `[SEP]` are ones here), no split;
 - refused_*.json: what crates/tokenizer does not implement (Metaspace's
-  `first` prepend scheme, a Prepend normalizer), each with the stage and
-  kind its error must name;
+  `first` prepend scheme inside a Sequence, or after a normalizer that can
+  drop leading characters), each with the stage and kind its error must
+  name;
 - expected.json: TEXTS, and each tokenizer's encoding of each (ids, type
   ids, attention mask) and of the first BATCH of them as one batch.
 
@@ -240,17 +250,55 @@ def build():
         normalizers.Replace(tokenizers.Regex(" {2,}"), "\u2581"),
         normalizers.Replace(" ", "\u2581")])
 
-    first = bare(unigram_model)
-    first.pre_tokenizer = pre_tokenizers.Metaspace(prepend_scheme="first")
-    prepend = bare(unigram_model)
-    prepend.normalizer = normalizers.Prepend("\u2581")
+    # Llama 2's way: spaces made `▁` by the normalizer, byte fallback.
+    llama_normalizer = normalizers.Sequence([
+        normalizers.Prepend("\u2581"), normalizers.Replace(" ", "\u2581")])
+    trained = Tokenizer(models.BPE(unk_token="<unk>", byte_fallback=True, fuse_unk=True))
+    trained.normalizer = llama_normalizer
+    trained.train_from_iterator(CORPUS + TEXTS, trainers.BpeTrainer(
+        vocab_size=400, limit_alphabet=60, show_progress=False,
+        special_tokens=["<unk>", "<s>", "</s>"]))
+    llama_model = stored_model("llama2")
+    if llama_model is None:
+        llama_model = json.loads(trained.to_str())["model"]
+        vocab = llama_model["vocab"]
+        for b in range(256):
+            vocab.setdefault(f"<0x{b:02X}>", len(vocab))
+
+    def llama(model, specials):
+        t = bare(model)
+        t.add_special_tokens(specials)
+        t.post_processor = processors.TemplateProcessing(
+            single="<s> $A", special_tokens=[("<s>", t.token_to_id("<s>"))])
+        return t
+
+    llama2 = llama(llama_model, ["<unk>", "<s>", "</s>"])
+    llama2.normalizer = llama_normalizer
+    no_bytes_model = dict(llama_model, vocab={
+        t: i for t, i in llama_model["vocab"].items() if not t.startswith("<0x")})
+    llama2_no_bytes = llama(no_bytes_model, ["<unk>", "<s>", "</s>"])
+    llama2_no_bytes.normalizer = llama_normalizer
+    mistral = llama(llama_model, ["<unk>", "<s>", "</s>", "[MASK]", "[CLS]", "[SEP]"])
+    mistral.pre_tokenizer = pre_tokenizers.Metaspace(prepend_scheme="first", split=False)
+
+    first_in_sequence = bare(unigram_model)
+    first_in_sequence.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Metaspace(prepend_scheme="first")])
+    first_after_strip = bare(unigram_model)
+    first_after_strip.normalizer = normalizers.Strip()
+    first_after_strip.pre_tokenizer = pre_tokenizers.Metaspace(prepend_scheme="first")
 
     return (
         {"bert_uncased": uncased, "bert_cased": cased, "sequence": sequence,
          "roberta": roberta, "gpt2": gpt2, "t5": t5, "xlmr": xlmr, "llama3": llama3,
-         "splits": splits, "replace": replace},
-        {"refused_metaspace_first": (first, "pre_tokenizer is `Metaspace with prepend_scheme first`"),
-         "refused_prepend": (prepend, "normalizer is `Prepend`")},
+         "splits": splits, "replace": replace, "llama2": llama2,
+         "llama2_no_bytes": llama2_no_bytes, "mistral": mistral},
+        {"refused_first_in_sequence": (
+            first_in_sequence,
+            "pre_tokenizer is `Metaspace with prepend_scheme first inside a Sequence`"),
+         "refused_first_after_strip": (
+             first_after_strip,
+             "pre_tokenizer is `Metaspace with prepend_scheme first after a normalizer")},
     )
 
 
