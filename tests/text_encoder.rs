@@ -226,13 +226,13 @@ fn the_cli_builds_an_embedder_that_takes_a_json_list_of_texts() {
     // cannot follow is refused naming its stage.
     let refused = wasmodel(&["build", model.to_str().unwrap(), "--normalize"], &cache);
     assert!(!refused.status.success(), "{refused:?}");
-    let prepend = repo().join("tests/fixtures/tokenizers/refused_prepend.json");
+    let refused_file = repo().join("tests/fixtures/tokenizers/refused_first_in_sequence.json");
     let refused = wasmodel(
         &[
             "build",
             model.to_str().unwrap(),
             "--tokenizer",
-            prepend.to_str().unwrap(),
+            refused_file.to_str().unwrap(),
             "-o",
             dir.path().join("refused.wasm").to_str().unwrap(),
         ],
@@ -240,7 +240,9 @@ fn the_cli_builds_an_embedder_that_takes_a_json_list_of_texts() {
     );
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(
-        !refused.status.success() && stderr.contains("--tokenizer") && stderr.contains("Prepend"),
+        !refused.status.success()
+            && stderr.contains("--tokenizer")
+            && stderr.contains("Metaspace with prepend_scheme first inside a Sequence"),
         "{stderr}"
     );
 }
