@@ -121,12 +121,9 @@ impl Bpe {
                 continue;
             }
             if let Some(bytes) = &self.byte_fallback
-                && let Some(ids) = c
-                    .bytes()
-                    .map(|b| bytes[b as usize])
-                    .collect::<Option<Vec<u32>>>()
+                && c.bytes().all(|b| bytes[b as usize].is_some())
             {
-                symbols.extend(ids);
+                symbols.extend(c.bytes().filter_map(|b| bytes[b as usize]));
                 continue;
             }
             if self.unk_id.is_some() {

@@ -289,9 +289,8 @@ impl SplitBehavior {
     }
 }
 
-/// Each step splits every word the previous one made.
-/// The steps one after the other (none of them prepends `first`: refused
-/// when read, so `starts_text` is only handed on).
+/// Each step splits every word the previous one made (none of them
+/// prepends `first`: refused when read, so `starts_text` is only handed on).
 fn split_sequence(
     steps: &[PreTokenizer],
     text: &str,
